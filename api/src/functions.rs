@@ -1,0 +1,66 @@
+//! The catalogue of deployable functions: every Lambda this workspace builds, and what
+//! triggers it. The local server mounts the HTTP ones at these routes, `functions/src/bin/`
+//! holds one binary per entry, and `template.yaml` and `terraform/` declare the same set
+//! (a test in `tests/` keeps all four in agreement).
+
+/// What invokes a function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// An API Gateway HTTP API route.
+    Http {
+        method: &'static str,
+        path: &'static str,
+    },
+    /// An SQS queue (logical name), with partial batch failure reporting.
+    Queue { queue: &'static str },
+    /// An EventBridge schedule.
+    Schedule { every_minutes: u32 },
+}
+
+/// One deployable function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FunctionSpec {
+    /// The binary's name, also the function's name suffix in AWS.
+    pub name: &'static str,
+    pub trigger: Trigger,
+}
+
+const fn http(name: &'static str, method: &'static str, path: &'static str) -> FunctionSpec {
+    FunctionSpec {
+        name,
+        trigger: Trigger::Http { method, path },
+    }
+}
+
+/// The logical name of the queue that carries events to the notification pipeline.
+pub const NOTIFICATIONS_QUEUE: &str = "notifications";
+
+/// Every function, in the order the README lists them.
+pub const ALL: &[FunctionSpec] = &[
+    http("health", "GET", "/api/v1/health"),
+    http("users-register", "POST", "/api/v1/users/register"),
+    http("users-login", "POST", "/api/v1/users/login"),
+    http("users-me-get", "GET", "/api/v1/users/me"),
+    http("users-me-update", "PATCH", "/api/v1/users/me"),
+    http("users-list", "GET", "/api/v1/users"),
+    http("users-update", "PATCH", "/api/v1/users/{id}"),
+    http("addresses-list", "GET", "/api/v1/users/me/addresses"),
+    http("addresses-create", "POST", "/api/v1/users/me/addresses"),
+    http("addresses-update", "PATCH", "/api/v1/users/me/addresses/{id}"),
+    http("addresses-delete", "DELETE", "/api/v1/users/me/addresses/{id}"),
+    FunctionSpec {
+        name: "notifications-consumer",
+        trigger: Trigger::Queue {
+            queue: NOTIFICATIONS_QUEUE,
+        },
+    },
+    FunctionSpec {
+        name: "outbox-relay",
+        trigger: Trigger::Schedule { every_minutes: 1 },
+    },
+];
+
+/// The function with this name.
+pub fn find(name: &str) -> Option<&'static FunctionSpec> {
+    ALL.iter().find(|spec| spec.name == name)
+}

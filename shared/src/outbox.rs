@@ -1,0 +1,128 @@
+//! The transactional outbox: an event is written in the same transaction as the state change
+//! that caused it, then handed to its queue. If the process dies in between, the sweeper
+//! ([`sweep`], run on a schedule) sends it later. Nothing is lost; an event may be sent twice,
+//! which is why every consumer is idempotent on the event id.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::Ports;
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::keys;
+use crate::ports::{Cond, Index, Item, Key, Query, TxOp, store};
+
+/// The logical name of the queue feeding the notification pipeline.
+pub const NOTIFICATIONS_QUEUE: &str = "notifications";
+
+/// How long an outbox entry may wait before the sweeper considers its inline send lost.
+pub const SWEEP_GRACE: Duration = Duration::from_secs(30);
+
+/// The most entries one sweep hands on, so that a scheduled run stays well inside its timeout.
+const SWEEP_BATCH: usize = 500;
+
+/// An event on its way to a queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Staged {
+    pub queue: String,
+    pub event: Event,
+}
+
+impl Staged {
+    pub fn new(queue: &str, event: Event) -> Self {
+        Self {
+            queue: queue.to_owned(),
+            event,
+        }
+    }
+
+    /// The transaction operation that records the event in the outbox.
+    pub fn write(&self) -> Result<TxOp> {
+        let key = keys::outbox(&self.event.id);
+        let body = serde_json::to_string(&self.event)
+            .map_err(|error| Error::Internal(format!("event does not serialise: {error}")))?;
+        let item = json!({
+            store::PK: key.pk,
+            store::SK: key.sk,
+            "queue": self.queue,
+            "body": body,
+            "created_at": self.event.occurred_at.timestamp(),
+        });
+        Ok(TxOp::Put {
+            item: as_item(item),
+            cond: Cond::NotExists,
+        })
+    }
+}
+
+fn as_item(value: Value) -> Item {
+    match value {
+        Value::Object(map) => map,
+        _ => Item::new(),
+    }
+}
+
+/// Sends events whose transaction has committed and clears them from the outbox. A failure is
+/// logged, not returned: the request that wrote the events has succeeded, and the sweeper
+/// will send whatever is left.
+pub async fn deliver(ports: &Ports, staged: &[Staged]) {
+    for entry in staged {
+        let body = match serde_json::to_string(&entry.event) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(%error, event_id = %entry.event.id, "event does not serialise");
+                continue;
+            }
+        };
+        if let Err(error) = send_and_clear(ports, &entry.queue, &body, &keys::outbox(&entry.event.id)).await {
+            tracing::warn!(%error, event_id = %entry.event.id, "event left in the outbox for the sweeper");
+        }
+    }
+}
+
+async fn send_and_clear(ports: &Ports, queue: &str, body: &str, key: &Key) -> Result<()> {
+    ports.queue.send(queue, body).await?;
+    ports.store.delete(key, Cond::Always).await?;
+    Ok(())
+}
+
+/// Sends every outbox entry older than `grace` (oldest first) and clears it; returns how many
+/// were sent. Entries whose send fails stay for the next run.
+pub async fn sweep(ports: &Ports, grace: Duration) -> Result<usize> {
+    let cutoff = ports.clock.now().timestamp() - grace.as_secs() as i64;
+    let mut sent = 0;
+    let mut start_after = None;
+    loop {
+        let query = Query::partition(Index::Primary, keys::OUTBOX_PARTITION)
+            .limit(100)
+            .start_after(start_after);
+        let page = ports.store.query(&query).await?;
+        for item in &page.items {
+            if sent >= SWEEP_BATCH {
+                return Ok(sent);
+            }
+            let created_at = item.get("created_at").and_then(Value::as_i64).unwrap_or(0);
+            if created_at > cutoff {
+                // Entries are in id (= time) order: the rest are younger still.
+                return Ok(sent);
+            }
+            let (Some(key), Some(queue), Some(body)) = (
+                Key::of(item),
+                item.get("queue").and_then(Value::as_str),
+                item.get("body").and_then(Value::as_str),
+            ) else {
+                tracing::error!(?item, "malformed outbox entry");
+                continue;
+            };
+            match send_and_clear(ports, queue, body, &key).await {
+                Ok(()) => sent += 1,
+                Err(error) => tracing::warn!(%error, sk = %key.sk, "outbox entry not sent; will retry"),
+            }
+        }
+        match page.last_key {
+            Some(last) => start_after = Some(last),
+            None => return Ok(sent),
+        }
+    }
+}

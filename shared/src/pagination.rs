@@ -1,0 +1,133 @@
+//! Cursor pagination. A cursor is the store's "last key" of the previous page, as URL-safe
+//! base64 JSON. It is opaque to clients; one that does not decode, or that points outside the
+//! partition being listed, is a 400, never a 500.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::ports::{Item, Query, store};
+
+/// The page size clients get when they do not ask.
+pub const DEFAULT_LIMIT: usize = 20;
+/// The largest page a client may ask for.
+pub const MAX_LIMIT: usize = 100;
+
+/// A page of results as the API returns it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// What a client asked for: a checked page size and a decoded start position.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PageRequest {
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    /// The page size, checked against 1..=[`MAX_LIMIT`].
+    pub fn limit(&self) -> Result<usize> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+            Some(_) => Err(Error::BadRequest(format!(
+                "limit must be between 1 and {MAX_LIMIT}"
+            ))),
+        }
+    }
+
+    /// Applies the page size and cursor to `query`, rejecting a cursor that does not belong to it.
+    pub fn apply(&self, query: Query) -> Result<Query> {
+        let limit = self.limit()?;
+        let start = match &self.cursor {
+            Some(cursor) => Some(decode(cursor, &query)?),
+            None => None,
+        };
+        Ok(query.limit(limit).start_after(start))
+    }
+}
+
+/// Encodes a page's last key as a cursor.
+pub fn encode(last_key: &Item) -> String {
+    let json = serde_json::to_vec(last_key).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+/// Decodes a cursor for `query`: it must be a key of the index being read, in the partition
+/// being read, and within the sort-key prefix.
+pub fn decode(cursor: &str, query: &Query) -> Result<Item> {
+    let garbled = || Error::BadRequest("the cursor is not valid for this listing".to_owned());
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| garbled())?;
+    let key: Item = serde_json::from_slice(&bytes).map_err(|_| garbled())?;
+
+    let (partition_attr, sort_attr) = query.index.key_attributes();
+    let mut expected = vec![store::PK, store::SK, partition_attr, sort_attr];
+    expected.sort_unstable();
+    expected.dedup();
+    let mut present: Vec<&str> = key.keys().map(String::as_str).collect();
+    present.sort_unstable();
+    if present != expected || !key.values().all(Value::is_string) {
+        return Err(garbled());
+    }
+    if key.get(partition_attr).and_then(Value::as_str) != Some(query.partition.as_str()) {
+        return Err(garbled());
+    }
+    if let Some(prefix) = &query.sort_prefix {
+        let sort = key.get(sort_attr).and_then(Value::as_str).unwrap_or_default();
+        if !sort.starts_with(prefix.as_str()) {
+            return Err(garbled());
+        }
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::Index;
+    use serde_json::json;
+
+    fn key(value: Value) -> Item {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_cursor_round_trips() {
+        let query = Query::partition(Index::Gsi1, "USERS");
+        let last = key(json!({"pk": "USER#1", "sk": "PROFILE", "gsi1pk": "USERS", "gsi1sk": "USER#1"}));
+        let cursor = encode(&last);
+        assert_eq!(decode(&cursor, &query).ok(), Some(last));
+    }
+
+    #[test]
+    fn garbled_or_foreign_cursors_are_bad_requests() {
+        let query = Query::partition(Index::Primary, "USER#1").prefix("ADDRESS#");
+        let foreign = encode(&key(json!({"pk": "USER#2", "sk": "ADDRESS#x"})));
+        let outside_prefix = encode(&key(json!({"pk": "USER#1", "sk": "PROFILE"})));
+        let extra = encode(&key(json!({"pk": "USER#1", "sk": "ADDRESS#x", "role": "admin"})));
+        let numeric = encode(&key(json!({"pk": "USER#1", "sk": 5})));
+        for cursor in ["", "!!!", "bm90IGpzb24", foreign.as_str(), outside_prefix.as_str(), extra.as_str(), numeric.as_str()] {
+            assert!(
+                matches!(decode(cursor, &query), Err(Error::BadRequest(_))),
+                "{cursor:?} accepted"
+            );
+        }
+        let own = encode(&key(json!({"pk": "USER#1", "sk": "ADDRESS#x"})));
+        assert!(decode(&own, &query).is_ok());
+    }
+
+    #[test]
+    fn limits_are_bounded() {
+        let limit = |limit| PageRequest { limit, cursor: None }.limit().ok();
+        assert_eq!(limit(None), Some(DEFAULT_LIMIT));
+        assert_eq!(limit(Some(1)), Some(1));
+        assert_eq!(limit(Some(100)), Some(100));
+        assert_eq!(limit(Some(0)), None);
+        assert_eq!(limit(Some(101)), None);
+    }
+}

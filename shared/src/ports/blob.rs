@@ -1,0 +1,77 @@
+//! Blob storage, with S3's semantics: objects by key, and presigned URLs that let a client
+//! upload or download one object directly, for a limited time, without credentials.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blob {
+    pub body: Vec<u8>,
+    pub content_type: String,
+}
+
+/// A request a client may make without credentials until it expires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresignedRequest {
+    pub method: &'static str,
+    pub url: String,
+    /// Headers the client must send exactly as given (they are part of the signature).
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum BlobError {
+    #[error("invalid object key {0:?}")]
+    InvalidKey(String),
+    #[error("blob storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), BlobError>;
+
+    async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError>;
+
+    /// A URL through which a client can upload `key` with this content type.
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, BlobError>;
+
+    /// A URL through which a client can download `key`.
+    async fn presign_get(&self, key: &str, expires_in: Duration)
+    -> Result<PresignedRequest, BlobError>;
+}
+
+/// Object keys both backends accept: non-empty, at most 1024 bytes, relative, no `..`
+/// segments and no control characters (S3 allows more; nothing here needs more).
+pub fn validate_key(key: &str) -> Result<(), BlobError> {
+    let bad = key.is_empty()
+        || key.len() > 1024
+        || key.starts_with('/')
+        || key.split('/').any(|segment| segment.is_empty() || segment == "." || segment == "..")
+        || key.chars().any(char::is_control);
+    if bad {
+        Err(BlobError::InvalidKey(key.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_key;
+
+    #[test]
+    fn keys_cannot_escape_the_store() {
+        assert!(validate_key("imports/01J/catalogue 1.csv").is_ok());
+        assert!(validate_key("تصاویر/کالا.png").is_ok());
+        for bad in ["", "/etc/passwd", "a/../b", "a//b", "..", "a/./b", "a\nb"] {
+            assert!(validate_key(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

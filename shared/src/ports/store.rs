@@ -1,0 +1,344 @@
+//! The state store port, with DynamoDB's semantics: items addressed by a partition and sort
+//! key, conditional single-item writes, all-or-nothing transactions over several items, and
+//! queries by partition key (with a sort-key prefix) on the table or a secondary index.
+//!
+//! Items are JSON objects. The reserved attributes [`PK`], [`SK`], [`GSI1PK`] and [`GSI1SK`]
+//! hold the keys; see `docs/data-model.md` for the access patterns they serve. There is
+//! deliberately no scan: every read path names a partition.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One stored item: a JSON object including its key attributes.
+pub type Item = Map<String, Value>;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1PK: &str = "gsi1pk";
+pub const GSI1SK: &str = "gsi1sk";
+
+/// DynamoDB's limit on the number of items in one transaction.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// The primary key of an item.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+
+    /// The key of a stored item, if it has one.
+    pub fn of(item: &Item) -> Option<Self> {
+        Some(Self::new(item.get(PK)?.as_str()?, item.get(SK)?.as_str()?))
+    }
+}
+
+/// A condition on the item currently stored under a key (as DynamoDB condition expressions).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cond {
+    /// No condition.
+    Always,
+    /// An item exists under the key.
+    Exists,
+    /// No item exists under the key.
+    NotExists,
+    /// The attribute exists and equals the value.
+    Eq(String, Value),
+    /// The attribute exists and is a number at least this large.
+    AtLeast(String, i64),
+    /// The attribute exists and is a number at most this large.
+    AtMost(String, i64),
+    /// Every condition holds.
+    All(Vec<Cond>),
+}
+
+impl Cond {
+    pub fn eq(attribute: &str, value: impl Into<Value>) -> Self {
+        Self::Eq(attribute.to_owned(), value.into())
+    }
+
+    /// Evaluates the condition against the item currently stored (if any). Both adapters'
+    /// semantics are defined by this function; the DynamoDB adapter translates it instead.
+    pub fn holds_for(&self, current: Option<&Item>) -> bool {
+        match self {
+            Cond::Always => true,
+            Cond::Exists => current.is_some(),
+            Cond::NotExists => current.is_none(),
+            Cond::Eq(attribute, expected) => current
+                .and_then(|item| item.get(attribute))
+                .is_some_and(|actual| json_equal(actual, expected)),
+            Cond::AtLeast(attribute, bound) => current
+                .and_then(|item| item.get(attribute))
+                .and_then(Value::as_f64)
+                .is_some_and(|actual| actual >= *bound as f64),
+            Cond::AtMost(attribute, bound) => current
+                .and_then(|item| item.get(attribute))
+                .and_then(Value::as_f64)
+                .is_some_and(|actual| actual <= *bound as f64),
+            Cond::All(all) => all.iter().all(|cond| cond.holds_for(current)),
+        }
+    }
+}
+
+/// Equality as DynamoDB sees it: numbers compare by value (`1` equals `1.0`).
+fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+/// One change to an item in an update.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Update {
+    Set(String, Value),
+    /// Atomically add to a number (a missing attribute counts as 0).
+    Add(String, i64),
+    Remove(String),
+}
+
+impl Update {
+    pub fn set(attribute: &str, value: impl Into<Value>) -> Self {
+        Self::Set(attribute.to_owned(), value.into())
+    }
+
+    pub fn add(attribute: &str, delta: i64) -> Self {
+        Self::Add(attribute.to_owned(), delta)
+    }
+
+    /// Applies the change to an item in memory (the embedded adapter's update).
+    pub fn apply(&self, item: &mut Item) {
+        match self {
+            Update::Set(attribute, value) => {
+                item.insert(attribute.clone(), value.clone());
+            }
+            Update::Add(attribute, delta) => {
+                let current = item.get(attribute).and_then(Value::as_i64).unwrap_or(0);
+                item.insert(attribute.clone(), Value::from(current + delta));
+            }
+            Update::Remove(attribute) => {
+                item.remove(attribute);
+            }
+        }
+    }
+}
+
+/// One operation of a transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TxOp {
+    Put { item: Item, cond: Cond },
+    Update { key: Key, updates: Vec<Update>, cond: Cond },
+    Delete { key: Key, cond: Cond },
+    /// A condition on an item that the transaction does not change.
+    Check { key: Key, cond: Cond },
+}
+
+/// Which key a query reads by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Index {
+    /// The table's own `pk`/`sk`.
+    Primary,
+    /// The global secondary index `gsi1` (`gsi1pk`/`gsi1sk`).
+    Gsi1,
+}
+
+impl Index {
+    /// The attribute names of the index's partition and sort keys.
+    pub fn key_attributes(self) -> (&'static str, &'static str) {
+        match self {
+            Index::Primary => (PK, SK),
+            Index::Gsi1 => (GSI1PK, GSI1SK),
+        }
+    }
+}
+
+/// A query: one partition of the table or of an index, optionally narrowed to sort keys that
+/// start with a prefix, read in sort-key order, one page at a time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Query {
+    pub index: Index,
+    pub partition: String,
+    pub sort_prefix: Option<String>,
+    pub ascending: bool,
+    pub limit: usize,
+    /// Where the previous page stopped ([`Page::last_key`]); exclusive.
+    pub start_after: Option<Item>,
+}
+
+impl Query {
+    pub fn partition(index: Index, partition: impl Into<String>) -> Self {
+        Self {
+            index,
+            partition: partition.into(),
+            sort_prefix: None,
+            ascending: true,
+            limit: 100,
+            start_after: None,
+        }
+    }
+
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.sort_prefix = Some(prefix.into());
+        self
+    }
+
+    pub fn descending(mut self) -> Self {
+        self.ascending = false;
+        self
+    }
+
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    pub fn start_after(mut self, key: Option<Item>) -> Self {
+        self.start_after = key;
+        self
+    }
+}
+
+/// One page of query results.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// The key attributes of the last item read, when more may follow.
+    pub last_key: Option<Item>,
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum StoreError {
+    /// A single-item write's condition did not hold; nothing was written.
+    #[error("the condition of the write did not hold")]
+    ConditionFailed,
+    /// A transaction's conditions did not hold for the operations at these positions;
+    /// nothing was written.
+    #[error("transaction cancelled: conditions failed at {failed:?}")]
+    TransactionCancelled { failed: Vec<usize> },
+    /// A concurrent transaction touched the same items; nothing was written, retrying may work.
+    #[error("transaction conflicted with another; retry")]
+    TransactionConflict,
+    /// The request itself was wrong (too many items, a malformed item, ...).
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+    /// The store could not be reached or failed.
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The state store. See the module documentation for the semantics every adapter honours.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    /// Writes the whole item (replacing any item under its key) if `cond` holds.
+    async fn put(&self, item: Item, cond: Cond) -> Result<(), StoreError>;
+
+    /// Changes attributes of the item under `key` if `cond` holds, creating it when missing
+    /// (as DynamoDB's `UpdateItem`); returns the item as written.
+    async fn update(&self, key: &Key, updates: Vec<Update>, cond: Cond) -> Result<Item, StoreError>;
+
+    /// Removes the item under `key` if `cond` holds (removing nothing is not an error).
+    async fn delete(&self, key: &Key, cond: Cond) -> Result<(), StoreError>;
+
+    /// Applies every operation or none (at most [`MAX_TRANSACTION_ITEMS`], one per key).
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError>;
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError>;
+}
+
+/// The key of the item a transaction operation touches.
+pub fn tx_key(op: &TxOp) -> Option<Key> {
+    match op {
+        TxOp::Put { item, .. } => Key::of(item),
+        TxOp::Update { key, .. } | TxOp::Delete { key, .. } | TxOp::Check { key, .. } => {
+            Some(key.clone())
+        }
+    }
+}
+
+/// The checks every adapter makes before running a transaction.
+pub fn validate_transaction(ops: &[TxOp]) -> Result<(), StoreError> {
+    if ops.is_empty() || ops.len() > MAX_TRANSACTION_ITEMS {
+        return Err(StoreError::Invalid(format!(
+            "a transaction holds 1 to {MAX_TRANSACTION_ITEMS} operations, not {}",
+            ops.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for op in ops {
+        let key = tx_key(op)
+            .ok_or_else(|| StoreError::Invalid("a put without pk and sk".to_owned()))?;
+        if !seen.insert(key.clone()) {
+            return Err(StoreError::Invalid(format!(
+                "the transaction touches {}/{} twice",
+                key.pk, key.sk
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn item(value: Value) -> Item {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn conditions_evaluate_like_dynamodb() {
+        let stock = item(json!({"pk": "P", "sk": "S", "stock": 3, "state": "open"}));
+        assert!(Cond::Exists.holds_for(Some(&stock)));
+        assert!(!Cond::NotExists.holds_for(Some(&stock)));
+        assert!(Cond::NotExists.holds_for(None));
+        assert!(Cond::AtLeast("stock".into(), 3).holds_for(Some(&stock)));
+        assert!(!Cond::AtLeast("stock".into(), 4).holds_for(Some(&stock)));
+        assert!(!Cond::AtLeast("missing".into(), 0).holds_for(Some(&stock)));
+        assert!(Cond::AtMost("stock".into(), 3).holds_for(Some(&stock)));
+        assert!(!Cond::AtMost("stock".into(), 2).holds_for(Some(&stock)));
+        assert!(Cond::eq("stock", 3.0).holds_for(Some(&stock)));
+        assert!(!Cond::eq("state", "closed").holds_for(Some(&stock)));
+        assert!(!Cond::eq("state", "open").holds_for(None));
+        assert!(
+            !Cond::All(vec![Cond::Exists, Cond::eq("state", "closed")]).holds_for(Some(&stock))
+        );
+    }
+
+    #[test]
+    fn updates_apply_in_memory() {
+        let mut stock = item(json!({"pk": "P", "sk": "S", "stock": 3, "tmp": 1}));
+        Update::add("stock", -1).apply(&mut stock);
+        Update::add("fresh", 5).apply(&mut stock);
+        Update::set("state", "open").apply(&mut stock);
+        Update::Remove("tmp".into()).apply(&mut stock);
+        assert_eq!(
+            Value::Object(stock),
+            json!({"pk": "P", "sk": "S", "stock": 2, "fresh": 5, "state": "open"})
+        );
+    }
+
+    #[test]
+    fn transactions_are_bounded_and_touch_each_key_once() {
+        let put = |sk: &str| TxOp::Put {
+            item: item(json!({"pk": "P", "sk": sk})),
+            cond: Cond::Always,
+        };
+        assert!(validate_transaction(&[]).is_err());
+        assert!(validate_transaction(&[put("a"), put("b")]).is_ok());
+        assert!(validate_transaction(&[put("a"), put("a")]).is_err());
+        let too_many: Vec<TxOp> = (0..=MAX_TRANSACTION_ITEMS).map(|i| put(&i.to_string())).collect();
+        assert!(validate_transaction(&too_many).is_err());
+    }
+}

@@ -1,0 +1,272 @@
+//! The address book. At most one address is the default: the profile holds the default's id,
+//! and every change is a transaction conditional on the profile's `address_book_version`, so
+//! two concurrent changes can never leave two defaults (or a count that is off).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Ports;
+use crate::error::{Error, FieldError, Result};
+use crate::keys;
+use crate::pagination::Listing;
+use crate::ports::{Cond, Index, Item, Query, StoreError, TxOp, Update, store};
+use crate::users::User;
+use crate::users::requests::AddressRequest;
+use crate::validation;
+
+/// The most addresses one user may keep; it also keeps the book to one query page.
+pub const MAX_ADDRESSES: i64 = 20;
+
+/// How often a change is retried when another change to the same book won the race.
+const ATTEMPTS: usize = 3;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub id: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub country: String,
+    pub is_default: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Address {
+    fn to_item(&self, user_id: &str) -> Result<Item> {
+        let Value::Object(mut item) = serde_json::to_value(self)
+            .map_err(|error| Error::Internal(format!("address does not serialise: {error}")))?
+        else {
+            return Err(Error::Internal("address is not an object".to_owned()));
+        };
+        let key = keys::address(user_id, &self.id);
+        item.insert(store::PK.into(), key.pk.into());
+        item.insert(store::SK.into(), key.sk.into());
+        Ok(item)
+    }
+
+    fn from_item(item: Item) -> Result<Self> {
+        serde_json::from_value(Value::Object(item))
+            .map_err(|error| Error::Internal(format!("stored address is malformed: {error}")))
+    }
+}
+
+#[derive(Clone)]
+pub struct AddressBook {
+    ports: Ports,
+}
+
+/// The state of the book a change is computed from.
+struct Snapshot {
+    version: i64,
+    count: i64,
+    default_id: Option<String>,
+}
+
+impl AddressBook {
+    pub fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+
+    pub async fn list(&self, user: &User) -> Result<Listing<Address>> {
+        let query = Query::partition(Index::Primary, keys::user_partition(&user.id))
+            .prefix(keys::ADDRESS_PREFIX)
+            .limit(MAX_ADDRESSES as usize);
+        let page = self.ports.store.query(&query).await?;
+        let items = page.items.into_iter().map(Address::from_item).collect::<Result<_>>()?;
+        Ok(Listing {
+            items,
+            next_cursor: None,
+        })
+    }
+
+    pub async fn get(&self, user: &User, address_id: &str) -> Result<Address> {
+        let item = self
+            .ports
+            .store
+            .get(&keys::address(&user.id, address_id))
+            .await?
+            .ok_or(Error::NotFound("address"))?;
+        Address::from_item(item)
+    }
+
+    /// Adds an address. The first one becomes the default whatever the request says.
+    pub async fn create(&self, user: &User, request: AddressRequest) -> Result<Address> {
+        validation::check(&request)?;
+        require_fields(&request)?;
+        let now = self.ports.clock.now();
+        let mut address = Address {
+            id: self.ports.ids.new_id(),
+            line1: request.line1.unwrap_or_default().trim().to_owned(),
+            line2: request.line2.flatten().map(|line| line.trim().to_owned()).filter(|l| !l.is_empty()),
+            city: request.city.unwrap_or_default().trim().to_owned(),
+            state: request.state.unwrap_or_default().trim().to_owned(),
+            postal_code: request.postal_code.unwrap_or_default().trim().to_owned(),
+            country: request.country.unwrap_or_default(),
+            is_default: false,
+            created_at: now,
+            updated_at: now,
+        };
+        for _ in 0..ATTEMPTS {
+            let book = self.snapshot(user).await?;
+            if book.count >= MAX_ADDRESSES {
+                return Err(Error::conflict(format!(
+                    "the address book is full ({MAX_ADDRESSES} addresses); delete one first"
+                )));
+            }
+            address.is_default = request.is_default.unwrap_or(false) || book.count == 0;
+            let mut ops = vec![TxOp::Put {
+                item: address.to_item(&user.id)?,
+                cond: Cond::NotExists,
+            }];
+            let mut profile = vec![Update::add("address_count", 1)];
+            if address.is_default {
+                profile.push(Update::set("default_address_id", address.id.as_str()));
+                ops.extend(self.clear_default(user, &book));
+            }
+            ops.push(self.bump(user, &book, profile));
+            if self.commit(ops).await? {
+                return Ok(address);
+            }
+        }
+        Err(busy())
+    }
+
+    /// Changes an address; `is_default: true` makes it the default, `false` leaves none.
+    pub async fn update(&self, user: &User, address_id: &str, request: AddressRequest) -> Result<Address> {
+        validation::check(&request)?;
+        for _ in 0..ATTEMPTS {
+            let book = self.snapshot(user).await?;
+            let mut address = self.get(user, address_id).await?;
+            if let Some(line1) = &request.line1 {
+                address.line1 = line1.trim().to_owned();
+            }
+            if let Some(line2) = &request.line2 {
+                address.line2 = line2.as_ref().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
+            }
+            if let Some(city) = &request.city {
+                address.city = city.trim().to_owned();
+            }
+            if let Some(state) = &request.state {
+                address.state = state.trim().to_owned();
+            }
+            if let Some(postal_code) = &request.postal_code {
+                address.postal_code = postal_code.trim().to_owned();
+            }
+            if let Some(country) = &request.country {
+                address.country = country.clone();
+            }
+            address.updated_at = self.ports.clock.now();
+            let was_default = book.default_id.as_deref() == Some(address_id);
+            let mut ops = Vec::new();
+            let mut profile = Vec::new();
+            match request.is_default {
+                Some(true) if !was_default => {
+                    profile.push(Update::set("default_address_id", address_id));
+                    ops.extend(self.clear_default(user, &book));
+                }
+                Some(false) if was_default => profile.push(Update::Remove("default_address_id".into())),
+                _ => {}
+            }
+            address.is_default = request.is_default.unwrap_or(was_default);
+            ops.push(TxOp::Put {
+                item: address.to_item(&user.id)?,
+                cond: Cond::Exists,
+            });
+            ops.push(self.bump(user, &book, profile));
+            if self.commit(ops).await? {
+                return Ok(address);
+            }
+        }
+        Err(busy())
+    }
+
+    pub async fn delete(&self, user: &User, address_id: &str) -> Result<()> {
+        for _ in 0..ATTEMPTS {
+            let book = self.snapshot(user).await?;
+            self.get(user, address_id).await?;
+            let mut profile = vec![Update::add("address_count", -1)];
+            if book.default_id.as_deref() == Some(address_id) {
+                profile.push(Update::Remove("default_address_id".into()));
+            }
+            let ops = vec![
+                TxOp::Delete {
+                    key: keys::address(&user.id, address_id),
+                    cond: Cond::Exists,
+                },
+                self.bump(user, &book, profile),
+            ];
+            if self.commit(ops).await? {
+                return Ok(());
+            }
+        }
+        Err(busy())
+    }
+
+    async fn snapshot(&self, user: &User) -> Result<Snapshot> {
+        let item = self
+            .ports
+            .store
+            .get(&keys::user(&user.id))
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        let number = |name: &str| item.get(name).and_then(Value::as_i64).unwrap_or(0);
+        Ok(Snapshot {
+            version: number("address_book_version"),
+            count: number("address_count"),
+            default_id: item.get("default_address_id").and_then(Value::as_str).map(str::to_owned),
+        })
+    }
+
+    /// The profile update that every change carries: conditional on the version read.
+    fn bump(&self, user: &User, book: &Snapshot, mut updates: Vec<Update>) -> TxOp {
+        updates.push(Update::add("address_book_version", 1));
+        TxOp::Update {
+            key: keys::user(&user.id),
+            updates,
+            cond: Cond::eq("address_book_version", book.version),
+        }
+    }
+
+    /// Unmarks the current default, if there is one.
+    fn clear_default(&self, user: &User, book: &Snapshot) -> Option<TxOp> {
+        book.default_id.as_ref().map(|old| TxOp::Update {
+            key: keys::address(&user.id, old),
+            updates: vec![Update::set("is_default", false)],
+            cond: Cond::Exists,
+        })
+    }
+
+    /// Runs a change; `false` means another change won the race and this one should be
+    /// recomputed from a fresh snapshot.
+    async fn commit(&self, ops: Vec<TxOp>) -> Result<bool> {
+        match self.ports.store.transact(ops).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::TransactionCancelled { .. } | StoreError::TransactionConflict) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+fn busy() -> Error {
+    Error::conflict("the address book was changed concurrently; try again")
+}
+
+/// The fields a new address must have (the request type leaves them optional for updates).
+fn require_fields(request: &AddressRequest) -> Result<()> {
+    let missing: Vec<FieldError> = [
+        ("city", request.city.is_none()),
+        ("country", request.country.is_none()),
+        ("line1", request.line1.is_none()),
+        ("postal_code", request.postal_code.is_none()),
+        ("state", request.state.is_none()),
+    ]
+    .into_iter()
+    .filter(|(_, missing)| *missing)
+    .map(|(field, _)| FieldError::new(field, "is required"))
+    .collect();
+    if missing.is_empty() { Ok(()) } else { Err(Error::Validation(missing)) }
+}

@@ -1,0 +1,138 @@
+//! The user entity, how it is stored, and the view of it clients see.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::ports::{Item, store};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Customer,
+    Admin,
+}
+
+/// A user as stored. Never serialised to clients: see [`UserView`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub username: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub role: Role,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub password_hash: String,
+    /// Bumped when the password changes: tokens carrying an older value are revoked.
+    pub token_version: u64,
+    /// Bumped by every change to the address book; its writes are conditional on it.
+    #[serde(default)]
+    pub address_book_version: i64,
+    #[serde(default)]
+    pub address_count: i64,
+    #[serde(default)]
+    pub default_address_id: Option<String>,
+}
+
+/// The profile as the API shows it: no password hash, no bookkeeping.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub username: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub role: Role,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            username: user.username.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            phone: user.phone.clone(),
+            role: user.role,
+            is_active: user.is_active,
+            created_at: user.created_at,
+        }
+    }
+}
+
+impl User {
+    /// The stored item: the user's fields plus the keys of its profile and of the all-users index.
+    pub fn to_item(&self) -> Result<Item> {
+        let Value::Object(mut item) = serde_json::to_value(self)
+            .map_err(|error| Error::Internal(format!("user does not serialise: {error}")))?
+        else {
+            return Err(Error::Internal("user is not an object".to_owned()));
+        };
+        let key = keys::user(&self.id);
+        item.insert(store::PK.into(), key.pk.into());
+        item.insert(store::SK.into(), key.sk.into());
+        item.insert(store::GSI1PK.into(), keys::USERS_INDEX_PARTITION.into());
+        item.insert(store::GSI1SK.into(), keys::users_index_sort(&self.id).into());
+        Ok(item)
+    }
+
+    pub fn from_item(item: Item) -> Result<Self> {
+        serde_json::from_value(Value::Object(item))
+            .map_err(|error| Error::Internal(format!("stored user is malformed: {error}")))
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// A user for tests.
+    pub fn example(id: &str) -> Self {
+        let epoch = DateTime::<Utc>::default();
+        Self {
+            id: id.to_owned(),
+            email: format!("{}@example.com", id.to_lowercase()),
+            username: id.to_lowercase(),
+            first_name: None,
+            last_name: None,
+            phone: None,
+            role: Role::Customer,
+            is_active: true,
+            created_at: epoch,
+            updated_at: epoch,
+            password_hash: String::new(),
+            token_version: 0,
+            address_book_version: 0,
+            address_count: 0,
+            default_address_id: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_round_trips_through_its_item_and_the_view_hides_the_hash() {
+        let mut user = User::example("01JUSER");
+        user.password_hash = "$argon2id$secret".into();
+        let item = user.to_item().unwrap_or_default();
+        assert_eq!(item.get("pk").and_then(Value::as_str), Some("USER#01JUSER"));
+        assert_eq!(item.get("gsi1pk").and_then(Value::as_str), Some("USERS"));
+        let back = User::from_item(item).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, user);
+        let view = serde_json::to_string(&UserView::from(&user)).unwrap_or_default();
+        assert!(!view.contains("argon2"), "{view}");
+        assert!(!view.contains("password"), "{view}");
+    }
+}

@@ -1,0 +1,418 @@
+//! The user service: registration, login, authentication, profile changes and the admin's
+//! user management.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::Ports;
+use crate::auth::{IssuedToken, LoginThrottle, TokenService, passwords};
+use crate::error::{Error, FieldError, Result};
+use crate::events::{Event, EventType};
+use crate::keys;
+use crate::outbox::{self, Staged};
+use crate::pagination::{self, Listing, PageRequest};
+use crate::ports::{Cond, Index, Item, Query, StoreError, TxOp, Update, store};
+use crate::users::requests::{self,
+    AdminUpdateRequest, LoginRequest, RegisterRequest, UpdateProfileRequest,
+};
+use crate::users::{Role, User, UserView};
+use crate::validation::{self, normalise_email};
+
+/// `POST /users/register`'s answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct Registered {
+    pub message: &'static str,
+    pub user: UserView,
+    #[serde(flatten)]
+    pub token: IssuedToken,
+}
+
+/// `POST /users/login`'s answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoggedIn {
+    #[serde(flatten)]
+    pub token: IssuedToken,
+    pub user: UserView,
+}
+
+/// `PATCH /users/me`'s answer: the profile, plus a fresh token when the password changed
+/// (which revokes every earlier token).
+#[derive(Clone, Debug, Serialize)]
+pub struct ProfileUpdated {
+    #[serde(flatten)]
+    pub user: UserView,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub token: Option<IssuedToken>,
+}
+
+/// What `create_admin` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminBootstrap {
+    Created(String),
+    Promoted(String),
+    AlreadyAdmin(String),
+}
+
+/// A new account's fields, checked and normalised.
+struct NewAccount {
+    email: String,
+    username: String,
+    password: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    phone: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct UserService {
+    ports: Ports,
+    tokens: TokenService,
+    throttle: LoginThrottle,
+}
+
+impl UserService {
+    pub fn new(ports: Ports, tokens: TokenService, throttle: LoginThrottle) -> Self {
+        Self {
+            ports,
+            tokens,
+            throttle,
+        }
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    /// Registers a customer, publishes `USER_REGISTERED` and signs them in.
+    pub async fn register(&self, request: RegisterRequest, correlation_id: &str) -> Result<Registered> {
+        let mismatch = requests::confirmation_mismatch(&request.password, &request.password_confirm);
+        validation::check_with(&request, mismatch)?;
+        let account = NewAccount {
+            email: normalise_email(request.email.as_deref().unwrap_or_default()),
+            username: request.username.unwrap_or_default().to_lowercase(),
+            password: request.password.unwrap_or_default(),
+            first_name: request.first_name.map(|name| name.trim().to_owned()),
+            last_name: request.last_name.map(|name| name.trim().to_owned()),
+            phone: request.phone,
+        };
+        let user = self.create_account(account, Role::Customer, correlation_id).await?;
+        let token = self.tokens.issue(&user, self.ports.clock.now())?;
+        Ok(Registered {
+            message: "registration successful",
+            user: UserView::from(&user),
+            token,
+        })
+    }
+
+    /// Writes the user, the claims on its e-mail and username, and its event in one
+    /// transaction: a duplicate leaves nothing behind.
+    async fn create_account(&self, account: NewAccount, role: Role, correlation_id: &str) -> Result<User> {
+        let now = self.ports.clock.now();
+        let user = User {
+            id: self.ports.ids.new_id(),
+            email: account.email,
+            username: account.username,
+            first_name: account.first_name,
+            last_name: account.last_name,
+            phone: account.phone,
+            role,
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+            password_hash: passwords::hash(&account.password).await?,
+            token_version: 0,
+            address_book_version: 0,
+            address_count: 0,
+            default_address_id: None,
+        };
+        let event = Event::new(
+            EventType::UserRegistered,
+            json!({
+                "user_id": user.id,
+                "email": user.email,
+                "username": user.username,
+                "first_name": user.first_name,
+            }),
+            correlation_id,
+            self.ports.ids.as_ref(),
+            self.ports.clock.as_ref(),
+        );
+        let staged = Staged::new(outbox::NOTIFICATIONS_QUEUE, event);
+        let claim = |key: crate::ports::Key| {
+            let mut item = Item::new();
+            item.insert(store::PK.into(), key.pk.into());
+            item.insert(store::SK.into(), key.sk.into());
+            item.insert("user_id".into(), user.id.clone().into());
+            TxOp::Put {
+                item,
+                cond: Cond::NotExists,
+            }
+        };
+        let ops = vec![
+            TxOp::Put {
+                item: user.to_item()?,
+                cond: Cond::NotExists,
+            },
+            claim(keys::email_claim(&user.email)),
+            claim(keys::username_claim(&user.username)),
+            staged.write()?,
+        ];
+        match self.ports.store.transact(ops).await {
+            Ok(()) => {}
+            Err(StoreError::TransactionCancelled { failed }) => {
+                let mut fields = Vec::new();
+                if failed.contains(&1) {
+                    fields.push(FieldError::new("email", "is already registered"));
+                }
+                if failed.contains(&2) {
+                    fields.push(FieldError::new("username", "is already taken"));
+                }
+                if fields.is_empty() {
+                    return Err(Error::conflict("the account could not be created; try again"));
+                }
+                let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+                return Err(Error::Conflict {
+                    message: format!("an account with this {} already exists", names.join(" and ")),
+                    fields,
+                });
+            }
+            Err(StoreError::TransactionConflict) => {
+                return Err(Error::conflict("the account could not be created; try again"));
+            }
+            Err(other) => return Err(other.into()),
+        }
+        outbox::deliver(&self.ports, &[staged]).await;
+        Ok(user)
+    }
+
+    /// Signs a user in. Unknown e-mail and wrong password are the same 401 and take the same
+    /// time; an inactive account is a 403 (told only to whoever knows its password).
+    pub async fn login(&self, request: LoginRequest) -> Result<LoggedIn> {
+        validation::check(&request)?;
+        let email = normalise_email(request.email.as_deref().unwrap_or_default());
+        let password = request.password.unwrap_or_default();
+        self.throttle.check(&self.ports, &email).await?;
+
+        let user = self.find_by_email(&email).await?;
+        let verified = passwords::verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
+        let Some(user) = user.filter(|_| verified) else {
+            self.throttle.record_failure(&self.ports, &email).await?;
+            return Err(Error::Unauthenticated("the e-mail or password is wrong".to_owned()));
+        };
+        if !user.is_active {
+            return Err(Error::Forbidden("this account is deactivated".to_owned()));
+        }
+        self.throttle.reset(&self.ports, &email).await?;
+        let token = self.tokens.issue(&user, self.ports.clock.now())?;
+        Ok(LoggedIn {
+            token,
+            user: UserView::from(&user),
+        })
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>> {
+        let Some(claim) = self.ports.store.get(&keys::email_claim(email)).await? else {
+            return Ok(None);
+        };
+        let Some(user_id) = claim.get("user_id").and_then(Value::as_str) else {
+            return Err(Error::Internal(format!("e-mail claim without a user: {email}")));
+        };
+        self.find(user_id).await
+    }
+
+    pub async fn find(&self, user_id: &str) -> Result<Option<User>> {
+        match self.ports.store.get(&keys::user(user_id)).await? {
+            Some(item) => User::from_item(item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The user a bearer token belongs to, if the token is valid, not revoked, and the
+    /// account still exists and is active. Read fresh on every request, so deactivating a
+    /// user or changing a role takes effect at once.
+    pub async fn authenticate(&self, token: &str) -> Result<User> {
+        let claims = self.tokens.verify(token, self.ports.clock.now())?;
+        let revoked = || Error::Unauthenticated("the access token has been revoked".to_owned());
+        let user = self.find(&claims.sub).await?.ok_or_else(revoked)?;
+        if user.token_version != claims.tv {
+            return Err(revoked());
+        }
+        if !user.is_active {
+            return Err(Error::Forbidden("this account is deactivated".to_owned()));
+        }
+        Ok(user)
+    }
+
+    /// Changes the caller's own profile; a new password needs the current one.
+    pub async fn update_profile(&self, user: &User, request: UpdateProfileRequest) -> Result<ProfileUpdated> {
+        let mut problems = requests::confirmation_mismatch(&request.password, &request.password_confirm);
+        if let Err(Error::Validation(errors)) = validation::check(&request) {
+            problems.extend(errors);
+        }
+        let mut updates = Vec::new();
+        for (field, value, rule) in [
+            ("first_name", &request.first_name, validation::text as fn(&str) -> _),
+            ("last_name", &request.last_name, validation::text),
+            ("phone", &request.phone, validation::phone),
+        ] {
+            match value {
+                None => {}
+                Some(None) => updates.push(Update::Remove(field.to_owned())),
+                Some(Some(text)) => {
+                    let text = text.trim();
+                    if text.chars().count() > 100 {
+                        problems.push(FieldError::new(field, "must be at most 100 characters long"));
+                    } else if let Err(error) = rule(text) {
+                        let message = error.message.map(|m| m.to_string()).unwrap_or_default();
+                        problems.push(FieldError::new(field, message));
+                    } else {
+                        updates.push(Update::set(field, text));
+                    }
+                }
+            }
+        }
+        if request.password.is_some() && request.current_password.is_none() {
+            problems.push(FieldError::new("current_password", "is required to change the password"));
+        }
+        if !problems.is_empty() {
+            problems.sort_by(|a, b| a.field.cmp(&b.field));
+            return Err(Error::Validation(problems));
+        }
+
+        let mut condition = Cond::Exists;
+        let changes_password = request.password.is_some();
+        if let (Some(password), Some(current)) = (&request.password, &request.current_password) {
+            self.throttle.check(&self.ports, &user.email).await?;
+            if !passwords::verify(current, Some(&user.password_hash)).await {
+                self.throttle.record_failure(&self.ports, &user.email).await?;
+                return Err(Error::invalid("current_password", "is not the current password"));
+            }
+            updates.push(Update::set("password_hash", passwords::hash(password).await?));
+            updates.push(Update::add("token_version", 1));
+            // Two concurrent password changes must not both win.
+            condition = Cond::eq("token_version", user.token_version);
+        }
+        if updates.is_empty() {
+            return Ok(ProfileUpdated {
+                user: UserView::from(user),
+                token: None,
+            });
+        }
+        updates.push(Update::set("updated_at", self.ports.clock.now().to_rfc3339()));
+        let stored = self
+            .ports
+            .store
+            .update(&keys::user(&user.id), updates, condition)
+            .await
+            .map_err(|error| match error {
+                StoreError::ConditionFailed => Error::conflict("the profile changed meanwhile; try again"),
+                other => other.into(),
+            })?;
+        let updated = User::from_item(stored)?;
+        let token = if changes_password {
+            Some(self.tokens.issue(&updated, self.ports.clock.now())?)
+        } else {
+            None
+        };
+        Ok(ProfileUpdated {
+            user: UserView::from(&updated),
+            token,
+        })
+    }
+
+    /// Every user, oldest first, a page at a time (admins only).
+    pub async fn list(&self, caller: &User, page: &PageRequest) -> Result<Listing<UserView>> {
+        require_admin(caller)?;
+        let query = page.apply(Query::partition(Index::Gsi1, keys::USERS_INDEX_PARTITION))?;
+        let found = self.ports.store.query(&query).await?;
+        let items = found
+            .items
+            .into_iter()
+            .map(|item| User::from_item(item).map(|user| UserView::from(&user)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Listing {
+            items,
+            next_cursor: found.last_key.as_ref().map(pagination::encode),
+        })
+    }
+
+    /// Activates, deactivates or changes the role of a user (admins only; not themselves, so
+    /// that the last admin cannot lock everyone out by accident).
+    pub async fn admin_update(&self, caller: &User, user_id: &str, request: AdminUpdateRequest) -> Result<UserView> {
+        require_admin(caller)?;
+        if caller.id == user_id && (request.is_active == Some(false) || request.role == Some(Role::Customer)) {
+            return Err(Error::conflict("admins cannot deactivate or demote themselves"));
+        }
+        let mut updates = Vec::new();
+        if let Some(active) = request.is_active {
+            updates.push(Update::set("is_active", active));
+        }
+        if let Some(role) = request.role {
+            updates.push(Update::set("role", json!(role)));
+        }
+        if updates.is_empty() {
+            let user = self.find(user_id).await?.ok_or(Error::NotFound("user"))?;
+            return Ok(UserView::from(&user));
+        }
+        updates.push(Update::set("updated_at", self.ports.clock.now().to_rfc3339()));
+        let stored = self
+            .ports
+            .store
+            .update(&keys::user(user_id), updates, Cond::Exists)
+            .await
+            .map_err(|error| match error {
+                StoreError::ConditionFailed => Error::NotFound("user"),
+                other => other.into(),
+            })?;
+        Ok(UserView::from(&User::from_item(stored)?))
+    }
+
+    /// Makes sure an admin with this e-mail exists: creates one (username `username`), or
+    /// promotes and reactivates an existing account.
+    pub async fn create_admin(&self, email: &str, password: &str, username: &str) -> Result<AdminBootstrap> {
+        let email = normalise_email(email);
+        if let Some(existing) = self.find_by_email(&email).await? {
+            if existing.is_admin() && existing.is_active {
+                return Ok(AdminBootstrap::AlreadyAdmin(existing.id));
+            }
+            let caller = User {
+                role: Role::Admin,
+                id: String::new(),
+                ..existing.clone()
+            };
+            let request = AdminUpdateRequest {
+                is_active: Some(true),
+                role: Some(Role::Admin),
+            };
+            self.admin_update(&caller, &existing.id, request).await?;
+            return Ok(AdminBootstrap::Promoted(existing.id));
+        }
+        let request = RegisterRequest {
+            email: Some(email.clone()),
+            username: Some(username.to_owned()),
+            password: Some(password.to_owned()),
+            password_confirm: Some(password.to_owned()),
+            ..RegisterRequest::default()
+        };
+        validation::check(&request)?;
+        let account = NewAccount {
+            email,
+            username: username.to_lowercase(),
+            password: password.to_owned(),
+            first_name: None,
+            last_name: None,
+            phone: None,
+        };
+        let user = self.create_account(account, Role::Admin, "bootstrap").await?;
+        Ok(AdminBootstrap::Created(user.id))
+    }
+}
+
+/// Refuses anyone but an admin.
+pub fn require_admin(user: &User) -> Result<()> {
+    if user.is_admin() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("this needs the admin role".to_owned()))
+    }
+}
