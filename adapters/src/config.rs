@@ -1,0 +1,269 @@
+//! Choosing and connecting the adapters from configuration (environment variables), at run
+//! time: the same binary runs on AWS or on the embedded backend.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngCore;
+
+use bazaar_shared::Ports;
+use bazaar_shared::ports::{SystemClock, UlidGenerator};
+
+use crate::aws::{self, DynamoStore, S3Blobs, SqsQueue};
+use crate::embedded::{EmbeddedBlobs, EmbeddedQueue, EmbeddedStore};
+
+/// Where state, queues and blobs live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite databases and files under `data_dir`; presigned URLs point at `public_url`
+    /// (the local server).
+    Embedded { data_dir: PathBuf, public_url: String },
+    /// DynamoDB, SQS and S3; `endpoint_url` redirects every client (moto, LocalStack).
+    Aws {
+        endpoint_url: Option<String>,
+        table: String,
+        bucket: String,
+        /// Logical queue name → URL; names not listed are looked up as `queue_prefix + name`.
+        queue_urls: HashMap<String, String>,
+        queue_prefix: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendConfig {
+    pub backend: Backend,
+    /// Receives before a message is dead-lettered (embedded queues; SQS queues carry their
+    /// own redrive policy).
+    pub max_receives: u32,
+}
+
+pub const DEFAULT_DATA_DIR: &str = ".bazaar";
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:3000";
+
+impl BackendConfig {
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    /// AWS is chosen by `BAZAAR_BACKEND=aws`, or when `BAZAAR_TABLE` is set and
+    /// `BAZAAR_BACKEND` is not; everything else runs embedded.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let max_receives = match lookup("BAZAAR_MAX_RECEIVES") {
+            Some(value) => value
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| format!("BAZAAR_MAX_RECEIVES must be a positive integer, not {value:?}"))?,
+            None => 5,
+        };
+        let choice = lookup("BAZAAR_BACKEND");
+        let aws = match choice.as_deref() {
+            Some("aws") => true,
+            Some("embedded") => false,
+            Some(other) => return Err(format!("BAZAAR_BACKEND must be `aws` or `embedded`, not {other:?}")),
+            None => lookup("BAZAAR_TABLE").is_some(),
+        };
+        let backend = if aws {
+            let queue_urls = ["notifications"]
+                .iter()
+                .flat_map(|name| {
+                    let variable = format!("BAZAAR_QUEUE_URL_{}", name.to_uppercase());
+                    let dlq_variable = format!("{variable}_DLQ");
+                    [
+                        lookup(&variable).map(|url| (name.to_string(), url)),
+                        lookup(&dlq_variable).map(|url| (format!("{name}-dlq"), url)),
+                    ]
+                })
+                .flatten()
+                .collect();
+            Backend::Aws {
+                endpoint_url: lookup("BAZAAR_AWS_ENDPOINT_URL"),
+                table: lookup("BAZAAR_TABLE").unwrap_or_else(|| "bazaar".to_owned()),
+                bucket: lookup("BAZAAR_BUCKET").unwrap_or_else(|| "bazaar-assets".to_owned()),
+                queue_urls,
+                queue_prefix: lookup("BAZAAR_QUEUE_PREFIX").unwrap_or_else(|| "bazaar-".to_owned()),
+            }
+        } else {
+            Backend::Embedded {
+                data_dir: PathBuf::from(lookup("BAZAAR_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned())),
+                public_url: lookup("BAZAAR_PUBLIC_URL").unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_owned()),
+            }
+        };
+        Ok(Self { backend, max_receives })
+    }
+
+    pub fn is_aws(&self) -> bool {
+        matches!(self.backend, Backend::Aws { .. })
+    }
+}
+
+/// The adapters behind the ports, with direct handles where the local server needs more than
+/// the port (serving presigned blob URLs, reading queue depth).
+#[derive(Clone)]
+pub struct Connected {
+    pub ports: Ports,
+    pub embedded: Option<EmbeddedHandles>,
+    pub aws: Option<aws_config::SdkConfig>,
+}
+
+#[derive(Clone)]
+pub struct EmbeddedHandles {
+    pub data_dir: PathBuf,
+    pub blobs: Arc<EmbeddedBlobs>,
+    pub queue: Arc<EmbeddedQueue>,
+}
+
+/// Builds the adapters the configuration asks for.
+pub async fn connect(config: &BackendConfig) -> Result<Connected, String> {
+    match &config.backend {
+        Backend::Embedded { data_dir, public_url } => {
+            std::fs::create_dir_all(data_dir)
+                .map_err(|error| format!("cannot create data directory {}: {error}", data_dir.display()))?;
+            let store = EmbeddedStore::open(&data_dir.join("state.sqlite3")).map_err(|e| e.to_string())?;
+            let queue = Arc::new(
+                EmbeddedQueue::open(&data_dir.join("queues.sqlite3"), config.max_receives)
+                    .map_err(|e| e.to_string())?,
+            );
+            let signing_key = load_or_create_secret(&data_dir.join("blob-signing-key"))?;
+            let blobs = Arc::new(EmbeddedBlobs::new(
+                data_dir.join("blobs"),
+                public_url.trim_end_matches('/').to_owned(),
+                signing_key.into_bytes(),
+            ));
+            let ports = Ports {
+                store: Arc::new(store),
+                queue: queue.clone(),
+                blobs: blobs.clone(),
+                clock: Arc::new(SystemClock),
+                ids: Arc::new(UlidGenerator::default()),
+            };
+            Ok(Connected {
+                ports,
+                embedded: Some(EmbeddedHandles {
+                    data_dir: data_dir.clone(),
+                    blobs,
+                    queue,
+                }),
+                aws: None,
+            })
+        }
+        Backend::Aws {
+            endpoint_url,
+            table,
+            bucket,
+            queue_urls,
+            queue_prefix,
+        } => {
+            let sdk = aws::sdk_config(endpoint_url.as_deref()).await;
+            let ports = Ports {
+                store: Arc::new(DynamoStore::new(&sdk, table.clone())),
+                queue: Arc::new(SqsQueue::new(&sdk, queue_urls.clone(), queue_prefix.clone())),
+                blobs: Arc::new(S3Blobs::new(&sdk, bucket.clone())),
+                clock: Arc::new(SystemClock),
+                ids: Arc::new(UlidGenerator::default()),
+            };
+            Ok(Connected {
+                ports,
+                embedded: None,
+                aws: Some(sdk),
+            })
+        }
+    }
+}
+
+/// Reads a secret kept in the data directory, creating a random one (readable by the owner
+/// only) on first use, so that local tokens and presigned URLs survive a restart.
+pub fn load_or_create_secret(path: &Path) -> Result<String, String> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let existing = existing.trim().to_owned();
+        if !existing.is_empty() {
+            return Ok(existing);
+        }
+    }
+    let mut bytes = [0u8; 48];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = STANDARD.encode(bytes);
+    write_private(path, &secret).map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    Ok(secret)
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut file) => file.write_all(contents.as_bytes()),
+        // Another process created it first: use theirs.
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<BackendConfig, String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        BackendConfig::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn embedded_is_the_default() {
+        let chosen = config(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            chosen.backend,
+            Backend::Embedded {
+                data_dir: PathBuf::from(".bazaar"),
+                public_url: DEFAULT_PUBLIC_URL.into()
+            }
+        );
+        assert_eq!(chosen.max_receives, 5);
+    }
+
+    #[test]
+    fn aws_is_chosen_explicitly_or_by_a_table_name() {
+        assert!(config(&[("BAZAAR_BACKEND", "aws")]).is_ok_and(|c| c.is_aws()));
+        assert!(config(&[("BAZAAR_TABLE", "shop")]).is_ok_and(|c| c.is_aws()));
+        assert!(config(&[("BAZAAR_TABLE", "shop"), ("BAZAAR_BACKEND", "embedded")]).is_ok_and(|c| !c.is_aws()));
+        let chosen = config(&[
+            ("BAZAAR_BACKEND", "aws"),
+            ("BAZAAR_QUEUE_URL_NOTIFICATIONS", "http://q/n"),
+            ("BAZAAR_AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Backend::Aws { queue_urls, endpoint_url, .. } = chosen.backend else {
+            panic!("not aws")
+        };
+        assert_eq!(queue_urls.get("notifications").map(String::as_str), Some("http://q/n"));
+        assert_eq!(endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(config(&[("BAZAAR_BACKEND", "azure")]).is_err());
+        assert!(config(&[("BAZAAR_MAX_RECEIVES", "0")]).is_err());
+        assert!(config(&[("BAZAAR_MAX_RECEIVES", "many")]).is_err());
+    }
+
+    #[test]
+    fn a_created_secret_is_kept() {
+        let dir = std::env::temp_dir().join(format!("bazaar-secret-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.join("secret");
+        let first = load_or_create_secret(&path).unwrap_or_else(|e| panic!("{e}"));
+        let second = load_or_create_secret(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first, second);
+        assert!(first.len() >= 64);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,768 @@
+//! Blob storage as files, with S3's semantics, and presigned URLs served by the local server.
+//!
+//! Layout under the root directory:
+//!
+//! - `objects/<key>`: the object's bytes, each key segment a directory level;
+//! - `meta/<key>`: its metadata as JSON (`{"content_type": ...}`). The sidecar mirrors the
+//!   object's path exactly, without a suffix, so that any key that fits in `objects/` also fits
+//!   in `meta/` (a `.json` suffix would let key `a` collide with key `a.json/b`);
+//! - `tmp/`: files being written.
+//!
+//! Each file is written to `tmp/`, fsynced and renamed into place, so a crash never leaves a
+//! half-written object. The object is renamed before its sidecar: a crash between the two
+//! renames (or a read racing a write) can pair new bytes with the previous content type,
+//! never with torn bytes. A key cannot be both an object and a "directory" of other keys
+//! (`a` and `a/b`), which S3 allows; such a put fails with [`BlobError::InvalidKey`].
+//!
+//! Presigned URLs are `{public_base_url}/_blobs/{key}?X-Bazaar-Method=..&X-Bazaar-Expires=..
+//! &X-Bazaar-Signature=..`, the signature an HMAC-SHA256 over method, key, expiry and (for a
+//! PUT) content type; the local server checks them with [`EmbeddedBlobs::verify`].
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bazaar_shared::ports::blob::{Blob, BlobError, BlobStore, PresignedRequest, validate_key};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What an object written without a sidecar (by hand, into `objects/`) is served as.
+const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+
+const METHOD_PARAM: &str = "X-Bazaar-Method";
+const EXPIRES_PARAM: &str = "X-Bazaar-Expires";
+const SIGNATURE_PARAM: &str = "X-Bazaar-Signature";
+
+/// Why a presigned request is refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BlobAccessError {
+    #[error("the URL has expired")]
+    Expired,
+    #[error("the signature does not match")]
+    BadSignature,
+    #[error("the URL is not a presigned URL")]
+    Malformed,
+}
+
+/// Objects as files under a root directory.
+#[derive(Clone)]
+pub struct EmbeddedBlobs {
+    root: PathBuf,
+    public_base_url: String,
+    signing_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for EmbeddedBlobs {
+    /// Leaves the signing key out, so that logging the adapter cannot leak it.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("EmbeddedBlobs")
+            .field("root", &self.root)
+            .field("public_base_url", &self.public_base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sidecar of an object.
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    content_type: String,
+}
+
+impl EmbeddedBlobs {
+    /// Objects live as files under `root`; presigned URLs point at `public_base_url` (e.g. "http://127.0.0.1:3000"),
+    /// path `/_blobs/{key}` with each key segment percent-encoded, and are signed with HMAC-SHA256 under `signing_key`.
+    pub fn new(root: PathBuf, public_base_url: String, signing_key: Vec<u8>) -> Self {
+        if signing_key.is_empty() {
+            tracing::warn!("the blob signing key is empty: anyone can forge presigned URLs");
+        }
+        Self {
+            root,
+            public_base_url: public_base_url.trim_end_matches('/').to_owned(),
+            signing_key,
+        }
+    }
+
+    /// Checks a presigned request that reached the local server. `method` is "GET" or "PUT"; `key` is the DECODED object key;
+    /// `query` is the raw query string of the request URL; `content_type` is the request's Content-Type header (for PUT).
+    ///
+    /// The signature is checked before the expiry, so that `Expired` is only ever reported
+    /// for a URL this store really issued.
+    pub fn verify(
+        &self,
+        method: &str,
+        key: &str,
+        query: &str,
+        content_type: Option<&str>,
+        now_unix: i64,
+    ) -> Result<(), BlobAccessError> {
+        let signed = SignedParams::parse(query)?;
+        if !matches!(method, "GET" | "PUT") || validate_key(key).is_err() {
+            return Err(BlobAccessError::Malformed);
+        }
+        if signed.method != method {
+            return Err(BlobAccessError::BadSignature);
+        }
+        let content_type = (method == "PUT").then(|| content_type.unwrap_or(""));
+        let canonical = canonical_request(method, key, signed.expires, content_type);
+        self.mac(&canonical)
+            .ok_or(BlobAccessError::BadSignature)?
+            .verify_slice(&signed.signature)
+            .map_err(|_| BlobAccessError::BadSignature)?;
+        if now_unix > signed.expires {
+            return Err(BlobAccessError::Expired);
+        }
+        Ok(())
+    }
+
+    fn object_path(&self, key: &str) -> PathBuf {
+        under(&self.root.join("objects"), key)
+    }
+
+    fn meta_path(&self, key: &str) -> PathBuf {
+        under(&self.root.join("meta"), key)
+    }
+
+    /// `None` only if the HMAC implementation refused the key, which HMAC never does.
+    fn mac(&self, canonical: &str) -> Option<HmacSha256> {
+        let mut mac = HmacSha256::new_from_slice(&self.signing_key).ok()?;
+        mac.update(canonical.as_bytes());
+        Some(mac)
+    }
+
+    fn presign(
+        &self,
+        method: &'static str,
+        key: &str,
+        content_type: Option<&str>,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        validate_key(key)?;
+        let lifetime = i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX);
+        let expires = chrono::Utc::now().timestamp().saturating_add(lifetime);
+        let mac = self
+            .mac(&canonical_request(method, key, expires, content_type))
+            .ok_or_else(|| BlobError::Unavailable("the signing key was refused".to_owned()))?;
+        let signature = hex(&mac.finalize().into_bytes());
+        let url = format!(
+            "{}/_blobs/{}?{METHOD_PARAM}={method}&{EXPIRES_PARAM}={expires}&{SIGNATURE_PARAM}={signature}",
+            self.public_base_url,
+            encode_key(key),
+        );
+        let headers = content_type
+            .map(|content_type| vec![("content-type".to_owned(), content_type.to_owned())])
+            .unwrap_or_default();
+        Ok(PresignedRequest {
+            method,
+            url,
+            headers,
+        })
+    }
+
+    fn put_blocking(&self, key: &str, body: &[u8], content_type: &str) -> Result<(), BlobError> {
+        if self.is_taken_by_a_prefix(key) {
+            return Err(BlobError::InvalidKey(key.to_owned()));
+        }
+        let meta = serde_json::to_vec(&Meta {
+            content_type: content_type.to_owned(),
+        })
+        .map_err(|error| BlobError::Unavailable(error.to_string()))?;
+        let staging = self.root.join("tmp");
+        write_atomically(&staging, &self.object_path(key), body)
+            .map_err(|error| io_error(key, &error))?;
+        write_atomically(&staging, &self.meta_path(key), &meta)
+            .map_err(|error| io_error(key, &error))
+    }
+
+    /// Whether `key` cannot be a file because it is a directory of other keys, or because one
+    /// of its leading segments is itself an object.
+    fn is_taken_by_a_prefix(&self, key: &str) -> bool {
+        let mut path = self.root.join("objects");
+        let segments: Vec<&str> = key.split('/').collect();
+        let (last, parents) = segments.split_last().unwrap_or((&"", &[]));
+        for segment in parents {
+            path.push(segment);
+            if path.is_file() {
+                return true;
+            }
+        }
+        path.push(last);
+        path.is_dir()
+    }
+
+    fn get_blocking(&self, key: &str) -> Result<Option<Blob>, BlobError> {
+        let body = match fs::read(self.object_path(key)) {
+            Ok(body) => body,
+            Err(error) if is_absent(&error) => return Ok(None),
+            Err(error) => return Err(io_error(key, &error)),
+        };
+        let content_type = match fs::read(self.meta_path(key)) {
+            Ok(meta) => {
+                serde_json::from_slice::<Meta>(&meta)
+                    .map_err(|error| {
+                        BlobError::Unavailable(format!("the metadata of {key:?}: {error}"))
+                    })?
+                    .content_type
+            }
+            Err(error) if is_absent(&error) => DEFAULT_CONTENT_TYPE.to_owned(),
+            Err(error) => return Err(io_error(key, &error)),
+        };
+        Ok(Some(Blob { body, content_type }))
+    }
+}
+
+#[async_trait]
+impl BlobStore for EmbeddedBlobs {
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), BlobError> {
+        validate_key(key)?;
+        let (blobs, key, content_type) = (self.clone(), key.to_owned(), content_type.to_owned());
+        blocking(move || blobs.put_blocking(&key, &body, &content_type)).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError> {
+        validate_key(key)?;
+        let (blobs, key) = (self.clone(), key.to_owned());
+        blocking(move || blobs.get_blocking(&key)).await
+    }
+
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        self.presign("PUT", key, Some(content_type), expires_in)
+    }
+
+    async fn presign_get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        self.presign("GET", key, None, expires_in)
+    }
+}
+
+/// File I/O blocks; keep it off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
+) -> Result<T, BlobError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| BlobError::Unavailable(format!("the file task failed: {error}")))?
+}
+
+/// What the signature covers, one field a line: a key has no control characters, so no
+/// two different requests share a canonical form.
+fn canonical_request(method: &str, key: &str, expires: i64, content_type: Option<&str>) -> String {
+    format!("{method}\n{key}\n{expires}\n{}", content_type.unwrap_or(""))
+}
+
+/// The three parameters of a presigned URL, decoded.
+struct SignedParams {
+    method: String,
+    expires: i64,
+    signature: Vec<u8>,
+}
+
+impl SignedParams {
+    /// Other parameters are ignored (a client may add a cache buster); a repeated one is
+    /// refused, since which copy was signed would be ambiguous.
+    fn parse(query: &str) -> Result<Self, BlobAccessError> {
+        let (mut method, mut expires, mut signature) = (None, None, None);
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let slot = match percent_decode(name)?.as_str() {
+                METHOD_PARAM => &mut method,
+                EXPIRES_PARAM => &mut expires,
+                SIGNATURE_PARAM => &mut signature,
+                _ => continue,
+            };
+            if slot.replace(percent_decode(value)?).is_some() {
+                return Err(BlobAccessError::Malformed);
+            }
+        }
+        let (Some(method), Some(expires), Some(signature)) = (method, expires, signature) else {
+            return Err(BlobAccessError::Malformed);
+        };
+        Ok(Self {
+            method,
+            expires: expires.parse().map_err(|_| BlobAccessError::Malformed)?,
+            signature: unhex(&signature).ok_or(BlobAccessError::Malformed)?,
+        })
+    }
+}
+
+fn under(base: &Path, key: &str) -> PathBuf {
+    let mut path = base.to_path_buf();
+    path.extend(key.split('/'));
+    path
+}
+
+/// Writes `bytes` to `destination` so that readers see either the old file or the whole new
+/// one: a temporary file in `staging` (same filesystem, so the rename is atomic), fsynced,
+/// renamed, and the directory fsynced so that the rename itself survives a crash.
+fn write_atomically(staging: &Path, destination: &Path, bytes: &[u8]) -> io::Result<()> {
+    let parent = destination
+        .parent()
+        .ok_or_else(|| io::Error::other("an object path has no parent directory"))?;
+    fs::create_dir_all(parent)?;
+    fs::create_dir_all(staging)?;
+    let temporary = staging.join(format!("{}.part", ulid::Ulid::new()));
+    let result = (|| {
+        let mut file = File::create_new(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temporary, destination)?;
+        sync_directory(parent)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    result
+}
+
+#[cfg(unix)]
+fn sync_directory(directory: &Path) -> io::Result<()> {
+    File::open(directory)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_directory(_directory: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// A missing object, including a key whose path runs into a file or ends at a directory.
+fn is_absent(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::IsADirectory
+    )
+}
+
+fn io_error(key: &str, error: &io::Error) -> BlobError {
+    BlobError::Unavailable(format!("object {key:?}: {error}"))
+}
+
+/// The URL path of a key: each segment percent-encoded, the slashes kept.
+fn encode_key(key: &str) -> String {
+    key.split('/')
+        .map(percent_encode)
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Percent-encodes every byte but RFC 3986's unreserved characters.
+fn percent_encode(segment: &str) -> String {
+    let mut encoded = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push('%');
+            encoded.push(char::from(UPPER_HEX[usize::from(byte >> 4)]));
+            encoded.push(char::from(UPPER_HEX[usize::from(byte & 0xF)]));
+        }
+    }
+    encoded
+}
+
+/// Decodes `%XX` escapes; anything that does not decode to UTF-8 is not one of our URLs.
+fn percent_decode(text: &str) -> Result<String, BlobAccessError> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut position = 0;
+    while position < bytes.len() {
+        let escaped = (bytes[position] == b'%')
+            .then(|| bytes.get(position + 1..position + 3))
+            .flatten()
+            .and_then(|digits| Some((hex_value(digits[0])? << 4) | hex_value(digits[1])?));
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                position += 3;
+            }
+            None => {
+                decoded.push(bytes[position]);
+                position += 1;
+            }
+        }
+    }
+    String::from_utf8(decoded).map_err(|_| BlobAccessError::Malformed)
+}
+
+const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
+const LOWER_HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .flat_map(|byte| {
+            [
+                LOWER_HEX[usize::from(byte >> 4)],
+                LOWER_HEX[usize::from(byte & 0xF)],
+            ]
+        })
+        .map(char::from)
+        .collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| Some((hex_value(pair[0])? << 4) | hex_value(pair[1])?))
+        .collect()
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    char::from(digit)
+        .to_digit(16)
+        .and_then(|value| u8::try_from(value).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::test_support::TempDir;
+
+    const BASE: &str = "http://127.0.0.1:3000";
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn blobs(dir: &TempDir) -> EmbeddedBlobs {
+        EmbeddedBlobs::new(
+            dir.path().to_path_buf(),
+            format!("{BASE}/"),
+            b"test signing key".to_vec(),
+        )
+    }
+
+    /// What the local server sees of a presigned URL: the decoded key and the raw query.
+    fn request_of(url: &str) -> (String, String) {
+        let rest = url
+            .strip_prefix(&format!("{BASE}/_blobs/"))
+            .expect("a presigned URL");
+        let (path, query) = rest.split_once('?').expect("a query string");
+        (
+            percent_decode(path).expect("a decodable path"),
+            query.to_owned(),
+        )
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    fn expiry_of(query: &str) -> i64 {
+        SignedParams::parse(query).expect("parse").expires
+    }
+
+    #[tokio::test]
+    async fn objects_round_trip_with_their_content_type() {
+        let dir = TempDir::new("blobs-round-trip");
+        let store = blobs(&dir);
+        store
+            .put(
+                "imports/01J/catalogue.csv",
+                b"sku,name\n".to_vec(),
+                "text/csv",
+            )
+            .await
+            .expect("put");
+        assert_eq!(
+            store.get("imports/01J/catalogue.csv").await.expect("get"),
+            Some(Blob {
+                body: b"sku,name\n".to_vec(),
+                content_type: "text/csv".to_owned()
+            })
+        );
+        assert!(
+            dir.path()
+                .join("objects/imports/01J/catalogue.csv")
+                .is_file()
+        );
+
+        store
+            .put(
+                "imports/01J/catalogue.csv",
+                b"{}".to_vec(),
+                "application/json",
+            )
+            .await
+            .expect("overwrite");
+        let replaced = store
+            .get("imports/01J/catalogue.csv")
+            .await
+            .expect("get")
+            .expect("the object");
+        assert_eq!(
+            (replaced.body.as_slice(), replaced.content_type.as_str()),
+            (&b"{}"[..], "application/json")
+        );
+
+        assert_eq!(
+            store.get("imports/01J/missing.csv").await.expect("get"),
+            None
+        );
+        assert_eq!(
+            store
+                .get("imports/01J")
+                .await
+                .expect("a directory is no object"),
+            None
+        );
+        assert_eq!(
+            store
+                .get("imports/01J/catalogue.csv/x")
+                .await
+                .expect("below an object"),
+            None
+        );
+        let staging = fs::read_dir(dir.path().join("tmp")).expect("the staging directory");
+        assert_eq!(staging.count(), 0, "no temporary file is left behind");
+    }
+
+    #[tokio::test]
+    async fn invalid_and_conflicting_keys_are_refused() {
+        let dir = TempDir::new("blobs-keys");
+        let store = blobs(&dir);
+        for bad in ["../escape", "/etc/passwd", "a//b", ""] {
+            assert_eq!(
+                store.put(bad, b"x".to_vec(), "text/plain").await,
+                Err(BlobError::InvalidKey(bad.to_owned()))
+            );
+            assert!(store.get(bad).await.is_err());
+            assert!(store.presign_get(bad, HOUR).await.is_err());
+        }
+        store
+            .put("a/b", b"x".to_vec(), "text/plain")
+            .await
+            .expect("put");
+        assert_eq!(
+            store.put("a", b"x".to_vec(), "text/plain").await,
+            Err(BlobError::InvalidKey("a".into()))
+        );
+        assert_eq!(
+            store.put("a/b/c", b"x".to_vec(), "text/plain").await,
+            Err(BlobError::InvalidKey("a/b/c".into()))
+        );
+        assert!(
+            store.get("a/b").await.expect("get").is_some(),
+            "the existing object is intact"
+        );
+    }
+
+    #[tokio::test]
+    async fn persian_keys_and_spaces_round_trip_and_presign() {
+        let dir = TempDir::new("blobs-unicode");
+        let store = blobs(&dir);
+        let key = "تصاویر/کالا 1.png";
+        store
+            .put(key, vec![0x89, b'P', b'N', b'G'], "image/png")
+            .await
+            .expect("put");
+        assert_eq!(
+            store.get(key).await.expect("get").expect("the object").body,
+            [0x89, b'P', b'N', b'G']
+        );
+
+        let presigned = store.presign_get(key, HOUR).await.expect("presign");
+        assert!(
+            presigned.url.contains("/_blobs/%D8%AA"),
+            "{}",
+            presigned.url
+        );
+        assert!(
+            presigned.url.contains("/%DA%A9%D8%A7%D9%84%D8%A7%201.png?"),
+            "{}",
+            presigned.url
+        );
+        let (decoded, query) = request_of(&presigned.url);
+        assert_eq!(decoded, key);
+        assert_eq!(store.verify("GET", &decoded, &query, None, now()), Ok(()));
+        assert_eq!(
+            encode_key("imports/01J/catalogue 1.csv"),
+            "imports/01J/catalogue%201.csv"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_presigned_put_verifies_until_it_expires() {
+        let dir = TempDir::new("blobs-presign-put");
+        let store = blobs(&dir);
+        let presigned = store
+            .presign_put("uploads/photo.jpg", "image/jpeg", HOUR)
+            .await
+            .expect("presign");
+        assert_eq!(presigned.method, "PUT");
+        assert_eq!(
+            presigned.headers,
+            [("content-type".to_owned(), "image/jpeg".to_owned())]
+        );
+        assert!(presigned.url.starts_with(&format!(
+            "{BASE}/_blobs/uploads/photo.jpg?X-Bazaar-Method=PUT&"
+        )));
+
+        let (key, query) = request_of(&presigned.url);
+        let expires = expiry_of(&query);
+        assert!((now() + 3599..=now() + 3601).contains(&expires));
+        assert_eq!(
+            store.verify("PUT", &key, &query, Some("image/jpeg"), now()),
+            Ok(())
+        );
+        assert_eq!(
+            store.verify("PUT", &key, &query, Some("image/jpeg"), expires),
+            Ok(())
+        );
+        assert_eq!(
+            store.verify("PUT", &key, &query, Some("image/jpeg"), expires + 1),
+            Err(BlobAccessError::Expired)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_presigned_get_verifies_and_carries_no_headers() {
+        let dir = TempDir::new("blobs-presign-get");
+        let store = blobs(&dir);
+        let presigned = store
+            .presign_get("exports/orders.csv", Duration::from_secs(60))
+            .await
+            .expect("presign");
+        assert_eq!((presigned.method, presigned.headers.len()), ("GET", 0));
+        let (key, query) = request_of(&presigned.url);
+        assert_eq!(
+            store.verify("GET", &key, &query, Some("ignored/for-get"), now()),
+            Ok(())
+        );
+        assert_eq!(
+            store.verify("PUT", &key, &query, None, now()),
+            Err(BlobAccessError::BadSignature)
+        );
+        assert_eq!(
+            store.verify("GET", &key, &query, None, expiry_of(&query) + 1),
+            Err(BlobAccessError::Expired)
+        );
+    }
+
+    #[tokio::test]
+    async fn tampered_requests_are_refused() {
+        let dir = TempDir::new("blobs-tamper");
+        let store = blobs(&dir);
+        let presigned = store
+            .presign_put("uploads/a.jpg", "image/jpeg", HOUR)
+            .await
+            .expect("presign");
+        let (key, query) = request_of(&presigned.url);
+        let verify = |key: &str, query: &str, content_type: Option<&str>| {
+            store.verify("PUT", key, query, content_type, now())
+        };
+
+        let signature_start =
+            query.find(SIGNATURE_PARAM).expect("signed") + SIGNATURE_PARAM.len() + 1;
+        let mut forged = query.clone().into_bytes();
+        forged[signature_start] = if forged[signature_start] == b'0' {
+            b'1'
+        } else {
+            b'0'
+        };
+        let forged = String::from_utf8(forged).expect("ASCII");
+        assert_eq!(
+            verify(&key, &forged, Some("image/jpeg")),
+            Err(BlobAccessError::BadSignature)
+        );
+
+        assert_eq!(
+            verify("uploads/b.jpg", &query, Some("image/jpeg")),
+            Err(BlobAccessError::BadSignature)
+        );
+        assert_eq!(
+            verify(&key, &query, Some("text/html")),
+            Err(BlobAccessError::BadSignature)
+        );
+        assert_eq!(
+            verify(&key, &query, None),
+            Err(BlobAccessError::BadSignature)
+        );
+
+        let extended = query.replace(
+            &format!("{EXPIRES_PARAM}={}", expiry_of(&query)),
+            &format!("{EXPIRES_PARAM}={}", expiry_of(&query) + 86_400),
+        );
+        assert_ne!(extended, query);
+        assert_eq!(
+            verify(&key, &extended, Some("image/jpeg")),
+            Err(BlobAccessError::BadSignature)
+        );
+
+        let other_key = EmbeddedBlobs::new(
+            dir.path().to_path_buf(),
+            BASE.to_owned(),
+            b"another key".to_vec(),
+        );
+        assert_eq!(
+            other_key.verify("PUT", &key, &query, Some("image/jpeg"), now()),
+            Err(BlobAccessError::BadSignature)
+        );
+    }
+
+    #[tokio::test]
+    async fn requests_that_are_not_presigned_are_malformed() {
+        let dir = TempDir::new("blobs-malformed");
+        let store = blobs(&dir);
+        let presigned = store.presign_get("a.txt", HOUR).await.expect("presign");
+        let (key, query) = request_of(&presigned.url);
+        let without_signature: Vec<&str> = query
+            .split('&')
+            .filter(|pair| !pair.starts_with(SIGNATURE_PARAM))
+            .collect();
+        for bad in [
+            String::new(),
+            "download=1".to_owned(),
+            without_signature.join("&"),
+            format!("{query}&{query}"),
+            query.replace(EXPIRES_PARAM, "X-Bazaar-Expires=soon&Ignored"),
+            format!("{query}zz"),
+        ] {
+            assert_eq!(
+                store.verify("GET", &key, &bad, None, now()),
+                Err(BlobAccessError::Malformed),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            store.verify("DELETE", &key, &query, None, now()),
+            Err(BlobAccessError::Malformed)
+        );
+        assert_eq!(
+            store.verify("GET", "../a.txt", &query, None, now()),
+            Err(BlobAccessError::Malformed)
+        );
+        assert_eq!(
+            store.verify("GET", &key, &format!("{query}&cache=1"), None, now()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn percent_coding_round_trips() {
+        for text in ["plain", "with space", "کالا", "a%b+c&d=e", "~._-"] {
+            assert_eq!(percent_decode(&percent_encode(text)).as_deref(), Ok(text));
+        }
+        assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
+        assert_eq!(
+            percent_decode("100%"),
+            Ok("100%".to_owned()),
+            "a stray % is literal"
+        );
+        assert_eq!(unhex(&hex(&[0, 0x7f, 0xff])), Some(vec![0, 0x7f, 0xff]));
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("zz"), None);
+    }
+}

@@ -1,0 +1,66 @@
+//! The application state every handler receives: the domain services over the configured
+//! adapters. Built once per process (per Lambda cold start, or once by the local server).
+
+use std::sync::Arc;
+
+use bazaar_adapters::config::{BackendConfig, Connected, connect};
+use bazaar_shared::Ports;
+use bazaar_shared::auth::{LoginThrottle, TokenService};
+use bazaar_shared::users::{AddressBook, UserService};
+
+use crate::settings;
+
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connected: Connected,
+    users: UserService,
+    addresses: AddressBook,
+}
+
+impl App {
+    /// Wires the app from the process environment.
+    pub async fn from_env() -> Result<Self, String> {
+        let lookup = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let backend = BackendConfig::from_lookup(lookup)?;
+        Self::build(&backend, &lookup).await
+    }
+
+    /// Wires the app for a given backend, reading other settings through `lookup`.
+    pub async fn build(backend: &BackendConfig, lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let connected = connect(backend).await?;
+        let tokens = TokenService::new(settings::token_settings(lookup, backend, &connected).await?);
+        Ok(Self::assemble(connected, tokens))
+    }
+
+    /// Wires the app over adapters that are already connected (tests use this).
+    pub fn assemble(connected: Connected, tokens: TokenService) -> Self {
+        let ports = connected.ports.clone();
+        Self {
+            inner: Arc::new(Inner {
+                users: UserService::new(ports.clone(), tokens, LoginThrottle::default()),
+                addresses: AddressBook::new(ports),
+                connected,
+            }),
+        }
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.inner.connected.ports
+    }
+
+    pub fn connected(&self) -> &Connected {
+        &self.inner.connected
+    }
+
+    pub fn users(&self) -> &UserService {
+        &self.inner.users
+    }
+
+    pub fn addresses(&self) -> &AddressBook {
+        &self.inner.addresses
+    }
+}

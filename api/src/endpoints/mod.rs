@@ -1,0 +1,5 @@
+//! One handler per HTTP function. Handlers are thin: extract, call one domain service, answer.
+
+pub mod addresses;
+pub mod health;
+pub mod users;

@@ -1,0 +1,62 @@
+//! The user endpoints (API.md, "Users").
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bazaar_shared::pagination::Listing;
+use bazaar_shared::users::requests::{
+    AdminUpdateRequest, LoginRequest, RegisterRequest, UpdateProfileRequest,
+};
+use bazaar_shared::users::{LoggedIn, ProfileUpdated, Registered, UserView};
+
+use crate::App;
+use crate::extract::{Correlation, CurrentUser, JsonBody, JsonOrForm, Page};
+use crate::problem::ApiResult;
+
+/// `POST /api/v1/users/register`
+pub async fn register(
+    State(app): State<App>,
+    Correlation(correlation): Correlation,
+    JsonBody(request): JsonBody<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<Registered>)> {
+    let registered = app.users().register(request, &correlation).await?;
+    Ok((StatusCode::CREATED, Json(registered)))
+}
+
+/// `POST /api/v1/users/login`
+pub async fn login(State(app): State<App>, JsonOrForm(request): JsonOrForm<LoginRequest>) -> ApiResult<Json<LoggedIn>> {
+    Ok(Json(app.users().login(request).await?))
+}
+
+/// `GET /api/v1/users/me`
+pub async fn me(CurrentUser(user): CurrentUser) -> Json<UserView> {
+    Json(UserView::from(&user))
+}
+
+/// `PATCH /api/v1/users/me`
+pub async fn update_me(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    JsonBody(request): JsonBody<UpdateProfileRequest>,
+) -> ApiResult<Json<ProfileUpdated>> {
+    Ok(Json(app.users().update_profile(&user, request).await?))
+}
+
+/// `GET /api/v1/users` (admin)
+pub async fn list(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Page(page): Page,
+) -> ApiResult<Json<Listing<UserView>>> {
+    Ok(Json(app.users().list(&user, &page).await?))
+}
+
+/// `PATCH /api/v1/users/{id}` (admin)
+pub async fn update(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<AdminUpdateRequest>,
+) -> ApiResult<Json<UserView>> {
+    Ok(Json(app.users().admin_update(&user, &id, request).await?))
+}

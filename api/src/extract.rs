@@ -1,0 +1,183 @@
+//! Extractors that turn a request into domain input, failing with problem details: JSON bodies
+//! (size-limited, content-type checked, field-precise errors), the caller's identity, and
+//! pagination parameters.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use bazaar_shared::pagination::PageRequest;
+use bazaar_shared::users::User;
+use bazaar_shared::{Error, FieldError};
+use serde::de::DeserializeOwned;
+
+use crate::App;
+use crate::middleware::RequestId;
+use crate::problem::{ApiError, Problem};
+
+/// The largest request body accepted: far above any legitimate request of this API.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON request body.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(request.headers().get(header::CONTENT_TYPE)) {
+            return Err(unsupported_media_type("application/json"));
+        }
+        let bytes = read_body(request.into_body()).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// The login body: JSON `{email, password}`, or the OAuth2 password-flow form
+/// `username=<email>&password=...`.
+pub struct JsonOrForm<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOrForm<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request.headers().get(header::CONTENT_TYPE).cloned();
+        let is_form = content_type
+            .as_ref()
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+        if !is_form && !is_json(content_type.as_ref()) {
+            return Err(unsupported_media_type("application/json or application/x-www-form-urlencoded"));
+        }
+        let bytes = read_body(request.into_body()).await?;
+        if is_form {
+            let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+                .map_err(|_| Problem::malformed("the form body is not valid URL-encoded data"))?;
+            let mut object = serde_json::Map::new();
+            for (name, value) in fields {
+                // OAuth2's password flow calls the e-mail `username`.
+                let name = if name == "username" { "email".to_owned() } else { name };
+                object.insert(name, value.into());
+            }
+            let value = serde_json::Value::Object(object);
+            return serde_json::from_value(value)
+                .map(JsonOrForm)
+                .map_err(|error| Problem::malformed(format!("the form is malformed: {error}")).into());
+        }
+        parse_json(&bytes).map(JsonOrForm)
+    }
+}
+
+fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
+    content_type.and_then(|value| value.to_str().ok()).is_some_and(|value| {
+        let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    })
+}
+
+fn unsupported_media_type(expected: &str) -> ApiError {
+    Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+        format!("the body must be {expected}"),
+    )
+    .into()
+}
+
+async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+        )
+        .into()
+    })
+}
+
+/// Parses JSON, telling malformed JSON (400) from JSON of the wrong shape (422, naming the field).
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(Problem::malformed(format!("the body is not valid JSON: {error}")).into());
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize::<_, T>(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        if path == "." {
+            return Problem::malformed("the body must be a JSON object").into();
+        }
+        let message = error.into_inner().to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        Error::Validation(vec![FieldError::new(path, message)]).into()
+    })
+}
+
+/// The authenticated caller, read fresh from the store (so deactivation and role changes
+/// apply at once).
+pub struct CurrentUser(pub User);
+
+impl FromRequestParts<App> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let missing = || Error::Unauthenticated("a bearer token is required".to_owned());
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(missing)?;
+        let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(missing().into());
+        }
+        let user = app.users().authenticate(token.trim()).await?;
+        tracing::Span::current().record("user_id", user.id.as_str());
+        Ok(Self(user))
+    }
+}
+
+/// `?limit=&cursor=`, parsed by hand so that a bad value is a 400 naming the parameter.
+pub struct Page(pub PageRequest);
+
+impl<S: Send + Sync> FromRequestParts<S> for Page {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|_| Problem::malformed("the query string is malformed"))?;
+        let mut page = PageRequest::default();
+        for (name, value) in pairs {
+            match name.as_str() {
+                "limit" => {
+                    let limit = value
+                        .parse::<usize>()
+                        .map_err(|_| Problem::malformed("limit must be a whole number between 1 and 100"))?;
+                    page.limit = Some(limit);
+                }
+                "cursor" => page.cursor = Some(value),
+                _ => {}
+            }
+        }
+        page.limit().map_err(ApiError::from)?;
+        Ok(Self(page))
+    }
+}
+
+/// The request id, for correlating events with the request that caused them.
+pub struct Correlation(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Correlation {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_else(|| ulid::Ulid::new().to_string());
+        Ok(Self(id))
+    }
+}

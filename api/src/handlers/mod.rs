@@ -1,0 +1,5 @@
+//! The functions that are not behind HTTP: SQS consumers and scheduled jobs.
+
+pub mod notifications;
+pub mod outbox_relay;
+pub mod sqs;

@@ -1,0 +1,48 @@
+//! What each function's `main` calls: configuration, adapters and one handler, under the
+//! Lambda runtime. A function that cannot be configured (e.g. no strong JWT secret on AWS)
+//! fails at start-up rather than serving requests wrongly.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+use crate::{App, handlers, router, telemetry};
+
+pub type Error = lambda_runtime::Error;
+
+async fn start() -> Result<App, Error> {
+    telemetry::init();
+    App::from_env().await.map_err(|error| {
+        tracing::error!(%error, "configuration refused; not starting");
+        Error::from(error)
+    })
+}
+
+/// Serves one HTTP function (API Gateway HTTP API, payload v2).
+pub async fn serve_http(name: &str) -> Result<(), Error> {
+    let app = start().await?;
+    lambda_http::run(router::for_function(app, name)?).await
+}
+
+/// Runs the notifications queue consumer.
+pub async fn serve_notifications_consumer() -> Result<(), Error> {
+    let app = start().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let app = app.clone();
+        async move { Ok::<SqsBatchResponse, Error>(handlers::notifications::handle(&app, event.payload).await) }
+    }))
+    .await
+}
+
+/// Runs the scheduled outbox relay.
+pub async fn serve_outbox_relay() -> Result<(), Error> {
+    let app = start().await?;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
+        let app = app.clone();
+        async move {
+            let sent = handlers::outbox_relay::run(&app).await?;
+            Ok::<Value, Error>(serde_json::json!({ "sent": sent }))
+        }
+    }))
+    .await
+}

@@ -1,0 +1,23 @@
+//! Bazaar's edge: the HTTP endpoints and the event handlers, written once and run either by
+//! the Lambda runtime (one function each, see `functions/`) or by the local server (all of
+//! them, see `server/`).
+//!
+//! - [`functions`]: the catalogue of deployable functions and their triggers;
+//! - [`endpoints`]: one axum handler per HTTP function;
+//! - [`handlers`]: the SQS-fed and scheduled functions;
+//! - [`router`]: builds the axum `Router` for one function or for all of them;
+//! - [`lambda`]: what each function's `main` calls.
+
+pub mod app;
+pub mod endpoints;
+pub mod extract;
+pub mod functions;
+pub mod handlers;
+pub mod lambda;
+pub mod middleware;
+pub mod problem;
+pub mod router;
+pub mod settings;
+pub mod telemetry;
+
+pub use app::App;

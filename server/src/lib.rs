@@ -1,0 +1,45 @@
+//! The local Bazaar server: every HTTP function at its API Gateway route, the SQS consumers
+//! fed in-process from the configured queue, the scheduled jobs on timers, presigned blob
+//! URLs served for the embedded store, Prometheus metrics and the OpenAPI document.
+
+pub mod blobs;
+pub mod docs;
+pub mod metrics_endpoint;
+pub mod workers;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::routing::get;
+use bazaar_api::App;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The routes the local server adds to the functions' own.
+fn local_routes() -> Router<App> {
+    Router::new()
+        .route("/metrics", get(metrics_endpoint::render))
+        .route(docs::OPENAPI_PATH, get(docs::openapi))
+        .route(docs::DOCS_PATH, get(docs::page))
+        .route(blobs::ROUTE, get(blobs::download).put(blobs::upload))
+}
+
+/// The whole local API: every function plus the local routes.
+pub fn router(app: App) -> Router {
+    bazaar_api::router::all(app, local_routes())
+}
+
+/// Serves `app` on `listener` with its background workers until `shutdown` resolves, then
+/// stops accepting, finishes in-flight requests and stops the workers.
+pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    metrics_endpoint::install();
+    let (stop, stopped) = watch::channel(false);
+    let workers = workers::spawn(app.clone(), stopped);
+    let result = axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop.send(true);
+    workers.join().await;
+    result
+}

@@ -1,0 +1,154 @@
+//! `bazaar`: the local server (`bazaar serve`, the default) and admin commands.
+
+use std::io::Read;
+use std::net::SocketAddr;
+
+use anyhow::{Context, bail};
+use bazaar_adapters::config::{Backend, BackendConfig};
+use bazaar_api::App;
+use bazaar_shared::users::AdminBootstrap;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "bazaar", version, about = "Bazaar: a serverless shop, run locally")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every endpoint and pipeline on BAZAAR_LISTEN (the default command).
+    Serve,
+    /// Create an admin (or promote an existing account) on the configured backend; the
+    /// password is read from standard input.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "admin")]
+        username: String,
+    },
+    /// Create the table, queues and bucket on an AWS-compatible endpoint (moto, LocalStack).
+    Provision,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    bazaar_api::telemetry::init();
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::CreateAdmin { email, username } => create_admin(&email, &username).await,
+        Command::Provision => provision().await,
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let listen: SocketAddr = env("BAZAAR_LISTEN")
+        .unwrap_or_else(|| "127.0.0.1:3000".to_owned())
+        .parse()
+        .context("BAZAAR_LISTEN must be host:port")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener.local_addr()?;
+    let public_url = format!("http://{bound}");
+    // Presigned URLs of the embedded store point back at this server unless told otherwise.
+    let lookup = |name: &str| match name {
+        "BAZAAR_PUBLIC_URL" => env(name).or_else(|| Some(public_url.clone())),
+        _ => env(name),
+    };
+    let backend = BackendConfig::from_lookup(lookup).map_err(anyhow::Error::msg)?;
+    let app = App::build(&backend, &lookup).await.map_err(anyhow::Error::msg)?;
+
+    if let (Some(email), Some(password)) = (env("BAZAAR_ADMIN_EMAIL"), env("BAZAAR_ADMIN_PASSWORD")) {
+        let outcome = app
+            .users()
+            .create_admin(&email, &password, &env("BAZAAR_ADMIN_USERNAME").unwrap_or_else(|| "admin".to_owned()))
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot create the admin {email}: {error:?}"))?;
+        report_admin(&email, &outcome);
+    }
+
+    match &backend.backend {
+        Backend::Embedded { data_dir, .. } => println!("Bazaar: data in {}", data_dir.display()),
+        Backend::Aws { table, .. } => println!("Bazaar: AWS backend, table {table}"),
+    }
+    println!("Bazaar listening on {public_url}  (API {public_url}/api/v1, docs {public_url}/api/v1/docs)");
+    bazaar::serve(listener, app, shutdown_signal()).await?;
+    println!("Bazaar stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+fn report_admin(email: &str, outcome: &AdminBootstrap) {
+    match outcome {
+        AdminBootstrap::Created(id) => println!("admin {email} created ({id})"),
+        AdminBootstrap::Promoted(id) => println!("{email} ({id}) is now an active admin"),
+        AdminBootstrap::AlreadyAdmin(id) => println!("{email} ({id}) is already an admin"),
+    }
+}
+
+async fn create_admin(email: &str, username: &str) -> anyhow::Result<()> {
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password).context("cannot read the password from stdin")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        bail!("give the password on standard input, e.g. `printf '%s' \"$PASSWORD\" | bazaar create-admin --email {email}`");
+    }
+    let app = App::from_env().await.map_err(anyhow::Error::msg)?;
+    let outcome = app
+        .users()
+        .create_admin(email, password, username)
+        .await
+        .map_err(|error| match error {
+            bazaar_shared::Error::Validation(fields) => anyhow::anyhow!(
+                "invalid: {}",
+                fields.iter().map(|f| format!("{} {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+            ),
+            other => anyhow::anyhow!("{other}"),
+        })?;
+    report_admin(email, &outcome);
+    Ok(())
+}
+
+async fn provision() -> anyhow::Result<()> {
+    let backend = BackendConfig::from_env().map_err(anyhow::Error::msg)?;
+    let Backend::Aws { endpoint_url, table, bucket, queue_prefix, .. } = &backend.backend else {
+        bail!("provision works on the AWS backend: set BAZAAR_BACKEND=aws and BAZAAR_AWS_ENDPOINT_URL");
+    };
+    let sdk = bazaar_adapters::aws::sdk_config(endpoint_url.as_deref()).await;
+    use bazaar_adapters::aws::provision;
+    provision::create_table(&sdk, table).await.map_err(anyhow::Error::msg)?;
+    provision::create_bucket(&sdk, bucket).await.map_err(anyhow::Error::msg)?;
+    let (url, dlq) = provision::create_queue(&sdk, queue_prefix, "notifications", backend.max_receives, 30)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!("table {table}, bucket {bucket}");
+    println!("BAZAAR_QUEUE_URL_NOTIFICATIONS={url}");
+    println!("BAZAAR_QUEUE_URL_NOTIFICATIONS_DLQ={dlq}");
+    Ok(())
+}
