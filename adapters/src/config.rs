@@ -119,6 +119,12 @@ pub struct EmbeddedHandles {
 
 /// Builds the adapters the configuration asks for.
 pub async fn connect(config: &BackendConfig) -> Result<Connected, String> {
+    connect_with(config, None).await
+}
+
+/// As [`connect`], with an SDK configuration built by the caller (tests give emulator
+/// credentials this way instead of through the process environment).
+pub async fn connect_with(config: &BackendConfig, sdk: Option<aws_config::SdkConfig>) -> Result<Connected, String> {
     match &config.backend {
         Backend::Embedded { data_dir, public_url } => {
             std::fs::create_dir_all(data_dir)
@@ -158,7 +164,10 @@ pub async fn connect(config: &BackendConfig) -> Result<Connected, String> {
             queue_urls,
             queue_prefix,
         } => {
-            let sdk = aws::sdk_config(endpoint_url.as_deref()).await;
+            let sdk = match sdk {
+                Some(sdk) => sdk,
+                None => aws::sdk_config(endpoint_url.as_deref()).await,
+            };
             let ports = Ports {
                 store: Arc::new(DynamoStore::new(&sdk, table.clone())),
                 queue: Arc::new(SqsQueue::new(&sdk, queue_urls.clone(), queue_prefix.clone())),

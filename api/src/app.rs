@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use bazaar_adapters::config::{BackendConfig, Connected, connect};
+use bazaar_adapters::config::{BackendConfig, Connected, connect_with};
 use bazaar_shared::Ports;
 use bazaar_shared::auth::{LoginThrottle, TokenService};
 use bazaar_shared::users::{AddressBook, UserService};
@@ -31,7 +31,16 @@ impl App {
 
     /// Wires the app for a given backend, reading other settings through `lookup`.
     pub async fn build(backend: &BackendConfig, lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let connected = connect(backend).await?;
+        Self::build_with(backend, lookup, None).await
+    }
+
+    /// As [`App::build`], with an SDK configuration made by the caller.
+    pub async fn build_with(
+        backend: &BackendConfig,
+        lookup: &impl Fn(&str) -> Option<String>,
+        sdk: Option<aws_config::SdkConfig>,
+    ) -> Result<Self, String> {
+        let connected = connect_with(backend, sdk).await?;
         let tokens = TokenService::new(settings::token_settings(lookup, backend, &connected).await?);
         Ok(Self::assemble(connected, tokens))
     }

@@ -99,17 +99,14 @@ async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
 
 /// Parses JSON, telling malformed JSON (400) from JSON of the wrong shape (422, naming the field).
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-        return Err(Problem::malformed(format!("the body is not valid JSON: {error}")).into());
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|error| Problem::malformed(format!("the body is not valid JSON: {error}")))?;
+    if !value.is_object() {
+        return Err(Problem::malformed("the body must be a JSON object").into());
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize::<_, T>(&mut deserializer).map_err(|error| {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|error| {
         let path = error.path().to_string();
-        if path == "." {
-            return Problem::malformed("the body must be a JSON object").into();
-        }
         let message = error.into_inner().to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
         Error::Validation(vec![FieldError::new(path, message)]).into()
     })
 }

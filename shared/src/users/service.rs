@@ -84,11 +84,12 @@ impl UserService {
     }
 
     /// Registers a customer, publishes `USER_REGISTERED` and signs them in.
-    pub async fn register(&self, request: RegisterRequest, correlation_id: &str) -> Result<Registered> {
+    pub async fn register(&self, mut request: RegisterRequest, correlation_id: &str) -> Result<Registered> {
+        request.email = request.email.map(|email| normalise_email(&email));
         let mismatch = requests::confirmation_mismatch(&request.password, &request.password_confirm);
         validation::check_with(&request, mismatch)?;
         let account = NewAccount {
-            email: normalise_email(request.email.as_deref().unwrap_or_default()),
+            email: request.email.unwrap_or_default(),
             username: request.username.unwrap_or_default().to_lowercase(),
             password: request.password.unwrap_or_default(),
             first_name: request.first_name.map(|name| name.trim().to_owned()),
@@ -210,7 +211,7 @@ impl UserService {
         })
     }
 
-    async fn find_by_email(&self, email: &str) -> Result<Option<User>> {
+    pub async fn find_by_email(&self, email: &str) -> Result<Option<User>> {
         let Some(claim) = self.ports.store.get(&keys::email_claim(email)).await? else {
             return Ok(None);
         };

@@ -1,0 +1,258 @@
+//! Blob storage on one S3 bucket, with presigned URLs so that clients move large bodies
+//! (catalogue imports, product images) directly to and from S3, not through a Lambda.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::presigning::{PresignedRequest as SdkPresigned, PresigningConfig};
+use aws_sdk_s3::primitives::ByteStream;
+use bazaar_shared::ports::blob::validate_key;
+use bazaar_shared::ports::{Blob, BlobError, BlobStore, PresignedRequest};
+
+/// What S3 reports for an object stored without a content type.
+const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// A [`BlobStore`] backed by one S3 bucket.
+#[derive(Clone, Debug)]
+pub struct S3Blobs {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Blobs {
+    /// A store on `bucket`. With an endpoint override (moto, LocalStack) requests use
+    /// path-style addressing (`http://host/bucket/key`), since an emulator on `127.0.0.1`
+    /// cannot serve virtual-hosted bucket subdomains.
+    pub fn new(config: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
+        Self {
+            client: client(config),
+            bucket: bucket.into(),
+        }
+    }
+}
+
+/// An S3 client for the shared configuration, path-style when the endpoint is overridden.
+pub(crate) fn client(config: &aws_config::SdkConfig) -> Client {
+    let s3_config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(config.endpoint_url().is_some())
+        .build();
+    Client::from_conf(s3_config)
+}
+
+#[async_trait]
+impl BlobStore for S3Blobs {
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), BlobError> {
+        validate_key(key)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError> {
+        validate_key(key)?;
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(error)
+                if matches!(error.as_service_error(), Some(GetObjectError::NoSuchKey(_))) =>
+            {
+                return Ok(None);
+            }
+            Err(error) => return Err(unavailable(error)),
+        };
+        let content_type = output
+            .content_type()
+            .unwrap_or(DEFAULT_CONTENT_TYPE)
+            .to_owned();
+        let body = output
+            .body
+            .collect()
+            .await
+            .map_err(|error| BlobError::Unavailable(format!("reading {key}: {error}")))?;
+        Ok(Some(Blob {
+            body: body.into_bytes().to_vec(),
+            content_type,
+        }))
+    }
+
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        validate_key(key)?;
+        let presigned = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            // Signed, so the upload must declare the content type the server agreed to.
+            .content_type(content_type)
+            .presigned(presigning(expires_in)?)
+            .await
+            .map_err(unavailable)?;
+        Ok(convert(&presigned, "PUT"))
+    }
+
+    async fn presign_get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        validate_key(key)?;
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(presigning(expires_in)?)
+            .await
+            .map_err(unavailable)?;
+        Ok(convert(&presigned, "GET"))
+    }
+}
+
+/// S3 accepts presigned URLs valid for up to a week; a longer `expires_in` is refused.
+fn presigning(expires_in: Duration) -> Result<PresigningConfig, BlobError> {
+    PresigningConfig::expires_in(expires_in)
+        .map_err(|error| BlobError::Unavailable(format!("cannot presign: {error}")))
+}
+
+/// The port's form of a presigned request. Its headers are exactly those that were signed
+/// (for a PUT: `content-type`), with lower-case names.
+fn convert(presigned: &SdkPresigned, method: &'static str) -> PresignedRequest {
+    PresignedRequest {
+        method,
+        url: presigned.uri().to_owned(),
+        headers: presigned
+            .headers()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+            .collect(),
+    }
+}
+
+fn unavailable<E, R>(error: SdkError<E, R>) -> BlobError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    BlobError::Unavailable(DisplayErrorContext(&error).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::moto::Moto;
+    use crate::aws::provision;
+
+    /// Runs `curl` (the presigned URL must work for a client without credentials).
+    fn curl(args: &[&str]) -> Vec<u8> {
+        let output = std::process::Command::new("curl")
+            .args(["--silent", "--show-error", "--fail"])
+            .args(args)
+            .output()
+            .expect("run curl");
+        assert!(
+            output.status.success(),
+            "curl failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    #[tokio::test]
+    async fn blob_semantics_hold_on_moto() {
+        let moto = Moto::start();
+        let config = moto.config().await;
+        provision::create_bucket(&config, "bazaar-blobs")
+            .await
+            .expect("create bucket");
+        provision::create_bucket(&config, "bazaar-blobs")
+            .await
+            .expect("create bucket again");
+        let blobs = S3Blobs::new(&config, "bazaar-blobs");
+
+        blobs
+            .put("imports/a b.csv", b"sku,price\n".to_vec(), "text/csv")
+            .await
+            .expect("put");
+        let blob = blobs.get("imports/a b.csv").await.expect("get");
+        assert_eq!(
+            blob,
+            Some(Blob {
+                body: b"sku,price\n".to_vec(),
+                content_type: "text/csv".into()
+            })
+        );
+        assert_eq!(blobs.get("imports/missing.csv").await, Ok(None));
+        assert_eq!(
+            blobs.get("../etc").await,
+            Err(BlobError::InvalidKey("../etc".into()))
+        );
+
+        let minute = Duration::from_secs(60);
+        let upload = blobs
+            .presign_put("images/p 1.png", "image/png", minute)
+            .await
+            .expect("presign put");
+        assert_eq!(upload.method, "PUT");
+        assert_eq!(
+            upload.headers,
+            vec![("content-type".to_owned(), "image/png".to_owned())]
+        );
+        assert!(
+            upload
+                .url
+                .starts_with(&format!("{}/bazaar-blobs/", moto.endpoint)),
+            "{}",
+            upload.url
+        );
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            "content-type: image/png",
+            "--data-binary",
+            "PNG!",
+            &upload.url,
+        ]);
+        let uploaded = blobs.get("images/p 1.png").await.expect("get upload");
+        assert_eq!(
+            uploaded,
+            Some(Blob {
+                body: b"PNG!".to_vec(),
+                content_type: "image/png".into()
+            })
+        );
+
+        let download = blobs
+            .presign_get("images/p 1.png", minute)
+            .await
+            .expect("presign get");
+        assert_eq!((download.method, download.headers.len()), ("GET", 0));
+        assert_eq!(curl(&[&download.url]), b"PNG!");
+        assert!(
+            blobs
+                .presign_get("x", Duration::from_secs(8 * 86_400))
+                .await
+                .is_err()
+        );
+    }
+}

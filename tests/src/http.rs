@@ -1,0 +1,157 @@
+//! A small HTTP client for black-box tests: JSON in, status + headers + JSON out.
+
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::TestServer;
+
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// The `field`s listed in a problem's `errors`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|error| error["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Asserts the status, printing the body when it differs.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        self
+    }
+
+    /// Asserts a problem+json answer with this status.
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16) -> &Self {
+        self.expect(status);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "not a problem: {}",
+            self.text
+        );
+        assert_eq!(self.body["status"], json!(status), "{}", self.text);
+        assert!(self.body["type"].is_string() && self.body["title"].is_string(), "{}", self.text);
+        self
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(server: &TestServer) -> Self {
+        Self {
+            base_url: server.base_url.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Response {
+        let response = request.send().await.unwrap_or_else(|error| panic!("request failed: {error}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Response {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", self.base_url));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let mut builder = self.request(method, path, token);
+        if let Some(body) = body {
+            builder = builder.json(&body);
+        }
+        self.send(builder).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
+    /// Registers `name` (`name@example.com`, password `password-<name>`); returns the token
+    /// and the user's id.
+    pub async fn register(&self, name: &str) -> (String, String) {
+        let response = self
+            .post(
+                "/api/v1/users/register",
+                None,
+                json!({
+                    "email": format!("{name}@example.com"),
+                    "username": name,
+                    "password": format!("password-{name}"),
+                    "password_confirm": format!("password-{name}"),
+                }),
+            )
+            .await;
+        response.expect(201);
+        (
+            response.body["access_token"].as_str().unwrap_or_default().to_owned(),
+            response.body["user"]["id"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    /// Creates an admin through the bootstrap path and logs in.
+    pub async fn admin(&self, server: &TestServer) -> String {
+        server
+            .app
+            .users()
+            .create_admin("root@example.com", "admin-password-1", "root")
+            .await
+            .unwrap_or_else(|error| panic!("cannot create admin: {error:?}"));
+        let response = self
+            .post(
+                "/api/v1/users/login",
+                None,
+                json!({"email": "root@example.com", "password": "admin-password-1"}),
+            )
+            .await;
+        response.expect(200);
+        response.body["access_token"].as_str().unwrap_or_default().to_owned()
+    }
+}
