@@ -52,12 +52,13 @@ async fn pause(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
     }
 }
 
-/// Delivers one batch from `queue` to the function `name`; returns how many messages came.
-pub async fn deliver_batch(app: &App, name: &str, queue: &str) -> Result<usize, String> {
+/// Delivers one batch from `queue` to the function `name`, hiding the messages for
+/// `visibility` meanwhile; returns how many messages came.
+pub async fn deliver_batch(app: &App, name: &str, queue: &str, visibility: Duration) -> Result<usize, String> {
     let ports = app.ports();
     let messages = ports
         .queue
-        .receive(queue, BATCH_SIZE, VISIBILITY)
+        .receive(queue, BATCH_SIZE, visibility)
         .await
         .map_err(|error| error.to_string())?;
     if messages.is_empty() {
@@ -91,7 +92,7 @@ async fn consume(app: App, name: &'static str, queue: &'static str, mut stop: wa
         if *stop.borrow() {
             break;
         }
-        let delivered = match deliver_batch(&app, name, queue).await {
+        let delivered = match deliver_batch(&app, name, queue, VISIBILITY).await {
             Ok(count) => count,
             Err(error) => {
                 tracing::error!(function = name, %error, "queue delivery failed");

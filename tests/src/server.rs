@@ -21,6 +21,9 @@ pub struct TestServer {
     pub base_url: String,
     pub app: App,
     pub backend: Backend,
+    max_receives: u32,
+    /// The emulator's SDK configuration and this server's queue-name prefix (AWS only).
+    aws: Option<(aws_config::SdkConfig, String)>,
     data_dir: Option<PathBuf>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -44,6 +47,7 @@ impl TestServer {
         let address = listener.local_addr().unwrap_or_else(|error| panic!("{error}"));
         let base_url = format!("http://{address}");
         let mut data_dir = None;
+        let mut aws = None;
         let (config, sdk) = match backend {
             Backend::Embedded => {
                 let dir = std::env::temp_dir().join(unique("bazaar-test"));
@@ -72,6 +76,7 @@ impl TestServer {
                     ("notifications".to_owned(), url),
                     ("notifications-dlq".to_owned(), dlq),
                 ]);
+                aws = Some((sdk.clone(), prefix.clone()));
                 let config = BackendConfig {
                     backend: BackendKind::Aws {
                         endpoint_url: Some(crate::moto::endpoint()),
@@ -100,9 +105,21 @@ impl TestServer {
             base_url,
             app,
             backend,
+            max_receives,
+            aws,
             data_dir,
             shutdown: Some(shutdown),
             task: Some(task),
+        }
+    }
+
+    /// Makes sure a queue (and its dead-letter queue) exists: SQS queues are created on moto
+    /// with this server's redrive limit; embedded queues exist implicitly.
+    pub async fn ensure_queue(&self, name: &str) {
+        if let Some((sdk, prefix)) = &self.aws {
+            bazaar_adapters::aws::provision::create_queue(sdk, prefix, name, self.max_receives, 30)
+                .await
+                .unwrap_or_else(|error| panic!("cannot create queue {name}: {error}"));
         }
     }
 
