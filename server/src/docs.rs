@@ -10,7 +10,10 @@ pub const DOCS_PATH: &str = "/api/v1/docs";
 pub const OPENAPI: &str = include_str!("../../docs/openapi.yaml");
 
 pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/yaml; charset=utf-8")], OPENAPI)
+    (
+        [(header::CONTENT_TYPE, "application/yaml; charset=utf-8")],
+        OPENAPI,
+    )
 }
 
 /// A Redoc page reading the document above (the viewer's script comes from a CDN, so the page

@@ -32,13 +32,20 @@ pub fn router(app: App) -> Router {
 
 /// Serves `app` on `listener` with its background workers until `shutdown` resolves, then
 /// stops accepting, finishes in-flight requests and stops the workers.
-pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     metrics_endpoint::install();
     let (stop, stopped) = watch::channel(false);
     let workers = workers::spawn(app.clone(), stopped);
-    let result = axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     let _ = stop.send(true);
     workers.join().await;
     result

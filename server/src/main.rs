@@ -10,7 +10,11 @@ use bazaar_shared::users::AdminBootstrap;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "bazaar", version, about = "Bazaar: a serverless shop, run locally")]
+#[command(
+    name = "bazaar",
+    version,
+    about = "Bazaar: a serverless shop, run locally"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -62,12 +66,19 @@ async fn serve() -> anyhow::Result<()> {
         _ => env(name),
     };
     let backend = BackendConfig::from_lookup(lookup).map_err(anyhow::Error::msg)?;
-    let app = App::build(&backend, &lookup).await.map_err(anyhow::Error::msg)?;
+    let app = App::build(&backend, &lookup)
+        .await
+        .map_err(anyhow::Error::msg)?;
 
-    if let (Some(email), Some(password)) = (env("BAZAAR_ADMIN_EMAIL"), env("BAZAAR_ADMIN_PASSWORD")) {
+    if let (Some(email), Some(password)) = (env("BAZAAR_ADMIN_EMAIL"), env("BAZAAR_ADMIN_PASSWORD"))
+    {
         let outcome = app
             .users()
-            .create_admin(&email, &password, &env("BAZAAR_ADMIN_USERNAME").unwrap_or_else(|| "admin".to_owned()))
+            .create_admin(
+                &email,
+                &password,
+                &env("BAZAAR_ADMIN_USERNAME").unwrap_or_else(|| "admin".to_owned()),
+            )
             .await
             .map_err(|error| anyhow::anyhow!("cannot create the admin {email}: {error:?}"))?;
         report_admin(&email, &outcome);
@@ -77,7 +88,9 @@ async fn serve() -> anyhow::Result<()> {
         Backend::Embedded { data_dir, .. } => println!("Bazaar: data in {}", data_dir.display()),
         Backend::Aws { table, .. } => println!("Bazaar: AWS backend, table {table}"),
     }
-    println!("Bazaar listening on {public_url}  (API {public_url}/api/v1, docs {public_url}/api/v1/docs)");
+    println!(
+        "Bazaar listening on {public_url}  (API {public_url}/api/v1, docs {public_url}/api/v1/docs)"
+    );
     bazaar::serve(listener, app, shutdown_signal()).await?;
     println!("Bazaar stopped");
     Ok(())
@@ -114,10 +127,14 @@ fn report_admin(email: &str, outcome: &AdminBootstrap) {
 
 async fn create_admin(email: &str, username: &str) -> anyhow::Result<()> {
     let mut password = String::new();
-    std::io::stdin().read_to_string(&mut password).context("cannot read the password from stdin")?;
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("cannot read the password from stdin")?;
     let password = password.trim_end_matches(['\r', '\n']);
     if password.is_empty() {
-        bail!("give the password on standard input, e.g. `printf '%s' \"$PASSWORD\" | bazaar create-admin --email {email}`");
+        bail!(
+            "give the password on standard input, e.g. `printf '%s' \"$PASSWORD\" | bazaar create-admin --email {email}`"
+        );
     }
     let app = App::from_env().await.map_err(anyhow::Error::msg)?;
     let outcome = app
@@ -127,7 +144,11 @@ async fn create_admin(email: &str, username: &str) -> anyhow::Result<()> {
         .map_err(|error| match error {
             bazaar_shared::Error::Validation(fields) => anyhow::anyhow!(
                 "invalid: {}",
-                fields.iter().map(|f| format!("{} {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+                fields
+                    .iter()
+                    .map(|f| format!("{} {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
             other => anyhow::anyhow!("{other}"),
         })?;
@@ -137,16 +158,35 @@ async fn create_admin(email: &str, username: &str) -> anyhow::Result<()> {
 
 async fn provision() -> anyhow::Result<()> {
     let backend = BackendConfig::from_env().map_err(anyhow::Error::msg)?;
-    let Backend::Aws { endpoint_url, table, bucket, queue_prefix, .. } = &backend.backend else {
-        bail!("provision works on the AWS backend: set BAZAAR_BACKEND=aws and BAZAAR_AWS_ENDPOINT_URL");
+    let Backend::Aws {
+        endpoint_url,
+        table,
+        bucket,
+        queue_prefix,
+        ..
+    } = &backend.backend
+    else {
+        bail!(
+            "provision works on the AWS backend: set BAZAAR_BACKEND=aws and BAZAAR_AWS_ENDPOINT_URL"
+        );
     };
     let sdk = bazaar_adapters::aws::sdk_config(endpoint_url.as_deref()).await;
     use bazaar_adapters::aws::provision;
-    provision::create_table(&sdk, table).await.map_err(anyhow::Error::msg)?;
-    provision::create_bucket(&sdk, bucket).await.map_err(anyhow::Error::msg)?;
-    let (url, dlq) = provision::create_queue(&sdk, queue_prefix, "notifications", backend.max_receives, 30)
+    provision::create_table(&sdk, table)
         .await
         .map_err(anyhow::Error::msg)?;
+    provision::create_bucket(&sdk, bucket)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let (url, dlq) = provision::create_queue(
+        &sdk,
+        queue_prefix,
+        "notifications",
+        backend.max_receives,
+        30,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
     println!("table {table}, bucket {bucket}");
     println!("BAZAAR_QUEUE_URL_NOTIFICATIONS={url}");
     println!("BAZAAR_QUEUE_URL_NOTIFICATIONS_DLQ={dlq}");

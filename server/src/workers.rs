@@ -54,7 +54,12 @@ async fn pause(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
 
 /// Delivers one batch from `queue` to the function `name`, hiding the messages for
 /// `visibility` meanwhile; returns how many messages came.
-pub async fn deliver_batch(app: &App, name: &str, queue: &str, visibility: Duration) -> Result<usize, String> {
+pub async fn deliver_batch(
+    app: &App,
+    name: &str,
+    queue: &str,
+    visibility: Duration,
+) -> Result<usize, String> {
     let ports = app.ports();
     let messages = ports
         .queue
@@ -86,7 +91,12 @@ pub async fn deliver_batch(app: &App, name: &str, queue: &str, visibility: Durat
     Ok(messages.len())
 }
 
-async fn consume(app: App, name: &'static str, queue: &'static str, mut stop: watch::Receiver<bool>) {
+async fn consume(
+    app: App,
+    name: &'static str,
+    queue: &'static str,
+    mut stop: watch::Receiver<bool>,
+) {
     tracing::info!(function = name, queue, "consumer started");
     loop {
         if *stop.borrow() {

@@ -35,7 +35,12 @@ fn bazaar(data: &DataDir) -> Command {
     command
 }
 
-fn create_admin(data: &DataDir, email: &str, username: &str, password: &str) -> std::process::Output {
+fn create_admin(
+    data: &DataDir,
+    email: &str,
+    username: &str,
+    password: &str,
+) -> std::process::Output {
     let mut child = bazaar(data)
         .args(["create-admin", "--email", email, "--username", username])
         .stdin(Stdio::piped())
@@ -75,7 +80,11 @@ impl Server {
                 .unwrap_or_else(|| panic!("bazaar exited before listening"))
                 .unwrap_or_default();
             if let Some(rest) = line.strip_prefix("Bazaar listening on ") {
-                break rest.split_whitespace().next().unwrap_or_default().to_owned();
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
@@ -119,8 +128,17 @@ async fn login(base_url: &str, email: &str, password: &str) -> (u16, Value) {
 #[tokio::test]
 async fn an_admin_created_on_the_command_line_can_sign_in() {
     let data = DataDir::new();
-    let created = create_admin(&data, "Boss@Example.com", "boss", "a-strong-admin-password\n");
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created = create_admin(
+        &data,
+        "Boss@Example.com",
+        "boss",
+        "a-strong-admin-password\n",
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     assert!(String::from_utf8_lossy(&created.stdout).contains("created"));
     let again = create_admin(&data, "boss@example.com", "boss", "a-strong-admin-password");
     assert!(again.status.success());
@@ -131,7 +149,12 @@ async fn an_admin_created_on_the_command_line_can_sign_in() {
     assert!(!empty.status.success(), "an empty password was accepted");
 
     let mut server = Server::start(&data, &[]);
-    let (status, body) = login(&server.base_url, "boss@example.com", "a-strong-admin-password").await;
+    let (status, body) = login(
+        &server.base_url,
+        "boss@example.com",
+        "a-strong-admin-password",
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["user"]["role"], "admin");
     let status = server.interrupt();
@@ -178,7 +201,11 @@ fn on_aws_a_missing_secret_stops_the_start() {
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("JWT"), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("JWT"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let weak = bazaar(&data)
         .arg("serve")
         .env("BAZAAR_BACKEND", "aws")
