@@ -20,7 +20,10 @@ use crate::embedded::{EmbeddedBlobs, EmbeddedQueue, EmbeddedStore};
 pub enum Backend {
     /// SQLite databases and files under `data_dir`; presigned URLs point at `public_url`
     /// (the local server).
-    Embedded { data_dir: PathBuf, public_url: String },
+    Embedded {
+        data_dir: PathBuf,
+        public_url: String,
+    },
     /// DynamoDB, SQS and S3; `endpoint_url` redirects every client (moto, LocalStack).
     Aws {
         endpoint_url: Option<String>,
@@ -57,14 +60,20 @@ impl BackendConfig {
                 .parse::<u32>()
                 .ok()
                 .filter(|n| *n >= 1)
-                .ok_or_else(|| format!("BAZAAR_MAX_RECEIVES must be a positive integer, not {value:?}"))?,
+                .ok_or_else(|| {
+                    format!("BAZAAR_MAX_RECEIVES must be a positive integer, not {value:?}")
+                })?,
             None => 5,
         };
         let choice = lookup("BAZAAR_BACKEND");
         let aws = match choice.as_deref() {
             Some("aws") => true,
             Some("embedded") => false,
-            Some(other) => return Err(format!("BAZAAR_BACKEND must be `aws` or `embedded`, not {other:?}")),
+            Some(other) => {
+                return Err(format!(
+                    "BAZAAR_BACKEND must be `aws` or `embedded`, not {other:?}"
+                ));
+            }
             None => lookup("BAZAAR_TABLE").is_some(),
         };
         let backend = if aws {
@@ -89,11 +98,17 @@ impl BackendConfig {
             }
         } else {
             Backend::Embedded {
-                data_dir: PathBuf::from(lookup("BAZAAR_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned())),
-                public_url: lookup("BAZAAR_PUBLIC_URL").unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_owned()),
+                data_dir: PathBuf::from(
+                    lookup("BAZAAR_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned()),
+                ),
+                public_url: lookup("BAZAAR_PUBLIC_URL")
+                    .unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_owned()),
             }
         };
-        Ok(Self { backend, max_receives })
+        Ok(Self {
+            backend,
+            max_receives,
+        })
     }
 
     pub fn is_aws(&self) -> bool {
@@ -124,12 +139,23 @@ pub async fn connect(config: &BackendConfig) -> Result<Connected, String> {
 
 /// As [`connect`], with an SDK configuration built by the caller (tests give emulator
 /// credentials this way instead of through the process environment).
-pub async fn connect_with(config: &BackendConfig, sdk: Option<aws_config::SdkConfig>) -> Result<Connected, String> {
+pub async fn connect_with(
+    config: &BackendConfig,
+    sdk: Option<aws_config::SdkConfig>,
+) -> Result<Connected, String> {
     match &config.backend {
-        Backend::Embedded { data_dir, public_url } => {
-            std::fs::create_dir_all(data_dir)
-                .map_err(|error| format!("cannot create data directory {}: {error}", data_dir.display()))?;
-            let store = EmbeddedStore::open(&data_dir.join("state.sqlite3")).map_err(|e| e.to_string())?;
+        Backend::Embedded {
+            data_dir,
+            public_url,
+        } => {
+            std::fs::create_dir_all(data_dir).map_err(|error| {
+                format!(
+                    "cannot create data directory {}: {error}",
+                    data_dir.display()
+                )
+            })?;
+            let store =
+                EmbeddedStore::open(&data_dir.join("state.sqlite3")).map_err(|e| e.to_string())?;
             let queue = Arc::new(
                 EmbeddedQueue::open(&data_dir.join("queues.sqlite3"), config.max_receives)
                     .map_err(|e| e.to_string())?,
@@ -170,7 +196,11 @@ pub async fn connect_with(config: &BackendConfig, sdk: Option<aws_config::SdkCon
             };
             let ports = Ports {
                 store: Arc::new(DynamoStore::new(&sdk, table.clone())),
-                queue: Arc::new(SqsQueue::new(&sdk, queue_urls.clone(), queue_prefix.clone())),
+                queue: Arc::new(SqsQueue::new(
+                    &sdk,
+                    queue_urls.clone(),
+                    queue_prefix.clone(),
+                )),
                 blobs: Arc::new(S3Blobs::new(&sdk, bucket.clone())),
                 clock: Arc::new(SystemClock),
                 ids: Arc::new(UlidGenerator::default()),
@@ -196,7 +226,8 @@ pub fn load_or_create_secret(path: &Path) -> Result<String, String> {
     let mut bytes = [0u8; 48];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let secret = STANDARD.encode(bytes);
-    write_private(path, &secret).map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    write_private(path, &secret)
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
     Ok(secret)
 }
 
@@ -222,7 +253,10 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<BackendConfig, String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         BackendConfig::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -243,17 +277,28 @@ mod tests {
     fn aws_is_chosen_explicitly_or_by_a_table_name() {
         assert!(config(&[("BAZAAR_BACKEND", "aws")]).is_ok_and(|c| c.is_aws()));
         assert!(config(&[("BAZAAR_TABLE", "shop")]).is_ok_and(|c| c.is_aws()));
-        assert!(config(&[("BAZAAR_TABLE", "shop"), ("BAZAAR_BACKEND", "embedded")]).is_ok_and(|c| !c.is_aws()));
+        assert!(
+            config(&[("BAZAAR_TABLE", "shop"), ("BAZAAR_BACKEND", "embedded")])
+                .is_ok_and(|c| !c.is_aws())
+        );
         let chosen = config(&[
             ("BAZAAR_BACKEND", "aws"),
             ("BAZAAR_QUEUE_URL_NOTIFICATIONS", "http://q/n"),
             ("BAZAAR_AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
         ])
         .unwrap_or_else(|e| panic!("{e}"));
-        let Backend::Aws { queue_urls, endpoint_url, .. } = chosen.backend else {
+        let Backend::Aws {
+            queue_urls,
+            endpoint_url,
+            ..
+        } = chosen.backend
+        else {
             panic!("not aws")
         };
-        assert_eq!(queue_urls.get("notifications").map(String::as_str), Some("http://q/n"));
+        assert_eq!(
+            queue_urls.get("notifications").map(String::as_str),
+            Some("http://q/n")
+        );
         assert_eq!(endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
     }
 

@@ -30,7 +30,10 @@ impl App {
     }
 
     /// Wires the app for a given backend, reading other settings through `lookup`.
-    pub async fn build(backend: &BackendConfig, lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub async fn build(
+        backend: &BackendConfig,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
         Self::build_with(backend, lookup, None).await
     }
 
@@ -41,7 +44,8 @@ impl App {
         sdk: Option<aws_config::SdkConfig>,
     ) -> Result<Self, String> {
         let connected = connect_with(backend, sdk).await?;
-        let tokens = TokenService::new(settings::token_settings(lookup, backend, &connected).await?);
+        let tokens =
+            TokenService::new(settings::token_settings(lookup, backend, &connected).await?);
         Ok(Self::assemble(connected, tokens))
     }
 

@@ -47,7 +47,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOrForm<T> {
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
         if !is_form && !is_json(content_type.as_ref()) {
-            return Err(unsupported_media_type("application/json or application/x-www-form-urlencoded"));
+            return Err(unsupported_media_type(
+                "application/json or application/x-www-form-urlencoded",
+            ));
         }
         let bytes = read_body(request.into_body()).await?;
         if is_form {
@@ -56,23 +58,37 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOrForm<T> {
             let mut object = serde_json::Map::new();
             for (name, value) in fields {
                 // OAuth2's password flow calls the e-mail `username`.
-                let name = if name == "username" { "email".to_owned() } else { name };
+                let name = if name == "username" {
+                    "email".to_owned()
+                } else {
+                    name
+                };
                 object.insert(name, value.into());
             }
             let value = serde_json::Value::Object(object);
             return serde_json::from_value(value)
                 .map(JsonOrForm)
-                .map_err(|error| Problem::malformed(format!("the form is malformed: {error}")).into());
+                .map_err(|error| {
+                    Problem::malformed(format!("the form is malformed: {error}")).into()
+                });
         }
         parse_json(&bytes).map(JsonOrForm)
     }
 }
 
 fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
-    content_type.and_then(|value| value.to_str().ok()).is_some_and(|value| {
-        let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
-    })
+    content_type
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            let essence = value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
+        })
 }
 
 fn unsupported_media_type(expected: &str) -> ApiError {
@@ -149,9 +165,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
         for (name, value) in pairs {
             match name.as_str() {
                 "limit" => {
-                    let limit = value
-                        .parse::<usize>()
-                        .map_err(|_| Problem::malformed("limit must be a whole number between 1 and 100"))?;
+                    let limit = value.parse::<usize>().map_err(|_| {
+                        Problem::malformed("limit must be a whole number between 1 and 100")
+                    })?;
                     page.limit = Some(limit);
                 }
                 "cursor" => page.cursor = Some(value),

@@ -46,8 +46,16 @@ pub const ALL: &[FunctionSpec] = &[
     http("users-update", "PATCH", "/api/v1/users/{id}"),
     http("addresses-list", "GET", "/api/v1/users/me/addresses"),
     http("addresses-create", "POST", "/api/v1/users/me/addresses"),
-    http("addresses-update", "PATCH", "/api/v1/users/me/addresses/{id}"),
-    http("addresses-delete", "DELETE", "/api/v1/users/me/addresses/{id}"),
+    http(
+        "addresses-update",
+        "PATCH",
+        "/api/v1/users/me/addresses/{id}",
+    ),
+    http(
+        "addresses-delete",
+        "DELETE",
+        "/api/v1/users/me/addresses/{id}",
+    ),
     FunctionSpec {
         name: "notifications-consumer",
         trigger: Trigger::Queue {

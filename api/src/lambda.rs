@@ -29,7 +29,11 @@ pub async fn serve_notifications_consumer() -> Result<(), Error> {
     let app = start().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let app = app.clone();
-        async move { Ok::<SqsBatchResponse, Error>(handlers::notifications::handle(&app, event.payload).await) }
+        async move {
+            Ok::<SqsBatchResponse, Error>(
+                handlers::notifications::handle(&app, event.payload).await,
+            )
+        }
     }))
     .await
 }

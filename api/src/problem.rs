@@ -24,7 +24,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        slug: &str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             kind: format!("urn:bazaar:problem:{slug}"),
             title,
@@ -41,7 +46,12 @@ impl Problem {
     }
 
     pub fn malformed(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed-request", "Malformed request", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+            detail,
+        )
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -98,10 +108,15 @@ fn problem_of(error: Error) -> Problem {
         )
         .with_errors(errors),
         Error::BadRequest(detail) => Problem::malformed(detail),
-        Error::Unauthenticated(detail) => {
-            Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", detail)
+        Error::Unauthenticated(detail) => Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Authentication required",
+            detail,
+        ),
+        Error::Forbidden(detail) => {
+            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
         }
-        Error::Forbidden(detail) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail),
         Error::NotFound(what) => Problem::not_found(format!("{what} not found")),
         Error::Conflict { message, fields } => {
             Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", message).with_errors(fields)

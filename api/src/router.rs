@@ -32,7 +32,8 @@ pub fn handler(name: &str) -> Option<MethodRouter<App>> {
 }
 
 /// The HTTP functions: (spec, method, path).
-pub fn http_functions() -> impl Iterator<Item = (&'static FunctionSpec, &'static str, &'static str)> {
+pub fn http_functions() -> impl Iterator<Item = (&'static FunctionSpec, &'static str, &'static str)>
+{
     ALL.iter().filter_map(|spec| match spec.trigger {
         Trigger::Http { method, path } => Some((spec, method, path)),
         _ => None,

@@ -14,13 +14,17 @@ pub async fn token_settings(
 ) -> Result<TokenSettings, String> {
     let raw = if let Some(secret) = lookup("BAZAAR_JWT_SECRET") {
         secret
-    } else if let (Some(parameter), Some(sdk)) = (lookup("BAZAAR_JWT_SECRET_PARAMETER"), &connected.aws) {
+    } else if let (Some(parameter), Some(sdk)) =
+        (lookup("BAZAAR_JWT_SECRET_PARAMETER"), &connected.aws)
+    {
         bazaar_adapters::aws::read_ssm_secret(sdk, &parameter)
             .await
             .map_err(|error| format!("cannot read the JWT secret parameter {parameter}: {error}"))?
     } else {
         match &backend.backend {
-            Backend::Embedded { data_dir, .. } => load_or_create_secret(&data_dir.join("jwt-secret"))?,
+            Backend::Embedded { data_dir, .. } => {
+                load_or_create_secret(&data_dir.join("jwt-secret"))?
+            }
             Backend::Aws { .. } => {
                 return Err(
                     "no JWT signing secret: set BAZAAR_JWT_SECRET_PARAMETER (an SSM SecureString) or BAZAAR_JWT_SECRET"

@@ -36,7 +36,10 @@ pub const ADDRESS_PREFIX: &str = "ADDRESS#";
 
 /// One address in a user's address book.
 pub fn address(user_id: &str, address_id: &str) -> Key {
-    Key::new(user_partition(user_id), format!("{ADDRESS_PREFIX}{address_id}"))
+    Key::new(
+        user_partition(user_id),
+        format!("{ADDRESS_PREFIX}{address_id}"),
+    )
 }
 
 /// Failed-login counter of one account (by normalised e-mail) in one time window.
@@ -62,5 +65,8 @@ pub const NOTIFICATION_PREFIX: &str = "NOTIFICATION#";
 
 /// One notification sent (or to be sent) to a user.
 pub fn notification(user_id: &str, notification_id: &str) -> Key {
-    Key::new(user_partition(user_id), format!("{NOTIFICATION_PREFIX}{notification_id}"))
+    Key::new(
+        user_partition(user_id),
+        format!("{NOTIFICATION_PREFIX}{notification_id}"),
+    )
 }

@@ -32,7 +32,10 @@ pub async fn handle(ports: &Ports, event: &Event) -> Result<Outcome> {
     let mut marker_item = Item::new();
     marker_item.insert(store::PK.into(), marker.pk.into());
     marker_item.insert(store::SK.into(), marker.sk.into());
-    marker_item.insert("expires_at".into(), (now.timestamp() + MARKER_TTL_SECONDS).into());
+    marker_item.insert(
+        "expires_at".into(),
+        (now.timestamp() + MARKER_TTL_SECONDS).into(),
+    );
     let mut ops = vec![TxOp::Put {
         item: marker_item,
         cond: Cond::NotExists,
@@ -63,7 +66,9 @@ pub async fn handle(ports: &Ports, event: &Event) -> Result<Outcome> {
     match ports.store.transact(ops).await {
         Ok(()) if user_id.is_some() => Ok(Outcome::Recorded),
         Ok(()) => Ok(Outcome::Ignored),
-        Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => Ok(Outcome::Duplicate),
+        Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {
+            Ok(Outcome::Duplicate)
+        }
         Err(StoreError::TransactionCancelled { failed }) => Err(Error::Internal(format!(
             "notification write refused at {failed:?}"
         ))),

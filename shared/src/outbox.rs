@@ -75,7 +75,9 @@ pub async fn deliver(ports: &Ports, staged: &[Staged]) {
                 continue;
             }
         };
-        if let Err(error) = send_and_clear(ports, &entry.queue, &body, &keys::outbox(&entry.event.id)).await {
+        if let Err(error) =
+            send_and_clear(ports, &entry.queue, &body, &keys::outbox(&entry.event.id)).await
+        {
             tracing::warn!(%error, event_id = %entry.event.id, "event left in the outbox for the sweeper");
         }
     }
@@ -117,7 +119,9 @@ pub async fn sweep(ports: &Ports, grace: Duration) -> Result<usize> {
             };
             match send_and_clear(ports, queue, body, &key).await {
                 Ok(()) => sent += 1,
-                Err(error) => tracing::warn!(%error, sk = %key.sk, "outbox entry not sent; will retry"),
+                Err(error) => {
+                    tracing::warn!(%error, sk = %key.sk, "outbox entry not sent; will retry")
+                }
             }
         }
         match page.last_key {

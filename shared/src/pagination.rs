@@ -78,7 +78,10 @@ pub fn decode(cursor: &str, query: &Query) -> Result<Item> {
         return Err(garbled());
     }
     if let Some(prefix) = &query.sort_prefix {
-        let sort = key.get(sort_attr).and_then(Value::as_str).unwrap_or_default();
+        let sort = key
+            .get(sort_attr)
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if !sort.starts_with(prefix.as_str()) {
             return Err(garbled());
         }
@@ -99,7 +102,8 @@ mod tests {
     #[test]
     fn a_cursor_round_trips() {
         let query = Query::partition(Index::Gsi1, "USERS");
-        let last = key(json!({"pk": "USER#1", "sk": "PROFILE", "gsi1pk": "USERS", "gsi1sk": "USER#1"}));
+        let last =
+            key(json!({"pk": "USER#1", "sk": "PROFILE", "gsi1pk": "USERS", "gsi1sk": "USER#1"}));
         let cursor = encode(&last);
         assert_eq!(decode(&cursor, &query).ok(), Some(last));
     }
@@ -109,9 +113,19 @@ mod tests {
         let query = Query::partition(Index::Primary, "USER#1").prefix("ADDRESS#");
         let foreign = encode(&key(json!({"pk": "USER#2", "sk": "ADDRESS#x"})));
         let outside_prefix = encode(&key(json!({"pk": "USER#1", "sk": "PROFILE"})));
-        let extra = encode(&key(json!({"pk": "USER#1", "sk": "ADDRESS#x", "role": "admin"})));
+        let extra = encode(&key(
+            json!({"pk": "USER#1", "sk": "ADDRESS#x", "role": "admin"}),
+        ));
         let numeric = encode(&key(json!({"pk": "USER#1", "sk": 5})));
-        for cursor in ["", "!!!", "bm90IGpzb24", foreign.as_str(), outside_prefix.as_str(), extra.as_str(), numeric.as_str()] {
+        for cursor in [
+            "",
+            "!!!",
+            "bm90IGpzb24",
+            foreign.as_str(),
+            outside_prefix.as_str(),
+            extra.as_str(),
+            numeric.as_str(),
+        ] {
             assert!(
                 matches!(decode(cursor, &query), Err(Error::BadRequest(_))),
                 "{cursor:?} accepted"
@@ -123,7 +137,14 @@ mod tests {
 
     #[test]
     fn limits_are_bounded() {
-        let limit = |limit| PageRequest { limit, cursor: None }.limit().ok();
+        let limit = |limit| {
+            PageRequest {
+                limit,
+                cursor: None,
+            }
+            .limit()
+            .ok()
+        };
         assert_eq!(limit(None), Some(DEFAULT_LIMIT));
         assert_eq!(limit(Some(1)), Some(1));
         assert_eq!(limit(Some(100)), Some(100));

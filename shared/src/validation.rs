@@ -9,7 +9,9 @@ use crate::error::{Error, FieldError};
 
 /// Validates `input`, listing every failing field (sorted by name, so responses are stable).
 pub fn check(input: &impl Validate) -> Result<(), Error> {
-    input.validate().map_err(|errors| Error::Validation(field_errors(&errors)))
+    input
+        .validate()
+        .map_err(|errors| Error::Validation(field_errors(&errors)))
 }
 
 /// Validates `input` and adds the failures of rules that span several fields.
@@ -41,7 +43,10 @@ fn flatten(prefix: &str, errors: &ValidationErrors, out: &mut Vec<FieldError>) {
         };
         match kind {
             ValidationErrorsKind::Field(list) => {
-                out.extend(list.iter().map(|error| FieldError::new(&path, describe(error))));
+                out.extend(
+                    list.iter()
+                        .map(|error| FieldError::new(&path, describe(error))),
+                );
             }
             ValidationErrorsKind::Struct(inner) => flatten(&path, inner, out),
             ValidationErrorsKind::List(items) => {
@@ -82,7 +87,10 @@ pub fn username(value: &str) -> Result<(), ValidationError> {
     if !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric()) {
         Ok(())
     } else {
-        Err(rule("username", "may contain only letters a-z and digits 0-9"))
+        Err(rule(
+            "username",
+            "may contain only letters a-z and digits 0-9",
+        ))
     }
 }
 
@@ -94,7 +102,10 @@ pub fn phone(value: &str) -> Result<(), ValidationError> {
     if E164.is_match(value) {
         Ok(())
     } else {
-        Err(rule("phone", "must be in international E.164 form, e.g. +14155550100"))
+        Err(rule(
+            "phone",
+            "must be in international E.164 form, e.g. +14155550100",
+        ))
     }
 }
 
@@ -114,18 +125,26 @@ pub fn country(value: &str) -> Result<(), ValidationError> {
     if value.len() == 2 && value.chars().all(|c| c.is_ascii_uppercase()) {
         Ok(())
     } else {
-        Err(rule("country", "must be an ISO 3166-1 alpha-2 code such as IR or US"))
+        Err(rule(
+            "country",
+            "must be an ISO 3166-1 alpha-2 code such as IR or US",
+        ))
     }
 }
 
 /// Postal codes: letters, digits, spaces and dashes.
 pub fn postal_code(value: &str) -> Result<(), ValidationError> {
     if !value.trim().is_empty()
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
     {
         Ok(())
     } else {
-        Err(rule("postal_code", "may contain only letters, digits, spaces and dashes"))
+        Err(rule(
+            "postal_code",
+            "may contain only letters, digits, spaces and dashes",
+        ))
     }
 }
 
@@ -151,7 +170,13 @@ mod tests {
     #[test]
     fn phones_are_e164() {
         assert!(phone("+989121234567").is_ok());
-        for bad in ["09121234567", "+0123456789", "+1", "+1 415 555 0100", "phone"] {
+        for bad in [
+            "09121234567",
+            "+0123456789",
+            "+1",
+            "+1 415 555 0100",
+            "phone",
+        ] {
             assert!(phone(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -34,7 +34,11 @@ impl Response {
     /// Asserts the status, printing the body when it differs.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Self {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
         self
     }
 
@@ -49,7 +53,11 @@ impl Response {
             self.text
         );
         assert_eq!(self.body["status"], json!(status), "{}", self.text);
-        assert!(self.body["type"].is_string() && self.body["title"].is_string(), "{}", self.text);
+        assert!(
+            self.body["type"].is_string() && self.body["title"].is_string(),
+            "{}",
+            self.text
+        );
         self
     }
 }
@@ -69,7 +77,10 @@ impl Client {
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Response {
-        let response = request.send().await.unwrap_or_else(|error| panic!("request failed: {error}"));
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("request failed: {error}"));
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
@@ -82,15 +93,28 @@ impl Client {
         }
     }
 
-    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
-        let builder = self.http.request(method, format!("{}{path}", self.base_url));
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let builder = self
+            .http
+            .request(method, format!("{}{path}", self.base_url));
         match token {
             Some(token) => builder.bearer_auth(token),
             None => builder,
         }
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut builder = self.request(method, path, token);
         if let Some(body) = body {
             builder = builder.json(&body);
@@ -131,8 +155,14 @@ impl Client {
             .await;
         response.expect(201);
         (
-            response.body["access_token"].as_str().unwrap_or_default().to_owned(),
-            response.body["user"]["id"].as_str().unwrap_or_default().to_owned(),
+            response.body["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            response.body["user"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         )
     }
 
@@ -152,6 +182,9 @@ impl Client {
             )
             .await;
         response.expect(200);
-        response.body["access_token"].as_str().unwrap_or_default().to_owned()
+        response.body["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }

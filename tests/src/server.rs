@@ -44,7 +44,9 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|error| panic!("cannot bind loopback: {error}"));
-        let address = listener.local_addr().unwrap_or_else(|error| panic!("{error}"));
+        let address = listener
+            .local_addr()
+            .unwrap_or_else(|error| panic!("{error}"));
         let base_url = format!("http://{address}");
         let mut data_dir = None;
         let mut aws = None;
@@ -67,11 +69,16 @@ impl TestServer {
                 let bucket = unique("bucket");
                 let prefix = format!("{}-", unique("q"));
                 use bazaar_adapters::aws::provision;
-                provision::create_table(&sdk, &table).await.unwrap_or_else(|e| panic!("{e}"));
-                provision::create_bucket(&sdk, &bucket).await.unwrap_or_else(|e| panic!("{e}"));
-                let (url, dlq) = provision::create_queue(&sdk, &prefix, "notifications", max_receives, 30)
+                provision::create_table(&sdk, &table)
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
+                provision::create_bucket(&sdk, &bucket)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let (url, dlq) =
+                    provision::create_queue(&sdk, &prefix, "notifications", max_receives, 30)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
                 let queue_urls = HashMap::from([
                     ("notifications".to_owned(), url),
                     ("notifications-dlq".to_owned(), dlq),

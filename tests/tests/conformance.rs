@@ -63,7 +63,10 @@ async fn fifty_concurrent_decrements_of_ten_succeed_exactly_ten_times(backend: B
     let key = Key::new("PRODUCT#p1", "STOCK");
     ports
         .store
-        .put(item(json!({"pk": key.pk, "sk": key.sk, "stock": 10})), Cond::NotExists)
+        .put(
+            item(json!({"pk": key.pk, "sk": key.sk, "stock": 10})),
+            Cond::NotExists,
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let mut tasks = tokio::task::JoinSet::new();
@@ -73,7 +76,11 @@ async fn fifty_concurrent_decrements_of_ten_succeed_exactly_ten_times(backend: B
         tasks.spawn(async move {
             ports
                 .store
-                .update(&key, vec![Update::add("stock", -1)], Cond::AtLeast("stock".into(), 1))
+                .update(
+                    &key,
+                    vec![Update::add("stock", -1)],
+                    Cond::AtLeast("stock".into(), 1),
+                )
                 .await
         });
     }
@@ -86,7 +93,11 @@ async fn fifty_concurrent_decrements_of_ten_succeed_exactly_ten_times(backend: B
         }
     }
     assert_eq!((won, refused), (10, 40));
-    let stored = ports.store.get(&key).await.unwrap_or_else(|e| panic!("{e}"));
+    let stored = ports
+        .store
+        .get(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stored.and_then(|i| i.get("stock").cloned()), Some(json!(0)));
 }
 
@@ -114,10 +125,21 @@ async fn a_transaction_with_one_failing_condition_writes_nothing(backend: Backen
         },
     ];
     let result = ports.store.transact(ops).await;
-    assert_eq!(result, Err(StoreError::TransactionCancelled { failed: vec![2] }));
-    assert_eq!(ports.store.get(&Key::new("B", "1")).await, Ok(None), "the put leaked");
+    assert_eq!(
+        result,
+        Err(StoreError::TransactionCancelled { failed: vec![2] })
+    );
+    assert_eq!(
+        ports.store.get(&Key::new("B", "1")).await,
+        Ok(None),
+        "the put leaked"
+    );
     let a = ports.store.get(&Key::new("A", "1")).await.ok().flatten();
-    assert_eq!(a.and_then(|i| i.get("n").cloned()), Some(json!(1)), "the update leaked");
+    assert_eq!(
+        a.and_then(|i| i.get("n").cloned()),
+        Some(json!(1)),
+        "the update leaked"
+    );
 
     // The same transaction with the condition met applies everything.
     ports
@@ -140,8 +162,20 @@ async fn a_transaction_with_one_failing_condition_writes_nothing(backend: Backen
             cond: Cond::Exists,
         },
     ];
-    ports.store.transact(ops).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(ports.store.get(&Key::new("B", "1")).await.ok().flatten().is_some());
+    ports
+        .store
+        .transact(ops)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        ports
+            .store
+            .get(&Key::new("B", "1"))
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    );
     assert_eq!(ports.store.get(&Key::new("C", "1")).await, Ok(None));
 }
 
@@ -150,17 +184,33 @@ async fn single_item_writes_honour_their_conditions(backend: Backend) {
     let store = ports(&server).store;
     let key = Key::new("USER#1", "PROFILE");
     let first = item(json!({"pk": "USER#1", "sk": "PROFILE", "name": "نام", "version": 1}));
-    store.put(first.clone(), Cond::NotExists).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(store.put(first, Cond::NotExists).await, Err(StoreError::ConditionFailed));
+    store
+        .put(first.clone(), Cond::NotExists)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store.put(first, Cond::NotExists).await,
+        Err(StoreError::ConditionFailed)
+    );
     let updated = store
-        .update(&key, vec![Update::set("name", "new"), Update::add("version", 1)], Cond::eq("version", 1))
+        .update(
+            &key,
+            vec![Update::set("name", "new"), Update::add("version", 1)],
+            Cond::eq("version", 1),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(updated.get("version"), Some(&json!(2)));
     assert_eq!(updated.get("name"), Some(&json!("new")));
     // A stale version is refused and changes nothing.
     assert_eq!(
-        store.update(&key, vec![Update::set("name", "stale")], Cond::eq("version", 1)).await,
+        store
+            .update(
+                &key,
+                vec![Update::set("name", "stale")],
+                Cond::eq("version", 1)
+            )
+            .await,
         Err(StoreError::ConditionFailed)
     );
     assert_eq!(
@@ -168,11 +218,23 @@ async fn single_item_writes_honour_their_conditions(backend: Backend) {
         Err(StoreError::ConditionFailed)
     );
     let stored = store.get(&key).await.ok().flatten();
-    assert_eq!(stored.and_then(|i| i.get("name").cloned()), Some(json!("new")));
-    store.delete(&key, Cond::Exists).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        stored.and_then(|i| i.get("name").cloned()),
+        Some(json!("new"))
+    );
+    store
+        .delete(&key, Cond::Exists)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.get(&key).await, Ok(None));
-    assert_eq!(store.delete(&key, Cond::Exists).await, Err(StoreError::ConditionFailed));
-    store.delete(&key, Cond::Always).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store.delete(&key, Cond::Exists).await,
+        Err(StoreError::ConditionFailed)
+    );
+    store
+        .delete(&key, Cond::Always)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 async fn queries_read_one_partition_in_order_a_page_at_a_time(backend: Backend) {
@@ -183,7 +245,10 @@ async fn queries_read_one_partition_in_order_a_page_at_a_time(backend: Backend) 
             "pk": "USER#q", "sk": format!("ADDRESS#{n:02}"),
             "gsi1pk": "CITY#tehran", "gsi1sk": format!("{:02}", 10 - n),
         }));
-        store.put(entry, Cond::Always).await.unwrap_or_else(|e| panic!("{e}"));
+        store
+            .put(entry, Cond::Always)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     for other in [("USER#q", "PROFILE"), ("USER#r", "ADDRESS#00")] {
         store
@@ -199,7 +264,11 @@ async fn queries_read_one_partition_in_order_a_page_at_a_time(backend: Backend) 
             loop {
                 let page = store.query(&query).await.unwrap_or_else(|e| panic!("{e}"));
                 assert!(page.items.len() <= query.limit);
-                seen.extend(page.items.iter().filter_map(|i| i.get("sk").and_then(Value::as_str).map(str::to_owned)));
+                seen.extend(
+                    page.items
+                        .iter()
+                        .filter_map(|i| i.get("sk").and_then(Value::as_str).map(str::to_owned)),
+                );
                 match page.last_key {
                     Some(last) => query = query.start_after(Some(last)),
                     None => return seen,
@@ -207,11 +276,25 @@ async fn queries_read_one_partition_in_order_a_page_at_a_time(backend: Backend) 
             }
         }
     };
-    let ascending = read_all(Query::partition(Index::Primary, "USER#q").prefix("ADDRESS#").limit(3)).await;
+    let ascending = read_all(
+        Query::partition(Index::Primary, "USER#q")
+            .prefix("ADDRESS#")
+            .limit(3),
+    )
+    .await;
     let expected: Vec<String> = (0..7).map(|n| format!("ADDRESS#{n:02}")).collect();
     assert_eq!(ascending, expected);
-    let descending = read_all(Query::partition(Index::Primary, "USER#q").prefix("ADDRESS#").descending().limit(2)).await;
-    assert_eq!(descending, expected.iter().rev().cloned().collect::<Vec<_>>());
+    let descending = read_all(
+        Query::partition(Index::Primary, "USER#q")
+            .prefix("ADDRESS#")
+            .descending()
+            .limit(2),
+    )
+    .await;
+    assert_eq!(
+        descending,
+        expected.iter().rev().cloned().collect::<Vec<_>>()
+    );
     // On the index, sorted by gsi1sk (10 - n): the reverse of the table order.
     let by_index = read_all(Query::partition(Index::Gsi1, "CITY#tehran").limit(4)).await;
     assert_eq!(by_index, expected.iter().rev().cloned().collect::<Vec<_>>());
@@ -224,21 +307,41 @@ async fn an_undeleted_message_returns_and_is_dead_lettered_after_n_receives(back
     let queue = "conformance";
     server.ensure_queue(queue).await;
     let q = ports(&server).queue;
-    q.send(queue, "hello").await.unwrap_or_else(|e| panic!("{e}"));
+    q.send(queue, "hello")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let visibility = Duration::from_secs(1);
-    let first = q.receive(queue, 10, visibility).await.unwrap_or_else(|e| panic!("{e}"));
+    let first = q
+        .receive(queue, 10, visibility)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.len(), 1);
-    assert_eq!((first[0].body.as_str(), first[0].receive_count), ("hello", 1));
-    let hidden = q.receive(queue, 10, visibility).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(hidden.is_empty(), "an in-flight message was handed out twice");
+    assert_eq!(
+        (first[0].body.as_str(), first[0].receive_count),
+        ("hello", 1)
+    );
+    let hidden = q
+        .receive(queue, 10, visibility)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        hidden.is_empty(),
+        "an in-flight message was handed out twice"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let second = q.receive(queue, 10, visibility).await.unwrap_or_else(|e| panic!("{e}"));
+    let second = q
+        .receive(queue, 10, visibility)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].receive_count, 2);
     assert_eq!(second[0].message_id, first[0].message_id);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // Received twice and never deleted: the next receive moves it to the dead-letter queue.
-    let third = q.receive(queue, 10, visibility).await.unwrap_or_else(|e| panic!("{e}"));
+    let third = q
+        .receive(queue, 10, visibility)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(third.is_empty(), "{third:?}");
     let dead = q
         .receive(&dead_letter_queue(queue), 10, visibility)
@@ -254,19 +357,31 @@ async fn deleted_messages_are_gone(backend: Backend) {
     server.ensure_queue(queue).await;
     let q = ports(&server).queue;
     for n in 0..3 {
-        q.send(queue, &format!("message {n}")).await.unwrap_or_else(|e| panic!("{e}"));
+        q.send(queue, &format!("message {n}"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     let visibility = Duration::from_secs(1);
-    let received = q.receive(queue, 10, visibility).await.unwrap_or_else(|e| panic!("{e}"));
+    let received = q
+        .receive(queue, 10, visibility)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let bodies: HashSet<String> = received.iter().map(|m| m.body.clone()).collect();
     assert_eq!(bodies.len(), 3, "{bodies:?}");
     for message in &received {
-        q.delete(queue, &message.receipt_handle).await.unwrap_or_else(|e| panic!("{e}"));
+        q.delete(queue, &message.receipt_handle)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     // Deleting again with the same (now stale) handle is harmless.
-    q.delete(queue, &received[0].receipt_handle).await.unwrap_or_else(|e| panic!("{e}"));
+    q.delete(queue, &received[0].receipt_handle)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let again = q.receive(queue, 10, visibility).await.unwrap_or_else(|e| panic!("{e}"));
+    let again = q
+        .receive(queue, 10, visibility)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(again.is_empty(), "{again:?}");
 }
 
@@ -275,12 +390,22 @@ async fn blobs_round_trip_through_presigned_urls(backend: Backend) {
     let blobs = ports(&server).blobs;
     let http = reqwest::Client::new();
     blobs
-        .put("docs/فاکتور 1.txt", "سلام".as_bytes().to_vec(), "text/plain; charset=utf-8")
+        .put(
+            "docs/فاکتور 1.txt",
+            "سلام".as_bytes().to_vec(),
+            "text/plain; charset=utf-8",
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let stored = blobs.get("docs/فاکتور 1.txt").await.ok().flatten();
-    assert_eq!(stored.as_ref().map(|b| b.body.as_slice()), Some("سلام".as_bytes()));
-    assert_eq!(stored.map(|b| b.content_type), Some("text/plain; charset=utf-8".to_owned()));
+    assert_eq!(
+        stored.as_ref().map(|b| b.body.as_slice()),
+        Some("سلام".as_bytes())
+    );
+    assert_eq!(
+        stored.map(|b| b.content_type),
+        Some("text/plain; charset=utf-8".to_owned())
+    );
     assert_eq!(blobs.get("docs/missing").await, Ok(None));
 
     let key = format!("uploads/{}/image one.png", unique("u"));
@@ -294,15 +419,35 @@ async fn blobs_round_trip_through_presigned_urls(backend: Backend) {
         request = request.header(name, value);
     }
     let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(response.status().is_success(), "upload refused: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "upload refused: {}",
+        response.status()
+    );
     let uploaded = blobs.get(&key).await.ok().flatten();
-    assert_eq!(uploaded.as_ref().map(|b| b.body.clone()), Some(vec![137u8, 80, 78, 71]));
-    assert_eq!(uploaded.map(|b| b.content_type), Some("image/png".to_owned()));
+    assert_eq!(
+        uploaded.as_ref().map(|b| b.body.clone()),
+        Some(vec![137u8, 80, 78, 71])
+    );
+    assert_eq!(
+        uploaded.map(|b| b.content_type),
+        Some("image/png".to_owned())
+    );
 
-    let download = blobs.presign_get(&key, Duration::from_secs(300)).await.unwrap_or_else(|e| panic!("{e}"));
-    let fetched = http.get(&download.url).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let download = blobs
+        .presign_get(&key, Duration::from_secs(300))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fetched = http
+        .get(&download.url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(fetched.status().is_success());
-    assert_eq!(fetched.bytes().await.ok().map(|b| b.to_vec()), Some(vec![137u8, 80, 78, 71]));
+    assert_eq!(
+        fetched.bytes().await.ok().map(|b| b.to_vec()),
+        Some(vec![137u8, 80, 78, 71])
+    );
 }
 
 async fn an_event_stranded_in_the_outbox_is_still_delivered(backend: Backend) {
@@ -319,16 +464,31 @@ async fn an_event_stranded_in_the_outbox_is_still_delivered(backend: Backend) {
     );
     let staged = Staged::new(outbox::NOTIFICATIONS_QUEUE, event);
     let write = staged.write().unwrap_or_else(|e| panic!("{e}"));
-    ports.store.transact(vec![write]).await.unwrap_or_else(|e| panic!("{e}"));
+    ports
+        .store
+        .transact(vec![write])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     // Younger than the grace period: the sweeper leaves it to the (dead) request.
-    assert_eq!(outbox::sweep(&ports, Duration::from_secs(3600)).await.ok(), Some(0));
+    assert_eq!(
+        outbox::sweep(&ports, Duration::from_secs(3600)).await.ok(),
+        Some(0)
+    );
     // The scheduled sweep hands it on...
     assert_eq!(outbox::sweep(&ports, Duration::ZERO).await.ok(), Some(1));
-    assert_eq!(outbox::sweep(&ports, Duration::ZERO).await.ok(), Some(0), "sent twice");
+    assert_eq!(
+        outbox::sweep(&ports, Duration::ZERO).await.ok(),
+        Some(0),
+        "sent twice"
+    );
     // ...and the notification pipeline (running in the server) records it.
     let query = Query::partition(Index::Primary, "USER#stranded").prefix("NOTIFICATION#");
     for _ in 0..100 {
-        let page = ports.store.query(&query).await.unwrap_or_else(|e| panic!("{e}"));
+        let page = ports
+            .store
+            .query(&query)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         if !page.items.is_empty() {
             assert_eq!(page.items.len(), 1);
             return;
@@ -353,9 +513,17 @@ async fn redelivered_events_are_handled_once_and_poison_is_dead_lettered(backend
     let body = serde_json::to_string(&event).unwrap_or_default();
     // At-least-once delivery: the same event three times, plus one message that is no event.
     for _ in 0..3 {
-        ports.queue.send(queue, &body).await.unwrap_or_else(|e| panic!("{e}"));
+        ports
+            .queue
+            .send(queue, &body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
-    ports.queue.send(queue, "{not an event").await.unwrap_or_else(|e| panic!("{e}"));
+    ports
+        .queue
+        .send(queue, "{not an event")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let visibility = Duration::from_secs(1);
     for _ in 0..4 {
         bazaar::workers::deliver_batch(&server.app, "notifications-consumer", queue, visibility)
@@ -364,9 +532,22 @@ async fn redelivered_events_are_handled_once_and_poison_is_dead_lettered(backend
         tokio::time::sleep(Duration::from_millis(1200)).await;
     }
     let query = Query::partition(Index::Primary, "USER#twice").prefix("NOTIFICATION#");
-    let recorded = ports.store.query(&query).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(recorded.items.len(), 1, "one event, one notification: {:?}", recorded.items);
-    let left = ports.queue.receive(queue, 10, visibility).await.unwrap_or_else(|e| panic!("{e}"));
+    let recorded = ports
+        .store
+        .query(&query)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        recorded.items.len(),
+        1,
+        "one event, one notification: {:?}",
+        recorded.items
+    );
+    let left = ports
+        .queue
+        .receive(queue, 10, visibility)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(left.is_empty(), "{left:?}");
     let dead = ports
         .queue

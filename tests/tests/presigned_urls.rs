@@ -28,24 +28,39 @@ async fn tampered_or_expired_urls_are_refused() {
     let server = TestServer::start(Backend::Embedded).await;
     let blobs = &server.app.ports().blobs;
     let upload = blobs
-        .presign_put("imports/catalogue.csv", "text/csv", Duration::from_secs(300))
+        .presign_put(
+            "imports/catalogue.csv",
+            "text/csv",
+            Duration::from_secs(300),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(upload.url.starts_with(&server.base_url), "{}", upload.url);
 
-    assert_eq!(put(&upload.url, "text/plain").await, 403, "another content type");
+    assert_eq!(
+        put(&upload.url, "text/plain").await,
+        403,
+        "another content type"
+    );
     let other_key = upload.url.replace("catalogue.csv", "other.csv");
     assert_eq!(put(&other_key, "text/csv").await, 403, "another key");
     let flipped = {
         let mut url = upload.url.clone();
-        let last = url.pop().map(|c| if c == '0' { '1' } else { '0' }).unwrap_or('0');
+        let last = url
+            .pop()
+            .map(|c| if c == '0' { '1' } else { '0' })
+            .unwrap_or('0');
         url.push(last);
         url
     };
     assert_eq!(put(&flipped, "text/csv").await, 403, "another signature");
     let unsigned = upload.url.split('?').next().unwrap_or_default().to_owned();
     assert_eq!(put(&unsigned, "text/csv").await, 403, "no signature");
-    assert_eq!(blobs.get("imports/catalogue.csv").await, Ok(None), "a refused upload wrote");
+    assert_eq!(
+        blobs.get("imports/catalogue.csv").await,
+        Ok(None),
+        "a refused upload wrote"
+    );
 
     assert_eq!(put(&upload.url, "text/csv").await, 200);
     let download = blobs
@@ -62,5 +77,8 @@ async fn tampered_or_expired_urls_are_refused() {
 #[tokio::test]
 async fn the_aws_backend_serves_no_local_blob_route() {
     let server = TestServer::start(Backend::Aws).await;
-    assert_eq!(get(&server.url("/_blobs/anything?X-Bazaar-Expires=1")).await, 404);
+    assert_eq!(
+        get(&server.url("/_blobs/anything?X-Bazaar-Expires=1")).await,
+        404
+    );
 }

@@ -93,7 +93,10 @@ async fn registration_lists_every_invalid_field(backend: Backend) {
     let client = Client::new(&server);
     let empty = client.post("/api/v1/users/register", None, json!({})).await;
     empty.expect_problem(422);
-    assert_eq!(empty.error_fields(), ["email", "password", "password_confirm", "username"]);
+    assert_eq!(
+        empty.error_fields(),
+        ["email", "password", "password_confirm", "username"]
+    );
 
     let bad = client
         .post(
@@ -111,18 +114,31 @@ async fn registration_lists_every_invalid_field(backend: Backend) {
     bad.expect_problem(422);
     let fields = bad.error_fields();
     for field in ["email", "username", "password", "password_confirm", "phone"] {
-        assert!(fields.contains(&field.to_owned()), "{field} missing from {fields:?}");
+        assert!(
+            fields.contains(&field.to_owned()),
+            "{field} missing from {fields:?}"
+        );
     }
 
     let wrong_type = client
-        .post("/api/v1/users/register", None, json!({"email": 42, "username": "x"}))
+        .post(
+            "/api/v1/users/register",
+            None,
+            json!({"email": 42, "username": "x"}),
+        )
         .await;
     wrong_type.expect_problem(422);
     assert_eq!(wrong_type.error_fields(), ["email"]);
 
     // Nothing was written: the first valid registration with those names works.
     client.register("nobody").await;
-    let users = server.app.users().find_by_email("not-an-email").await.ok().flatten();
+    let users = server
+        .app
+        .users()
+        .find_by_email("not-an-email")
+        .await
+        .ok()
+        .flatten();
     assert!(users.is_none());
 }
 
@@ -130,23 +146,40 @@ async fn duplicates_are_conflicts_naming_the_field(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = Client::new(&server);
     client.register("reza").await;
-    let body = |email: &str, username: &str| {
-        json!({"email": email, "username": username, "password": "password-x", "password_confirm": "password-x"})
-    };
+    let body = |email: &str, username: &str| json!({"email": email, "username": username, "password": "password-x", "password_confirm": "password-x"});
     let same_email = client
-        .post("/api/v1/users/register", None, body("REZA@example.com", "other"))
+        .post(
+            "/api/v1/users/register",
+            None,
+            body("REZA@example.com", "other"),
+        )
         .await;
     same_email.expect_problem(409);
     assert_eq!(same_email.error_fields(), ["email"]);
-    assert!(same_email.body["detail"].as_str().unwrap_or_default().contains("email"));
+    assert!(
+        same_email.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("email")
+    );
 
     let same_username = client
-        .post("/api/v1/users/register", None, body("other@example.com", "Reza"))
+        .post(
+            "/api/v1/users/register",
+            None,
+            body("other@example.com", "Reza"),
+        )
         .await;
     same_username.expect_problem(409);
     assert_eq!(same_username.error_fields(), ["username"]);
 
-    let both = client.post("/api/v1/users/register", None, body("reza@example.com", "reza")).await;
+    let both = client
+        .post(
+            "/api/v1/users/register",
+            None,
+            body("reza@example.com", "reza"),
+        )
+        .await;
     both.expect_problem(409);
     assert_eq!(both.error_fields(), ["email", "username"]);
 
@@ -181,8 +214,16 @@ async fn concurrent_registrations_of_one_email_create_one_account(backend: Backe
         statuses.push(status.unwrap_or_default());
     }
     statuses.sort_unstable();
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 9, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        9,
+        "{statuses:?}"
+    );
 }
 
 async fn malformed_bodies_are_client_errors(backend: Backend) {
@@ -195,9 +236,18 @@ async fn malformed_bodies_are_client_errors(backend: Backend) {
             .header("content-type", content_type)
             .body(body)
     };
-    client.send(raw("{\"email\": ", "application/json")).await.expect_problem(400);
-    client.send(raw("[1, 2]", "application/json")).await.expect_problem(400);
-    client.send(raw("{}", "text/plain")).await.expect_problem(415);
+    client
+        .send(raw("{\"email\": ", "application/json"))
+        .await
+        .expect_problem(400);
+    client
+        .send(raw("[1, 2]", "application/json"))
+        .await
+        .expect_problem(400);
+    client
+        .send(raw("{}", "text/plain"))
+        .await
+        .expect_problem(415);
     let huge = "x".repeat(100 * 1024);
     let too_large = client
         .send(
@@ -208,8 +258,14 @@ async fn malformed_bodies_are_client_errors(backend: Backend) {
         )
         .await;
     too_large.expect_problem(413);
-    client.get("/api/v1/nowhere", None).await.expect_problem(404);
-    client.call(Method::DELETE, "/api/v1/users/register", None, None).await.expect_problem(405);
+    client
+        .get("/api/v1/nowhere", None)
+        .await
+        .expect_problem(404);
+    client
+        .call(Method::DELETE, "/api/v1/users/register", None, None)
+        .await
+        .expect_problem(405);
 }
 
 async fn registration_publishes_user_registered(backend: Backend) {
@@ -227,7 +283,10 @@ async fn registration_publishes_user_registered(backend: Backend) {
         .app
         .ports()
         .store
-        .query(&bazaar_shared::ports::Query::partition(bazaar_shared::ports::Index::Primary, "OUTBOX"))
+        .query(&bazaar_shared::ports::Query::partition(
+            bazaar_shared::ports::Index::Primary,
+            "OUTBOX",
+        ))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(outbox.items.is_empty(), "{:?}", outbox.items);
@@ -237,7 +296,13 @@ async fn wait_for_notifications(server: &TestServer, user_id: &str, count: usize
     use bazaar_shared::ports::{Index, Query};
     let query = Query::partition(Index::Primary, format!("USER#{user_id}")).prefix("NOTIFICATION#");
     for _ in 0..100 {
-        let page = server.app.ports().store.query(&query).await.unwrap_or_else(|e| panic!("{e}"));
+        let page = server
+            .app
+            .ports()
+            .store
+            .query(&query)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         if page.items.len() >= count {
             return page.items.into_iter().map(Value::Object).collect();
         }
@@ -251,7 +316,11 @@ async fn login_accepts_json_and_the_oauth2_form(backend: Backend) {
     let client = Client::new(&server);
     client.register("leila").await;
     let json_login = client
-        .post("/api/v1/users/login", None, json!({"email": "LEILA@example.com", "password": "password-leila"}))
+        .post(
+            "/api/v1/users/login",
+            None,
+            json!({"email": "LEILA@example.com", "password": "password-leila"}),
+        )
         .await;
     json_login.expect(200);
     assert_eq!(json_login.body["token_type"], "bearer");
@@ -267,18 +336,32 @@ async fn login_accepts_json_and_the_oauth2_form(backend: Backend) {
         .await;
     form_login.expect(200);
     let token = form_login.body["access_token"].as_str().unwrap_or_default();
-    client.get("/api/v1/users/me", Some(token)).await.expect(200);
+    client
+        .get("/api/v1/users/me", Some(token))
+        .await
+        .expect(200);
 
     let wrong_password = client
-        .post("/api/v1/users/login", None, json!({"email": "leila@example.com", "password": "nope-nope"}))
+        .post(
+            "/api/v1/users/login",
+            None,
+            json!({"email": "leila@example.com", "password": "nope-nope"}),
+        )
         .await;
     wrong_password.expect_problem(401);
     let unknown = client
-        .post("/api/v1/users/login", None, json!({"email": "ghost@example.com", "password": "nope-nope"}))
+        .post(
+            "/api/v1/users/login",
+            None,
+            json!({"email": "ghost@example.com", "password": "nope-nope"}),
+        )
         .await;
     unknown.expect_problem(401);
     assert_eq!(wrong_password.body["detail"], unknown.body["detail"]);
-    client.post("/api/v1/users/login", None, json!({})).await.expect_problem(422);
+    client
+        .post("/api/v1/users/login", None, json!({}))
+        .await
+        .expect_problem(422);
 }
 
 async fn repeated_failed_logins_are_throttled(backend: Backend) {
@@ -289,7 +372,11 @@ async fn repeated_failed_logins_are_throttled(backend: Backend) {
         let client = client.clone();
         async move {
             client
-                .post("/api/v1/users/login", None, json!({"email": "omid@example.com", "password": password}))
+                .post(
+                    "/api/v1/users/login",
+                    None,
+                    json!({"email": "omid@example.com", "password": password}),
+                )
                 .await
         }
     };
@@ -298,12 +385,22 @@ async fn repeated_failed_logins_are_throttled(backend: Backend) {
     }
     let locked = attempt("password-omid").await;
     locked.expect_problem(429);
-    let retry_after: u64 = locked.header("retry-after").and_then(|v| v.parse().ok()).unwrap_or(0);
-    assert!((1..=900).contains(&retry_after), "retry-after {retry_after}");
+    let retry_after: u64 = locked
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        (1..=900).contains(&retry_after),
+        "retry-after {retry_after}"
+    );
     // Another account is not affected.
     client.register("other").await;
     client
-        .post("/api/v1/users/login", None, json!({"email": "other@example.com", "password": "password-other"}))
+        .post(
+            "/api/v1/users/login",
+            None,
+            json!({"email": "other@example.com", "password": "password-other"}),
+        )
         .await
         .expect(200);
 }
@@ -316,22 +413,41 @@ async fn tokens_are_checked(backend: Backend) {
     let missing = client.get("/api/v1/users/me", None).await;
     missing.expect_problem(401);
     assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
-    client.get("/api/v1/users/me", Some("garbage")).await.expect_problem(401);
-    let basic = client.send(client.request(Method::GET, "/api/v1/users/me", None).basic_auth("a", Some("b"))).await;
+    client
+        .get("/api/v1/users/me", Some("garbage"))
+        .await
+        .expect_problem(401);
+    let basic = client
+        .send(
+            client
+                .request(Method::GET, "/api/v1/users/me", None)
+                .basic_auth("a", Some("b")),
+        )
+        .await;
     basic.expect_problem(401);
     // alg=none with the genuine claims.
     let payload = token.split('.').nth(1).unwrap_or_default();
-    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let header =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     client
         .get("/api/v1/users/me", Some(&format!("{header}.{payload}.")))
         .await
         .expect_problem(401);
     // A flipped signature character.
     let mut forged = token.clone();
-    let last = forged.pop().map(|c| if c == 'A' { 'B' } else { 'A' }).unwrap_or('A');
+    let last = forged
+        .pop()
+        .map(|c| if c == 'A' { 'B' } else { 'A' })
+        .unwrap_or('A');
     forged.push(last);
-    client.get("/api/v1/users/me", Some(&forged)).await.expect_problem(401);
-    client.get("/api/v1/users/me", Some(&token)).await.expect(200);
+    client
+        .get("/api/v1/users/me", Some(&forged))
+        .await
+        .expect_problem(401);
+    client
+        .get("/api/v1/users/me", Some(&token))
+        .await
+        .expect(200);
 }
 
 async fn the_profile_can_be_changed(backend: Backend) {
@@ -350,19 +466,31 @@ async fn the_profile_can_be_changed(backend: Backend) {
     assert_eq!(changed.body["phone"], "+14155550100");
     assert!(changed.body.get("access_token").is_none());
 
-    let cleared = client.patch("/api/v1/users/me", Some(&token), json!({"phone": null})).await;
+    let cleared = client
+        .patch("/api/v1/users/me", Some(&token), json!({"phone": null}))
+        .await;
     cleared.expect(200);
     assert_eq!(cleared.body["phone"], Value::Null);
     assert_eq!(cleared.body["last_name"], "Karimi");
 
     let invalid = client
-        .patch("/api/v1/users/me", Some(&token), json!({"phone": "12", "first_name": "   "}))
+        .patch(
+            "/api/v1/users/me",
+            Some(&token),
+            json!({"phone": "12", "first_name": "   "}),
+        )
         .await;
     invalid.expect_problem(422);
     assert_eq!(invalid.error_fields(), ["first_name", "phone"]);
     let me = client.get("/api/v1/users/me", Some(&token)).await;
-    assert_eq!(me.body["first_name"], "Mina", "a failed request changed the profile");
-    client.patch("/api/v1/users/me", None, json!({"first_name": "x"})).await.expect_problem(401);
+    assert_eq!(
+        me.body["first_name"], "Mina",
+        "a failed request changed the profile"
+    );
+    client
+        .patch("/api/v1/users/me", None, json!({"first_name": "x"}))
+        .await
+        .expect_problem(401);
 }
 
 async fn a_password_change_revokes_older_tokens(backend: Backend) {
@@ -370,7 +498,11 @@ async fn a_password_change_revokes_older_tokens(backend: Backend) {
     let client = Client::new(&server);
     let (old_token, _) = client.register("arash").await;
     let no_current = client
-        .patch("/api/v1/users/me", Some(&old_token), json!({"password": "new-password-1"}))
+        .patch(
+            "/api/v1/users/me",
+            Some(&old_token),
+            json!({"password": "new-password-1"}),
+        )
         .await;
     no_current.expect_problem(422);
     assert_eq!(no_current.error_fields(), ["current_password"]);
@@ -390,16 +522,33 @@ async fn a_password_change_revokes_older_tokens(backend: Backend) {
         )
         .await;
     changed.expect(200);
-    let new_token = changed.body["access_token"].as_str().unwrap_or_default().to_owned();
+    let new_token = changed.body["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(!new_token.is_empty(), "{}", changed.text);
-    client.get("/api/v1/users/me", Some(&old_token)).await.expect_problem(401);
-    client.get("/api/v1/users/me", Some(&new_token)).await.expect(200);
     client
-        .post("/api/v1/users/login", None, json!({"email": "arash@example.com", "password": "password-arash"}))
+        .get("/api/v1/users/me", Some(&old_token))
         .await
         .expect_problem(401);
     client
-        .post("/api/v1/users/login", None, json!({"email": "arash@example.com", "password": "new-password-1"}))
+        .get("/api/v1/users/me", Some(&new_token))
+        .await
+        .expect(200);
+    client
+        .post(
+            "/api/v1/users/login",
+            None,
+            json!({"email": "arash@example.com", "password": "password-arash"}),
+        )
+        .await
+        .expect_problem(401);
+    client
+        .post(
+            "/api/v1/users/login",
+            None,
+            json!({"email": "arash@example.com", "password": "new-password-1"}),
+        )
         .await
         .expect(200);
 }
@@ -416,9 +565,17 @@ async fn admins_list_and_manage_users(backend: Backend) {
     let first = client.get("/api/v1/users?limit=2", Some(&admin)).await;
     first.expect(200);
     assert_eq!(first.body["items"].as_array().map(Vec::len), Some(2));
-    let cursor = first.body["next_cursor"].as_str().unwrap_or_default().to_owned();
+    let cursor = first.body["next_cursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(!cursor.is_empty());
-    let second = client.get(&format!("/api/v1/users?limit=2&cursor={cursor}"), Some(&admin)).await;
+    let second = client
+        .get(
+            &format!("/api/v1/users?limit=2&cursor={cursor}"),
+            Some(&admin),
+        )
+        .await;
     second.expect(200);
     let mut seen: Vec<String> = [&first, &second]
         .iter()
@@ -429,18 +586,39 @@ async fn admins_list_and_manage_users(backend: Backend) {
     seen.dedup();
     assert_eq!(seen.len(), 4, "{seen:?}");
     if let Some(next) = second.body["next_cursor"].as_str() {
-        let third = client.get(&format!("/api/v1/users?limit=2&cursor={next}"), Some(&admin)).await;
+        let third = client
+            .get(
+                &format!("/api/v1/users?limit=2&cursor={next}"),
+                Some(&admin),
+            )
+            .await;
         assert_eq!(third.body["items"].as_array().map(Vec::len), Some(0));
     }
-    client.get("/api/v1/users?cursor=garbled!!", Some(&admin)).await.expect_problem(400);
-    client.get("/api/v1/users?limit=0", Some(&admin)).await.expect_problem(400);
-    client.get("/api/v1/users?limit=1000", Some(&admin)).await.expect_problem(400);
-    client.get("/api/v1/users?limit=ten", Some(&admin)).await.expect_problem(400);
+    client
+        .get("/api/v1/users?cursor=garbled!!", Some(&admin))
+        .await
+        .expect_problem(400);
+    client
+        .get("/api/v1/users?limit=0", Some(&admin))
+        .await
+        .expect_problem(400);
+    client
+        .get("/api/v1/users?limit=1000", Some(&admin))
+        .await
+        .expect_problem(400);
+    client
+        .get("/api/v1/users?limit=ten", Some(&admin))
+        .await
+        .expect_problem(400);
 
     // Deactivation takes effect at once, on tokens and on login.
     let (ali_token, ali_id) = (
         client
-            .post("/api/v1/users/login", None, json!({"email": "ali@example.com", "password": "password-ali"}))
+            .post(
+                "/api/v1/users/login",
+                None,
+                json!({"email": "ali@example.com", "password": "password-ali"}),
+            )
             .await
             .body["access_token"]
             .as_str()
@@ -449,33 +627,60 @@ async fn admins_list_and_manage_users(backend: Backend) {
         ids[0].clone(),
     );
     let deactivated = client
-        .patch(&format!("/api/v1/users/{ali_id}"), Some(&admin), json!({"is_active": false}))
+        .patch(
+            &format!("/api/v1/users/{ali_id}"),
+            Some(&admin),
+            json!({"is_active": false}),
+        )
         .await;
     deactivated.expect(200);
     assert_eq!(deactivated.body["is_active"], false);
-    client.get("/api/v1/users/me", Some(&ali_token)).await.expect_problem(403);
     client
-        .post("/api/v1/users/login", None, json!({"email": "ali@example.com", "password": "password-ali"}))
+        .get("/api/v1/users/me", Some(&ali_token))
+        .await
+        .expect_problem(403);
+    client
+        .post(
+            "/api/v1/users/login",
+            None,
+            json!({"email": "ali@example.com", "password": "password-ali"}),
+        )
         .await
         .expect_problem(403);
 
     let promoted = client
-        .patch(&format!("/api/v1/users/{}", ids[1]), Some(&admin), json!({"role": "admin"}))
+        .patch(
+            &format!("/api/v1/users/{}", ids[1]),
+            Some(&admin),
+            json!({"role": "admin"}),
+        )
         .await;
     promoted.expect(200);
     assert_eq!(promoted.body["role"], "admin");
     client
-        .patch(&format!("/api/v1/users/{}", ids[1]), Some(&admin), json!({"role": "emperor"}))
+        .patch(
+            &format!("/api/v1/users/{}", ids[1]),
+            Some(&admin),
+            json!({"role": "emperor"}),
+        )
         .await
         .expect_problem(422);
     client
-        .patch("/api/v1/users/01HZZZZZZZZZZZZZZZZZZZZZZZ", Some(&admin), json!({"is_active": true}))
+        .patch(
+            "/api/v1/users/01HZZZZZZZZZZZZZZZZZZZZZZZ",
+            Some(&admin),
+            json!({"is_active": true}),
+        )
         .await
         .expect_problem(404);
     let me = client.get("/api/v1/users/me", Some(&admin)).await;
     let admin_id = me.body["id"].as_str().unwrap_or_default().to_owned();
     client
-        .patch(&format!("/api/v1/users/{admin_id}"), Some(&admin), json!({"role": "customer"}))
+        .patch(
+            &format!("/api/v1/users/{admin_id}"),
+            Some(&admin),
+            json!({"role": "customer"}),
+        )
         .await
         .expect_problem(409);
 }
@@ -484,9 +689,16 @@ async fn customers_cannot_use_admin_endpoints(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = Client::new(&server);
     let (token, id) = client.register("sina").await;
-    client.get("/api/v1/users", Some(&token)).await.expect_problem(403);
     client
-        .patch(&format!("/api/v1/users/{id}"), Some(&token), json!({"role": "admin"}))
+        .get("/api/v1/users", Some(&token))
+        .await
+        .expect_problem(403);
+    client
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            Some(&token),
+            json!({"role": "admin"}),
+        )
         .await
         .expect_problem(403);
     client.get("/api/v1/users", None).await.expect_problem(401);
@@ -528,30 +740,55 @@ async fn the_address_book_keeps_one_default(backend: Backend) {
     let client = Client::new(&server);
     let (token, _) = client.register("parisa").await;
     let path = "/api/v1/users/me/addresses";
-    let first = client.post(path, Some(&token), address("خیابان آزادی ۱", None)).await;
+    let first = client
+        .post(path, Some(&token), address("خیابان آزادی ۱", None))
+        .await;
     first.expect(201);
-    assert_eq!(first.body["is_default"], true, "the first address becomes the default");
+    assert_eq!(
+        first.body["is_default"], true,
+        "the first address becomes the default"
+    );
     let first_id = first.body["id"].as_str().unwrap_or_default().to_owned();
-    let second = client.post(path, Some(&token), address("2 Main St", Some(true))).await;
+    let second = client
+        .post(path, Some(&token), address("2 Main St", Some(true)))
+        .await;
     second.expect(201);
     let second_id = second.body["id"].as_str().unwrap_or_default().to_owned();
     let listed = list_addresses(&client, &token).await;
     assert_eq!(listed.len(), 2);
-    assert_eq!(defaults(&listed), [second_id.clone()]);
+    assert_eq!(defaults(&listed), vec![second_id]);
 
     let moved = client
-        .patch(&format!("{path}/{first_id}"), Some(&token), json!({"is_default": true, "line2": "Unit 4"}))
+        .patch(
+            &format!("{path}/{first_id}"),
+            Some(&token),
+            json!({"is_default": true, "line2": "Unit 4"}),
+        )
         .await;
     moved.expect(200);
     assert_eq!(moved.body["line2"], "Unit 4");
-    assert_eq!(defaults(&list_addresses(&client, &token).await), [first_id.clone()]);
+    assert_eq!(
+        defaults(&list_addresses(&client, &token).await),
+        vec![first_id.clone()]
+    );
 
-    client.delete(&format!("{path}/{first_id}"), Some(&token)).await.expect(204);
+    client
+        .delete(&format!("{path}/{first_id}"), Some(&token))
+        .await
+        .expect(204);
     let listed = list_addresses(&client, &token).await;
     assert_eq!(listed.len(), 1);
-    assert!(defaults(&listed).is_empty(), "a deleted default leaves none");
-    client.delete(&format!("{path}/{first_id}"), Some(&token)).await.expect_problem(404);
-    let third = client.post(path, Some(&token), address("3 Side St", Some(false))).await;
+    assert!(
+        defaults(&listed).is_empty(),
+        "a deleted default leaves none"
+    );
+    client
+        .delete(&format!("{path}/{first_id}"), Some(&token))
+        .await
+        .expect_problem(404);
+    let third = client
+        .post(path, Some(&token), address("3 Side St", Some(false)))
+        .await;
     third.expect(201);
     assert_eq!(third.body["is_default"], false);
 }
@@ -566,7 +803,11 @@ async fn concurrent_default_addresses_leave_exactly_one(backend: Backend) {
         let token = token.clone();
         tasks.spawn(async move {
             client
-                .post("/api/v1/users/me/addresses", Some(&token), address(&format!("{n} Race Rd"), Some(true)))
+                .post(
+                    "/api/v1/users/me/addresses",
+                    Some(&token),
+                    address(&format!("{n} Race Rd"), Some(true)),
+                )
                 .await
                 .status
         });
@@ -580,7 +821,11 @@ async fn concurrent_default_addresses_leave_exactly_one(backend: Backend) {
         }
     }
     let listed = list_addresses(&client, &token).await;
-    assert_eq!(listed.len(), created, "every 201 is in the book, nothing else");
+    assert_eq!(
+        listed.len(),
+        created,
+        "every 201 is in the book, nothing else"
+    );
     assert!(created >= 1);
     assert_eq!(defaults(&listed).len(), 1, "{listed:?}");
 }
@@ -591,19 +836,31 @@ async fn addresses_are_private_and_validated(backend: Backend) {
     let (owner, _) = client.register("owner").await;
     let (stranger, _) = client.register("stranger").await;
     let path = "/api/v1/users/me/addresses";
-    let created = client.post(path, Some(&owner), address("1 Private Way", None)).await;
+    let created = client
+        .post(path, Some(&owner), address("1 Private Way", None))
+        .await;
     created.expect(201);
     let id = created.body["id"].as_str().unwrap_or_default().to_owned();
     client
-        .patch(&format!("{path}/{id}"), Some(&stranger), json!({"city": "Shiraz"}))
+        .patch(
+            &format!("{path}/{id}"),
+            Some(&stranger),
+            json!({"city": "Shiraz"}),
+        )
         .await
         .expect_problem(404);
-    client.delete(&format!("{path}/{id}"), Some(&stranger)).await.expect_problem(404);
+    client
+        .delete(&format!("{path}/{id}"), Some(&stranger))
+        .await
+        .expect_problem(404);
     assert!(list_addresses(&client, &stranger).await.is_empty());
 
     let missing = client.post(path, Some(&owner), json!({"line1": "x"})).await;
     missing.expect_problem(422);
-    assert_eq!(missing.error_fields(), ["city", "country", "postal_code", "state"]);
+    assert_eq!(
+        missing.error_fields(),
+        ["city", "country", "postal_code", "state"]
+    );
     let bad = client
         .post(path, Some(&owner), json!({"line1": "x", "city": "y", "state": "z", "postal_code": "12;3", "country": "Iran"}))
         .await;
@@ -612,9 +869,14 @@ async fn addresses_are_private_and_validated(backend: Backend) {
     client.get(path, None).await.expect_problem(401);
 
     for n in 1..20 {
-        client.post(path, Some(&owner), address(&format!("{n} Full St"), None)).await.expect(201);
+        client
+            .post(path, Some(&owner), address(&format!("{n} Full St"), None))
+            .await
+            .expect(201);
     }
-    let full = client.post(path, Some(&owner), address("21 Too Many St", None)).await;
+    let full = client
+        .post(path, Some(&owner), address("21 Too Many St", None))
+        .await;
     full.expect_problem(409);
     assert_eq!(list_addresses(&client, &owner).await.len(), 20);
 }
@@ -628,21 +890,39 @@ async fn every_response_is_traced_and_measured(backend: Backend) {
     let generated = health.header("x-request-id").unwrap_or_default().to_owned();
     assert_eq!(generated.len(), 26, "a ULID: {generated}");
     let echoed = client
-        .send(client.request(Method::GET, "/api/v1/nope", None).header("x-request-id", "trace-me-123"))
+        .send(
+            client
+                .request(Method::GET, "/api/v1/nope", None)
+                .header("x-request-id", "trace-me-123"),
+        )
         .await;
     assert_eq!(echoed.header("x-request-id"), Some("trace-me-123"));
-    let metrics = client.send(client.request(Method::GET, "/metrics", None)).await;
+    let metrics = client
+        .send(client.request(Method::GET, "/metrics", None))
+        .await;
     metrics.expect(200);
     assert!(
-        metrics.text.contains(r#"http_requests_total{method="GET",route="/api/v1/health",status="200"}"#),
+        metrics
+            .text
+            .contains(r#"http_requests_total{method="GET",route="/api/v1/health",status="200"}"#),
         "{}",
         metrics.text
     );
-    assert!(metrics.text.contains("http_request_duration_seconds_bucket"), "{}", metrics.text);
-    let spec = client.send(client.request(Method::GET, "/api/v1/openapi.yaml", None)).await;
+    assert!(
+        metrics
+            .text
+            .contains("http_request_duration_seconds_bucket"),
+        "{}",
+        metrics.text
+    );
+    let spec = client
+        .send(client.request(Method::GET, "/api/v1/openapi.yaml", None))
+        .await;
     spec.expect(200);
     assert!(spec.text.contains("openapi:"));
-    let docs = client.send(client.request(Method::GET, "/api/v1/docs", None)).await;
+    let docs = client
+        .send(client.request(Method::GET, "/api/v1/docs", None))
+        .await;
     docs.expect(200);
     assert!(docs.text.contains("/api/v1/openapi.yaml"));
 }

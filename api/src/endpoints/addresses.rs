@@ -12,7 +12,10 @@ use crate::extract::{CurrentUser, JsonBody};
 use crate::problem::ApiResult;
 
 /// `GET /api/v1/users/me/addresses`
-pub async fn list(State(app): State<App>, CurrentUser(user): CurrentUser) -> ApiResult<Json<Listing<Address>>> {
+pub async fn list(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+) -> ApiResult<Json<Listing<Address>>> {
     Ok(Json(app.addresses().list(&user).await?))
 }
 
@@ -22,7 +25,10 @@ pub async fn create(
     CurrentUser(user): CurrentUser,
     JsonBody(request): JsonBody<AddressRequest>,
 ) -> ApiResult<(StatusCode, Json<Address>)> {
-    Ok((StatusCode::CREATED, Json(app.addresses().create(&user, request).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(app.addresses().create(&user, request).await?),
+    ))
 }
 
 /// `PATCH /api/v1/users/me/addresses/{id}`

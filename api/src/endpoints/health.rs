@@ -7,7 +7,11 @@ use serde_json::{Value, json};
 use crate::App;
 
 pub async fn health(State(app): State<App>) -> Json<Value> {
-    let backend = if app.connected().aws.is_some() { "aws" } else { "embedded" };
+    let backend = if app.connected().aws.is_some() {
+        "aws"
+    } else {
+        "embedded"
+    };
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),

@@ -24,7 +24,10 @@ pub async fn register(
 }
 
 /// `POST /api/v1/users/login`
-pub async fn login(State(app): State<App>, JsonOrForm(request): JsonOrForm<LoginRequest>) -> ApiResult<Json<LoggedIn>> {
+pub async fn login(
+    State(app): State<App>,
+    JsonOrForm(request): JsonOrForm<LoginRequest>,
+) -> ApiResult<Json<LoggedIn>> {
     Ok(Json(app.users().login(request).await?))
 }
 

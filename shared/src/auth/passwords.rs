@@ -30,7 +30,11 @@ fn hash_now(password: &str) -> Result<String> {
 
 fn verify_now(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|parsed| hasher().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            hasher()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -66,7 +70,10 @@ mod tests {
     async fn hashes_verify_and_are_salted() {
         let first = hash("correct horse battery").await.unwrap_or_default();
         let second = hash("correct horse battery").await.unwrap_or_default();
-        assert!(first.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{first}");
+        assert!(
+            first.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{first}"
+        );
         assert_ne!(first, second, "same password, same hash: no salt");
         assert!(verify("correct horse battery", Some(&first)).await);
         assert!(!verify("correct horse battery!", Some(&first)).await);

@@ -64,7 +64,10 @@ impl LoginThrottle {
             .store
             .update(
                 &keys::login_failures(email, window),
-                vec![Update::add("failures", 1), Update::set("expires_at", expires_at)],
+                vec![
+                    Update::add("failures", 1),
+                    Update::set("expires_at", expires_at),
+                ],
                 Cond::Always,
             )
             .await?;

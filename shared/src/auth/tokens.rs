@@ -32,7 +32,10 @@ impl SigningSecret {
                 "the JWT signing secret must be at least {MIN_SECRET_BYTES} bytes long"
             ));
         }
-        let distinct = secret.iter().collect::<std::collections::HashSet<_>>().len();
+        let distinct = secret
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len();
         let lower = String::from_utf8_lossy(&secret).to_lowercase();
         let placeholder = ["changeme", "change-me", "secret", "password", "example"]
             .iter()
@@ -46,7 +49,11 @@ impl SigningSecret {
     /// A key id derived from the secret, so that rotating the secret rotates the id too.
     fn key_id(&self) -> String {
         let digest = Sha256::digest(&self.0);
-        digest.iter().take(6).map(|byte| format!("{byte:02x}")).collect()
+        digest
+            .iter()
+            .take(6)
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
     }
 }
 
@@ -141,7 +148,9 @@ impl TokenService {
             .map_err(|_| invalid())?
             .claims;
         if claims.exp <= now.timestamp() {
-            return Err(Error::Unauthenticated("the access token has expired".to_owned()));
+            return Err(Error::Unauthenticated(
+                "the access token has expired".to_owned(),
+            ));
         }
         Ok(claims)
     }
@@ -182,10 +191,16 @@ mod tests {
         let tokens = service(SECRET, "bazaar");
         let now = Utc::now();
         let issued = tokens.issue(&user(), now).unwrap_or_else(|e| panic!("{e}"));
-        let claims = tokens.verify(&issued.access_token, now).unwrap_or_else(|e| panic!("{e}"));
+        let claims = tokens
+            .verify(&issued.access_token, now)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(claims.sub, "01JUSER");
         assert_eq!(claims.exp - claims.iat, 3600);
-        assert!(tokens.verify(&issued.access_token, now + Duration::seconds(3600)).is_err());
+        assert!(
+            tokens
+                .verify(&issued.access_token, now + Duration::seconds(3600))
+                .is_err()
+        );
     }
 
     #[test]
@@ -194,9 +209,13 @@ mod tests {
         let ours = service(SECRET, "bazaar");
         let other_key = service("Z9y8X7w6V5u4T3s2R1q0P!o@n#m$l%k^j", "bazaar");
         let other_issuer = service(SECRET, "someone-else");
-        let foreign = other_key.issue(&user(), now).unwrap_or_else(|e| panic!("{e}"));
+        let foreign = other_key
+            .issue(&user(), now)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(ours.verify(&foreign.access_token, now).is_err());
-        let wrong_issuer = other_issuer.issue(&user(), now).unwrap_or_else(|e| panic!("{e}"));
+        let wrong_issuer = other_issuer
+            .issue(&user(), now)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(ours.verify(&wrong_issuer.access_token, now).is_err());
 
         // The classic: same claims, `alg: none`, no signature.

@@ -43,8 +43,11 @@ pub trait BlobStore: Send + Sync {
     ) -> Result<PresignedRequest, BlobError>;
 
     /// A URL through which a client can download `key`.
-    async fn presign_get(&self, key: &str, expires_in: Duration)
-    -> Result<PresignedRequest, BlobError>;
+    async fn presign_get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, BlobError>;
 }
 
 /// Object keys both backends accept: non-empty, at most 1024 bytes, relative, no `..`
@@ -53,7 +56,9 @@ pub fn validate_key(key: &str) -> Result<(), BlobError> {
     let bad = key.is_empty()
         || key.len() > 1024
         || key.starts_with('/')
-        || key.split('/').any(|segment| segment.is_empty() || segment == "." || segment == "..")
+        || key
+            .split('/')
+            .any(|segment| segment.is_empty() || segment == "." || segment == "..")
         || key.chars().any(char::is_control);
     if bad {
         Err(BlobError::InvalidKey(key.to_owned()))

@@ -13,7 +13,10 @@ pub struct UlidGenerator {
 
 impl IdGenerator for UlidGenerator {
     fn new_id(&self) -> String {
-        let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let next = match *last {
             Some(previous) => {
                 let fresh = ulid::Ulid::new();

@@ -135,11 +135,24 @@ impl Update {
 /// One operation of a transaction.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TxOp {
-    Put { item: Item, cond: Cond },
-    Update { key: Key, updates: Vec<Update>, cond: Cond },
-    Delete { key: Key, cond: Cond },
+    Put {
+        item: Item,
+        cond: Cond,
+    },
+    Update {
+        key: Key,
+        updates: Vec<Update>,
+        cond: Cond,
+    },
+    Delete {
+        key: Key,
+        cond: Cond,
+    },
     /// A condition on an item that the transaction does not change.
-    Check { key: Key, cond: Cond },
+    Check {
+        key: Key,
+        cond: Cond,
+    },
 }
 
 /// Which key a query reads by.
@@ -245,7 +258,8 @@ pub trait Store: Send + Sync {
 
     /// Changes attributes of the item under `key` if `cond` holds, creating it when missing
     /// (as DynamoDB's `UpdateItem`); returns the item as written.
-    async fn update(&self, key: &Key, updates: Vec<Update>, cond: Cond) -> Result<Item, StoreError>;
+    async fn update(&self, key: &Key, updates: Vec<Update>, cond: Cond)
+    -> Result<Item, StoreError>;
 
     /// Removes the item under `key` if `cond` holds (removing nothing is not an error).
     async fn delete(&self, key: &Key, cond: Cond) -> Result<(), StoreError>;
@@ -276,8 +290,8 @@ pub fn validate_transaction(ops: &[TxOp]) -> Result<(), StoreError> {
     }
     let mut seen = std::collections::HashSet::new();
     for op in ops {
-        let key = tx_key(op)
-            .ok_or_else(|| StoreError::Invalid("a put without pk and sk".to_owned()))?;
+        let key =
+            tx_key(op).ok_or_else(|| StoreError::Invalid("a put without pk and sk".to_owned()))?;
         if !seen.insert(key.clone()) {
             return Err(StoreError::Invalid(format!(
                 "the transaction touches {}/{} twice",
@@ -338,7 +352,9 @@ mod tests {
         assert!(validate_transaction(&[]).is_err());
         assert!(validate_transaction(&[put("a"), put("b")]).is_ok());
         assert!(validate_transaction(&[put("a"), put("a")]).is_err());
-        let too_many: Vec<TxOp> = (0..=MAX_TRANSACTION_ITEMS).map(|i| put(&i.to_string())).collect();
+        let too_many: Vec<TxOp> = (0..=MAX_TRANSACTION_ITEMS)
+            .map(|i| put(&i.to_string()))
+            .collect();
         assert!(validate_transaction(&too_many).is_err());
     }
 }

@@ -76,7 +76,11 @@ impl AddressBook {
             .prefix(keys::ADDRESS_PREFIX)
             .limit(MAX_ADDRESSES as usize);
         let page = self.ports.store.query(&query).await?;
-        let items = page.items.into_iter().map(Address::from_item).collect::<Result<_>>()?;
+        let items = page
+            .items
+            .into_iter()
+            .map(Address::from_item)
+            .collect::<Result<_>>()?;
         Ok(Listing {
             items,
             next_cursor: None,
@@ -101,7 +105,11 @@ impl AddressBook {
         let mut address = Address {
             id: self.ports.ids.new_id(),
             line1: request.line1.unwrap_or_default().trim().to_owned(),
-            line2: request.line2.flatten().map(|line| line.trim().to_owned()).filter(|l| !l.is_empty()),
+            line2: request
+                .line2
+                .flatten()
+                .map(|line| line.trim().to_owned())
+                .filter(|l| !l.is_empty()),
             city: request.city.unwrap_or_default().trim().to_owned(),
             state: request.state.unwrap_or_default().trim().to_owned(),
             postal_code: request.postal_code.unwrap_or_default().trim().to_owned(),
@@ -136,7 +144,12 @@ impl AddressBook {
     }
 
     /// Changes an address; `is_default: true` makes it the default, `false` leaves none.
-    pub async fn update(&self, user: &User, address_id: &str, request: AddressRequest) -> Result<Address> {
+    pub async fn update(
+        &self,
+        user: &User,
+        address_id: &str,
+        request: AddressRequest,
+    ) -> Result<Address> {
         validation::check(&request)?;
         for _ in 0..ATTEMPTS {
             let book = self.snapshot(user).await?;
@@ -145,7 +158,10 @@ impl AddressBook {
                 address.line1 = line1.trim().to_owned();
             }
             if let Some(line2) = &request.line2 {
-                address.line2 = line2.as_ref().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
+                address.line2 = line2
+                    .as_ref()
+                    .map(|l| l.trim().to_owned())
+                    .filter(|l| !l.is_empty());
             }
             if let Some(city) = &request.city {
                 address.city = city.trim().to_owned();
@@ -168,7 +184,9 @@ impl AddressBook {
                     profile.push(Update::set("default_address_id", address_id));
                     ops.extend(self.clear_default(user, &book));
                 }
-                Some(false) if was_default => profile.push(Update::Remove("default_address_id".into())),
+                Some(false) if was_default => {
+                    profile.push(Update::Remove("default_address_id".into()))
+                }
                 _ => {}
             }
             address.is_default = request.is_default.unwrap_or(was_default);
@@ -217,7 +235,10 @@ impl AddressBook {
         Ok(Snapshot {
             version: number("address_book_version"),
             count: number("address_count"),
-            default_id: item.get("default_address_id").and_then(Value::as_str).map(str::to_owned),
+            default_id: item
+                .get("default_address_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         })
     }
 
@@ -245,7 +266,9 @@ impl AddressBook {
     async fn commit(&self, ops: Vec<TxOp>) -> Result<bool> {
         match self.ports.store.transact(ops).await {
             Ok(()) => Ok(true),
-            Err(StoreError::TransactionCancelled { .. } | StoreError::TransactionConflict) => Ok(false),
+            Err(StoreError::TransactionCancelled { .. } | StoreError::TransactionConflict) => {
+                Ok(false)
+            }
             Err(other) => Err(other.into()),
         }
     }
@@ -268,5 +291,9 @@ fn require_fields(request: &AddressRequest) -> Result<()> {
     .filter(|(_, missing)| *missing)
     .map(|(field, _)| FieldError::new(field, "is required"))
     .collect();
-    if missing.is_empty() { Ok(()) } else { Err(Error::Validation(missing)) }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(missing))
+    }
 }

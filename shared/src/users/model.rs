@@ -82,7 +82,10 @@ impl User {
         item.insert(store::PK.into(), key.pk.into());
         item.insert(store::SK.into(), key.sk.into());
         item.insert(store::GSI1PK.into(), keys::USERS_INDEX_PARTITION.into());
-        item.insert(store::GSI1SK.into(), keys::users_index_sort(&self.id).into());
+        item.insert(
+            store::GSI1SK.into(),
+            keys::users_index_sort(&self.id).into(),
+        );
         Ok(item)
     }
 

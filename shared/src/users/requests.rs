@@ -16,7 +16,11 @@ pub const MAX_PASSWORD: u64 = 128;
 pub struct RegisterRequest {
     #[validate(required, email, length(max = 254))]
     pub email: Option<String>,
-    #[validate(required, length(min = 3, max = 30), custom(function = "validation::username"))]
+    #[validate(
+        required,
+        length(min = 3, max = 30),
+        custom(function = "validation::username")
+    )]
     pub username: Option<String>,
     #[validate(required, length(min = 8, max = "MAX_PASSWORD"))]
     pub password: Option<String>,
@@ -71,7 +75,10 @@ pub struct AddressRequest {
     pub city: Option<String>,
     #[validate(length(min = 1, max = 100), custom(function = "validation::text"))]
     pub state: Option<String>,
-    #[validate(length(min = 1, max = 20), custom(function = "validation::postal_code"))]
+    #[validate(
+        length(min = 1, max = 20),
+        custom(function = "validation::postal_code")
+    )]
     pub postal_code: Option<String>,
     #[validate(custom(function = "validation::country"))]
     pub country: Option<String>,
@@ -80,10 +87,16 @@ pub struct AddressRequest {
 
 /// The confirmation must repeat the password (when both are given; a missing one is reported
 /// by the field rules).
-pub fn confirmation_mismatch(password: &Option<String>, confirm: &Option<String>) -> Vec<FieldError> {
+pub fn confirmation_mismatch(
+    password: &Option<String>,
+    confirm: &Option<String>,
+) -> Vec<FieldError> {
     match (password, confirm) {
         (Some(password), Some(confirm)) if password != confirm => {
-            vec![FieldError::new("password_confirm", "does not match password")]
+            vec![FieldError::new(
+                "password_confirm",
+                "does not match password",
+            )]
         }
         _ => Vec::new(),
     }

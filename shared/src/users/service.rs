@@ -12,8 +12,8 @@ use crate::keys;
 use crate::outbox::{self, Staged};
 use crate::pagination::{self, Listing, PageRequest};
 use crate::ports::{Cond, Index, Item, Query, StoreError, TxOp, Update, store};
-use crate::users::requests::{self,
-    AdminUpdateRequest, LoginRequest, RegisterRequest, UpdateProfileRequest,
+use crate::users::requests::{
+    self, AdminUpdateRequest, LoginRequest, RegisterRequest, UpdateProfileRequest,
 };
 use crate::users::{Role, User, UserView};
 use crate::validation::{self, normalise_email};
@@ -84,9 +84,14 @@ impl UserService {
     }
 
     /// Registers a customer, publishes `USER_REGISTERED` and signs them in.
-    pub async fn register(&self, mut request: RegisterRequest, correlation_id: &str) -> Result<Registered> {
+    pub async fn register(
+        &self,
+        mut request: RegisterRequest,
+        correlation_id: &str,
+    ) -> Result<Registered> {
         request.email = request.email.map(|email| normalise_email(&email));
-        let mismatch = requests::confirmation_mismatch(&request.password, &request.password_confirm);
+        let mismatch =
+            requests::confirmation_mismatch(&request.password, &request.password_confirm);
         validation::check_with(&request, mismatch)?;
         let account = NewAccount {
             email: request.email.unwrap_or_default(),
@@ -96,7 +101,9 @@ impl UserService {
             last_name: request.last_name.map(|name| name.trim().to_owned()),
             phone: request.phone,
         };
-        let user = self.create_account(account, Role::Customer, correlation_id).await?;
+        let user = self
+            .create_account(account, Role::Customer, correlation_id)
+            .await?;
         let token = self.tokens.issue(&user, self.ports.clock.now())?;
         Ok(Registered {
             message: "registration successful",
@@ -107,7 +114,12 @@ impl UserService {
 
     /// Writes the user, the claims on its e-mail and username, and its event in one
     /// transaction: a duplicate leaves nothing behind.
-    async fn create_account(&self, account: NewAccount, role: Role, correlation_id: &str) -> Result<User> {
+    async fn create_account(
+        &self,
+        account: NewAccount,
+        role: Role,
+        correlation_id: &str,
+    ) -> Result<User> {
         let now = self.ports.clock.now();
         let user = User {
             id: self.ports.ids.new_id(),
@@ -169,16 +181,23 @@ impl UserService {
                     fields.push(FieldError::new("username", "is already taken"));
                 }
                 if fields.is_empty() {
-                    return Err(Error::conflict("the account could not be created; try again"));
+                    return Err(Error::conflict(
+                        "the account could not be created; try again",
+                    ));
                 }
                 let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
                 return Err(Error::Conflict {
-                    message: format!("an account with this {} already exists", names.join(" and ")),
+                    message: format!(
+                        "an account with this {} already exists",
+                        names.join(" and ")
+                    ),
                     fields,
                 });
             }
             Err(StoreError::TransactionConflict) => {
-                return Err(Error::conflict("the account could not be created; try again"));
+                return Err(Error::conflict(
+                    "the account could not be created; try again",
+                ));
             }
             Err(other) => return Err(other.into()),
         }
@@ -195,10 +214,13 @@ impl UserService {
         self.throttle.check(&self.ports, &email).await?;
 
         let user = self.find_by_email(&email).await?;
-        let verified = passwords::verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
+        let verified =
+            passwords::verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
         let Some(user) = user.filter(|_| verified) else {
             self.throttle.record_failure(&self.ports, &email).await?;
-            return Err(Error::Unauthenticated("the e-mail or password is wrong".to_owned()));
+            return Err(Error::Unauthenticated(
+                "the e-mail or password is wrong".to_owned(),
+            ));
         };
         if !user.is_active {
             return Err(Error::Forbidden("this account is deactivated".to_owned()));
@@ -216,7 +238,9 @@ impl UserService {
             return Ok(None);
         };
         let Some(user_id) = claim.get("user_id").and_then(Value::as_str) else {
-            return Err(Error::Internal(format!("e-mail claim without a user: {email}")));
+            return Err(Error::Internal(format!(
+                "e-mail claim without a user: {email}"
+            )));
         };
         self.find(user_id).await
     }
@@ -245,14 +269,23 @@ impl UserService {
     }
 
     /// Changes the caller's own profile; a new password needs the current one.
-    pub async fn update_profile(&self, user: &User, request: UpdateProfileRequest) -> Result<ProfileUpdated> {
-        let mut problems = requests::confirmation_mismatch(&request.password, &request.password_confirm);
+    pub async fn update_profile(
+        &self,
+        user: &User,
+        request: UpdateProfileRequest,
+    ) -> Result<ProfileUpdated> {
+        let mut problems =
+            requests::confirmation_mismatch(&request.password, &request.password_confirm);
         if let Err(Error::Validation(errors)) = validation::check(&request) {
             problems.extend(errors);
         }
         let mut updates = Vec::new();
         for (field, value, rule) in [
-            ("first_name", &request.first_name, validation::text as fn(&str) -> _),
+            (
+                "first_name",
+                &request.first_name,
+                validation::text as fn(&str) -> _,
+            ),
             ("last_name", &request.last_name, validation::text),
             ("phone", &request.phone, validation::phone),
         ] {
@@ -262,7 +295,10 @@ impl UserService {
                 Some(Some(text)) => {
                     let text = text.trim();
                     if text.chars().count() > 100 {
-                        problems.push(FieldError::new(field, "must be at most 100 characters long"));
+                        problems.push(FieldError::new(
+                            field,
+                            "must be at most 100 characters long",
+                        ));
                     } else if let Err(error) = rule(text) {
                         let message = error.message.map(|m| m.to_string()).unwrap_or_default();
                         problems.push(FieldError::new(field, message));
@@ -273,7 +309,10 @@ impl UserService {
             }
         }
         if request.password.is_some() && request.current_password.is_none() {
-            problems.push(FieldError::new("current_password", "is required to change the password"));
+            problems.push(FieldError::new(
+                "current_password",
+                "is required to change the password",
+            ));
         }
         if !problems.is_empty() {
             problems.sort_by(|a, b| a.field.cmp(&b.field));
@@ -285,10 +324,18 @@ impl UserService {
         if let (Some(password), Some(current)) = (&request.password, &request.current_password) {
             self.throttle.check(&self.ports, &user.email).await?;
             if !passwords::verify(current, Some(&user.password_hash)).await {
-                self.throttle.record_failure(&self.ports, &user.email).await?;
-                return Err(Error::invalid("current_password", "is not the current password"));
+                self.throttle
+                    .record_failure(&self.ports, &user.email)
+                    .await?;
+                return Err(Error::invalid(
+                    "current_password",
+                    "is not the current password",
+                ));
             }
-            updates.push(Update::set("password_hash", passwords::hash(password).await?));
+            updates.push(Update::set(
+                "password_hash",
+                passwords::hash(password).await?,
+            ));
             updates.push(Update::add("token_version", 1));
             // Two concurrent password changes must not both win.
             condition = Cond::eq("token_version", user.token_version);
@@ -299,14 +346,19 @@ impl UserService {
                 token: None,
             });
         }
-        updates.push(Update::set("updated_at", self.ports.clock.now().to_rfc3339()));
+        updates.push(Update::set(
+            "updated_at",
+            self.ports.clock.now().to_rfc3339(),
+        ));
         let stored = self
             .ports
             .store
             .update(&keys::user(&user.id), updates, condition)
             .await
             .map_err(|error| match error {
-                StoreError::ConditionFailed => Error::conflict("the profile changed meanwhile; try again"),
+                StoreError::ConditionFailed => {
+                    Error::conflict("the profile changed meanwhile; try again")
+                }
                 other => other.into(),
             })?;
         let updated = User::from_item(stored)?;
@@ -339,10 +391,19 @@ impl UserService {
 
     /// Activates, deactivates or changes the role of a user (admins only; not themselves, so
     /// that the last admin cannot lock everyone out by accident).
-    pub async fn admin_update(&self, caller: &User, user_id: &str, request: AdminUpdateRequest) -> Result<UserView> {
+    pub async fn admin_update(
+        &self,
+        caller: &User,
+        user_id: &str,
+        request: AdminUpdateRequest,
+    ) -> Result<UserView> {
         require_admin(caller)?;
-        if caller.id == user_id && (request.is_active == Some(false) || request.role == Some(Role::Customer)) {
-            return Err(Error::conflict("admins cannot deactivate or demote themselves"));
+        if caller.id == user_id
+            && (request.is_active == Some(false) || request.role == Some(Role::Customer))
+        {
+            return Err(Error::conflict(
+                "admins cannot deactivate or demote themselves",
+            ));
         }
         let mut updates = Vec::new();
         if let Some(active) = request.is_active {
@@ -355,7 +416,10 @@ impl UserService {
             let user = self.find(user_id).await?.ok_or(Error::NotFound("user"))?;
             return Ok(UserView::from(&user));
         }
-        updates.push(Update::set("updated_at", self.ports.clock.now().to_rfc3339()));
+        updates.push(Update::set(
+            "updated_at",
+            self.ports.clock.now().to_rfc3339(),
+        ));
         let stored = self
             .ports
             .store
@@ -370,7 +434,12 @@ impl UserService {
 
     /// Makes sure an admin with this e-mail exists: creates one (username `username`), or
     /// promotes and reactivates an existing account.
-    pub async fn create_admin(&self, email: &str, password: &str, username: &str) -> Result<AdminBootstrap> {
+    pub async fn create_admin(
+        &self,
+        email: &str,
+        password: &str,
+        username: &str,
+    ) -> Result<AdminBootstrap> {
         let email = normalise_email(email);
         if let Some(existing) = self.find_by_email(&email).await? {
             if existing.is_admin() && existing.is_active {
@@ -404,7 +473,9 @@ impl UserService {
             last_name: None,
             phone: None,
         };
-        let user = self.create_account(account, Role::Admin, "bootstrap").await?;
+        let user = self
+            .create_account(account, Role::Admin, "bootstrap")
+            .await?;
         Ok(AdminBootstrap::Created(user.id))
     }
 }
