@@ -1,0 +1,381 @@
+# The deployable functions: one entry per element of bazaar_api::functions::ALL
+# (api/src/functions.rs), keyed by the binary's name. tests/tests/infra_agreement.rs parses this
+# map and fails if it disagrees with the code or with template.yaml, so keep it a plain literal.
+#
+# Each value:
+#   route         "METHOD PATH" of the HTTP API route, or null
+#   queue         logical name of the SQS queue that triggers it (see local.queues), or null
+#   schedule      EventBridge schedule expression, or null
+#   table_actions DynamoDB actions allowed on the table
+#   index_query   whether it may also Query the table's indexes
+#   queue_send    queues (logical names) it may send to
+#   ssm           whether it reads the JWT secret from SSM (every function that issues or verifies tokens)
+locals {
+  functions = {
+    "health" = {
+      route         = "GET /api/v1/health"
+      queue         = null
+      schedule      = null
+      table_actions = []
+      index_query   = false
+      queue_send    = []
+      ssm           = false
+    }
+    "users-register" = {
+      route         = "POST /api/v1/users/register"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+      index_query   = false
+      queue_send    = ["notifications"]
+      ssm           = true
+    }
+    "users-login" = {
+      route         = "POST /api/v1/users/login"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+    }
+    "users-me-get" = {
+      route         = "GET /api/v1/users/me"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+    }
+    "users-me-update" = {
+      route         = "PATCH /api/v1/users/me"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+    }
+    "users-list" = {
+      route         = "GET /api/v1/users"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:Query"]
+      index_query   = true
+      queue_send    = []
+      ssm           = true
+    }
+    "users-update" = {
+      route         = "PATCH /api/v1/users/{id}"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+    }
+    "addresses-list" = {
+      route         = "GET /api/v1/users/me/addresses"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:Query"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+    }
+    "addresses-create" = {
+      route         = "POST /api/v1/users/me/addresses"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+    }
+    "addresses-update" = {
+      route         = "PATCH /api/v1/users/me/addresses/{id}"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+    }
+    "addresses-delete" = {
+      route         = "DELETE /api/v1/users/me/addresses/{id}"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+    }
+    "notifications-consumer" = {
+      route         = null
+      queue         = "notifications"
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = false
+    }
+    "outbox-relay" = {
+      route         = null
+      queue         = null
+      schedule      = "rate(1 minute)"
+      table_actions = ["dynamodb:Query", "dynamodb:DeleteItem"]
+      index_query   = false
+      queue_send    = ["notifications"]
+      ssm           = false
+    }
+  }
+}
+
+locals {
+  http_functions     = { for name, f in local.functions : name => f if f.route != null }
+  queue_functions    = { for name, f in local.functions : name => f if f.queue != null }
+  schedule_functions = { for name, f in local.functions : name => f if f.schedule != null }
+
+  package_dir = startswith(var.lambda_package_dir, "/") ? var.lambda_package_dir : "${path.module}/${var.lambda_package_dir}"
+
+  ssm_parameter_arn = "arn:${data.aws_partition.current.partition}:ssm:${var.region}:${data.aws_caller_identity.current.account_id}:parameter${var.jwt_secret_parameter_name}"
+
+  # Same variables as the Globals of template.yaml.
+  function_environment = {
+    BAZAAR_BACKEND                 = "aws"
+    BAZAAR_TABLE                   = aws_dynamodb_table.main.name
+    BAZAAR_BUCKET                  = aws_s3_bucket.assets.bucket
+    BAZAAR_QUEUE_URL_NOTIFICATIONS = aws_sqs_queue.notifications.url
+    BAZAAR_JWT_SECRET_PARAMETER    = var.jwt_secret_parameter_name
+    BAZAAR_JWT_ISSUER              = var.jwt_issuer
+    BAZAAR_JWT_AUDIENCE            = var.jwt_audience
+    RUST_LOG                       = "info"
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Logs
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "function" {
+  #checkov:skip=CKV_AWS_158:Logs carry no secrets (tokens and passwords are never logged); CloudWatch Logs encrypts at rest by default, and a customer-managed key adds key-policy plumbing and cost.
+  #checkov:skip=CKV_AWS_338:Retention is a variable (default 30 days) chosen for cost; raise log_retention_days where a year of logs is required.
+  for_each = local.functions
+
+  name              = "/aws/lambda/${var.name_prefix}-${each.key}"
+  retention_in_days = var.log_retention_days
+}
+
+# ---------------------------------------------------------------------------------------------
+# IAM: one role per function, with exactly the permissions of its entry above
+# ---------------------------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "lambda_assume_role" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = local.functions
+
+  name               = "${var.name_prefix}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume_role.json
+}
+
+data "aws_iam_policy_document" "function" {
+  for_each = local.functions
+
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
+  }
+
+  # X-Ray accepts no resource-level scoping for these two actions.
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.table_actions) > 0 ? [each.value.table_actions] : []
+    content {
+      sid       = "Table"
+      actions   = statement.value
+      resources = [aws_dynamodb_table.main.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.index_query ? [true] : []
+    content {
+      sid       = "TableIndexes"
+      actions   = ["dynamodb:Query"]
+      resources = ["${aws_dynamodb_table.main.arn}/index/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.queue_send) > 0 ? [each.value.queue_send] : []
+    content {
+      sid       = "QueueSend"
+      actions   = ["sqs:SendMessage"]
+      resources = [for q in statement.value : local.queues[q].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.queue != null ? [each.value.queue] : []
+    content {
+      sid       = "QueueConsume"
+      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+      resources = [local.queues[statement.value].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.ssm ? [true] : []
+    content {
+      sid       = "JwtSecret"
+      actions   = ["ssm:GetParameter"]
+      resources = [local.ssm_parameter_arn]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+
+  name   = "${var.name_prefix}-${each.key}"
+  role   = aws_iam_role.function[each.key].id
+  policy = data.aws_iam_policy_document.function[each.key].json
+}
+
+# ---------------------------------------------------------------------------------------------
+# The functions
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_lambda_function" "function" {
+  #checkov:skip=CKV_AWS_117:No VPC resources are used; DynamoDB, SQS, S3 and SSM are reached over TLS with IAM auth, and a VPC would add NAT/endpoints and cold-start cost for nothing.
+  #checkov:skip=CKV_AWS_116:No async invocation needs a Lambda DLQ; HTTP calls are synchronous, the SQS source dead-letters through the queue's redrive policy, and the scheduled relay retries on its next run since the outbox stays in the table.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency would carve up the account pool (and fails on accounts with the default low quota); load is bounded by the HTTP API throttling instead.
+  #checkov:skip=CKV_AWS_173:The environment holds only resource names and the SSM parameter name, no secrets (the JWT secret is read from SSM at run time); Lambda encrypts it at rest with an AWS-managed key.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile in the build pipeline; packages are built reproducibly by cargo-lambda and deployed by this configuration only.
+  for_each = local.functions
+
+  function_name    = "${var.name_prefix}-${each.key}"
+  role             = aws_iam_role.function[each.key].arn
+  runtime          = "provided.al2023"
+  handler          = "bootstrap"
+  architectures    = ["arm64"]
+  memory_size      = 256
+  timeout          = 10
+  filename         = "${local.package_dir}/${each.key}/bootstrap.zip"
+  source_code_hash = filebase64sha256("${local.package_dir}/${each.key}/bootstrap.zip")
+
+  environment {
+    variables = local.function_environment
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.function[each.key].name
+  }
+
+  depends_on = [aws_iam_role_policy.function]
+}
+
+# ---------------------------------------------------------------------------------------------
+# HTTP triggers
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_apigatewayv2_integration" "function" {
+  for_each = local.http_functions
+
+  api_id                 = aws_apigatewayv2_api.http.id
+  integration_type       = "AWS_PROXY"
+  integration_method     = "POST"
+  integration_uri        = aws_lambda_function.function[each.key].invoke_arn
+  payload_format_version = "2.0"
+}
+
+resource "aws_apigatewayv2_route" "function" {
+  #checkov:skip=CKV_AWS_309:Authentication is done in the functions (HS256 JWT with a secret in SSM and role checks per endpoint); HTTP API JWT authorizers need a JWKS issuer, and register/login/health are public by design.
+  for_each = local.http_functions
+
+  api_id    = aws_apigatewayv2_api.http.id
+  route_key = each.value.route
+  target    = "integrations/${aws_apigatewayv2_integration.function[each.key].id}"
+}
+
+resource "aws_lambda_permission" "api" {
+  for_each = local.http_functions
+
+  statement_id  = "AllowHttpApiInvoke"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.function[each.key].function_name
+  principal     = "apigateway.amazonaws.com"
+  # Only this route, in any stage: execute-api ARNs end in /<stage>/<METHOD><path>; path
+  # parameters such as {id} are matched with a wildcard.
+  source_arn = "${aws_apigatewayv2_api.http.execution_arn}/*/${split(" ", each.value.route)[0]}${replace(split(" ", each.value.route)[1], "/\\{[^}]+\\}/", "*")}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Queue triggers (partial batch failures reported per message)
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_lambda_event_source_mapping" "queue" {
+  for_each = local.queue_functions
+
+  event_source_arn        = local.queues[each.value.queue].arn
+  function_name           = aws_lambda_function.function[each.key].arn
+  batch_size              = 10
+  function_response_types = ["ReportBatchItemFailures"]
+}
+
+# ---------------------------------------------------------------------------------------------
+# Schedule triggers
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_event_rule" "schedule" {
+  for_each = local.schedule_functions
+
+  name                = "${var.name_prefix}-${each.key}"
+  description         = "Runs ${var.name_prefix}-${each.key} on a schedule."
+  schedule_expression = each.value.schedule
+}
+
+resource "aws_cloudwatch_event_target" "schedule" {
+  for_each = local.schedule_functions
+
+  rule = aws_cloudwatch_event_rule.schedule[each.key].name
+  arn  = aws_lambda_function.function[each.key].arn
+
+  retry_policy {
+    # The next run picks up whatever this one left.
+    maximum_retry_attempts       = 0
+    maximum_event_age_in_seconds = 60
+  }
+}
+
+resource "aws_lambda_permission" "schedule" {
+  for_each = local.schedule_functions
+
+  statement_id  = "AllowEventBridgeInvoke"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.function[each.key].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.schedule[each.key].arn
+}

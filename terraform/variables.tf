@@ -1,0 +1,80 @@
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (functions are named <prefix>-<function>)."
+  type        = string
+  default     = "bazaar"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name_prefix))
+    error_message = "name_prefix must be 2-31 lower-case letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "jwt_secret_parameter_name" {
+  description = "Name of an existing SSM SecureString parameter (starting with \"/\") holding the JWT signing secret. Encrypted with the AWS-managed aws/ssm key; a customer-managed key would also need kms:Decrypt for the functions."
+  type        = string
+  default     = "/bazaar/jwt-secret"
+
+  validation {
+    condition     = startswith(var.jwt_secret_parameter_name, "/")
+    error_message = "jwt_secret_parameter_name must be a full parameter path starting with \"/\"."
+  }
+}
+
+variable "jwt_issuer" {
+  description = "The \"iss\" claim that tokens are issued with and verified against."
+  type        = string
+  default     = "bazaar"
+}
+
+variable "jwt_audience" {
+  description = "The \"aud\" claim that tokens are issued with and verified against."
+  type        = string
+  default     = "bazaar-api"
+}
+
+variable "log_retention_days" {
+  description = "How long CloudWatch keeps the functions' and the API's logs."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts."
+  }
+}
+
+variable "lambda_package_dir" {
+  description = "Directory of the packages built by `cargo lambda build --release --arm64 --output-format zip` (one <name>/bootstrap.zip per function). A relative path is taken from this module's directory."
+  type        = string
+  default     = "../target/lambda"
+}
+
+variable "table_deletion_protection" {
+  description = "Turn on DynamoDB deletion protection for the table (recommended in production)."
+  type        = bool
+  default     = false
+}
+
+variable "api_throttling_burst_limit" {
+  description = "Burst limit of every route of the HTTP API's $default stage."
+  type        = number
+  default     = 100
+}
+
+variable "api_throttling_rate_limit" {
+  description = "Steady-state requests per second of every route of the HTTP API's $default stage."
+  type        = number
+  default     = 50
+}
+
+variable "alarm_email" {
+  description = "Optional e-mail address subscribed to the alarm topic (null for none)."
+  type        = string
+  default     = null
+}

@@ -1,0 +1,1002 @@
+//! Keeps the deployable functions in agreement across the four places that name them:
+//!
+//! - `bazaar_api::functions::ALL` (api/src/functions.rs), the source of truth;
+//! - the binaries in `functions/src/bin/`;
+//! - `template.yaml` (AWS SAM);
+//! - `terraform/` (the `local.functions` map in functions.tf, the queues in sqs.tf).
+//!
+//! It also checks that both descriptions declare the same table (the key names the code uses)
+//! and the same per-function permissions. Each test collects every disagreement it finds and
+//! fails once with the whole list, so one run shows everything to fix.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+
+use bazaar_api::functions::{ALL, FunctionSpec, Trigger};
+use serde_yaml::Value as Yaml;
+
+// -------------------------------------------------------------------------------------------
+// Shared helpers
+// -------------------------------------------------------------------------------------------
+
+/// The workspace root. `BAZAAR_INFRA_ROOT` points the checks at another checkout instead (for
+/// example a copy with a deliberate mistake, to see a check fail).
+fn repo_root() -> PathBuf {
+    match std::env::var_os("BAZAAR_INFRA_ROOT") {
+        Some(root) => PathBuf::from(root),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
+    }
+}
+
+fn read(relative: &str) -> String {
+    let path = repo_root().join(relative);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
+}
+
+/// Every disagreement found by one test; `finish` fails the test with all of them.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, problem: impl Into<String>) {
+        self.0.push(problem.into());
+    }
+
+    fn check(&mut self, ok: bool, problem: impl FnOnce() -> String) {
+        if !ok {
+            self.add(problem());
+        }
+    }
+
+    /// Adds a problem for each name that only one side has.
+    fn same_set<T: Ord + Debug>(
+        &mut self,
+        what: &str,
+        expected: &BTreeSet<T>,
+        actual: &BTreeSet<T>,
+    ) {
+        let missing: Vec<&T> = expected.difference(actual).collect();
+        let extra: Vec<&T> = actual.difference(expected).collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            self.add(format!(
+                "{what}:\n      missing (expected, not found): {missing:?}\n      extra (found, not expected):   {extra:?}"
+            ));
+        }
+    }
+
+    /// Fails with `heading` and the list of problems, if there are any.
+    fn finish(self, heading: &str) {
+        if !self.0.is_empty() {
+            let list: Vec<String> = self
+                .0
+                .iter()
+                .map(|problem| format!("  - {problem}"))
+                .collect();
+            panic!(
+                "{heading} ({} problem(s)):\n{}\n",
+                self.0.len(),
+                list.join("\n")
+            );
+        }
+    }
+}
+
+fn names_in_code() -> BTreeSet<String> {
+    ALL.iter().map(|spec| spec.name.to_owned()).collect()
+}
+
+/// `rate(...)` expression for a schedule of every `minutes` minutes.
+fn rate_expression(minutes: u32) -> String {
+    if minutes == 1 {
+        "rate(1 minute)".to_owned()
+    } else {
+        format!("rate({minutes} minutes)")
+    }
+}
+
+/// `users-me-get` → `UsersMeGet` (the template's logical-id convention).
+fn pascal_case(name: &str) -> String {
+    name.split(['-', '_'])
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// Logical id of a queue in template.yaml: `notifications` → `NotificationsQueue`.
+fn sam_queue_id(queue: &str) -> String {
+    format!("{}Queue", pascal_case(queue))
+}
+
+#[test]
+fn function_names_are_unique_and_routes_distinct() {
+    catalogue_problems(ALL)
+        .finish("bazaar_api::functions::ALL (api/src/functions.rs) is inconsistent");
+}
+
+fn catalogue_problems(specs: &[FunctionSpec]) -> Problems {
+    let mut problems = Problems::default();
+    let mut names = BTreeSet::new();
+    let mut routes = BTreeSet::new();
+    for spec in specs {
+        problems.check(names.insert(spec.name), || {
+            format!("function {:?} is listed twice", spec.name)
+        });
+        problems.check(
+            !spec.name.is_empty()
+                && spec
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            || {
+                format!(
+                    "function name {:?} must be lower-case letters, digits and dashes",
+                    spec.name
+                )
+            },
+        );
+        if let Trigger::Http { method, path } = spec.trigger {
+            problems.check(routes.insert((method, path)), || {
+                format!("route {method} {path} is served twice")
+            });
+        }
+    }
+    problems
+}
+
+// -------------------------------------------------------------------------------------------
+// functions/src/bin
+// -------------------------------------------------------------------------------------------
+
+/// Binaries as Cargo discovers them: `src/bin/<name>.rs` and `src/bin/<name>/main.rs`.
+fn binaries() -> BTreeSet<String> {
+    let dir = repo_root().join("functions/src/bin");
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()));
+    let mut names = BTreeSet::new();
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        let stem = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .map(str::to_owned);
+        if path.is_file() && path.extension().is_some_and(|ext| ext == "rs") {
+            names.extend(stem);
+        } else if path.is_dir() && path.join("main.rs").is_file() {
+            names.extend(
+                path.file_name()
+                    .and_then(|name| name.to_str())
+                    .map(str::to_owned),
+            );
+        }
+    }
+    names
+}
+
+#[test]
+fn every_function_has_a_binary() {
+    let mut problems = Problems::default();
+    problems.same_set(
+        "binaries in functions/src/bin/ (file stems)",
+        &names_in_code(),
+        &binaries(),
+    );
+    problems.finish(
+        "functions/src/bin/ disagrees with bazaar_api::functions::ALL (api/src/functions.rs)",
+    );
+}
+
+// -------------------------------------------------------------------------------------------
+// template.yaml
+// -------------------------------------------------------------------------------------------
+
+/// The value under any YAML tags (`!Ref`, `!GetAtt`, `!Sub` parse as tagged values).
+fn untag(value: &Yaml) -> &Yaml {
+    match value {
+        Yaml::Tagged(tagged) => untag(&tagged.value),
+        other => other,
+    }
+}
+
+/// `value[key]`, looking through tags.
+fn get<'a>(value: &'a Yaml, key: &str) -> Option<&'a Yaml> {
+    untag(value).as_mapping()?.get(key)
+}
+
+fn get_path<'a>(value: &'a Yaml, keys: &[&str]) -> Option<&'a Yaml> {
+    keys.iter().try_fold(value, |value, key| get(value, key))
+}
+
+fn get_str<'a>(value: &'a Yaml, keys: &[&str]) -> Option<&'a str> {
+    get_path(value, keys).and_then(|value| untag(value).as_str())
+}
+
+/// The argument of an intrinsic function, in short (`!Ref x`) or long (`{Ref: x}`,
+/// `{"Fn::GetAtt": [...]}`) form.
+fn intrinsic<'a>(value: &'a Yaml, name: &str) -> Option<&'a Yaml> {
+    match value {
+        Yaml::Tagged(tagged) if tagged.tag == name => Some(&tagged.value),
+        Yaml::Mapping(map) if map.len() == 1 => {
+            let long_name = if name == "Ref" {
+                name.to_owned()
+            } else {
+                format!("Fn::{name}")
+            };
+            map.get(long_name.as_str())
+        }
+        _ => None,
+    }
+}
+
+/// The logical id that `!Ref id` names.
+fn ref_target(value: &Yaml) -> Option<&str> {
+    intrinsic(value, "Ref")?.as_str()
+}
+
+/// `(logical id, attribute)` of `!GetAtt id.Attr` or `{"Fn::GetAtt": [id, Attr]}`.
+fn get_att(value: &Yaml) -> Option<(String, String)> {
+    match intrinsic(value, "GetAtt")? {
+        Yaml::String(dotted) => {
+            let (id, attribute) = dotted.split_once('.')?;
+            Some((id.to_owned(), attribute.to_owned()))
+        }
+        Yaml::Sequence(parts) if parts.len() == 2 => {
+            Some((parts[0].as_str()?.to_owned(), parts[1].as_str()?.to_owned()))
+        }
+        _ => None,
+    }
+}
+
+/// The template string of `!Sub "..."` (or `!Sub ["...", {...}]`).
+fn sub_template(value: &Yaml) -> Option<&str> {
+    match intrinsic(value, "Sub")? {
+        Yaml::String(template) => Some(template),
+        Yaml::Sequence(parts) => parts.first()?.as_str(),
+        _ => None,
+    }
+}
+
+/// A scalar or a list of them, as a list.
+fn one_or_many(value: &Yaml) -> Vec<&Yaml> {
+    match untag(value) {
+        Yaml::Sequence(items) => items.iter().collect(),
+        _ => vec![value],
+    }
+}
+
+struct Template {
+    resources: serde_yaml::Mapping,
+}
+
+impl Template {
+    fn load() -> Template {
+        let text = read("template.yaml");
+        let document: Yaml = serde_yaml::from_str(&text)
+            .unwrap_or_else(|error| panic!("template.yaml is not valid YAML: {error}"));
+        let resources = get(&document, "Resources")
+            .and_then(|resources| untag(resources).as_mapping())
+            .cloned()
+            .expect("template.yaml has no Resources mapping");
+        Template { resources }
+    }
+
+    fn resource(&self, id: &str) -> Option<&Yaml> {
+        self.resources.get(id)
+    }
+
+    fn type_of(&self, id: &str) -> Option<&str> {
+        self.resource(id)
+            .and_then(|resource| get_str(resource, &["Type"]))
+    }
+
+    /// `(logical id, resource)` of every resource of this type.
+    fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Yaml)> + 'a {
+        self.resources
+            .iter()
+            .filter(move |(_, resource)| get_str(resource, &["Type"]) == Some(kind))
+            .map(|(id, resource)| (id.as_str().unwrap_or("?"), resource))
+    }
+
+    /// Function resources by their `Metadata.BuildProperties.Binary`.
+    fn functions(&self, problems: &mut Problems) -> BTreeMap<String, (String, &Yaml)> {
+        let mut functions = BTreeMap::new();
+        for (id, resource) in self.of_type("AWS::Serverless::Function") {
+            match get_str(resource, &["Metadata", "BuildProperties", "Binary"]) {
+                Some(binary) => {
+                    if let Some((other, _)) =
+                        functions.insert(binary.to_owned(), (id.to_owned(), resource))
+                    {
+                        problems.add(format!(
+                            "template.yaml: {other} and {id} both build binary {binary:?}"
+                        ));
+                    }
+                }
+                None => problems.add(format!(
+                    "template.yaml: {id} has no Metadata.BuildProperties.Binary"
+                )),
+            }
+        }
+        functions
+    }
+}
+
+/// The events of a function resource: `(event name, Type, Properties)`.
+fn sam_events(function: &Yaml) -> Vec<(String, String, &Yaml)> {
+    let Some(events) =
+        get_path(function, &["Properties", "Events"]).and_then(|events| untag(events).as_mapping())
+    else {
+        return Vec::new();
+    };
+    events
+        .iter()
+        .map(|(name, event)| {
+            (
+                name.as_str().unwrap_or("?").to_owned(),
+                get_str(event, &["Type"]).unwrap_or("?").to_owned(),
+                get(event, "Properties").unwrap_or(&Yaml::Null),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn sam_template_declares_every_function_with_its_trigger() {
+    let template = Template::load();
+    let mut problems = Problems::default();
+    let functions = template.functions(&mut problems);
+
+    let declared: BTreeSet<String> = functions.keys().cloned().collect();
+    problems.same_set(
+        "template.yaml AWS::Serverless::Function Metadata.BuildProperties.Binary",
+        &names_in_code(),
+        &declared,
+    );
+
+    for spec in ALL {
+        let Some((id, function)) = functions.get(spec.name) else {
+            continue;
+        };
+        let name = spec.name;
+
+        let expected_id = format!("{}Function", pascal_case(name));
+        problems.check(*id == expected_id, || format!("template.yaml: the function building {name:?} is {id}, expected logical id {expected_id}"));
+        let function_name =
+            get_path(function, &["Properties", "FunctionName"]).and_then(sub_template);
+        let expected_name = format!("${{AWS::StackName}}-{name}");
+        problems.check(function_name == Some(expected_name.as_str()), || {
+            format!("template.yaml: {id} FunctionName is {function_name:?}, expected !Sub {expected_name:?}")
+        });
+        let log_group_name = format!("/aws/lambda/${{AWS::StackName}}-{name}");
+        let has_log_group = template.of_type("AWS::Logs::LogGroup").any(|(_, group)| {
+            get_path(group, &["Properties", "LogGroupName"]).and_then(sub_template)
+                == Some(log_group_name.as_str())
+        });
+        problems.check(has_log_group, || {
+            format!("template.yaml: no AWS::Logs::LogGroup named !Sub {log_group_name:?} for {id}")
+        });
+
+        let events = sam_events(function);
+        match spec.trigger {
+            Trigger::Http { method, path } => {
+                let http: Vec<_> = events
+                    .iter()
+                    .filter(|(_, kind, _)| kind == "HttpApi")
+                    .collect();
+                let found: Vec<String> = http
+                    .iter()
+                    .map(|(_, _, props)| {
+                        format!(
+                            "{} {}",
+                            get_str(props, &["Method"]).unwrap_or("?"),
+                            get_str(props, &["Path"]).unwrap_or("?")
+                        )
+                    })
+                    .collect();
+                let expected = format!("{method} {path}");
+                problems.check(found == [expected.clone()], || {
+                    format!("template.yaml: {id} must have exactly one HttpApi event {expected:?}, has {found:?}")
+                });
+                for (event, _, props) in &http {
+                    let api = get(props, "ApiId").and_then(ref_target);
+                    problems.check(
+                        api.is_some_and(|api| template.type_of(api) == Some("AWS::Serverless::HttpApi")),
+                        || format!("template.yaml: {id} event {event} must have ApiId: !Ref <the AWS::Serverless::HttpApi>, has {api:?}"),
+                    );
+                }
+            }
+            Trigger::Queue { queue } => {
+                let queue_id = sam_queue_id(queue);
+                let sqs: Vec<_> = events.iter().filter(|(_, kind, _)| kind == "SQS").collect();
+                let on_queue: Vec<_> = sqs
+                    .iter()
+                    .filter(|(_, _, props)| {
+                        get(props, "Queue").and_then(get_att)
+                            == Some((queue_id.clone(), "Arn".to_owned()))
+                    })
+                    .collect();
+                problems.check(on_queue.len() == 1, || {
+                    format!("template.yaml: {id} must have exactly one SQS event with Queue: !GetAtt {queue_id}.Arn (queue {queue:?}), has {} SQS event(s), {} on that queue", sqs.len(), on_queue.len())
+                });
+                for (event, _, props) in on_queue {
+                    let reports = get(props, "FunctionResponseTypes")
+                        .map(one_or_many)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|kind| untag(kind).as_str() == Some("ReportBatchItemFailures"));
+                    problems.check(reports, || {
+                        format!("template.yaml: {id} event {event} needs FunctionResponseTypes: [ReportBatchItemFailures]")
+                    });
+                }
+                check_sam_queue(&template, queue, &mut problems);
+            }
+            Trigger::Schedule { every_minutes } => {
+                let expected = rate_expression(every_minutes);
+                let schedules: Vec<String> = events
+                    .iter()
+                    .filter_map(|(_, kind, props)| match kind.as_str() {
+                        "Schedule" => Some(get_str(props, &["Schedule"]).unwrap_or("?").to_owned()),
+                        "ScheduleV2" => Some(
+                            get_str(props, &["ScheduleExpression"])
+                                .unwrap_or("?")
+                                .to_owned(),
+                        ),
+                        _ => None,
+                    })
+                    .collect();
+                problems.check(schedules == [expected.clone()], || {
+                    format!("template.yaml: {id} must have exactly one Schedule/ScheduleV2 event {expected:?}, has {schedules:?}")
+                });
+            }
+        }
+    }
+    problems
+        .finish("template.yaml disagrees with bazaar_api::functions::ALL (api/src/functions.rs)");
+}
+
+/// The queue exists, and dead-letters into another queue after a bounded number of receives.
+fn check_sam_queue(template: &Template, queue: &str, problems: &mut Problems) {
+    let queue_id = sam_queue_id(queue);
+    let Some(resource) = template.resource(&queue_id) else {
+        problems.add(format!(
+            "template.yaml: no resource {queue_id} for queue {queue:?}"
+        ));
+        return;
+    };
+    problems.check(
+        template.type_of(&queue_id) == Some("AWS::SQS::Queue"),
+        || format!("template.yaml: {queue_id} must be an AWS::SQS::Queue"),
+    );
+    let Some(redrive) = get_path(resource, &["Properties", "RedrivePolicy"]) else {
+        problems.add(format!(
+            "template.yaml: queue {queue_id} has no RedrivePolicy (dead-letter queue)"
+        ));
+        return;
+    };
+    let target = get(redrive, "deadLetterTargetArn").and_then(get_att);
+    problems.check(
+        matches!(&target, Some((dlq, attribute)) if attribute == "Arn" && dlq != &queue_id && template.type_of(dlq) == Some("AWS::SQS::Queue")),
+        || format!("template.yaml: {queue_id} RedrivePolicy.deadLetterTargetArn must be !GetAtt <another AWS::SQS::Queue>.Arn, is {target:?}"),
+    );
+    let max_receives = get(redrive, "maxReceiveCount").and_then(|count| untag(count).as_u64());
+    problems.check(max_receives == Some(u64::from(default_max_receives())), || {
+        format!(
+            "template.yaml: {queue_id} RedrivePolicy.maxReceiveCount is {max_receives:?}, expected {} (the code's BAZAAR_MAX_RECEIVES default)",
+            default_max_receives()
+        )
+    });
+}
+
+/// How many receives the code allows before a message is dead-lettered.
+fn default_max_receives() -> u32 {
+    bazaar_adapters::config::BackendConfig::from_lookup(|_| None)
+        .expect("default backend config")
+        .max_receives
+}
+
+// -------------------------------------------------------------------------------------------
+// terraform/
+// -------------------------------------------------------------------------------------------
+
+fn parse_hcl(relative: &str) -> hcl::Body {
+    hcl::parse(&read(relative))
+        .unwrap_or_else(|error| panic!("{relative} is not valid HCL: {error}"))
+}
+
+/// The string value of a literal expression.
+fn hcl_str(expr: &hcl::Expression) -> Option<&str> {
+    match expr {
+        hcl::Expression::String(string) => Some(string),
+        _ => None,
+    }
+}
+
+fn attribute<'a>(body: &'a hcl::Body, key: &str) -> Option<&'a hcl::Expression> {
+    body.attributes()
+        .find(|attribute| attribute.key() == key)
+        .map(|attribute| attribute.expr())
+}
+
+fn blocks<'a, 'l>(
+    body: &'a hcl::Body,
+    identifier: &'l str,
+    labels: &'l [&'l str],
+) -> impl Iterator<Item = &'a hcl::Block> + use<'a, 'l> {
+    body.blocks().filter(move |block| {
+        block.identifier() == identifier
+            && block.labels().len() >= labels.len()
+            && block
+                .labels()
+                .iter()
+                .zip(labels)
+                .all(|(label, expected)| label.as_str() == *expected)
+    })
+}
+
+/// The object literal in `expr`, also inside a function call such as `jsonencode({...})`.
+fn object_in(expr: &hcl::Expression) -> Option<&hcl::Object<hcl::ObjectKey, hcl::Expression>> {
+    match expr {
+        hcl::Expression::Object(object) => Some(object),
+        hcl::Expression::FuncCall(call) => call.args.iter().find_map(object_in),
+        hcl::Expression::Parenthesis(inner) => object_in(inner),
+        _ => None,
+    }
+}
+
+/// One entry of `local.functions`.
+#[derive(Debug, Default)]
+struct TfFunction {
+    route: Option<String>,
+    queue: Option<String>,
+    schedule: Option<String>,
+    table_actions: BTreeSet<String>,
+    index_query: bool,
+    queue_send: BTreeSet<String>,
+    ssm: bool,
+}
+
+const TF_FIELDS: [&str; 7] = [
+    "route",
+    "queue",
+    "schedule",
+    "table_actions",
+    "index_query",
+    "queue_send",
+    "ssm",
+];
+
+/// Parses `locals { functions = { ... } }` of terraform/functions.tf.
+fn terraform_functions(problems: &mut Problems) -> BTreeMap<String, TfFunction> {
+    let body = parse_hcl("terraform/functions.tf");
+    let definitions: Vec<&hcl::Expression> = blocks(&body, "locals", &[])
+        .filter_map(|locals| attribute(locals.body(), "functions"))
+        .collect();
+    assert_eq!(
+        definitions.len(),
+        1,
+        "terraform/functions.tf must define local.functions exactly once"
+    );
+    let hcl::Expression::Object(entries) = definitions[0] else {
+        panic!(
+            "terraform/functions.tf: local.functions must be an object literal, is {}",
+            definitions[0]
+        );
+    };
+
+    let mut functions = BTreeMap::new();
+    for (key, value) in entries.iter() {
+        let name = key.to_string();
+        let hcl::Expression::Object(fields) = value else {
+            problems.add(format!(
+                "terraform: local.functions[{name:?}] must be an object literal"
+            ));
+            continue;
+        };
+        let fields: BTreeMap<String, &hcl::Expression> = fields
+            .iter()
+            .map(|(key, value)| (key.to_string(), value))
+            .collect();
+        let keys: BTreeSet<&str> = fields.keys().map(String::as_str).collect();
+        problems.same_set(
+            &format!("terraform: fields of local.functions[{name:?}]"),
+            &TF_FIELDS.into_iter().collect(),
+            &keys,
+        );
+
+        let mut optional_string = |field: &str| match fields.get(field) {
+            None | Some(hcl::Expression::Null) => None,
+            Some(expr) => match hcl_str(expr) {
+                Some(string) => Some(string.to_owned()),
+                None => {
+                    problems.add(format!("terraform: local.functions[{name:?}].{field} must be a string literal or null, is {expr}"));
+                    None
+                }
+            },
+        };
+        let (route, queue, schedule) = (
+            optional_string("route"),
+            optional_string("queue"),
+            optional_string("schedule"),
+        );
+        let mut strings = |field: &str| -> BTreeSet<String> {
+            match fields.get(field) {
+                Some(hcl::Expression::Array(items)) => items
+                    .iter()
+                    .filter_map(|item| {
+                        let string = hcl_str(item).map(str::to_owned);
+                        if string.is_none() {
+                            problems.add(format!("terraform: local.functions[{name:?}].{field} must hold string literals, has {item}"));
+                        }
+                        string
+                    })
+                    .collect(),
+                other => {
+                    problems.add(format!("terraform: local.functions[{name:?}].{field} must be a list literal, is {other:?}"));
+                    BTreeSet::new()
+                }
+            }
+        };
+        let (table_actions, queue_send) = (strings("table_actions"), strings("queue_send"));
+        let mut boolean = |field: &str| match fields.get(field) {
+            Some(hcl::Expression::Bool(value)) => *value,
+            other => {
+                problems.add(format!("terraform: local.functions[{name:?}].{field} must be true or false, is {other:?}"));
+                false
+            }
+        };
+        let (index_query, ssm) = (boolean("index_query"), boolean("ssm"));
+        let function = TfFunction {
+            route,
+            queue,
+            schedule,
+            table_actions,
+            index_query,
+            queue_send,
+            ssm,
+        };
+        if functions.insert(name.clone(), function).is_some() {
+            problems.add(format!("terraform: local.functions has {name:?} twice"));
+        }
+    }
+    functions
+}
+
+#[test]
+fn terraform_declares_every_function_with_its_trigger() {
+    let mut problems = Problems::default();
+    let functions = terraform_functions(&mut problems);
+    let declared: BTreeSet<String> = functions.keys().cloned().collect();
+    problems.same_set(
+        "terraform/functions.tf local.functions keys",
+        &names_in_code(),
+        &declared,
+    );
+
+    for spec in ALL {
+        let Some(function) = functions.get(spec.name) else {
+            continue;
+        };
+        let name = spec.name;
+        let (route, queue, schedule) = match spec.trigger {
+            Trigger::Http { method, path } => (Some(format!("{method} {path}")), None, None),
+            Trigger::Queue { queue } => (None, Some(queue.to_owned()), None),
+            Trigger::Schedule { every_minutes } => {
+                (None, None, Some(rate_expression(every_minutes)))
+            }
+        };
+        problems.check(function.route == route, || {
+            format!(
+                "terraform: local.functions[{name:?}].route is {:?}, expected {route:?}",
+                function.route
+            )
+        });
+        problems.check(function.queue == queue, || {
+            format!(
+                "terraform: local.functions[{name:?}].queue is {:?}, expected {queue:?}",
+                function.queue
+            )
+        });
+        problems.check(function.schedule == schedule, || {
+            format!(
+                "terraform: local.functions[{name:?}].schedule is {:?}, expected {schedule:?}",
+                function.schedule
+            )
+        });
+    }
+
+    // Every queue terraform names (as a trigger or as a destination) has a dead-letter queue.
+    let queues: BTreeSet<&str> = functions
+        .values()
+        .flat_map(|function| function.queue.iter().chain(function.queue_send.iter()))
+        .map(String::as_str)
+        .collect();
+    let sqs = parse_hcl("terraform/sqs.tf");
+    let queue_map: BTreeSet<String> = blocks(&sqs, "locals", &[])
+        .filter_map(|locals| attribute(locals.body(), "queues"))
+        .flat_map(|queues| match queues {
+            hcl::Expression::Object(entries) => {
+                entries.keys().map(ToString::to_string).collect::<Vec<_>>()
+            }
+            _ => Vec::new(),
+        })
+        .collect();
+    for queue in queues {
+        let dlq = format!("{}_dlq", queue);
+        problems.check(queue_map.contains(queue), || {
+            format!("terraform/sqs.tf: local.queues has no entry {queue:?}")
+        });
+        problems.check(blocks(&sqs, "resource", &["aws_sqs_queue", &dlq]).count() == 1, || {
+            format!("terraform/sqs.tf: no resource \"aws_sqs_queue\" \"{dlq}\" (dead-letter queue of {queue:?})")
+        });
+        let Some(resource) = blocks(&sqs, "resource", &["aws_sqs_queue", queue]).next() else {
+            problems.add(format!(
+                "terraform/sqs.tf: no resource \"aws_sqs_queue\" \"{queue}\""
+            ));
+            continue;
+        };
+        let redrive = attribute(resource.body(), "redrive_policy");
+        let policy: BTreeMap<String, String> = redrive
+            .and_then(object_in)
+            .map(|object| {
+                object
+                    .iter()
+                    .map(|(key, value)| (key.to_string(), value.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let target = format!("aws_sqs_queue.{dlq}.arn");
+        let max_receives = default_max_receives().to_string();
+        problems.check(
+            policy.get("deadLetterTargetArn") == Some(&target) && policy.get("maxReceiveCount") == Some(&max_receives),
+            || {
+                format!(
+                    "terraform/sqs.tf: aws_sqs_queue.{queue} needs redrive_policy = jsonencode({{ deadLetterTargetArn = {target}, maxReceiveCount = {max_receives} }}) (max receives as the code's BAZAAR_MAX_RECEIVES default), has {}",
+                    redrive.map(ToString::to_string).unwrap_or_else(|| "none".to_owned())
+                )
+            },
+        );
+    }
+    problems.finish("terraform/ disagrees with bazaar_api::functions::ALL (api/src/functions.rs)");
+}
+
+// -------------------------------------------------------------------------------------------
+// The table
+// -------------------------------------------------------------------------------------------
+
+/// `(HASH, RANGE)` attribute names of a CloudFormation KeySchema.
+fn sam_key_schema(key_schema: Option<&Yaml>) -> (Option<String>, Option<String>) {
+    let mut keys = (None, None);
+    for element in key_schema.map(one_or_many).unwrap_or_default() {
+        let name = get_str(element, &["AttributeName"]).map(str::to_owned);
+        match get_str(element, &["KeyType"]) {
+            Some("HASH") => keys.0 = name,
+            Some("RANGE") => keys.1 = name,
+            _ => {}
+        }
+    }
+    keys
+}
+
+#[test]
+fn both_descriptions_declare_the_table_the_code_uses() {
+    use bazaar_adapters::aws::dynamodb::GSI1_NAME;
+    use bazaar_adapters::aws::provision::TTL_ATTRIBUTE;
+    use bazaar_shared::ports::store::{GSI1PK, GSI1SK, PK, SK};
+
+    let expected_keys = (Some(PK.to_owned()), Some(SK.to_owned()));
+    let expected_gsi = (Some(GSI1PK.to_owned()), Some(GSI1SK.to_owned()));
+    let expected_attributes: BTreeSet<String> = [PK, SK, GSI1PK, GSI1SK].map(str::to_owned).into();
+    let mut problems = Problems::default();
+
+    // template.yaml
+    let template = Template::load();
+    let tables: Vec<_> = template.of_type("AWS::DynamoDB::Table").collect();
+    problems.check(tables.len() == 1, || {
+        format!(
+            "template.yaml: expected one AWS::DynamoDB::Table, found {}",
+            tables.len()
+        )
+    });
+    if let Some((id, table)) = tables.first() {
+        let props = get(table, "Properties").unwrap_or(&Yaml::Null);
+        let keys = sam_key_schema(get(props, "KeySchema"));
+        problems.check(keys == expected_keys, || {
+            format!("template.yaml: {id} KeySchema is {keys:?}, expected {expected_keys:?}")
+        });
+        let attributes: BTreeSet<String> = get(props, "AttributeDefinitions")
+            .map(one_or_many)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|definition| get_str(definition, &["AttributeType"]) == Some("S"))
+            .filter_map(|definition| get_str(definition, &["AttributeName"]).map(str::to_owned))
+            .collect();
+        problems.same_set(
+            &format!("template.yaml: {id} AttributeDefinitions of type S"),
+            &expected_attributes,
+            &attributes,
+        );
+        let indexes: Vec<&Yaml> = get(props, "GlobalSecondaryIndexes")
+            .map(one_or_many)
+            .unwrap_or_default();
+        let gsi = indexes
+            .iter()
+            .find(|index| get_str(index, &["IndexName"]) == Some(GSI1_NAME));
+        match gsi {
+            Some(gsi) => {
+                let keys = sam_key_schema(get(gsi, "KeySchema"));
+                problems.check(keys == expected_gsi, || format!("template.yaml: {id} index {GSI1_NAME} keys are {keys:?}, expected {expected_gsi:?}"));
+                let projection = get_str(gsi, &["Projection", "ProjectionType"]);
+                problems.check(projection == Some("ALL"), || format!("template.yaml: {id} index {GSI1_NAME} projection is {projection:?}, expected ALL"));
+            }
+            None => problems.add(format!(
+                "template.yaml: {id} has no global secondary index {GSI1_NAME:?}"
+            )),
+        }
+        let ttl = get_str(props, &["TimeToLiveSpecification", "AttributeName"]);
+        problems.check(ttl == Some(TTL_ATTRIBUTE), || {
+            format!("template.yaml: {id} TTL attribute is {ttl:?}, expected {TTL_ATTRIBUTE:?}")
+        });
+    }
+
+    // terraform/dynamodb.tf
+    let body = parse_hcl("terraform/dynamodb.tf");
+    let tables: Vec<&hcl::Block> = blocks(&body, "resource", &["aws_dynamodb_table"]).collect();
+    problems.check(tables.len() == 1, || {
+        format!(
+            "terraform/dynamodb.tf: expected one aws_dynamodb_table, found {}",
+            tables.len()
+        )
+    });
+    if let Some(table) = tables.first() {
+        let table = table.body();
+        let string =
+            |body: &hcl::Body, key: &str| attribute(body, key).and_then(hcl_str).map(str::to_owned);
+        let keys = (string(table, "hash_key"), string(table, "range_key"));
+        problems.check(keys == expected_keys, || {
+            format!(
+                "terraform/dynamodb.tf: hash_key/range_key are {keys:?}, expected {expected_keys:?}"
+            )
+        });
+        let attributes: BTreeSet<String> = blocks(table, "attribute", &[])
+            .filter(|block| string(block.body(), "type").as_deref() == Some("S"))
+            .filter_map(|block| string(block.body(), "name"))
+            .collect();
+        problems.same_set(
+            "terraform/dynamodb.tf: attribute blocks of type S",
+            &expected_attributes,
+            &attributes,
+        );
+        let gsi = blocks(table, "global_secondary_index", &[])
+            .find(|block| string(block.body(), "name").as_deref() == Some(GSI1_NAME));
+        match gsi {
+            Some(gsi) => {
+                let keys = (
+                    string(gsi.body(), "hash_key"),
+                    string(gsi.body(), "range_key"),
+                );
+                problems.check(keys == expected_gsi, || format!("terraform/dynamodb.tf: index {GSI1_NAME} keys are {keys:?}, expected {expected_gsi:?}"));
+                let projection = string(gsi.body(), "projection_type");
+                problems.check(projection.as_deref() == Some("ALL"), || format!("terraform/dynamodb.tf: index {GSI1_NAME} projection is {projection:?}, expected ALL"));
+            }
+            None => problems.add(format!(
+                "terraform/dynamodb.tf: no global_secondary_index {GSI1_NAME:?}"
+            )),
+        }
+        let ttl = blocks(table, "ttl", &[])
+            .next()
+            .and_then(|ttl| string(ttl.body(), "attribute_name"));
+        problems.check(ttl.as_deref() == Some(TTL_ATTRIBUTE), || {
+            format!("terraform/dynamodb.tf: ttl attribute is {ttl:?}, expected {TTL_ATTRIBUTE:?}")
+        });
+    }
+    problems.finish("template.yaml or terraform/dynamodb.tf declares a table other than the one the code uses (pk/sk, gsi1 on gsi1pk/gsi1sk, TTL)");
+}
+
+// -------------------------------------------------------------------------------------------
+// Permissions: template.yaml and terraform grant each function the same
+// -------------------------------------------------------------------------------------------
+
+/// What a function may do, in terms both descriptions can be compared on.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Grants {
+    table_actions: BTreeSet<String>,
+    index_query: bool,
+    /// Logical ids of template queues (`NotificationsQueue`).
+    queue_send: BTreeSet<String>,
+    ssm: bool,
+}
+
+/// The grants of a function's inline `Policies` statements in template.yaml.
+fn sam_grants(id: &str, function: &Yaml, problems: &mut Problems) -> Grants {
+    let mut grants = Grants::default();
+    let policies = get_path(function, &["Properties", "Policies"])
+        .map(one_or_many)
+        .unwrap_or_default();
+    for policy in policies {
+        let Some(statements) = get(policy, "Statement") else {
+            problems.add(format!("template.yaml: {id} Policies must be inline policy documents (with Statement) so they can be compared with terraform, found {policy:?}"));
+            continue;
+        };
+        for statement in one_or_many(statements) {
+            if get_str(statement, &["Effect"]) != Some("Allow") {
+                continue;
+            }
+            let actions: Vec<&str> = get(statement, "Action")
+                .map(one_or_many)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|a| untag(a).as_str())
+                .collect();
+            for resource in get(statement, "Resource")
+                .map(one_or_many)
+                .unwrap_or_default()
+            {
+                let att = get_att(resource);
+                let sub = sub_template(resource).unwrap_or_default();
+                for &action in &actions {
+                    let on_table = att
+                        .as_ref()
+                        .is_some_and(|(target, attribute)| target == "Table" && attribute == "Arn");
+                    if action.starts_with("dynamodb:") && on_table {
+                        grants.table_actions.insert(action.to_owned());
+                    } else if action == "dynamodb:Query" && sub == "${Table.Arn}/index/*" {
+                        grants.index_query = true;
+                    } else if action == "sqs:SendMessage" && att.is_some() {
+                        grants
+                            .queue_send
+                            .extend(att.iter().map(|(queue, _)| queue.clone()));
+                    } else if action == "ssm:GetParameter"
+                        && sub.ends_with(":parameter${JwtSecretParameterName}")
+                    {
+                        grants.ssm = true;
+                    }
+                }
+            }
+        }
+    }
+    grants
+}
+
+#[test]
+fn sam_and_terraform_grant_the_same_permissions() {
+    let template = Template::load();
+    let mut problems = Problems::default();
+    let sam = template.functions(&mut problems);
+    let terraform = terraform_functions(&mut problems);
+    for spec in ALL {
+        let (Some((id, function)), Some(tf)) = (sam.get(spec.name), terraform.get(spec.name))
+        else {
+            continue;
+        };
+        let in_sam = sam_grants(id, function, &mut problems);
+        let in_terraform = Grants {
+            table_actions: tf.table_actions.clone(),
+            index_query: tf.index_query,
+            queue_send: tf
+                .queue_send
+                .iter()
+                .map(|queue| sam_queue_id(queue))
+                .collect(),
+            ssm: tf.ssm,
+        };
+        problems.check(in_sam == in_terraform, || {
+            format!("{}: template.yaml {id} grants {in_sam:?}\n      but terraform local.functions grants {in_terraform:?}", spec.name)
+        });
+    }
+    problems.finish("template.yaml and terraform/functions.tf grant different permissions");
+}
+
+#[test]
+fn repo_root_is_the_workspace() {
+    // Guards the relative paths above: a moved test crate would otherwise fail confusingly.
+    assert!(
+        Path::new(&repo_root().join("api/src/functions.rs")).is_file(),
+        "repo root {} has no api/src/functions.rs",
+        repo_root().display()
+    );
+}
