@@ -22,35 +22,42 @@ struct Inner {
 }
 
 impl App {
-    /// Wires the app from the process environment.
-    pub async fn from_env() -> Result<Self, String> {
+    /// Wires the app from the process environment. `tokens`: whether this process issues or
+    /// verifies tokens, and so needs the signing secret (a function that does not is not
+    /// given access to it).
+    pub async fn from_env(tokens: bool) -> Result<Self, String> {
         let lookup = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         let backend = BackendConfig::from_lookup(lookup)?;
-        Self::build(&backend, &lookup).await
+        Self::build_with(&backend, &lookup, None, tokens).await
     }
 
-    /// Wires the app for a given backend, reading other settings through `lookup`.
+    /// Wires the app, with tokens, for a given backend, reading other settings through `lookup`.
     pub async fn build(
         backend: &BackendConfig,
         lookup: &impl Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
-        Self::build_with(backend, lookup, None).await
+        Self::build_with(backend, lookup, None, true).await
     }
 
-    /// As [`App::build`], with an SDK configuration made by the caller.
+    /// As [`App::from_env`], with the backend, settings and SDK configuration given.
     pub async fn build_with(
         backend: &BackendConfig,
         lookup: &impl Fn(&str) -> Option<String>,
         sdk: Option<aws_config::SdkConfig>,
+        tokens: bool,
     ) -> Result<Self, String> {
         let connected = connect_with(backend, sdk).await?;
-        let tokens =
-            TokenService::new(settings::token_settings(lookup, backend, &connected).await?);
+        let tokens = if tokens {
+            let settings = settings::token_settings(lookup, backend, &connected).await?;
+            Some(TokenService::new(settings))
+        } else {
+            None
+        };
         Ok(Self::assemble(connected, tokens))
     }
 
-    /// Wires the app over adapters that are already connected (tests use this).
-    pub fn assemble(connected: Connected, tokens: TokenService) -> Self {
+    /// Wires the app over adapters that are already connected.
+    pub fn assemble(connected: Connected, tokens: Option<TokenService>) -> Self {
         let ports = connected.ports.clone();
         Self {
             inner: Arc::new(Inner {

@@ -25,6 +25,14 @@ pub struct FunctionSpec {
     pub trigger: Trigger,
 }
 
+impl FunctionSpec {
+    /// Whether the function issues or verifies access tokens, and so is given the signing
+    /// secret: every HTTP function but the health check.
+    pub fn uses_tokens(&self) -> bool {
+        matches!(self.trigger, Trigger::Http { .. }) && self.name != "health"
+    }
+}
+
 const fn http(name: &'static str, method: &'static str, path: &'static str) -> FunctionSpec {
     FunctionSpec {
         name,

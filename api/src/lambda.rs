@@ -10,9 +10,9 @@ use crate::{App, handlers, router, telemetry};
 
 pub type Error = lambda_runtime::Error;
 
-async fn start() -> Result<App, Error> {
+async fn start(tokens: bool) -> Result<App, Error> {
     telemetry::init();
-    App::from_env().await.map_err(|error| {
+    App::from_env(tokens).await.map_err(|error| {
         tracing::error!(%error, "configuration refused; not starting");
         Error::from(error)
     })
@@ -20,13 +20,14 @@ async fn start() -> Result<App, Error> {
 
 /// Serves one HTTP function (API Gateway HTTP API, payload v2).
 pub async fn serve_http(name: &str) -> Result<(), Error> {
-    let app = start().await?;
+    let spec = crate::functions::find(name).ok_or_else(|| format!("no function named {name}"))?;
+    let app = start(spec.uses_tokens()).await?;
     lambda_http::run(router::for_function(app, name)?).await
 }
 
 /// Runs the notifications queue consumer.
 pub async fn serve_notifications_consumer() -> Result<(), Error> {
-    let app = start().await?;
+    let app = start(false).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let app = app.clone();
         async move {
@@ -40,7 +41,7 @@ pub async fn serve_notifications_consumer() -> Result<(), Error> {
 
 /// Runs the scheduled outbox relay.
 pub async fn serve_outbox_relay() -> Result<(), Error> {
-    let app = start().await?;
+    let app = start(false).await?;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
         let app = app.clone();
         async move {

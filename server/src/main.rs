@@ -136,7 +136,7 @@ async fn create_admin(email: &str, username: &str) -> anyhow::Result<()> {
             "give the password on standard input, e.g. `printf '%s' \"$PASSWORD\" | bazaar create-admin --email {email}`"
         );
     }
-    let app = App::from_env().await.map_err(anyhow::Error::msg)?;
+    let app = App::from_env(true).await.map_err(anyhow::Error::msg)?;
     let outcome = app
         .users()
         .create_admin(email, password, username)

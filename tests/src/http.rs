@@ -138,6 +138,16 @@ impl Client {
         self.call(Method::DELETE, path, token, None).await
     }
 
+    /// `POST /users/login` with a JSON body.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/users/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
     /// Registers `name` (`name@example.com`, password `password-<name>`); returns the token
     /// and the user's id.
     pub async fn register(&self, name: &str) -> (String, String) {
@@ -174,17 +184,34 @@ impl Client {
             .create_admin("root@example.com", "admin-password-1", "root")
             .await
             .unwrap_or_else(|error| panic!("cannot create admin: {error:?}"));
-        let response = self
-            .post(
-                "/api/v1/users/login",
-                None,
-                json!({"email": "root@example.com", "password": "admin-password-1"}),
-            )
-            .await;
+        let response = self.login("root@example.com", "admin-password-1").await;
         response.expect(200);
         response.body["access_token"]
             .as_str()
             .unwrap_or_default()
             .to_owned()
     }
+}
+
+/// Runs `count` requests at once (each made by `request(n)`) and returns their statuses.
+pub async fn concurrently<F, Fut>(count: usize, request: F) -> Vec<u16>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..count {
+        tasks.spawn(request(n));
+    }
+    let mut statuses = Vec::with_capacity(count);
+    while let Some(response) = tasks.join_next().await {
+        statuses.push(response.map(|r| r.status).unwrap_or_default());
+    }
+    statuses.sort_unstable();
+    statuses
+}
+
+/// How many of `statuses` are `status`.
+pub fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
 }

@@ -6,3 +6,27 @@ pub mod moto;
 pub mod server;
 
 pub use server::{Backend, TestServer};
+
+/// Runs each named `async fn name(backend: Backend)` once per backend: as `embedded::name`
+/// and as `aws::name` (the AWS adapters against moto).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::Backend::Embedded).await;
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::Backend::Aws).await;
+                }
+            )*
+        }
+    };
+}

@@ -101,7 +101,7 @@ impl TestServer {
             "BAZAAR_JWT_SECRET" => Some(TEST_JWT_SECRET.to_owned()),
             _ => None,
         };
-        let app = App::build_with(&config, &lookup, sdk)
+        let app = App::build_with(&config, &lookup, sdk, true)
             .await
             .unwrap_or_else(|error| panic!("cannot build the app: {error}"));
         let (shutdown, stopped) = oneshot::channel::<()>();

@@ -13,28 +13,7 @@ use bazaar_tests::server::unique;
 use bazaar_tests::{Backend, TestServer};
 use serde_json::{Value, json};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Backend::Embedded).await;
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Backend::Aws).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+bazaar_tests::on_both_backends!(
     fifty_concurrent_decrements_of_ten_succeed_exactly_ten_times,
     a_transaction_with_one_failing_condition_writes_nothing,
     single_item_writes_honour_their_conditions,

@@ -984,6 +984,20 @@ fn sam_and_terraform_grant_the_same_permissions() {
                 .collect(),
             ssm: tf.ssm,
         };
+        // Exactly the functions that handle tokens may read the signing secret: the others
+        // start without it (`FunctionSpec::uses_tokens`) and must not be granted it.
+        problems.check(tf.ssm == spec.uses_tokens(), || {
+            format!(
+                "{}: terraform grants ssm = {}, but the function {} the signing secret",
+                spec.name,
+                tf.ssm,
+                if spec.uses_tokens() {
+                    "reads"
+                } else {
+                    "never reads"
+                }
+            )
+        });
         problems.check(in_sam == in_terraform, || {
             format!("{}: template.yaml {id} grants {in_sam:?}\n      but terraform local.functions grants {in_terraform:?}", spec.name)
         });

@@ -3,34 +3,12 @@
 
 use std::time::Duration;
 
-use bazaar_tests::http::Client;
+use bazaar_tests::http::{Client, concurrently, count};
 use bazaar_tests::{Backend, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Runs each named test once per backend.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Backend::Embedded).await;
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Backend::Aws).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+bazaar_tests::on_both_backends!(
     registration_signs_the_user_in,
     registration_lists_every_invalid_field,
     duplicates_are_conflicts_naming_the_field,
@@ -190,40 +168,21 @@ async fn duplicates_are_conflicts_naming_the_field(backend: Backend) {
 async fn concurrent_registrations_of_one_email_create_one_account(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = Client::new(&server);
-    let mut tasks = tokio::task::JoinSet::new();
-    for attempt in 0..10 {
+    let statuses = concurrently(10, |attempt| {
         let client = client.clone();
-        tasks.spawn(async move {
-            client
-                .post(
-                    "/api/v1/users/register",
-                    None,
-                    json!({
-                        "email": "race@example.com",
-                        "username": format!("racer{attempt}"),
-                        "password": "password-race",
-                        "password_confirm": "password-race",
-                    }),
-                )
-                .await
-                .status
-        });
-    }
-    let mut statuses = Vec::new();
-    while let Some(status) = tasks.join_next().await {
-        statuses.push(status.unwrap_or_default());
-    }
-    statuses.sort_unstable();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 201).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 409).count(),
-        9,
-        "{statuses:?}"
-    );
+        async move {
+            let body = json!({
+                "email": "race@example.com",
+                "username": format!("racer{attempt}"),
+                "password": "password-race",
+                "password_confirm": "password-race",
+            });
+            client.post("/api/v1/users/register", None, body).await
+        }
+    })
+    .await;
+    assert_eq!(count(&statuses, 201), 1, "{statuses:?}");
+    assert_eq!(count(&statuses, 409), 9, "{statuses:?}");
 }
 
 async fn malformed_bodies_are_client_errors(backend: Backend) {
@@ -315,13 +274,7 @@ async fn login_accepts_json_and_the_oauth2_form(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = Client::new(&server);
     client.register("leila").await;
-    let json_login = client
-        .post(
-            "/api/v1/users/login",
-            None,
-            json!({"email": "LEILA@example.com", "password": "password-leila"}),
-        )
-        .await;
+    let json_login = client.login("LEILA@example.com", "password-leila").await;
     json_login.expect(200);
     assert_eq!(json_login.body["token_type"], "bearer");
     assert_eq!(json_login.body["user"]["username"], "leila");
@@ -341,21 +294,9 @@ async fn login_accepts_json_and_the_oauth2_form(backend: Backend) {
         .await
         .expect(200);
 
-    let wrong_password = client
-        .post(
-            "/api/v1/users/login",
-            None,
-            json!({"email": "leila@example.com", "password": "nope-nope"}),
-        )
-        .await;
+    let wrong_password = client.login("leila@example.com", "nope-nope").await;
     wrong_password.expect_problem(401);
-    let unknown = client
-        .post(
-            "/api/v1/users/login",
-            None,
-            json!({"email": "ghost@example.com", "password": "nope-nope"}),
-        )
-        .await;
+    let unknown = client.login("ghost@example.com", "nope-nope").await;
     unknown.expect_problem(401);
     assert_eq!(wrong_password.body["detail"], unknown.body["detail"]);
     client
@@ -393,14 +334,19 @@ async fn repeated_failed_logins_are_throttled(backend: Backend) {
         (1..=900).contains(&retry_after),
         "retry-after {retry_after}"
     );
+    // A burst of concurrent guesses on a fresh account gets no more than five checked.
+    client.register("burst").await;
+    let statuses = concurrently(20, |_| {
+        let client = client.clone();
+        async move { client.login("burst@example.com", "guess-guess").await }
+    })
+    .await;
+    assert_eq!(count(&statuses, 401), 5, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 15, "{statuses:?}");
     // Another account is not affected.
     client.register("other").await;
     client
-        .post(
-            "/api/v1/users/login",
-            None,
-            json!({"email": "other@example.com", "password": "password-other"}),
-        )
+        .login("other@example.com", "password-other")
         .await
         .expect(200);
 }
@@ -536,19 +482,11 @@ async fn a_password_change_revokes_older_tokens(backend: Backend) {
         .await
         .expect(200);
     client
-        .post(
-            "/api/v1/users/login",
-            None,
-            json!({"email": "arash@example.com", "password": "password-arash"}),
-        )
+        .login("arash@example.com", "password-arash")
         .await
         .expect_problem(401);
     client
-        .post(
-            "/api/v1/users/login",
-            None,
-            json!({"email": "arash@example.com", "password": "new-password-1"}),
-        )
+        .login("arash@example.com", "new-password-1")
         .await
         .expect(200);
 }
@@ -613,14 +551,7 @@ async fn admins_list_and_manage_users(backend: Backend) {
 
     // Deactivation takes effect at once, on tokens and on login.
     let (ali_token, ali_id) = (
-        client
-            .post(
-                "/api/v1/users/login",
-                None,
-                json!({"email": "ali@example.com", "password": "password-ali"}),
-            )
-            .await
-            .body["access_token"]
+        client.login("ali@example.com", "password-ali").await.body["access_token"]
             .as_str()
             .unwrap_or_default()
             .to_owned(),
@@ -640,11 +571,7 @@ async fn admins_list_and_manage_users(backend: Backend) {
         .await
         .expect_problem(403);
     client
-        .post(
-            "/api/v1/users/login",
-            None,
-            json!({"email": "ali@example.com", "password": "password-ali"}),
-        )
+        .login("ali@example.com", "password-ali")
         .await
         .expect_problem(403);
 
@@ -797,29 +724,18 @@ async fn concurrent_default_addresses_leave_exactly_one(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = Client::new(&server);
     let (token, _) = client.register("hamid").await;
-    let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..8 {
-        let client = client.clone();
-        let token = token.clone();
-        tasks.spawn(async move {
+    let statuses = concurrently(8, |n| {
+        let (client, token) = (client.clone(), token.clone());
+        let body = address(&format!("{n} Race Rd"), Some(true));
+        async move {
             client
-                .post(
-                    "/api/v1/users/me/addresses",
-                    Some(&token),
-                    address(&format!("{n} Race Rd"), Some(true)),
-                )
+                .post("/api/v1/users/me/addresses", Some(&token), body)
                 .await
-                .status
-        });
-    }
-    let mut created = 0;
-    while let Some(status) = tasks.join_next().await {
-        match status.unwrap_or_default() {
-            201 => created += 1,
-            409 => {}
-            other => panic!("unexpected status {other}"),
         }
-    }
+    })
+    .await;
+    let created = count(&statuses, 201);
+    assert_eq!(created + count(&statuses, 409), 8, "{statuses:?}");
     let listed = list_addresses(&client, &token).await;
     assert_eq!(
         listed.len(),

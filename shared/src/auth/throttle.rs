@@ -1,8 +1,7 @@
-//! Throttling of failed logins per account. Failures are counted per e-mail address in fixed
-//! windows; once an account has [`LoginThrottle::max_failures`] in the current window, further
-//! attempts are refused until the window ends, whatever the password. Counting uses an atomic
-//! add, so concurrent guesses cannot slip past the limit. Per-address (IP) throttling is the
-//! API gateway's job.
+//! Throttling of failed logins per account. Attempts are counted per e-mail address in fixed
+//! windows; once an account has had [`LoginThrottle::max_failures`] unsuccessful attempts in the
+//! current window, further attempts are refused until the window ends, whatever the password.
+//! Per-address (IP) throttling is the API gateway's job.
 
 use serde_json::Value;
 
@@ -37,30 +36,16 @@ impl LoginThrottle {
         (window_end - now).max(1) as u64
     }
 
-    /// Refuses the attempt when the account is locked in the current window.
-    pub async fn check(&self, ports: &Ports, email: &str) -> Result<()> {
-        let now = ports.clock.now().timestamp();
-        let key = keys::login_failures(email, self.window(now));
-        let failures = ports
-            .store
-            .get(&key)
-            .await?
-            .and_then(|item| item.get("failures").and_then(Value::as_i64))
-            .unwrap_or(0);
-        if failures >= self.max_failures {
-            return Err(Error::Throttled {
-                retry_after_secs: self.retry_after(now),
-            });
-        }
-        Ok(())
-    }
-
-    /// Counts a failed attempt. The counter expires with its window (DynamoDB TTL).
-    pub async fn record_failure(&self, ports: &Ports, email: &str) -> Result<()> {
+    /// Counts an attempt before the password is checked, and refuses it once the account has
+    /// had more than [`LoginThrottle::max_failures`] unsuccessful attempts in the current
+    /// window. Counting first (one atomic add that returns the new count) means a burst of
+    /// concurrent guesses cannot slip past the limit between a check and a count. The counter
+    /// expires with its window (DynamoDB TTL); a successful attempt clears it ([`Self::reset`]).
+    pub async fn attempt(&self, ports: &Ports, email: &str) -> Result<()> {
         let now = ports.clock.now().timestamp();
         let window = self.window(now);
         let expires_at = (window + 2) * self.window_seconds;
-        ports
+        let counter = ports
             .store
             .update(
                 &keys::login_failures(email, window),
@@ -71,6 +56,12 @@ impl LoginThrottle {
                 Cond::Always,
             )
             .await?;
+        let attempts = counter.get("failures").and_then(Value::as_i64).unwrap_or(0);
+        if attempts > self.max_failures {
+            return Err(Error::Throttled {
+                retry_after_secs: self.retry_after(now),
+            });
+        }
         Ok(())
     }
 

@@ -66,17 +66,25 @@ struct NewAccount {
 #[derive(Clone)]
 pub struct UserService {
     ports: Ports,
-    tokens: TokenService,
+    /// Absent in functions that never see a token (health, queue consumers, scheduled jobs):
+    /// they are not given the signing secret at all.
+    tokens: Option<TokenService>,
     throttle: LoginThrottle,
 }
 
 impl UserService {
-    pub fn new(ports: Ports, tokens: TokenService, throttle: LoginThrottle) -> Self {
+    pub fn new(ports: Ports, tokens: Option<TokenService>, throttle: LoginThrottle) -> Self {
         Self {
             ports,
             tokens,
             throttle,
         }
+    }
+
+    fn tokens(&self) -> Result<&TokenService> {
+        self.tokens.as_ref().ok_or_else(|| {
+            Error::Internal("this function was started without a token service".to_owned())
+        })
     }
 
     pub fn ports(&self) -> &Ports {
@@ -104,7 +112,7 @@ impl UserService {
         let user = self
             .create_account(account, Role::Customer, correlation_id)
             .await?;
-        let token = self.tokens.issue(&user, self.ports.clock.now())?;
+        let token = self.tokens()?.issue(&user, self.ports.clock.now())?;
         Ok(Registered {
             message: "registration successful",
             user: UserView::from(&user),
@@ -211,13 +219,12 @@ impl UserService {
         validation::check(&request)?;
         let email = normalise_email(request.email.as_deref().unwrap_or_default());
         let password = request.password.unwrap_or_default();
-        self.throttle.check(&self.ports, &email).await?;
+        self.throttle.attempt(&self.ports, &email).await?;
 
         let user = self.find_by_email(&email).await?;
         let verified =
             passwords::verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
         let Some(user) = user.filter(|_| verified) else {
-            self.throttle.record_failure(&self.ports, &email).await?;
             return Err(Error::Unauthenticated(
                 "the e-mail or password is wrong".to_owned(),
             ));
@@ -226,7 +233,7 @@ impl UserService {
             return Err(Error::Forbidden("this account is deactivated".to_owned()));
         }
         self.throttle.reset(&self.ports, &email).await?;
-        let token = self.tokens.issue(&user, self.ports.clock.now())?;
+        let token = self.tokens()?.issue(&user, self.ports.clock.now())?;
         Ok(LoggedIn {
             token,
             user: UserView::from(&user),
@@ -256,7 +263,7 @@ impl UserService {
     /// account still exists and is active. Read fresh on every request, so deactivating a
     /// user or changing a role takes effect at once.
     pub async fn authenticate(&self, token: &str) -> Result<User> {
-        let claims = self.tokens.verify(token, self.ports.clock.now())?;
+        let claims = self.tokens()?.verify(token, self.ports.clock.now())?;
         let revoked = || Error::Unauthenticated("the access token has been revoked".to_owned());
         let user = self.find(&claims.sub).await?.ok_or_else(revoked)?;
         if user.token_version != claims.tv {
@@ -322,16 +329,14 @@ impl UserService {
         let mut condition = Cond::Exists;
         let changes_password = request.password.is_some();
         if let (Some(password), Some(current)) = (&request.password, &request.current_password) {
-            self.throttle.check(&self.ports, &user.email).await?;
+            self.throttle.attempt(&self.ports, &user.email).await?;
             if !passwords::verify(current, Some(&user.password_hash)).await {
-                self.throttle
-                    .record_failure(&self.ports, &user.email)
-                    .await?;
                 return Err(Error::invalid(
                     "current_password",
                     "is not the current password",
                 ));
             }
+            self.throttle.reset(&self.ports, &user.email).await?;
             updates.push(Update::set(
                 "password_hash",
                 passwords::hash(password).await?,
@@ -363,7 +368,7 @@ impl UserService {
             })?;
         let updated = User::from_item(stored)?;
         let token = if changes_password {
-            Some(self.tokens.issue(&updated, self.ports.clock.now())?)
+            Some(self.tokens()?.issue(&updated, self.ports.clock.now())?)
         } else {
             None
         };
