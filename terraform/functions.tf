@@ -52,7 +52,7 @@ locals {
       route         = "PATCH /api/v1/users/me"
       queue         = null
       schedule      = null
-      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
       index_query   = false
       queue_send    = []
       ssm           = true
