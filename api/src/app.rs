@@ -8,7 +8,9 @@ use bazaar_shared::Ports;
 use bazaar_shared::auth::{LoginThrottle, TokenService};
 use bazaar_shared::users::{AddressBook, UserService};
 
+use crate::cache::{self, ResponseCache};
 use crate::settings;
+use bazaar_shared::catalogue::Products;
 
 #[derive(Clone)]
 pub struct App {
@@ -19,6 +21,8 @@ struct Inner {
     connected: Connected,
     users: UserService,
     addresses: AddressBook,
+    products: Products,
+    cache: ResponseCache,
 }
 
 impl App {
@@ -62,7 +66,9 @@ impl App {
         Self {
             inner: Arc::new(Inner {
                 users: UserService::new(ports.clone(), tokens, LoginThrottle::default()),
-                addresses: AddressBook::new(ports),
+                addresses: AddressBook::new(ports.clone()),
+                products: Products::new(ports),
+                cache: ResponseCache::new(cache::TTL, cache::CAPACITY),
                 connected,
             }),
         }
@@ -82,5 +88,14 @@ impl App {
 
     pub fn addresses(&self) -> &AddressBook {
         &self.inner.addresses
+    }
+
+    pub fn products(&self) -> &Products {
+        &self.inner.products
+    }
+
+    /// Hot catalogue reads, kept across warm invocations of a function.
+    pub fn cache(&self) -> &ResponseCache {
+        &self.inner.cache
     }
 }

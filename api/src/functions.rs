@@ -29,9 +29,13 @@ impl FunctionSpec {
     /// Whether the function issues or verifies access tokens, and so is given the signing
     /// secret: every HTTP function but the health check.
     pub fn uses_tokens(&self) -> bool {
-        matches!(self.trigger, Trigger::Http { .. }) && self.name != "health"
+        matches!(self.trigger, Trigger::Http { .. }) && !PUBLIC_WITHOUT_TOKENS.contains(&self.name)
     }
 }
+
+/// HTTP functions that never look at a token: anyone may call them.
+const PUBLIC_WITHOUT_TOKENS: &[&str] =
+    &["health", "categories-list", "products-list", "products-get"];
 
 const fn http(name: &'static str, method: &'static str, path: &'static str) -> FunctionSpec {
     FunctionSpec {
@@ -64,6 +68,14 @@ pub const ALL: &[FunctionSpec] = &[
         "DELETE",
         "/api/v1/users/me/addresses/{id}",
     ),
+    http("categories-list", "GET", "/api/v1/categories"),
+    http("categories-create", "POST", "/api/v1/categories"),
+    http("products-list", "GET", "/api/v1/products"),
+    http("products-get", "GET", "/api/v1/products/{id}"),
+    http("products-create", "POST", "/api/v1/products"),
+    http("products-update", "PATCH", "/api/v1/products/{id}"),
+    http("products-archive", "DELETE", "/api/v1/products/{id}"),
+    http("products-stock", "PUT", "/api/v1/products/{id}/stock"),
     FunctionSpec {
         name: "notifications-consumer",
         trigger: Trigger::Queue {

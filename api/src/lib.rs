@@ -9,6 +9,7 @@
 //! - [`lambda`]: what each function's `main` calls.
 
 pub mod app;
+pub mod cache;
 pub mod endpoints;
 pub mod extract;
 pub mod functions;

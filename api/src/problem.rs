@@ -121,6 +121,18 @@ fn problem_of(error: Error) -> Problem {
         Error::Conflict { message, fields } => {
             Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", message).with_errors(fields)
         }
+        Error::PreconditionFailed(detail) => Problem::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Precondition failed",
+            detail,
+        ),
+        Error::PreconditionRequired(detail) => Problem::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition-required",
+            "Precondition required",
+            detail,
+        ),
         Error::Throttled { retry_after_secs } => Problem {
             retry_after: Some(retry_after_secs),
             ..Problem::new(

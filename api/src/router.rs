@@ -5,11 +5,11 @@
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::App;
-use crate::endpoints::{addresses, health, users};
+use crate::endpoints::{addresses, catalogue, health, users};
 use crate::functions::{ALL, FunctionSpec, Trigger};
 use crate::problem::Problem;
 
@@ -27,6 +27,14 @@ pub fn handler(name: &str) -> Option<MethodRouter<App>> {
         "addresses-create" => post(addresses::create),
         "addresses-update" => patch(addresses::update),
         "addresses-delete" => delete(addresses::delete),
+        "categories-list" => get(catalogue::list_categories),
+        "categories-create" => post(catalogue::create_category),
+        "products-list" => get(catalogue::list_products),
+        "products-get" => get(catalogue::get_product),
+        "products-create" => post(catalogue::create_product),
+        "products-update" => patch(catalogue::update_product),
+        "products-archive" => delete(catalogue::archive_product),
+        "products-stock" => put(catalogue::change_stock),
         _ => return None,
     })
 }

@@ -44,6 +44,12 @@ pub enum Error {
         message: String,
         fields: Vec<FieldError>,
     },
+    /// The client's `If-Match` names a version that is no longer current.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// A change that needs the version the client read came without one.
+    #[error("{0}")]
+    PreconditionRequired(String),
     /// Too many attempts; try again after this many seconds.
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
     Throttled { retry_after_secs: u64 },

@@ -70,3 +70,53 @@ pub fn notification(user_id: &str, notification_id: &str) -> Key {
         format!("{NOTIFICATION_PREFIX}{notification_id}"),
     )
 }
+
+/// A product: `PRODUCT#<id>` / `PRODUCT`.
+pub fn product(product_id: &str) -> Key {
+    Key::new(product_partition(product_id), "PRODUCT")
+}
+
+/// The partition of a product and its stock history.
+pub fn product_partition(product_id: &str) -> String {
+    format!("PRODUCT#{product_id}")
+}
+
+/// Sort-key prefix of a product's stock transitions (out of stock, back in stock).
+pub const STOCK_EVENT_PREFIX: &str = "STOCK#";
+
+/// One recorded stock transition of a product.
+pub fn stock_event(product_id: &str, event_id: &str) -> Key {
+    Key::new(
+        product_partition(product_id),
+        format!("{STOCK_EVENT_PREFIX}{event_id}"),
+    )
+}
+
+/// The claim that makes a SKU unique (case-insensitively) and maps it to its product.
+pub fn sku_claim(sku: &str) -> Key {
+    Key::new(format!("SKU#{}", sku.to_uppercase()), "CLAIM")
+}
+
+/// A category: `CATEGORY#<id>` / `CATEGORY`.
+pub fn category(category_id: &str) -> Key {
+    Key::new(format!("CATEGORY#{category_id}"), "CATEGORY")
+}
+
+/// The claim that makes a category slug unique and maps it to its category.
+pub fn category_slug_claim(slug: &str) -> Key {
+    Key::new(format!("CATSLUG#{slug}"), "CLAIM")
+}
+
+/// The GSI1 partition listing every category, by slug.
+pub const CATEGORIES_INDEX_PARTITION: &str = "CATEGORIES";
+
+/// A listing partition: the products of one scope (`ALL` or `CAT#<id>`) in one order
+/// (`NEWEST`, `PRICE`, `NAME`). Each listed product has one entry in each of its partitions.
+pub fn listing_partition(scope: &str, order: &str) -> String {
+    format!("LIST#{scope}#{order}")
+}
+
+/// The partition of the search term index: one entry per product containing the word.
+pub fn term_partition(token: &str) -> String {
+    format!("TERM#{token}")
+}

@@ -5,10 +5,12 @@
 //! implements them for AWS and for the embedded, on-disk backend. Nothing here names an AWS type.
 
 pub mod auth;
+pub mod catalogue;
 pub mod context;
 pub mod error;
 pub mod events;
 pub mod keys;
+pub mod money;
 pub mod notifications;
 pub mod outbox;
 pub mod pagination;

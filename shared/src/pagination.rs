@@ -89,6 +89,25 @@ pub fn decode(cursor: &str, query: &Query) -> Result<Item> {
     Ok(key)
 }
 
+/// A position in a result computed in memory (search results): how many items came before.
+#[derive(Serialize, serde::Deserialize)]
+struct Offset {
+    offset: usize,
+}
+
+/// Encodes an offset cursor.
+pub fn encode_offset(offset: usize) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&Offset { offset }).unwrap_or_default())
+}
+
+/// Decodes an offset cursor; anything else is a 400.
+pub fn decode_offset(cursor: &str) -> Result<usize> {
+    let garbled = || Error::BadRequest("the cursor is not valid for this listing".to_owned());
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| garbled())?;
+    let Offset { offset } = serde_json::from_slice(&bytes).map_err(|_| garbled())?;
+    Ok(offset)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +152,14 @@ mod tests {
         }
         let own = encode(&key(json!({"pk": "USER#1", "sk": "ADDRESS#x"})));
         assert!(decode(&own, &query).is_ok());
+    }
+
+    #[test]
+    fn offset_cursors_round_trip_and_refuse_keys() {
+        assert_eq!(decode_offset(&encode_offset(40)).ok(), Some(40));
+        let key = encode(&key(json!({"pk": "A", "sk": "B"})));
+        assert!(decode_offset(&key).is_err());
+        assert!(decode_offset("###").is_err());
     }
 
     #[test]

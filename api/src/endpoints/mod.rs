@@ -1,5 +1,6 @@
 //! One handler per HTTP function. Handlers are thin: extract, call one domain service, answer.
 
 pub mod addresses;
+pub mod catalogue;
 pub mod health;
 pub mod users;

@@ -22,7 +22,7 @@ pub const GSI1SK: &str = "gsi1sk";
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// The primary key of an item.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Key {
     pub pk: String,
     pub sk: String,
@@ -181,6 +181,9 @@ pub struct Query {
     pub index: Index,
     pub partition: String,
     pub sort_prefix: Option<String>,
+    /// Sort keys from the first to the second, both included (DynamoDB's `BETWEEN`). A query
+    /// has a prefix or a range, not both.
+    pub sort_between: Option<(String, String)>,
     pub ascending: bool,
     pub limit: usize,
     /// Where the previous page stopped ([`Page::last_key`]); exclusive.
@@ -193,6 +196,7 @@ impl Query {
             index,
             partition: partition.into(),
             sort_prefix: None,
+            sort_between: None,
             ascending: true,
             limit: 100,
             start_after: None,
@@ -201,6 +205,11 @@ impl Query {
 
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.sort_prefix = Some(prefix.into());
+        self
+    }
+
+    pub fn between(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.sort_between = Some((from.into(), to.into()));
         self
     }
 
@@ -268,6 +277,49 @@ pub trait Store: Send + Sync {
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError>;
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
+
+    /// Reads several items at once (DynamoDB's `BatchGetItem`, strongly consistent): the
+    /// items found, in no particular order; missing keys are simply absent. At most
+    /// [`MAX_BATCH_GET`] keys, each once.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError>;
+}
+
+/// DynamoDB's limit on the number of keys in one `BatchGetItem`.
+pub const MAX_BATCH_GET: usize = 100;
+
+/// The checks every adapter makes before a batch read.
+pub fn validate_batch_get(keys: &[Key]) -> Result<(), StoreError> {
+    if keys.len() > MAX_BATCH_GET {
+        return Err(StoreError::Invalid(format!(
+            "a batch read holds at most {MAX_BATCH_GET} keys, not {}",
+            keys.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = keys.iter().find(|key| !seen.insert(*key)) {
+        return Err(StoreError::Invalid(format!(
+            "the batch reads {}/{} twice",
+            twice.pk, twice.sk
+        )));
+    }
+    Ok(())
+}
+
+/// The checks every adapter makes before a query.
+pub fn validate_query(query: &Query) -> Result<(), StoreError> {
+    if query.sort_prefix.is_some() && query.sort_between.is_some() {
+        return Err(StoreError::Invalid(
+            "a query narrows the sort key by a prefix or by a range, not both".to_owned(),
+        ));
+    }
+    if let Some((from, to)) = &query.sort_between {
+        if from > to {
+            return Err(StoreError::Invalid(format!(
+                "an empty sort-key range {from:?}..={to:?}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The key of the item a transaction operation touches.

@@ -1,0 +1,312 @@
+//! The catalogue endpoints (API.md, "Catalogue and inventory"). Public reads carry an `ETag`
+//! and `Cache-Control`, answer `If-None-Match` with 304, and are served from the in-process
+//! cache when fresh; admin writes clear that cache.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bazaar_shared::Error;
+use bazaar_shared::catalogue::listing::{self, ListRequest, Sort};
+use bazaar_shared::catalogue::requests::{
+    CreateCategory, CreateProduct, StockChange, UpdateProduct,
+};
+use bazaar_shared::catalogue::{Category, Product, ProductView, stock};
+use bazaar_shared::pagination::{Listing, PageRequest};
+use bazaar_shared::users::service::require_admin;
+use sha2::{Digest, Sha256};
+
+use crate::App;
+use crate::cache::Cached;
+use crate::extract::{Correlation, CurrentUser, JsonBody, Page};
+use crate::problem::{ApiError, ApiResult, Problem};
+
+/// Browsers and CDNs may reuse a catalogue read this long, then revalidate with the ETag.
+const CACHE_CONTROL: &str = "public, max-age=10, stale-while-revalidate=30";
+
+/// `GET /api/v1/categories`
+pub async fn list_categories(
+    State(app): State<App>,
+    Page(page): Page,
+) -> ApiResult<Json<Listing<Category>>> {
+    Ok(Json(app.products().categories().list(&page).await?))
+}
+
+/// `POST /api/v1/categories` (admin)
+pub async fn create_category(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    JsonBody(request): JsonBody<CreateCategory>,
+) -> ApiResult<(StatusCode, Json<Category>)> {
+    require_admin(&user)?;
+    let category = app.products().categories().create(request).await?;
+    app.cache().clear();
+    Ok((StatusCode::CREATED, Json(category)))
+}
+
+/// `GET /api/v1/products`
+pub async fn list_products(
+    State(app): State<App>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let query = query.unwrap_or_default();
+    let key = format!("list?{query}");
+    if let Some(cached) = app.cache().get(&key) {
+        return Ok(respond(&headers, cached));
+    }
+    let request = parse_list_request(&query)?;
+    let listing = listing::list(app.products(), &request).await?;
+    let body = Bytes::from(serde_json::to_vec(&listing).map_err(internal)?);
+    let cached = Cached {
+        etag: format!("\"l{}\"", digest(&body)),
+        body,
+    };
+    app.cache().insert(key, cached.clone());
+    Ok(respond(&headers, cached))
+}
+
+/// `GET /api/v1/products/{id}`
+pub async fn get_product(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let key = format!("product/{id}");
+    if let Some(cached) = app.cache().get(&key) {
+        return Ok(respond(&headers, cached));
+    }
+    let product = app.products().get(&id).await?;
+    let cached = cached_product(&product)?;
+    app.cache().insert(key, cached.clone());
+    Ok(respond(&headers, cached))
+}
+
+/// `POST /api/v1/products` (admin)
+pub async fn create_product(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    JsonBody(request): JsonBody<CreateProduct>,
+) -> ApiResult<Response> {
+    require_admin(&user)?;
+    let product = app.products().create(request).await?;
+    app.cache().clear();
+    Ok(with_status(StatusCode::CREATED, cached_product(&product)?))
+}
+
+/// `PATCH /api/v1/products/{id}` (admin)
+pub async fn update_product(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<UpdateProduct>,
+) -> ApiResult<Response> {
+    require_admin(&user)?;
+    let product = app
+        .products()
+        .update(&id, request, if_match(&headers)?)
+        .await?;
+    app.cache().clear();
+    Ok(with_status(StatusCode::OK, cached_product(&product)?))
+}
+
+/// `DELETE /api/v1/products/{id}` (admin): archives the product.
+pub async fn archive_product(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    require_admin(&user)?;
+    app.products().archive(&id, if_match(&headers)?).await?;
+    app.cache().clear();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /api/v1/products/{id}/stock` (admin)
+pub async fn change_stock(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    Correlation(correlation): Correlation,
+    JsonBody(request): JsonBody<StockChange>,
+) -> ApiResult<Response> {
+    require_admin(&user)?;
+    let product = stock::change(app.products(), &id, request, &correlation).await?;
+    app.cache().clear();
+    Ok(with_status(StatusCode::OK, cached_product(&product)?))
+}
+
+fn internal(error: serde_json::Error) -> ApiError {
+    Error::Internal(format!("response does not serialise: {error}")).into()
+}
+
+fn digest(body: &[u8]) -> String {
+    Sha256::digest(body)
+        .iter()
+        .take(12)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// A product's entity tag: its version and its stock version, so it changes with either.
+fn product_etag(product: &Product) -> String {
+    format!("\"p{}-s{}\"", product.version, product.stock_version)
+}
+
+fn cached_product(product: &Product) -> ApiResult<Cached> {
+    let body = serde_json::to_vec(&ProductView::from(product)).map_err(internal)?;
+    Ok(Cached {
+        body: Bytes::from(body),
+        etag: product_etag(product),
+    })
+}
+
+fn with_status(status: StatusCode, cached: Cached) -> Response {
+    let mut response = (status, cached.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(etag) = HeaderValue::from_str(&cached.etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// 304 when the client holds this representation already, else the body; both with the
+/// entity tag and the caching policy.
+fn respond(request: &HeaderMap, cached: Cached) -> Response {
+    let unchanged = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .map(|tag| tag.trim().trim_start_matches("W/"))
+                .any(|tag| tag == "*" || tag == cached.etag)
+        });
+    let mut response = if unchanged {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(etag) = HeaderValue::from_str(&cached.etag) {
+            response.headers_mut().insert(header::ETAG, etag);
+        }
+        response
+    } else {
+        with_status(StatusCode::OK, cached)
+    };
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
+    response
+}
+
+/// The version named by `If-Match`: a product ETag (`"p3-s7"`) or a bare version (`"3"`).
+fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let tag = value
+        .to_str()
+        .unwrap_or_default()
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"');
+    let version = tag
+        .strip_prefix('p')
+        .map(|rest| rest.split('-').next().unwrap_or_default())
+        .unwrap_or(tag);
+    version.parse::<u64>().map(Some).map_err(|_| {
+        Problem::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Precondition failed",
+            "If-Match must be a product ETag or a version number",
+        )
+        .into()
+    })
+}
+
+/// Reads the listing parameters; anything malformed is a 400 naming the parameter.
+fn parse_list_request(query: &str) -> ApiResult<ListRequest> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+        .map_err(|_| Problem::malformed("the query string is malformed"))?;
+    let mut request = ListRequest {
+        page: PageRequest::default(),
+        ..ListRequest::default()
+    };
+    let amount = |name: &str, value: &str| {
+        value.parse::<i64>().map_err(|_| {
+            Problem::malformed(format!("{name} must be a whole number of minor units"))
+        })
+    };
+    for (name, value) in pairs {
+        match name.as_str() {
+            "category" => request.category = Some(value),
+            "q" => request.q = Some(value),
+            "min_price" => request.min_price = Some(amount(&name, &value)?),
+            "max_price" => request.max_price = Some(amount(&name, &value)?),
+            "in_stock" => {
+                request.in_stock = match value.as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(Problem::malformed("in_stock must be true or false").into()),
+                }
+            }
+            "sort" => {
+                request.sort = Sort::parse(&value).ok_or_else(|| {
+                    Problem::malformed("sort must be one of newest, price_asc, price_desc, name")
+                })?
+            }
+            "limit" => {
+                let limit = value.parse::<usize>().map_err(|_| {
+                    Problem::malformed("limit must be a whole number between 1 and 100")
+                })?;
+                request.page.limit = Some(limit);
+            }
+            "cursor" => request.page.cursor = Some(value),
+            _ => {}
+        }
+    }
+    Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_takes_an_etag_or_a_version() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::IF_MATCH,
+                HeaderValue::from_str(value).unwrap_or(HeaderValue::from_static("")),
+            );
+            if_match(&headers).ok().flatten()
+        };
+        assert_eq!(with("\"p3-s7\""), Some(3));
+        assert_eq!(with("W/\"p12-s0\""), Some(12));
+        assert_eq!(with("\"4\""), Some(4));
+        assert_eq!(with("5"), Some(5));
+        assert_eq!(with("\"garbage\""), None);
+        assert_eq!(if_match(&HeaderMap::new()).ok(), Some(None));
+    }
+
+    #[test]
+    fn list_parameters_are_checked() {
+        assert!(parse_list_request("sort=price_desc&min_price=10&in_stock=true&limit=5").is_ok());
+        for bad in [
+            "sort=random",
+            "min_price=1.5",
+            "in_stock=maybe",
+            "limit=abc",
+            "limit=-1",
+        ] {
+            assert!(parse_list_request(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Products: create (unique SKU), read, update with optimistic concurrency, archive. Every
+//! write carries the product's index entries in the same transaction.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+
+use crate::Ports;
+use crate::catalogue::categories::Categories;
+use crate::catalogue::index;
+use crate::catalogue::model::{Product, ProductStatus};
+use crate::catalogue::requests::{CreateProduct, UpdateProduct};
+use crate::error::{Error, FieldError, Result};
+use crate::keys;
+use crate::ports::{Cond, Item, Key, StoreError, TxOp, Update, store};
+use crate::validation;
+
+/// How often an archive is retried when a concurrent update won the race.
+const ATTEMPTS: usize = 3;
+
+#[derive(Clone)]
+pub struct Products {
+    ports: Ports,
+    categories: Categories,
+}
+
+impl Products {
+    pub fn new(ports: Ports) -> Self {
+        Self {
+            categories: Categories::new(ports.clone()),
+            ports,
+        }
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    pub fn categories(&self) -> &Categories {
+        &self.categories
+    }
+
+    pub async fn create(&self, request: CreateProduct) -> Result<Product> {
+        validation::check(&request)?;
+        let category_id = match request.category_id {
+            Some(id) => Some(self.existing_category(&id).await?),
+            None => None,
+        };
+        let now = self.ports.clock.now();
+        let mut product = Product {
+            id: self.ports.ids.new_id(),
+            sku: request.sku.unwrap_or_default(),
+            name: request.name.unwrap_or_default().trim().to_owned(),
+            description: request.description.unwrap_or_default().trim().to_owned(),
+            category_id,
+            price: request
+                .price
+                .ok_or_else(|| Error::invalid("price", "is required"))?,
+            available: request.stock.unwrap_or(0),
+            reserved: 0,
+            images: Vec::new(),
+            version: 1,
+            stock_version: 0,
+            status: ProductStatus::Active,
+            created_at: now,
+            updated_at: now,
+            indexed_terms: Vec::new(),
+        };
+        product.indexed_terms = index::terms(&product);
+        let claim = keys::sku_claim(&product.sku);
+        let mut claim_item = Item::new();
+        claim_item.insert(store::PK.into(), claim.pk.into());
+        claim_item.insert(store::SK.into(), claim.sk.into());
+        claim_item.insert("product_id".into(), product.id.clone().into());
+        let mut ops = vec![
+            TxOp::Put {
+                item: product.to_item()?,
+                cond: Cond::NotExists,
+            },
+            TxOp::Put {
+                item: claim_item,
+                cond: Cond::NotExists,
+            },
+        ];
+        ops.extend(index::changes(None, &product));
+        match self.ports.store.transact(ops).await {
+            Ok(()) => Ok(product),
+            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
+                Err(Error::Conflict {
+                    message: format!("a product with SKU {} already exists", product.sku),
+                    fields: vec![FieldError::new("sku", "is already taken")],
+                })
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn existing_category(&self, id: &str) -> Result<String> {
+        match self.categories.get(id).await? {
+            Some(category) => Ok(category.id),
+            None => Err(Error::invalid("category_id", "no such category")),
+        }
+    }
+
+    /// The product, whatever its status.
+    pub async fn find(&self, id: &str) -> Result<Option<Product>> {
+        match self.ports.store.get(&keys::product(id)).await? {
+            Some(item) => Product::from_item(item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// An active product; archived ones are gone for clients.
+    pub async fn get(&self, id: &str) -> Result<Product> {
+        self.find(id)
+            .await?
+            .filter(Product::is_active)
+            .ok_or(Error::NotFound("product"))
+    }
+
+    /// The product with this SKU (any status).
+    pub async fn by_sku(&self, sku: &str) -> Result<Option<Product>> {
+        let Some(claim) = self.ports.store.get(&keys::sku_claim(sku)).await? else {
+            return Ok(None);
+        };
+        match claim.get("product_id").and_then(serde_json::Value::as_str) {
+            Some(id) => self.find(id).await,
+            None => Err(Error::Internal(format!(
+                "SKU claim without a product: {sku}"
+            ))),
+        }
+    }
+
+    /// Active products by id, in the order asked, skipping ids that are not (or no longer) there.
+    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<Product>> {
+        let mut found: HashMap<String, Product> = HashMap::new();
+        for chunk in ids.chunks(crate::ports::store::MAX_BATCH_GET) {
+            let keys: Vec<Key> = chunk.iter().map(|id| keys::product(id)).collect();
+            for item in self.ports.store.get_many(&keys).await? {
+                let product = Product::from_item(item)?;
+                found.insert(product.id.clone(), product);
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.remove(id))
+            .filter(Product::is_active)
+            .collect())
+    }
+
+    /// Changes a product's own fields. `if_match` is the version from an `If-Match` header;
+    /// without it the body's `version` is required.
+    pub async fn update(
+        &self,
+        id: &str,
+        request: UpdateProduct,
+        if_match: Option<u64>,
+    ) -> Result<Product> {
+        validation::check(&request)?;
+        if request.sku.is_some() {
+            return Err(Error::invalid(
+                "sku",
+                "cannot be changed; create a new product",
+            ));
+        }
+        let expected = if_match.or(request.version).ok_or_else(|| {
+            Error::PreconditionRequired(
+                "send the version you read, in `version` or as If-Match".to_owned(),
+            )
+        })?;
+        let current = self.get(id).await?;
+        let clash = || stale(if_match.is_some(), current.version);
+        if current.version != expected {
+            return Err(clash());
+        }
+        let mut next = current.clone();
+        if let Some(name) = &request.name {
+            next.name = name.trim().to_owned();
+        }
+        if let Some(description) = &request.description {
+            next.description = description.trim().to_owned();
+        }
+        if let Some(category) = &request.category_id {
+            next.category_id = match category {
+                Some(id) => Some(self.existing_category(id).await?),
+                None => None,
+            };
+        }
+        if let Some(price) = &request.price {
+            next.price = price.clone();
+        }
+        next.version += 1;
+        next.updated_at = self.ports.clock.now();
+        next.indexed_terms = index::terms(&next);
+        let mut ops = vec![TxOp::Update {
+            key: keys::product(id),
+            updates: vec![
+                Update::set("name", next.name.as_str()),
+                Update::set("description", next.description.as_str()),
+                Update::set("category_id", json!(next.category_id)),
+                Update::set("price", json!(next.price)),
+                Update::set("indexed_terms", json!(next.indexed_terms)),
+                Update::set("updated_at", json!(next.updated_at)),
+                Update::add("version", 1),
+            ],
+            cond: Cond::All(vec![
+                Cond::eq("version", expected),
+                Cond::eq("status", json!(ProductStatus::Active)),
+            ]),
+        }];
+        ops.extend(index::changes(Some(&current), &next));
+        match self.ports.store.transact(ops).await {
+            Ok(()) => self.get(id).await,
+            Err(StoreError::TransactionCancelled { .. } | StoreError::TransactionConflict) => {
+                Err(clash())
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Archives a product: it leaves every listing and search, and reads as 404.
+    pub async fn archive(&self, id: &str, if_match: Option<u64>) -> Result<()> {
+        for _ in 0..ATTEMPTS {
+            let current = self.get(id).await?;
+            if let Some(expected) = if_match {
+                if expected != current.version {
+                    return Err(stale(true, current.version));
+                }
+            }
+            let mut archived = current.clone();
+            archived.status = ProductStatus::Archived;
+            let mut ops = vec![TxOp::Update {
+                key: keys::product(id),
+                updates: vec![
+                    Update::set("status", json!(ProductStatus::Archived)),
+                    Update::set("updated_at", json!(self.ports.clock.now())),
+                    Update::add("version", 1),
+                ],
+                cond: Cond::eq("version", current.version),
+            }];
+            ops.extend(index::changes(Some(&current), &archived));
+            match self.ports.store.transact(ops).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::TransactionCancelled { .. } | StoreError::TransactionConflict) => {
+                    continue;
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(Error::conflict("the product changed meanwhile; try again"))
+    }
+}
+
+/// A stale version: 412 for `If-Match`, 409 for a `version` in the body.
+fn stale(if_match: bool, current: u64) -> Error {
+    let message = format!("the product has changed; its current version is {current}");
+    if if_match {
+        Error::PreconditionFailed(message)
+    } else {
+        Error::conflict(message)
+    }
+}

@@ -1,0 +1,154 @@
+//! Stock: available = on hand − reserved. Admins set or adjust what is on hand, never below
+//! what unpaid orders hold. Each change is a transaction conditional on the product's
+//! `stock_version`, so that the transition to zero is seen by exactly one writer: it emits
+//! `PRODUCT_OUT_OF_STOCK` once (through the outbox, in the same transaction), and a return
+//! above zero records a back-in-stock transition.
+
+use serde_json::json;
+
+use crate::Ports;
+use crate::catalogue::model::Product;
+use crate::catalogue::products::Products;
+use crate::catalogue::requests::{MAX_STOCK, StockChange};
+use crate::error::{Error, Result};
+use crate::events::{Event, EventType};
+use crate::keys;
+use crate::outbox::{self, Staged};
+use crate::ports::{Cond, StoreError, TxOp, Update, store};
+use crate::validation;
+
+/// How often a change is recomputed when a concurrent stock change won the race.
+const ATTEMPTS: usize = 5;
+
+/// What a stock change did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    None,
+    OutOfStock,
+    BackInStock,
+}
+
+pub fn transition(before: i64, after: i64) -> Transition {
+    match (before > 0, after > 0) {
+        (true, false) => Transition::OutOfStock,
+        (false, true) => Transition::BackInStock,
+        _ => Transition::None,
+    }
+}
+
+/// Sets (`set`) or adjusts (`adjust`) the units on hand of a product.
+pub async fn change(
+    products: &Products,
+    id: &str,
+    change: StockChange,
+    correlation_id: &str,
+) -> Result<Product> {
+    validation::check(&change)?;
+    let ports = products.ports();
+    if change.set.is_some() == change.adjust.is_some() {
+        return Err(Error::invalid(
+            "set",
+            "give exactly one of `set` and `adjust`",
+        ));
+    }
+    for _ in 0..ATTEMPTS {
+        let product = products.get(id).await?;
+        let on_hand = product.available + product.reserved;
+        let target = match (change.set, change.adjust) {
+            (Some(set), _) => set,
+            (_, Some(delta)) => on_hand + delta,
+            _ => on_hand,
+        };
+        if target < product.reserved {
+            return Err(Error::conflict(format!(
+                "stock cannot go below the {} units reserved by unpaid orders",
+                product.reserved
+            )));
+        }
+        if target > MAX_STOCK {
+            return Err(Error::invalid(
+                "adjust",
+                "would put more than 10^9 units on hand",
+            ));
+        }
+        let available = target - product.reserved;
+        let (ops, staged) = stock_write(ports, &product, available, correlation_id)?;
+        match ports.store.transact(ops).await {
+            Ok(()) => {
+                outbox::deliver(ports, &staged).await;
+                return products.get(id).await;
+            }
+            Err(StoreError::TransactionCancelled { .. } | StoreError::TransactionConflict) => {
+                continue;
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(Error::conflict("the stock changed concurrently; try again"))
+}
+
+/// The writes of one stock change: the product, and for a transition its record (and, for
+/// out-of-stock, its event).
+fn stock_write(
+    ports: &Ports,
+    product: &Product,
+    available: i64,
+    correlation_id: &str,
+) -> Result<(Vec<TxOp>, Vec<Staged>)> {
+    let now = ports.clock.now();
+    let mut ops = vec![TxOp::Update {
+        key: keys::product(&product.id),
+        updates: vec![
+            Update::set("available", available),
+            Update::set("updated_at", json!(now)),
+            Update::add("stock_version", 1),
+        ],
+        cond: Cond::eq("stock_version", product.stock_version),
+    }];
+    let mut staged = Vec::new();
+    let kind = match transition(product.available, available) {
+        Transition::None => return Ok((ops, staged)),
+        Transition::OutOfStock => {
+            let event = Event::new(
+                EventType::ProductOutOfStock,
+                json!({"product_id": product.id, "sku": product.sku, "name": product.name}),
+                correlation_id,
+                ports.ids.as_ref(),
+                ports.clock.as_ref(),
+            );
+            let entry = Staged::new(outbox::NOTIFICATIONS_QUEUE, event);
+            ops.push(entry.write()?);
+            staged.push(entry);
+            "out_of_stock"
+        }
+        Transition::BackInStock => "back_in_stock",
+    };
+    let key = keys::stock_event(&product.id, &ports.ids.new_id());
+    let record = json!({
+        store::PK: key.pk,
+        store::SK: key.sk,
+        "transition": kind,
+        "available": available,
+        "at": now,
+    });
+    if let serde_json::Value::Object(item) = record {
+        ops.push(TxOp::Put {
+            item,
+            cond: Cond::NotExists,
+        });
+    }
+    Ok((ops, staged))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_happen_only_when_crossing_zero() {
+        assert_eq!(transition(5, 0), Transition::OutOfStock);
+        assert_eq!(transition(0, 3), Transition::BackInStock);
+        assert_eq!(transition(5, 2), Transition::None);
+        assert_eq!(transition(0, 0), Transition::None);
+    }
+}
