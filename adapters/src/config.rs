@@ -32,6 +32,9 @@ pub enum Backend {
         /// Logical queue name → URL; names not listed are looked up as `queue_prefix + name`.
         queue_urls: HashMap<String, String>,
         queue_prefix: String,
+        /// Where public objects (product images) are served: a CDN in front of the bucket
+        /// (`BAZAAR_ASSETS_URL`); the bucket's own address when unset.
+        assets_url: Option<String>,
     },
 }
 
@@ -95,6 +98,7 @@ impl BackendConfig {
                 bucket: lookup("BAZAAR_BUCKET").unwrap_or_else(|| "bazaar-assets".to_owned()),
                 queue_urls,
                 queue_prefix: lookup("BAZAAR_QUEUE_PREFIX").unwrap_or_else(|| "bazaar-".to_owned()),
+                assets_url: lookup("BAZAAR_ASSETS_URL"),
             }
         } else {
             Backend::Embedded {
@@ -189,6 +193,7 @@ pub async fn connect_with(
             bucket,
             queue_urls,
             queue_prefix,
+            assets_url,
         } => {
             let sdk = match sdk {
                 Some(sdk) => sdk,
@@ -201,7 +206,10 @@ pub async fn connect_with(
                     queue_urls.clone(),
                     queue_prefix.clone(),
                 )),
-                blobs: Arc::new(S3Blobs::new(&sdk, bucket.clone())),
+                blobs: Arc::new(match assets_url {
+                    Some(url) => S3Blobs::new(&sdk, bucket.clone()).with_public_base(url.clone()),
+                    None => S3Blobs::new(&sdk, bucket.clone()),
+                }),
                 clock: Arc::new(SystemClock),
                 ids: Arc::new(UlidGenerator::default()),
             };
@@ -290,6 +298,7 @@ mod tests {
         let Backend::Aws {
             queue_urls,
             endpoint_url,
+            assets_url,
             ..
         } = chosen.backend
         else {
@@ -300,6 +309,20 @@ mod tests {
             Some("http://q/n")
         );
         assert_eq!(endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(assets_url, None, "no CDN unless one is configured");
+    }
+
+    #[test]
+    fn the_assets_url_is_read_on_aws() {
+        let chosen = config(&[
+            ("BAZAAR_BACKEND", "aws"),
+            ("BAZAAR_ASSETS_URL", "https://cdn.example.com"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Backend::Aws { assets_url, .. } = chosen.backend else {
+            panic!("not aws")
+        };
+        assert_eq!(assets_url.as_deref(), Some("https://cdn.example.com"));
     }
 
     #[test]

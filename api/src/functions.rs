@@ -15,6 +15,8 @@ pub enum Trigger {
     Queue { queue: &'static str },
     /// An EventBridge schedule.
     Schedule { every_minutes: u32 },
+    /// An object created in the assets bucket under a key prefix (an S3 event notification).
+    Upload { prefix: &'static str },
 }
 
 /// One deployable function.
@@ -76,10 +78,19 @@ pub const ALL: &[FunctionSpec] = &[
     http("products-update", "PATCH", "/api/v1/products/{id}"),
     http("products-archive", "DELETE", "/api/v1/products/{id}"),
     http("products-stock", "PUT", "/api/v1/products/{id}/stock"),
+    http("products-images", "POST", "/api/v1/products/{id}/images"),
+    http("imports-create", "POST", "/api/v1/imports"),
+    http("imports-get", "GET", "/api/v1/imports/{id}"),
     FunctionSpec {
         name: "notifications-consumer",
         trigger: Trigger::Queue {
             queue: NOTIFICATIONS_QUEUE,
+        },
+    },
+    FunctionSpec {
+        name: "imports-process",
+        trigger: Trigger::Upload {
+            prefix: bazaar_shared::imports::KEY_PREFIX,
         },
     },
     FunctionSpec {

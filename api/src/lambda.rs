@@ -2,6 +2,7 @@
 //! Lambda runtime. A function that cannot be configured (e.g. no strong JWT secret on AWS)
 //! fails at start-up rather than serving requests wrongly.
 
+use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -34,6 +35,21 @@ pub async fn serve_notifications_consumer() -> Result<(), Error> {
             Ok::<SqsBatchResponse, Error>(
                 handlers::notifications::handle(&app, event.payload).await,
             )
+        }
+    }))
+    .await
+}
+
+/// Runs the catalogue import on S3 upload events. An error makes Lambda retry the event.
+pub async fn serve_import_processor() -> Result<(), Error> {
+    let app = start(false).await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
+        let app = app.clone();
+        async move {
+            handlers::imports::handle(&app, event.payload)
+                .await
+                .map_err(Error::from)?;
+            Ok::<Value, Error>(serde_json::json!({ "ok": true }))
         }
     }))
     .await

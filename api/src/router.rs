@@ -9,7 +9,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::App;
-use crate::endpoints::{addresses, catalogue, health, users};
+use crate::endpoints::{addresses, catalogue, health, images, imports, users};
 use crate::functions::{ALL, FunctionSpec, Trigger};
 use crate::problem::Problem;
 
@@ -35,6 +35,9 @@ pub fn handler(name: &str) -> Option<MethodRouter<App>> {
         "products-update" => patch(catalogue::update_product),
         "products-archive" => delete(catalogue::archive_product),
         "products-stock" => put(catalogue::change_stock),
+        "products-images" => post(images::presign_image),
+        "imports-create" => post(imports::create),
+        "imports-get" => get(imports::get),
         _ => return None,
     })
 }

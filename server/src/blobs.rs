@@ -1,17 +1,30 @@
 //! Presigned blob URLs for the embedded store: what S3 does for presigned URLs in AWS, the
-//! local server does here, checking the signature and expiry the store put in the URL.
+//! local server does here, checking the signature, expiry and (for a sized upload) length the
+//! store put in the URL. It also serves public objects (product images) under `/assets/`,
+//! as a CDN in front of the bucket does in AWS.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bazaar_adapters::embedded::blobs::Grant;
 use bazaar_api::App;
 use bazaar_api::problem::Problem;
 
 pub const ROUTE: &str = "/_blobs/{*key}";
 
+/// Public objects, unsigned: only keys under [`PUBLIC_PREFIX`].
+pub const ASSETS_ROUTE: &str = "/assets/{*key}";
+
+/// The keys served publicly under `/assets/`; everything else needs a presigned URL.
+pub const PUBLIC_PREFIX: &str = "products/";
+
+/// How long browsers and proxies may keep a public object (its key never changes content:
+/// each upload gets a new key).
+pub const ASSETS_CACHE_CONTROL: &str = "public, max-age=86400";
+
 /// The largest object accepted through a presigned upload.
-pub const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_UPLOAD_BYTES: usize = 256 * 1024 * 1024;
 
 fn forbidden(detail: String) -> Problem {
     Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
@@ -28,20 +41,38 @@ fn unavailable(detail: String) -> Response {
     .into_response()
 }
 
+fn too_large(limit: u64) -> Response {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        "Payload too large",
+        format!("uploads are limited to {limit} bytes"),
+    )
+    .into_response()
+}
+
 fn check(
     app: &App,
     method: &str,
     key: &str,
     query: Option<&str>,
     content_type: Option<&str>,
-) -> Result<(), Problem> {
+    content_length: Option<u64>,
+) -> Result<Grant, Problem> {
     let Some(embedded) = &app.connected().embedded else {
         return Err(Problem::not_found("no such route"));
     };
     let now = chrono::Utc::now().timestamp();
     embedded
         .blobs
-        .verify(method, key, query.unwrap_or_default(), content_type, now)
+        .verify(
+            method,
+            key,
+            query.unwrap_or_default(),
+            content_type,
+            content_length,
+            now,
+        )
         .map_err(|error| forbidden(error.to_string()))
 }
 
@@ -50,7 +81,7 @@ pub async fn download(
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(problem) = check(&app, "GET", &key, query.as_deref(), None) {
+    if let Err(problem) = check(&app, "GET", &key, query.as_deref(), None, None) {
         return problem.into_response();
     }
     match app.ports().blobs.get(&key).await {
@@ -70,18 +101,43 @@ pub async fn upload(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok());
-    if let Err(problem) = check(&app, "PUT", &key, query.as_deref(), content_type) {
-        return problem.into_response();
-    }
-    let Ok(bytes) = to_bytes(body, MAX_UPLOAD_BYTES).await else {
-        return Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
-            "Payload too large",
-            format!("uploads are limited to {MAX_UPLOAD_BYTES} bytes"),
-        )
-        .into_response();
+    // What the request declares; a URL signed with a length accepts no other (as S3 does,
+    // the Content-Length being a signed header there).
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    let grant = match check(
+        &app,
+        "PUT",
+        &key,
+        query.as_deref(),
+        content_type,
+        content_length,
+    ) {
+        Ok(grant) => grant,
+        Err(problem) => return problem.into_response(),
     };
+    let max = MAX_UPLOAD_BYTES as u64;
+    let limit = match grant.content_length {
+        Some(signed) if signed > max => return too_large(max),
+        Some(signed) => signed,
+        None => max,
+    };
+    let Ok(bytes) = to_bytes(body, usize::try_from(limit).unwrap_or(MAX_UPLOAD_BYTES)).await else {
+        return too_large(limit);
+    };
+    // The body is framed by the declared length, which was checked; a short body (the client
+    // gave up) must not be stored either.
+    if let Some(signed) = grant.content_length
+        && bytes.len() as u64 != signed
+    {
+        return forbidden(format!(
+            "the upload must be exactly {signed} bytes, not {}",
+            bytes.len()
+        ))
+        .into_response();
+    }
     let content_type = content_type.unwrap_or("application/octet-stream");
     match app
         .ports()
@@ -89,7 +145,42 @@ pub async fn upload(
         .put(&key, bytes.to_vec(), content_type)
         .await
     {
-        Ok(()) => StatusCode::OK.into_response(),
+        Ok(()) => {
+            crate::bucket_events::object_created(&app, &key, bytes.len());
+            StatusCode::OK.into_response()
+        }
+        Err(error) => unavailable(error.to_string()),
+    }
+}
+
+/// `GET /assets/{key}`: a public object (a product image), unsigned, on the embedded backend.
+/// Only keys under [`PUBLIC_PREFIX`] are public; any other key is "not found", whether or not
+/// the object exists, so that private objects cannot even be probed.
+pub async fn asset(State(app): State<App>, Path(key): Path<String>) -> Response {
+    if app.connected().embedded.is_none() || !key.starts_with(PUBLIC_PREFIX) {
+        return Problem::not_found("no such asset").into_response();
+    }
+    match app.ports().blobs.get(&key).await {
+        Ok(Some(blob)) => {
+            let mut response = blob.body.into_response();
+            let headers = response.headers_mut();
+            if let Ok(content_type) = HeaderValue::from_str(&blob.content_type) {
+                headers.insert(header::CONTENT_TYPE, content_type);
+            }
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(ASSETS_CACHE_CONTROL),
+            );
+            // Uploaded content: never let a browser sniff it into something executable.
+            headers.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            response
+        }
+        Ok(None) | Err(bazaar_shared::ports::BlobError::InvalidKey(_)) => {
+            Problem::not_found("no such asset").into_response()
+        }
         Err(error) => unavailable(error.to_string()),
     }
 }

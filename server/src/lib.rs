@@ -1,8 +1,10 @@
 //! The local Bazaar server: every HTTP function at its API Gateway route, the SQS consumers
 //! fed in-process from the configured queue, the scheduled jobs on timers, presigned blob
-//! URLs served for the embedded store, Prometheus metrics and the OpenAPI document.
+//! URLs and public assets (product images) served for the embedded store, Prometheus metrics
+//! and the OpenAPI document.
 
 pub mod blobs;
+pub mod bucket_events;
 pub mod docs;
 pub mod metrics_endpoint;
 pub mod workers;
@@ -23,6 +25,7 @@ fn local_routes() -> Router<App> {
         .route(docs::OPENAPI_PATH, get(docs::openapi))
         .route(docs::DOCS_PATH, get(docs::page))
         .route(blobs::ROUTE, get(blobs::download).put(blobs::upload))
+        .route(blobs::ASSETS_ROUTE, get(blobs::asset))
 }
 
 /// The whole local API: every function plus the local routes.

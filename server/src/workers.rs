@@ -38,7 +38,8 @@ pub fn spawn(app: App, stop: watch::Receiver<bool>) -> Workers {
                 let period = Duration::from_secs(u64::from(every_minutes) * 60);
                 set.spawn(every(app.clone(), spec.name, period, stop.clone()));
             }
-            Trigger::Http { .. } => {}
+            // HTTP functions are routes; upload handlers run on bucket events.
+            Trigger::Http { .. } | Trigger::Upload { .. } => {}
         }
     }
     Workers(set)

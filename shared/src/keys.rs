@@ -120,3 +120,8 @@ pub fn listing_partition(scope: &str, order: &str) -> String {
 pub fn term_partition(token: &str) -> String {
     format!("TERM#{token}")
 }
+
+/// A catalogue import: `IMPORT#<id>` / `IMPORT`.
+pub fn import(import_id: &str) -> Key {
+    Key::new(format!("IMPORT#{import_id}"), "IMPORT")
+}

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod context;
 pub mod error;
 pub mod events;
+pub mod imports;
 pub mod keys;
 pub mod money;
 pub mod notifications;

@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod moto;
+pub mod recording;
 pub mod server;
 
 pub use server::{Backend, TestServer};

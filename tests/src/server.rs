@@ -3,10 +3,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bazaar_adapters::config::{Backend as BackendKind, BackendConfig};
 use bazaar_api::App;
 use tokio::sync::oneshot;
+
+use crate::recording::RecordingStore;
 
 /// The JWT secret of test servers (never used outside tests).
 pub const TEST_JWT_SECRET: &str = "test-only:Qx7#Lm2$Vb9!Rt4&Wz6*Np1@Ks8^Hd3";
@@ -41,6 +44,22 @@ impl TestServer {
 
     /// Starts a server whose queues dead-letter after `max_receives`.
     pub async fn start_with(backend: Backend, max_receives: u32) -> Self {
+        Self::launch(backend, max_receives, false).await.0
+    }
+
+    /// Starts a server whose state store records every call made to it (see
+    /// [`RecordingStore`]); the recorder is returned beside the server.
+    pub async fn start_recording(backend: Backend) -> (Self, Arc<RecordingStore>) {
+        let (server, recorder) = Self::launch(backend, 5, true).await;
+        let recorder = recorder.unwrap_or_else(|| panic!("the store is not recorded"));
+        (server, recorder)
+    }
+
+    async fn launch(
+        backend: Backend,
+        max_receives: u32,
+        record: bool,
+    ) -> (Self, Option<Arc<RecordingStore>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|error| panic!("cannot bind loopback: {error}"));
@@ -91,6 +110,7 @@ impl TestServer {
                         bucket,
                         queue_urls,
                         queue_prefix: prefix,
+                        assets_url: None,
                     },
                     max_receives,
                 };
@@ -101,14 +121,20 @@ impl TestServer {
             "BAZAAR_JWT_SECRET" => Some(TEST_JWT_SECRET.to_owned()),
             _ => None,
         };
-        let app = App::build_with(&config, &lookup, sdk, true)
-            .await
-            .unwrap_or_else(|error| panic!("cannot build the app: {error}"));
+        let (app, recorder) = if record {
+            let (app, recorder) = recorded_app(&config, sdk).await;
+            (app, Some(recorder))
+        } else {
+            let app = App::build_with(&config, &lookup, sdk, true)
+                .await
+                .unwrap_or_else(|error| panic!("cannot build the app: {error}"));
+            (app, None)
+        };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(bazaar::serve(listener, app.clone(), async move {
             let _ = stopped.await;
         }));
-        Self {
+        let server = Self {
             base_url,
             app,
             backend,
@@ -117,7 +143,8 @@ impl TestServer {
             data_dir,
             shutdown: Some(shutdown),
             task: Some(task),
-        }
+        };
+        (server, recorder)
     }
 
     /// Makes sure a queue (and its dead-letter queue) exists: SQS queues are created on moto
@@ -143,6 +170,29 @@ impl TestServer {
             let _ = task.await;
         }
     }
+}
+
+/// The app over the configured adapters, its state store wrapped in a [`RecordingStore`],
+/// issuing tokens signed with [`TEST_JWT_SECRET`] (as [`App::build_with`] does for tests).
+async fn recorded_app(
+    config: &BackendConfig,
+    sdk: Option<aws_config::SdkConfig>,
+) -> (App, Arc<RecordingStore>) {
+    use bazaar_shared::auth::{SigningSecret, TokenService, TokenSettings};
+    let mut connected = bazaar_adapters::config::connect_with(config, sdk)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect the adapters: {error}"));
+    let recorder = RecordingStore::new(connected.ports.store.clone());
+    connected.ports.store = recorder.clone();
+    let secret = SigningSecret::new(TEST_JWT_SECRET.as_bytes().to_vec())
+        .unwrap_or_else(|error| panic!("the test secret is refused: {error}"));
+    let tokens = TokenService::new(TokenSettings {
+        secret,
+        issuer: "bazaar".to_owned(),
+        audience: "bazaar-api".to_owned(),
+        ttl_seconds: 3600,
+    });
+    (App::assemble(connected, Some(tokens)), recorder)
 }
 
 impl Drop for TestServer {

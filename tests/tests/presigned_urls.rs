@@ -31,6 +31,7 @@ async fn tampered_or_expired_urls_are_refused() {
         .presign_put(
             "imports/catalogue.csv",
             "text/csv",
+            None,
             Duration::from_secs(300),
         )
         .await
@@ -74,6 +75,146 @@ async fn tampered_or_expired_urls_are_refused() {
     assert_eq!(get(&download.url).await, 403, "an expired URL still works");
 }
 
+async fn put_bytes(url: &str, content_type: &str, body: Vec<u8>) -> u16 {
+    reqwest::Client::new()
+        .put(url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .map(|response| response.status().as_u16())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_sized_upload_url_takes_exactly_that_many_bytes() {
+    let server = TestServer::start(Backend::Embedded).await;
+    let blobs = &server.app.ports().blobs;
+    let key = "products/p1/images/photo.png";
+    let upload = blobs
+        .presign_put(key, "image/png", Some(8), Duration::from_secs(300))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // A browser cannot lie about Content-Length: a body of another size declares that size.
+    assert_eq!(
+        put_bytes(&upload.url, "image/png", vec![1; 9]).await,
+        403,
+        "one byte more"
+    );
+    assert_eq!(
+        put_bytes(&upload.url, "image/png", vec![1; 7]).await,
+        403,
+        "one byte less"
+    );
+    assert_eq!(
+        put_bytes(&upload.url, "image/png", Vec::new()).await,
+        403,
+        "empty"
+    );
+    assert_eq!(
+        put_chunked(&upload.url, "image/png", &[1; 8]).await,
+        403,
+        "a chunked upload declares no length"
+    );
+    // Changing the signed length in the URL breaks the signature.
+    let larger = upload
+        .url
+        .replace("X-Bazaar-Length=8&", "X-Bazaar-Length=9&");
+    assert_ne!(larger, upload.url);
+    assert_eq!(put_bytes(&larger, "image/png", vec![1; 9]).await, 403);
+    assert_eq!(blobs.get(key).await, Ok(None), "a refused upload wrote");
+
+    assert_eq!(put_bytes(&upload.url, "image/png", vec![1; 8]).await, 200);
+    assert_eq!(
+        blobs.get(key).await.ok().flatten().map(|blob| blob.body),
+        Some(vec![1; 8])
+    );
+}
+
+/// PUTs `body` with `Transfer-Encoding: chunked` and no Content-Length (as a client streaming
+/// a body of unknown length does), over a plain socket; returns the status.
+async fn put_chunked(url: &str, content_type: &str, body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let (host, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let request = format!(
+        "PUT {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n",
+        body.len()
+    );
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes.extend_from_slice(b"\r\n0\r\n\r\n");
+    let host = host.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut socket = std::net::TcpStream::connect(&host).unwrap_or_else(|e| panic!("{e}"));
+        socket.write_all(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        let mut response = String::new();
+        let _ = socket.read_to_string(&mut response);
+        response
+            .split(' ')
+            .nth(1)
+            .and_then(|status| status.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {response:?}"))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn public_assets_are_products_only() {
+    let server = TestServer::start(Backend::Embedded).await;
+    let blobs = &server.app.ports().blobs;
+    blobs
+        .put("products/p1/images/a.png", b"PNG".to_vec(), "image/png")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    blobs
+        .put("imports/secret.csv", b"sku".to_vec(), "text/csv")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = blobs.public_url("products/p1/images/a.png");
+    assert_eq!(url, server.url("/assets/products/p1/images/a.png"));
+    let response = reqwest::get(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 200);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header("content-type").as_deref(), Some("image/png"));
+    assert_eq!(
+        header("cache-control").as_deref(),
+        Some("public, max-age=86400")
+    );
+    assert_eq!(
+        response.bytes().await.ok().map(|bytes| bytes.to_vec()),
+        Some(b"PNG".to_vec())
+    );
+    for path in [
+        "/assets/imports/secret.csv",
+        "/assets/products/p1/images/missing.png",
+        "/assets/products/../imports/secret.csv",
+        "/assets/products%2F..%2Fimports/secret.csv",
+    ] {
+        let response = reqwest::get(server.url(path))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(response.status().as_u16(), 404, "{path}");
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|value| value.to_str().ok()),
+            Some("application/problem+json"),
+            "{path}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_aws_backend_serves_no_local_blob_route() {
     let server = TestServer::start(Backend::Aws).await;
@@ -81,4 +222,5 @@ async fn the_aws_backend_serves_no_local_blob_route() {
         get(&server.url("/_blobs/anything?X-Bazaar-Expires=1")).await,
         404
     );
+    assert_eq!(get(&server.url("/assets/products/p1/a.png")).await, 404);
 }

@@ -5,15 +5,19 @@
 //! go through `#n` placeholders because many of ours (`status`, `name`, `count`) are reserved.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    self as ddb, AttributeValue, CancellationReason, ReturnValue, TransactWriteItem,
+    self as ddb, AttributeValue, CancellationReason, KeysAndAttributes, ReturnValue,
+    TransactWriteItem,
 };
-use bazaar_shared::ports::store::{PK, SK, validate_transaction};
+use bazaar_shared::ports::store::{
+    PK, SK, validate_batch_get, validate_query, validate_transaction,
+};
 use bazaar_shared::ports::{Cond, Index, Item, Key, Page, Query, Store, StoreError, TxOp, Update};
 
 use super::attr::{AttrMap, from_attr_map, to_attr, to_attr_map};
@@ -22,6 +26,14 @@ use super::attr::{AttrMap, from_attr_map, to_attr, to_attr_map};
 pub const GSI1_NAME: &str = "gsi1";
 /// An attribute no item ever has: removing it is how an update with no changes is expressed.
 const NOOP_ATTRIBUTE: &str = "__bazaar_noop";
+
+/// How a batch read asks again for the keys DynamoDB left unprocessed (throttling, the 16 MB
+/// response limit): a few times, with a short exponential backoff, as AWS recommends.
+const BATCH_GET_RETRY: Retry = Retry {
+    attempts: 8,
+    first_delay: Duration::from_millis(20),
+    max_delay: Duration::from_millis(500),
+};
 
 /// A [`Store`] backed by one DynamoDB table.
 #[derive(Clone, Debug)]
@@ -135,22 +147,13 @@ impl Store for DynamoStore {
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        validate_query(query)?;
         if query.limit == 0 {
             // DynamoDB rejects Limit=0; a page of nothing is what the caller asked for.
             return Ok(Page::default());
         }
-        let (partition_attr, sort_attr) = query.index.key_attributes();
         let mut expr = Expr::default();
-        let mut key_condition = format!(
-            "{} = {}",
-            expr.name(partition_attr),
-            expr.value(AttributeValue::S(query.partition.clone()))
-        );
-        if let Some(prefix) = &query.sort_prefix {
-            let sort = expr.name(sort_attr);
-            let prefix = expr.value(AttributeValue::S(prefix.clone()));
-            key_condition.push_str(&format!(" AND begins_with({sort}, {prefix})"));
-        }
+        let key_condition = expr.key_condition(query);
         let primary = query.index == Index::Primary;
         let output = self
             .client
@@ -180,9 +183,46 @@ impl Store for DynamoStore {
                 .transpose()?,
         })
     }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        validate_batch_get(keys)?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = keys.iter().map(key_attrs).collect();
+        let found = batch_get(keys, BATCH_GET_RETRY, |keys| self.batch_get_once(keys)).await?;
+        found.iter().map(item_from_attrs).collect()
+    }
 }
 
 impl DynamoStore {
+    /// One `BatchGetItem` request (strongly consistent, whole items): what it found and the
+    /// keys it left unprocessed.
+    async fn batch_get_once(&self, keys: Vec<AttrMap>) -> Result<BatchRead, StoreError> {
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(invalid)?;
+        let output = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, request)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let found = output
+            .responses
+            .and_then(|mut responses| responses.remove(&self.table))
+            .unwrap_or_default();
+        let unprocessed = output
+            .unprocessed_keys
+            .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+            .map(|request| request.keys)
+            .unwrap_or_default();
+        Ok(BatchRead { found, unprocessed })
+    }
+
     /// Translates one transaction operation, each with its own placeholders.
     fn transact_item(&self, op: &TxOp) -> Result<TransactWriteItem, StoreError> {
         let mut expr = Expr::default();
@@ -244,6 +284,65 @@ impl DynamoStore {
     }
 }
 
+/// What one batch read request returned.
+#[derive(Debug, Default)]
+struct BatchRead {
+    found: Vec<AttrMap>,
+    unprocessed: Vec<AttrMap>,
+}
+
+/// How many times, and how patiently, to ask again for unprocessed keys.
+#[derive(Clone, Copy, Debug)]
+struct Retry {
+    /// Requests after the first one.
+    attempts: u32,
+    first_delay: Duration,
+    max_delay: Duration,
+}
+
+impl Retry {
+    /// The wait before retry `attempt` (0 for the first retry): doubling, capped.
+    fn delay(&self, attempt: u32) -> Duration {
+        self.first_delay
+            .saturating_mul(2u32.saturating_pow(attempt))
+            .min(self.max_delay)
+    }
+}
+
+/// Reads `keys` with `send`, asking again for whatever a request left unprocessed until
+/// nothing is left; gives up as unavailable after `retry.attempts` retries. DynamoDB may leave
+/// keys unprocessed even when nothing is wrong, so one incomplete answer is no failure.
+async fn batch_get<F, Fut>(
+    keys: Vec<AttrMap>,
+    retry: Retry,
+    mut send: F,
+) -> Result<Vec<AttrMap>, StoreError>
+where
+    F: FnMut(Vec<AttrMap>) -> Fut,
+    Fut: Future<Output = Result<BatchRead, StoreError>>,
+{
+    let mut found = Vec::with_capacity(keys.len());
+    let mut pending = keys;
+    let mut attempt = 0;
+    loop {
+        let read = send(pending).await?;
+        found.extend(read.found);
+        if read.unprocessed.is_empty() {
+            return Ok(found);
+        }
+        if attempt == retry.attempts {
+            return Err(StoreError::Unavailable(format!(
+                "DynamoDB still left {} keys of a batch read unprocessed after {} retries",
+                read.unprocessed.len(),
+                retry.attempts
+            )));
+        }
+        tokio::time::sleep(retry.delay(attempt)).await;
+        attempt += 1;
+        pending = read.unprocessed;
+    }
+}
+
 /// Builds condition and update expressions, collecting their name and value placeholders.
 #[derive(Default)]
 struct Expr {
@@ -267,6 +366,28 @@ impl Expr {
         let placeholder = format!(":v{}", self.values.len());
         self.values.insert(placeholder.clone(), value);
         placeholder
+    }
+
+    /// The key condition of a query: its partition, narrowed by a sort-key prefix or range.
+    fn key_condition(&mut self, query: &Query) -> String {
+        let (partition_attr, sort_attr) = query.index.key_attributes();
+        let mut condition = format!(
+            "{} = {}",
+            self.name(partition_attr),
+            self.value(AttributeValue::S(query.partition.clone()))
+        );
+        if let Some(prefix) = &query.sort_prefix {
+            let sort = self.name(sort_attr);
+            let prefix = self.value(AttributeValue::S(prefix.clone()));
+            condition.push_str(&format!(" AND begins_with({sort}, {prefix})"));
+        }
+        if let Some((from, to)) = &query.sort_between {
+            let sort = self.name(sort_attr);
+            let from = self.value(AttributeValue::S(from.clone()));
+            let to = self.value(AttributeValue::S(to.clone()));
+            condition.push_str(&format!(" AND {sort} BETWEEN {from} AND {to}"));
+        }
+        condition
     }
 
     /// The condition expression for `cond`; `None` when it always holds.
@@ -526,6 +647,110 @@ mod tests {
         assert_eq!(cancellation(&[reason("ThrottlingError")]), None);
     }
 
+    #[test]
+    fn key_conditions_narrow_by_prefix_or_range() {
+        let mut expr = Expr::default();
+        let query = Query::partition(Index::Gsi1, "DAY#1").between("T#02", "T#04");
+        assert_eq!(
+            expr.key_condition(&query),
+            "#n0 = :v0 AND #n1 BETWEEN :v1 AND :v2"
+        );
+        assert_eq!(expr.names.get("#n0").map(String::as_str), Some("gsi1pk"));
+        assert_eq!(expr.names.get("#n1").map(String::as_str), Some("gsi1sk"));
+        assert_eq!(
+            expr.values.get(":v1"),
+            Some(&AttributeValue::S("T#02".into()))
+        );
+        assert_eq!(
+            expr.values.get(":v2"),
+            Some(&AttributeValue::S("T#04".into()))
+        );
+
+        let mut expr = Expr::default();
+        let query = Query::partition(Index::Primary, "USER#1").prefix("ORDER#");
+        assert_eq!(
+            expr.key_condition(&query),
+            "#n0 = :v0 AND begins_with(#n1, :v1)"
+        );
+        assert_eq!(expr.names.get("#n1").map(String::as_str), Some("sk"));
+        let mut expr = Expr::default();
+        assert_eq!(
+            expr.key_condition(&Query::partition(Index::Primary, "USER#1")),
+            "#n0 = :v0"
+        );
+    }
+
+    #[test]
+    fn batch_retries_back_off_within_bounds() {
+        assert_eq!(BATCH_GET_RETRY.delay(0), Duration::from_millis(20));
+        assert_eq!(BATCH_GET_RETRY.delay(1), Duration::from_millis(40));
+        assert_eq!(BATCH_GET_RETRY.delay(4), Duration::from_millis(320));
+        assert_eq!(BATCH_GET_RETRY.delay(5), Duration::from_millis(500));
+        assert_eq!(BATCH_GET_RETRY.delay(40), Duration::from_millis(500));
+        let total: Duration = (0..BATCH_GET_RETRY.attempts)
+            .map(|attempt| BATCH_GET_RETRY.delay(attempt))
+            .sum();
+        assert!(total < Duration::from_secs(3), "{total:?}");
+    }
+
+    const NO_WAIT: Retry = Retry {
+        attempts: 3,
+        first_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+    };
+
+    fn attrs(sk: &str) -> AttrMap {
+        key_attrs(&Key::new("P", sk))
+    }
+
+    /// A fake DynamoDB that answers each request with the first of the keys asked for and
+    /// leaves the rest unprocessed, recording what was asked.
+    fn one_at_a_time(asked: &mut Vec<usize>, keys: Vec<AttrMap>) -> Result<BatchRead, StoreError> {
+        asked.push(keys.len());
+        let mut keys = keys.into_iter();
+        Ok(BatchRead {
+            found: keys.next().into_iter().collect(),
+            unprocessed: keys.collect(),
+        })
+    }
+
+    #[tokio::test]
+    async fn batch_reads_ask_again_for_unprocessed_keys() {
+        let mut asked = Vec::new();
+        let keys = vec![attrs("a"), attrs("b"), attrs("c")];
+        let found = batch_get(keys, NO_WAIT, |keys| {
+            std::future::ready(one_at_a_time(&mut asked, keys))
+        })
+        .await;
+        assert_eq!(found, Ok(vec![attrs("a"), attrs("b"), attrs("c")]));
+        assert_eq!(
+            asked,
+            [3, 2, 1],
+            "only the unprocessed keys are asked again"
+        );
+
+        let mut asked = Vec::new();
+        let keys: Vec<AttrMap> = ["a", "b", "c", "d", "e"].map(attrs).into();
+        let result = batch_get(keys, NO_WAIT, |keys| {
+            std::future::ready(one_at_a_time(&mut asked, keys))
+        })
+        .await;
+        assert!(
+            matches!(&result, Err(StoreError::Unavailable(message)) if message.contains("1 keys")),
+            "{result:?}"
+        );
+        assert_eq!(asked, [5, 4, 3, 2], "one request and three retries");
+
+        let mut calls = 0;
+        let failing = batch_get(vec![attrs("a")], NO_WAIT, |_| {
+            calls += 1;
+            std::future::ready(Err(StoreError::Unavailable("throttled".into())))
+        })
+        .await;
+        assert_eq!(failing, Err(StoreError::Unavailable("throttled".into())));
+        assert_eq!(calls, 1, "a failed request is reported, not retried here");
+    }
+
     /// The adapter against moto's DynamoDB: one server, one table, for all the scenarios.
     mod against_moto {
         use super::*;
@@ -552,6 +777,8 @@ mod tests {
             updates(&store).await;
             transactions(&store).await;
             queries(&store).await;
+            range_queries(&store).await;
+            batch_reads(&store).await;
             errors(&config, &store).await;
         }
 
@@ -925,6 +1152,122 @@ mod tests {
                 .query(&Query::partition(Index::Primary, "USER#0"))
                 .await;
             assert_eq!(empty, Ok(Page::default()));
+        }
+
+        /// Every page of a query, the sort keys of `attribute` in the order read, and the
+        /// number of requests.
+        async fn read_all(
+            store: &DynamoStore,
+            query: Query,
+            attribute: &str,
+        ) -> (Vec<String>, usize) {
+            let mut seen = Vec::new();
+            let mut query = query;
+            let mut pages = 0;
+            loop {
+                let page = store.query(&query).await.expect("query");
+                pages += 1;
+                assert!(page.items.len() <= query.limit);
+                seen.extend(
+                    page.items
+                        .iter()
+                        .map(|i| i[attribute].as_str().unwrap_or_default().to_owned()),
+                );
+                match page.last_key {
+                    Some(last) => query = query.start_after(Some(last)),
+                    None => return (seen, pages),
+                }
+            }
+        }
+
+        async fn range_queries(store: &DynamoStore) {
+            for n in 1..=6 {
+                let entry = item(json!({
+                    "pk": "RANGE#1", "sk": format!("E#{n:02}"),
+                    "gsi1pk": "RANGE#by-time", "gsi1sk": format!("T#{:02}", 10 - n),
+                }));
+                store.put(entry, Cond::Always).await.expect("put entry");
+            }
+            let middle = Query::partition(Index::Primary, "RANGE#1").between("E#02", "E#05");
+            let page = store.query(&middle).await.expect("range");
+            let sks: Vec<&str> = page.items.iter().filter_map(|i| i["sk"].as_str()).collect();
+            assert_eq!(
+                sks,
+                ["E#02", "E#03", "E#04", "E#05"],
+                "both bounds included"
+            );
+            let (ascending, pages) = read_all(store, middle.clone().limit(3), "sk").await;
+            assert_eq!(ascending, ["E#02", "E#03", "E#04", "E#05"]);
+            assert_eq!(pages, 2);
+            let (descending, _) = read_all(store, middle.clone().descending().limit(3), "sk").await;
+            assert_eq!(descending, ["E#05", "E#04", "E#03", "E#02"]);
+            let (loose, _) = read_all(
+                store,
+                Query::partition(Index::Primary, "RANGE#1").between("E#015", "E#035"),
+                "sk",
+            )
+            .await;
+            assert_eq!(loose, ["E#02", "E#03"]);
+
+            // gsi1sk = T#(10 - n): T#05 (n=5) to T#08 (n=2).
+            let by_time = Query::partition(Index::Gsi1, "RANGE#by-time").between("T#05", "T#08");
+            let (gsi, pages) = read_all(store, by_time.clone().limit(1), "gsi1sk").await;
+            assert_eq!(gsi, ["T#05", "T#06", "T#07", "T#08"]);
+            assert!(pages >= 4, "{pages}");
+            let (gsi, _) = read_all(store, by_time.clone().descending().limit(3), "sk").await;
+            assert_eq!(gsi, ["E#02", "E#03", "E#04", "E#05"]);
+
+            let both = middle.clone().prefix("E#");
+            assert!(matches!(
+                store.query(&both).await,
+                Err(StoreError::Invalid(_))
+            ));
+            let reversed = Query::partition(Index::Primary, "RANGE#1").between("E#05", "E#02");
+            assert!(matches!(
+                store.query(&reversed).await,
+                Err(StoreError::Invalid(_))
+            ));
+        }
+
+        async fn batch_reads(store: &DynamoStore) {
+            for n in 0..100 {
+                let entry =
+                    item(json!({"pk": "BATCH#1", "sk": format!("{n:03}"), "n": n, "status": "x"}));
+                store.put(entry, Cond::Always).await.expect("put");
+            }
+            let keys = [
+                Key::new("BATCH#1", "007"),
+                Key::new("BATCH#1", "missing"),
+                Key::new("BATCH#2", "007"),
+                Key::new("BATCH#1", "042"),
+            ];
+            let found = store.get_many(&keys).await.expect("get_many");
+            let mut numbers: Vec<i64> = found.iter().filter_map(|i| i["n"].as_i64()).collect();
+            numbers.sort_unstable();
+            assert_eq!(numbers, [7, 42]);
+            assert!(found.contains(&item(
+                json!({"pk": "BATCH#1", "sk": "007", "n": 7, "status": "x"})
+            )));
+
+            let hundred: Vec<Key> = (0..100)
+                .map(|n| Key::new("BATCH#1", format!("{n:03}")))
+                .collect();
+            let found = store.get_many(&hundred).await.expect("100 keys");
+            let mut numbers: Vec<i64> = found.iter().filter_map(|i| i["n"].as_i64()).collect();
+            numbers.sort_unstable();
+            assert_eq!(numbers, (0..100).collect::<Vec<i64>>());
+            let mut too_many = hundred;
+            too_many.push(Key::new("BATCH#1", "100"));
+            assert!(matches!(
+                store.get_many(&too_many).await,
+                Err(StoreError::Invalid(_))
+            ));
+            let twice = [keys[0].clone(), keys[0].clone()];
+            assert!(matches!(
+                store.get_many(&twice).await,
+                Err(StoreError::Invalid(_))
+            ));
+            assert_eq!(store.get_many(&[]).await, Ok(Vec::new()));
         }
     }
 }

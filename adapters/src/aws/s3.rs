@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::presigning::{PresignedRequest as SdkPresigned, PresigningConfig};
 use aws_sdk_s3::primitives::ByteStream;
 use bazaar_shared::ports::blob::validate_key;
@@ -20,17 +22,29 @@ const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 pub struct S3Blobs {
     client: Client,
     bucket: String,
+    /// Where public objects are served from, without a trailing slash.
+    public_base: String,
 }
 
 impl S3Blobs {
     /// A store on `bucket`. With an endpoint override (moto, LocalStack) requests use
     /// path-style addressing (`http://host/bucket/key`), since an emulator on `127.0.0.1`
-    /// cannot serve virtual-hosted bucket subdomains.
+    /// cannot serve virtual-hosted bucket subdomains. Public URLs point at the bucket itself
+    /// (`https://{bucket}.s3.amazonaws.com`) unless [`S3Blobs::with_public_base`] names a CDN.
     pub fn new(config: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
+        let bucket = bucket.into();
         Self {
             client: client(config),
-            bucket: bucket.into(),
+            public_base: format!("https://{bucket}.s3.amazonaws.com"),
+            bucket,
         }
+    }
+
+    /// Serves public objects (product images) from `url` (a CDN in front of the bucket),
+    /// as `{url}/{key}`.
+    pub fn with_public_base(mut self, url: String) -> Self {
+        self.public_base = url.trim_end_matches('/').to_owned();
+        self
     }
 }
 
@@ -91,24 +105,77 @@ impl BlobStore for S3Blobs {
         }))
     }
 
+    async fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, BlobError> {
+        validate_key(key)?;
+        if len == 0 {
+            // No byte range is empty: ask only whether the object exists.
+            return self.exists(key).await.map(|found| found.then(Vec::new));
+        }
+        let end = start.saturating_add(len - 1);
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes={start}-{end}"))
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(error)
+                if matches!(error.as_service_error(), Some(GetObjectError::NoSuchKey(_))) =>
+            {
+                return Ok(None);
+            }
+            // A range starting at or past the end of the object (S3 answers 416).
+            Err(error) if is_invalid_range(&error) => return Ok(Some(Vec::new())),
+            Err(error) => return Err(unavailable(error)),
+        };
+        let body = output
+            .body
+            .collect()
+            .await
+            .map_err(|error| BlobError::Unavailable(format!("reading {key}: {error}")))?;
+        Ok(Some(body.into_bytes().to_vec()))
+    }
+
     async fn presign_put(
         &self,
         key: &str,
         content_type: &str,
+        content_length: Option<u64>,
         expires_in: Duration,
     ) -> Result<PresignedRequest, BlobError> {
         validate_key(key)?;
+        let length = content_length
+            .map(|length| {
+                i64::try_from(length).map_err(|_| {
+                    BlobError::Unavailable(format!("cannot presign an upload of {length} bytes"))
+                })
+            })
+            .transpose()?;
         let presigned = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            // Signed, so the upload must declare the content type the server agreed to.
+            // Signed, so the upload must declare the content type the server agreed to and,
+            // when given, exactly this length: S3 refuses any other.
             .content_type(content_type)
+            .set_content_length(length)
             .presigned(presigning(expires_in)?)
             .await
             .map_err(unavailable)?;
         Ok(convert(&presigned, "PUT"))
+    }
+
+    fn public_url(&self, key: &str) -> String {
+        format!("{}/{}", self.public_base, encode_key(key))
     }
 
     async fn presign_get(
@@ -127,6 +194,54 @@ impl BlobStore for S3Blobs {
             .map_err(unavailable)?;
         Ok(convert(&presigned, "GET"))
     }
+}
+
+impl S3Blobs {
+    /// Whether the object exists (`HeadObject`).
+    async fn exists(&self, key: &str) -> Result<bool, BlobError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(error.as_service_error(), Some(HeadObjectError::NotFound(_))) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+}
+
+/// Whether S3 refused a ranged read because the range starts at or past the object's end.
+fn is_invalid_range(error: &SdkError<GetObjectError, HttpResponse>) -> bool {
+    let by_code = error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        == Some("InvalidRange");
+    by_code || error.raw_response().map(|raw| raw.status().as_u16()) == Some(416)
+}
+
+/// The URL path of a key: each segment percent-encoded (all but RFC 3986's unreserved
+/// characters), the slashes kept.
+fn encode_key(key: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut encoded = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'/') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push('%');
+            encoded.push(char::from(HEX[usize::from(byte >> 4)]));
+            encoded.push(char::from(HEX[usize::from(byte & 0xF)]));
+        }
+    }
+    encoded
 }
 
 /// S3 accepts presigned URLs valid for up to a week; a longer `expires_in` is refused.
@@ -207,15 +322,70 @@ mod tests {
             Err(BlobError::InvalidKey("../etc".into()))
         );
 
+        assert_eq!(
+            blobs.get_range("imports/a b.csv", 0, 3).await,
+            Ok(Some(b"sku".to_vec()))
+        );
+        assert_eq!(
+            blobs.get_range("imports/a b.csv", 4, 100).await,
+            Ok(Some(b"price\n".to_vec()))
+        );
+        assert_eq!(
+            blobs.get_range("imports/a b.csv", 10, 5).await,
+            Ok(Some(Vec::new())),
+            "at the end"
+        );
+        assert_eq!(
+            blobs.get_range("imports/a b.csv", 500, 5).await,
+            Ok(Some(Vec::new())),
+            "past the end"
+        );
+        assert_eq!(
+            blobs.get_range("imports/a b.csv", 2, 0).await,
+            Ok(Some(Vec::new()))
+        );
+        assert_eq!(blobs.get_range("imports/missing.csv", 0, 5).await, Ok(None));
+        assert_eq!(blobs.get_range("imports/missing.csv", 0, 0).await, Ok(None));
+
+        assert_eq!(
+            blobs.public_url("products/01J/images/a b.png"),
+            "https://bazaar-blobs.s3.amazonaws.com/products/01J/images/a%20b.png"
+        );
+        assert_eq!(
+            blobs
+                .clone()
+                .with_public_base("https://cdn.example.com/".to_owned())
+                .public_url("products/کالا.png"),
+            "https://cdn.example.com/products/%DA%A9%D8%A7%D9%84%D8%A7.png"
+        );
+
         let minute = Duration::from_secs(60);
         let upload = blobs
-            .presign_put("images/p 1.png", "image/png", minute)
+            .presign_put("images/p 1.png", "image/png", None, minute)
             .await
             .expect("presign put");
         assert_eq!(upload.method, "PUT");
         assert_eq!(
             upload.headers,
             vec![("content-type".to_owned(), "image/png".to_owned())]
+        );
+        let sized = blobs
+            .presign_put("images/p 2.png", "image/png", Some(4), minute)
+            .await
+            .expect("presign a sized put");
+        let mut signed = sized.headers.clone();
+        signed.sort();
+        assert_eq!(
+            signed,
+            vec![
+                ("content-length".to_owned(), "4".to_owned()),
+                ("content-type".to_owned(), "image/png".to_owned())
+            ]
+        );
+        assert!(
+            sized.url.contains("content-length"),
+            "the length is not signed: {}",
+            sized.url
         );
         assert!(
             upload
@@ -233,6 +403,19 @@ mod tests {
             "PNG!",
             &upload.url,
         ]);
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            "content-type: image/png",
+            "--data-binary",
+            "PNG?",
+            &sized.url,
+        ]);
+        assert_eq!(
+            blobs.get_range("images/p 2.png", 0, 10).await,
+            Ok(Some(b"PNG?".to_vec()))
+        );
         let uploaded = blobs.get("images/p 1.png").await.expect("get upload");
         assert_eq!(
             uploaded,

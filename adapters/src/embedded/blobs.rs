@@ -15,11 +15,13 @@
 //! (`a` and `a/b`), which S3 allows; such a put fails with [`BlobError::InvalidKey`].
 //!
 //! Presigned URLs are `{public_base_url}/_blobs/{key}?X-Bazaar-Method=..&X-Bazaar-Expires=..
-//! &X-Bazaar-Signature=..`, the signature an HMAC-SHA256 over method, key, expiry and (for a
-//! PUT) content type; the local server checks them with [`EmbeddedBlobs::verify`].
+//! [&X-Bazaar-Length=..]&X-Bazaar-Signature=..`, the signature an HMAC-SHA256 over method,
+//! key, expiry and (for a PUT) content type and length, when one was given; the local server
+//! checks them with [`EmbeddedBlobs::verify`]. Public objects are served by the local server
+//! at `{public_base_url}/assets/{key}` ([`BlobStore::public_url`]).
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -36,6 +38,7 @@ const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
 const METHOD_PARAM: &str = "X-Bazaar-Method";
 const EXPIRES_PARAM: &str = "X-Bazaar-Expires";
+const LENGTH_PARAM: &str = "X-Bazaar-Length";
 const SIGNATURE_PARAM: &str = "X-Bazaar-Signature";
 
 /// Why a presigned request is refused.
@@ -47,6 +50,21 @@ pub enum BlobAccessError {
     BadSignature,
     #[error("the URL is not a presigned URL")]
     Malformed,
+    /// The URL allows an upload of exactly `expected` bytes; the request declared another
+    /// length (or none).
+    #[error("the upload must be exactly {expected} bytes, not {}", describe_length(*.actual))]
+    WrongLength { expected: u64, actual: Option<u64> },
+}
+
+fn describe_length(length: Option<u64>) -> String {
+    length.map_or_else(|| "of undeclared length".to_owned(), |n| n.to_string())
+}
+
+/// What a verified presigned request allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// The exact length of the upload, when the URL was signed with one.
+    pub content_length: Option<u64>,
 }
 
 /// Objects as files under a root directory.
@@ -89,18 +107,22 @@ impl EmbeddedBlobs {
     }
 
     /// Checks a presigned request that reached the local server. `method` is "GET" or "PUT"; `key` is the DECODED object key;
-    /// `query` is the raw query string of the request URL; `content_type` is the request's Content-Type header (for PUT).
+    /// `query` is the raw query string of the request URL; `content_type` is the request's Content-Type header (for PUT);
+    /// `content_length` is the length the request declares (its Content-Length header; `None` when it has none).
     ///
-    /// The signature is checked before the expiry, so that `Expired` is only ever reported
-    /// for a URL this store really issued.
+    /// The signature is checked before the expiry and the length, so that `Expired` and
+    /// `WrongLength` are only ever reported for a URL this store really issued. A URL signed
+    /// with a length accepts only a request declaring exactly that length; the caller must
+    /// still make sure the body it reads is that long ([`Grant::content_length`]).
     pub fn verify(
         &self,
         method: &str,
         key: &str,
         query: &str,
         content_type: Option<&str>,
+        content_length: Option<u64>,
         now_unix: i64,
-    ) -> Result<(), BlobAccessError> {
+    ) -> Result<Grant, BlobAccessError> {
         let signed = SignedParams::parse(query)?;
         if !matches!(method, "GET" | "PUT") || validate_key(key).is_err() {
             return Err(BlobAccessError::Malformed);
@@ -109,7 +131,7 @@ impl EmbeddedBlobs {
             return Err(BlobAccessError::BadSignature);
         }
         let content_type = (method == "PUT").then(|| content_type.unwrap_or(""));
-        let canonical = canonical_request(method, key, signed.expires, content_type);
+        let canonical = canonical_request(method, key, signed.expires, content_type, signed.length);
         self.mac(&canonical)
             .ok_or(BlobAccessError::BadSignature)?
             .verify_slice(&signed.signature)
@@ -117,7 +139,17 @@ impl EmbeddedBlobs {
         if now_unix > signed.expires {
             return Err(BlobAccessError::Expired);
         }
-        Ok(())
+        if let Some(expected) = signed.length
+            && content_length != Some(expected)
+        {
+            return Err(BlobAccessError::WrongLength {
+                expected,
+                actual: content_length,
+            });
+        }
+        Ok(Grant {
+            content_length: signed.length,
+        })
     }
 
     fn object_path(&self, key: &str) -> PathBuf {
@@ -140,23 +172,38 @@ impl EmbeddedBlobs {
         method: &'static str,
         key: &str,
         content_type: Option<&str>,
+        content_length: Option<u64>,
         expires_in: Duration,
     ) -> Result<PresignedRequest, BlobError> {
         validate_key(key)?;
         let lifetime = i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX);
         let expires = chrono::Utc::now().timestamp().saturating_add(lifetime);
         let mac = self
-            .mac(&canonical_request(method, key, expires, content_type))
+            .mac(&canonical_request(
+                method,
+                key,
+                expires,
+                content_type,
+                content_length,
+            ))
             .ok_or_else(|| BlobError::Unavailable("the signing key was refused".to_owned()))?;
         let signature = hex(&mac.finalize().into_bytes());
+        let length = content_length
+            .map(|length| format!("&{LENGTH_PARAM}={length}"))
+            .unwrap_or_default();
         let url = format!(
-            "{}/_blobs/{}?{METHOD_PARAM}={method}&{EXPIRES_PARAM}={expires}&{SIGNATURE_PARAM}={signature}",
+            "{}/_blobs/{}?{METHOD_PARAM}={method}&{EXPIRES_PARAM}={expires}{length}&{SIGNATURE_PARAM}={signature}",
             self.public_base_url,
             encode_key(key),
         );
-        let headers = content_type
-            .map(|content_type| vec![("content-type".to_owned(), content_type.to_owned())])
-            .unwrap_or_default();
+        // The same headers S3 signs: the content type and, when given, the length.
+        let mut headers = Vec::new();
+        if let Some(content_type) = content_type {
+            headers.push(("content-type".to_owned(), content_type.to_owned()));
+        }
+        if let Some(length) = content_length {
+            headers.push(("content-length".to_owned(), length.to_string()));
+        }
         Ok(PresignedRequest {
             method,
             url,
@@ -214,6 +261,36 @@ impl EmbeddedBlobs {
         };
         Ok(Some(Blob { body, content_type }))
     }
+
+    fn get_range_blocking(
+        &self,
+        key: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, BlobError> {
+        let mut file = match File::open(self.object_path(key)) {
+            Ok(file) => file,
+            Err(error) if is_absent(&error) => return Ok(None),
+            Err(error) => return Err(io_error(key, &error)),
+        };
+        let size = match file.metadata() {
+            // A directory opens too, but is no object.
+            Ok(metadata) if !metadata.is_file() => return Ok(None),
+            Ok(metadata) => metadata.len(),
+            Err(error) => return Err(io_error(key, &error)),
+        };
+        if start >= size || len == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        file.seek(SeekFrom::Start(start))
+            .map_err(|error| io_error(key, &error))?;
+        let expected = len.min(size - start);
+        let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+        file.take(len)
+            .read_to_end(&mut bytes)
+            .map_err(|error| io_error(key, &error))?;
+        Ok(Some(bytes))
+    }
 }
 
 #[async_trait]
@@ -230,13 +307,29 @@ impl BlobStore for EmbeddedBlobs {
         blocking(move || blobs.get_blocking(&key)).await
     }
 
+    async fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, BlobError> {
+        validate_key(key)?;
+        let (blobs, key) = (self.clone(), key.to_owned());
+        blocking(move || blobs.get_range_blocking(&key, start, len)).await
+    }
+
     async fn presign_put(
         &self,
         key: &str,
         content_type: &str,
+        content_length: Option<u64>,
         expires_in: Duration,
     ) -> Result<PresignedRequest, BlobError> {
-        self.presign("PUT", key, Some(content_type), expires_in)
+        self.presign("PUT", key, Some(content_type), content_length, expires_in)
+    }
+
+    fn public_url(&self, key: &str) -> String {
+        format!("{}/assets/{}", self.public_base_url, encode_key(key))
     }
 
     async fn presign_get(
@@ -244,7 +337,7 @@ impl BlobStore for EmbeddedBlobs {
         key: &str,
         expires_in: Duration,
     ) -> Result<PresignedRequest, BlobError> {
-        self.presign("GET", key, None, expires_in)
+        self.presign("GET", key, None, None, expires_in)
     }
 }
 
@@ -257,16 +350,28 @@ async fn blocking<T: Send + 'static>(
         .map_err(|error| BlobError::Unavailable(format!("the file task failed: {error}")))?
 }
 
-/// What the signature covers, one field a line: a key has no control characters, so no
-/// two different requests share a canonical form.
-fn canonical_request(method: &str, key: &str, expires: i64, content_type: Option<&str>) -> String {
-    format!("{method}\n{key}\n{expires}\n{}", content_type.unwrap_or(""))
+/// What the signature covers, one field a line: a key has no control characters (nor has a
+/// header value), so no two different requests share a canonical form.
+fn canonical_request(
+    method: &str,
+    key: &str,
+    expires: i64,
+    content_type: Option<&str>,
+    content_length: Option<u64>,
+) -> String {
+    let length = content_length.map(|n| n.to_string()).unwrap_or_default();
+    format!(
+        "{method}\n{key}\n{expires}\n{}\n{length}",
+        content_type.unwrap_or("")
+    )
 }
 
-/// The three parameters of a presigned URL, decoded.
+/// The parameters of a presigned URL, decoded.
 struct SignedParams {
     method: String,
     expires: i64,
+    /// Present only in an upload URL signed with a length.
+    length: Option<u64>,
     signature: Vec<u8>,
 }
 
@@ -274,12 +379,13 @@ impl SignedParams {
     /// Other parameters are ignored (a client may add a cache buster); a repeated one is
     /// refused, since which copy was signed would be ambiguous.
     fn parse(query: &str) -> Result<Self, BlobAccessError> {
-        let (mut method, mut expires, mut signature) = (None, None, None);
+        let (mut method, mut expires, mut length, mut signature) = (None, None, None, None);
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let slot = match percent_decode(name)?.as_str() {
                 METHOD_PARAM => &mut method,
                 EXPIRES_PARAM => &mut expires,
+                LENGTH_PARAM => &mut length,
                 SIGNATURE_PARAM => &mut signature,
                 _ => continue,
             };
@@ -290,9 +396,13 @@ impl SignedParams {
         let (Some(method), Some(expires), Some(signature)) = (method, expires, signature) else {
             return Err(BlobAccessError::Malformed);
         };
+        let length = length
+            .map(|length| length.parse().map_err(|_| BlobAccessError::Malformed))
+            .transpose()?;
         Ok(Self {
             method,
             expires: expires.parse().map_err(|_| BlobAccessError::Malformed)?,
+            length,
             signature: unhex(&signature).ok_or(BlobAccessError::Malformed)?,
         })
     }
@@ -435,6 +545,9 @@ mod tests {
 
     const BASE: &str = "http://127.0.0.1:3000";
     const HOUR: Duration = Duration::from_secs(3600);
+    const UNSIZED: Grant = Grant {
+        content_length: None,
+    };
 
     fn blobs(dir: &TempDir) -> EmbeddedBlobs {
         EmbeddedBlobs::new(
@@ -586,7 +699,10 @@ mod tests {
         );
         let (decoded, query) = request_of(&presigned.url);
         assert_eq!(decoded, key);
-        assert_eq!(store.verify("GET", &decoded, &query, None, now()), Ok(()));
+        assert_eq!(
+            store.verify("GET", &decoded, &query, None, None, now()),
+            Ok(UNSIZED)
+        );
         assert_eq!(
             encode_key("imports/01J/catalogue 1.csv"),
             "imports/01J/catalogue%201.csv"
@@ -598,7 +714,7 @@ mod tests {
         let dir = TempDir::new("blobs-presign-put");
         let store = blobs(&dir);
         let presigned = store
-            .presign_put("uploads/photo.jpg", "image/jpeg", HOUR)
+            .presign_put("uploads/photo.jpg", "image/jpeg", None, HOUR)
             .await
             .expect("presign");
         assert_eq!(presigned.method, "PUT");
@@ -614,15 +730,15 @@ mod tests {
         let expires = expiry_of(&query);
         assert!((now() + 3599..=now() + 3601).contains(&expires));
         assert_eq!(
-            store.verify("PUT", &key, &query, Some("image/jpeg"), now()),
-            Ok(())
+            store.verify("PUT", &key, &query, Some("image/jpeg"), None, now()),
+            Ok(UNSIZED)
         );
         assert_eq!(
-            store.verify("PUT", &key, &query, Some("image/jpeg"), expires),
-            Ok(())
+            store.verify("PUT", &key, &query, Some("image/jpeg"), None, expires),
+            Ok(UNSIZED)
         );
         assert_eq!(
-            store.verify("PUT", &key, &query, Some("image/jpeg"), expires + 1),
+            store.verify("PUT", &key, &query, Some("image/jpeg"), None, expires + 1),
             Err(BlobAccessError::Expired)
         );
     }
@@ -638,15 +754,15 @@ mod tests {
         assert_eq!((presigned.method, presigned.headers.len()), ("GET", 0));
         let (key, query) = request_of(&presigned.url);
         assert_eq!(
-            store.verify("GET", &key, &query, Some("ignored/for-get"), now()),
-            Ok(())
+            store.verify("GET", &key, &query, Some("ignored/for-get"), None, now()),
+            Ok(UNSIZED)
         );
         assert_eq!(
-            store.verify("PUT", &key, &query, None, now()),
+            store.verify("PUT", &key, &query, None, None, now()),
             Err(BlobAccessError::BadSignature)
         );
         assert_eq!(
-            store.verify("GET", &key, &query, None, expiry_of(&query) + 1),
+            store.verify("GET", &key, &query, None, None, expiry_of(&query) + 1),
             Err(BlobAccessError::Expired)
         );
     }
@@ -656,12 +772,12 @@ mod tests {
         let dir = TempDir::new("blobs-tamper");
         let store = blobs(&dir);
         let presigned = store
-            .presign_put("uploads/a.jpg", "image/jpeg", HOUR)
+            .presign_put("uploads/a.jpg", "image/jpeg", None, HOUR)
             .await
             .expect("presign");
         let (key, query) = request_of(&presigned.url);
         let verify = |key: &str, query: &str, content_type: Option<&str>| {
-            store.verify("PUT", key, query, content_type, now())
+            store.verify("PUT", key, query, content_type, None, now())
         };
 
         let signature_start =
@@ -707,7 +823,7 @@ mod tests {
             b"another key".to_vec(),
         );
         assert_eq!(
-            other_key.verify("PUT", &key, &query, Some("image/jpeg"), now()),
+            other_key.verify("PUT", &key, &query, Some("image/jpeg"), None, now()),
             Err(BlobAccessError::BadSignature)
         );
     }
@@ -731,22 +847,138 @@ mod tests {
             format!("{query}zz"),
         ] {
             assert_eq!(
-                store.verify("GET", &key, &bad, None, now()),
+                store.verify("GET", &key, &bad, None, None, now()),
                 Err(BlobAccessError::Malformed),
                 "{bad}"
             );
         }
         assert_eq!(
-            store.verify("DELETE", &key, &query, None, now()),
+            store.verify("DELETE", &key, &query, None, None, now()),
             Err(BlobAccessError::Malformed)
         );
         assert_eq!(
-            store.verify("GET", "../a.txt", &query, None, now()),
+            store.verify("GET", "../a.txt", &query, None, None, now()),
             Err(BlobAccessError::Malformed)
         );
         assert_eq!(
-            store.verify("GET", &key, &format!("{query}&cache=1"), None, now()),
-            Ok(())
+            store.verify("GET", &key, &format!("{query}&cache=1"), None, None, now()),
+            Ok(UNSIZED)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sized_presigned_put_accepts_only_that_length() {
+        let dir = TempDir::new("blobs-presign-sized");
+        let store = blobs(&dir);
+        let presigned = store
+            .presign_put("products/p1/images/a.png", "image/png", Some(1234), HOUR)
+            .await
+            .expect("presign");
+        assert_eq!(
+            presigned.headers,
+            [
+                ("content-type".to_owned(), "image/png".to_owned()),
+                ("content-length".to_owned(), "1234".to_owned())
+            ]
+        );
+        assert!(
+            presigned.url.contains(&format!("&{LENGTH_PARAM}=1234&")),
+            "{}",
+            presigned.url
+        );
+        let (key, query) = request_of(&presigned.url);
+        let verify = |query: &str, length: Option<u64>| {
+            store.verify("PUT", &key, query, Some("image/png"), length, now())
+        };
+        assert_eq!(
+            verify(&query, Some(1234)),
+            Ok(Grant {
+                content_length: Some(1234)
+            })
+        );
+        for wrong in [Some(1233), Some(1235), Some(0), None] {
+            assert_eq!(
+                verify(&query, wrong),
+                Err(BlobAccessError::WrongLength {
+                    expected: 1234,
+                    actual: wrong
+                })
+            );
+        }
+        // The length is signed: changing or dropping it breaks the signature.
+        let larger = query.replace("=1234&", "=999999&");
+        assert_eq!(
+            verify(&larger, Some(999_999)),
+            Err(BlobAccessError::BadSignature)
+        );
+        let unsized_query: Vec<&str> = query
+            .split('&')
+            .filter(|pair| !pair.starts_with(LENGTH_PARAM))
+            .collect();
+        assert_eq!(
+            verify(&unsized_query.join("&"), Some(5)),
+            Err(BlobAccessError::BadSignature)
+        );
+        assert_eq!(
+            verify(&query.replace("=1234&", "=12x&"), Some(1234)),
+            Err(BlobAccessError::Malformed)
+        );
+        // An unsized URL takes any length.
+        let open = store
+            .presign_put("uploads/any.bin", "application/octet-stream", None, HOUR)
+            .await
+            .expect("presign");
+        let (key, query) = request_of(&open.url);
+        assert_eq!(
+            store.verify(
+                "PUT",
+                &key,
+                &query,
+                Some("application/octet-stream"),
+                Some(7),
+                now()
+            ),
+            Ok(UNSIZED)
+        );
+    }
+
+    #[tokio::test]
+    async fn ranges_read_part_of_an_object() {
+        let dir = TempDir::new("blobs-range");
+        let store = blobs(&dir);
+        store
+            .put("imports/data.csv", b"0123456789".to_vec(), "text/csv")
+            .await
+            .expect("put");
+        let range = |start, len| store.get_range("imports/data.csv", start, len);
+        assert_eq!(range(0, 4).await, Ok(Some(b"0123".to_vec())));
+        assert_eq!(range(3, 4).await, Ok(Some(b"3456".to_vec())));
+        assert_eq!(range(8, 100).await, Ok(Some(b"89".to_vec())));
+        assert_eq!(range(0, u64::MAX).await, Ok(Some(b"0123456789".to_vec())));
+        assert_eq!(range(10, 4).await, Ok(Some(Vec::new())), "at the end");
+        assert_eq!(range(11, 4).await, Ok(Some(Vec::new())), "past the end");
+        assert_eq!(range(2, 0).await, Ok(Some(Vec::new())));
+        assert_eq!(store.get_range("imports/missing.csv", 0, 4).await, Ok(None));
+        assert_eq!(
+            store.get_range("imports", 0, 4).await,
+            Ok(None),
+            "a directory is no object"
+        );
+        assert_eq!(
+            store.get_range("imports/data.csv/x", 0, 4).await,
+            Ok(None),
+            "below an object"
+        );
+        assert!(store.get_range("../escape", 0, 4).await.is_err());
+    }
+
+    #[test]
+    fn public_urls_are_served_under_assets() {
+        let dir = TempDir::new("blobs-public");
+        let store = blobs(&dir);
+        assert_eq!(
+            store.public_url("products/01J/images/کالا 1.png"),
+            format!("{BASE}/assets/products/01J/images/%DA%A9%D8%A7%D9%84%D8%A7%201.png")
         );
     }
 

@@ -14,7 +14,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use bazaar_shared::ports::store::{
     Cond, GSI1PK, GSI1SK, Index, Item, Key, PK, Page, Query, SK, Store, StoreError, TxOp, Update,
-    tx_key, validate_transaction,
+    tx_key, validate_batch_get, validate_query, validate_transaction,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
@@ -115,6 +115,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        validate_query(query)?;
         let plan = QueryPlan::new(query)?;
         let (index, limit) = (query.index, query.limit);
         self.call(move |connection| {
@@ -129,6 +130,39 @@ impl Store for EmbeddedStore {
         })
         .await
     }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        validate_batch_get(keys)?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = keys.to_vec();
+        self.call(move |connection| read_many(connection, &keys))
+            .await
+    }
+}
+
+/// Reads every key in one read transaction, so the items come from one snapshot of the
+/// database even while another process writes (DynamoDB's batch read gives no more).
+fn read_many(connection: &mut Connection, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+    let transaction = connection.transaction().map_err(sql_error)?;
+    let mut items = Vec::with_capacity(keys.len());
+    {
+        let mut statement = transaction
+            .prepare_cached("SELECT body FROM items WHERE pk = ?1 AND sk = ?2")
+            .map_err(sql_error)?;
+        for key in keys {
+            let body: Option<String> = statement
+                .query_row(params![key.pk, key.sk], |row| row.get(0))
+                .optional()
+                .map_err(sql_error)?;
+            if let Some(body) = body {
+                items.push(parse(&body)?);
+            }
+        }
+    }
+    transaction.commit().map_err(sql_error)?;
+    Ok(items)
 }
 
 /// The columns an item is stored under, checked as DynamoDB checks key attributes: the
@@ -356,6 +390,9 @@ impl QueryPlan {
         if let Some(prefix) = &query.sort_prefix {
             plan.narrow_to_prefix(order[0], prefix);
         }
+        if let Some((from, to)) = &query.sort_between {
+            plan.narrow_to_range(order[0], from, to);
+        }
         if let Some(start) = &query.start_after {
             plan.resume_after(query, order, start)?;
         }
@@ -380,6 +417,14 @@ impl QueryPlan {
             self.sql += &format!(" AND {column} < ?");
             self.parameters.push(SqlValue::Text(successor));
         }
+    }
+
+    /// Both bounds included, as DynamoDB's `BETWEEN`; the pagination condition and the order
+    /// apply on top, so a descending or resumed query stays inside the range.
+    fn narrow_to_range(&mut self, column: &str, from: &str, to: &str) {
+        self.sql += &format!(" AND {column} >= ? AND {column} <= ?");
+        self.parameters.push(SqlValue::Text(from.to_owned()));
+        self.parameters.push(SqlValue::Text(to.to_owned()));
     }
 
     /// Exclusive start: rows strictly after (or, descending, before) the previous page's last.
@@ -938,6 +983,184 @@ mod tests {
             .await
             .expect("query");
         assert!(none.items.is_empty());
+    }
+
+    fn primary_keys(items: &[Item]) -> Vec<String> {
+        items
+            .iter()
+            .map(|item| item[PK].as_str().expect("a string key").to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn sort_key_ranges_are_inclusive_in_either_order_and_paginate() {
+        let dir = TempDir::new("store-query-range");
+        let store = open(&dir);
+        seed_products(&store).await;
+
+        let middle = Query::partition(Index::Primary, "SHOP#1").between("PRODUCT#02", "PRODUCT#04");
+        let page = store.query(&middle).await.expect("query");
+        assert_eq!(
+            sort_keys(&page, SK),
+            ["PRODUCT#02", "PRODUCT#03", "PRODUCT#04"],
+            "both bounds are included"
+        );
+        assert_eq!(page.last_key, None);
+        let page = store
+            .query(&middle.clone().descending())
+            .await
+            .expect("query");
+        assert_eq!(
+            sort_keys(&page, SK),
+            ["PRODUCT#04", "PRODUCT#03", "PRODUCT#02"]
+        );
+
+        let (all, pages) = all_pages(&store, middle.clone().limit(2)).await;
+        assert_eq!(
+            all.iter()
+                .filter_map(|item| item[SK].as_str())
+                .collect::<Vec<_>>(),
+            ["PRODUCT#02", "PRODUCT#03", "PRODUCT#04"]
+        );
+        assert_eq!(pages, 2);
+        let (all, pages) = all_pages(&store, middle.clone().descending().limit(1)).await;
+        assert_eq!(
+            all.iter()
+                .filter_map(|item| item[SK].as_str())
+                .collect::<Vec<_>>(),
+            ["PRODUCT#04", "PRODUCT#03", "PRODUCT#02"]
+        );
+        assert_eq!(pages, 3);
+
+        // Bounds need not be stored keys; a range may span prefixes; a point is a range.
+        let between =
+            |from: &str, to: &str| Query::partition(Index::Primary, "SHOP#1").between(from, to);
+        let loose = store
+            .query(&between("PRODUCT#015", "PRODUCT#035"))
+            .await
+            .expect("query");
+        assert_eq!(sort_keys(&loose, SK), ["PRODUCT#02", "PRODUCT#03"]);
+        let spanning = store
+            .query(&between("PRICE#", "PRODUCT#01"))
+            .await
+            .expect("query");
+        assert_eq!(sort_keys(&spanning, SK), ["PRICE#01", "PRODUCT#01"]);
+        let point = store
+            .query(&between("PRODUCT#05", "PRODUCT#05"))
+            .await
+            .expect("query");
+        assert_eq!(sort_keys(&point, SK), ["PRODUCT#05"]);
+        let outside = store.query(&between("Q", "Z")).await.expect("query");
+        assert!(outside.items.is_empty());
+
+        // On the index, ties on gsi1sk inside the range still page in one stable order.
+        for (order, at) in [
+            (1, "T#01"),
+            (2, "T#02"),
+            (3, "T#03"),
+            (4, "T#04"),
+            (5, "T#05"),
+            (7, "T#03"),
+        ] {
+            let entry = json!({"pk": format!("ORDER#{order}"), "sk": "META", "gsi1pk": "DAY#1", "gsi1sk": at});
+            store.put(item(entry), Cond::Always).await.expect("seed");
+        }
+        let by_time = Query::partition(Index::Gsi1, "DAY#1").between("T#02", "T#04");
+        let page = store.query(&by_time).await.expect("query");
+        assert_eq!(
+            primary_keys(&page.items),
+            ["ORDER#2", "ORDER#3", "ORDER#7", "ORDER#4"]
+        );
+        let (ascending, pages) = all_pages(&store, by_time.clone().limit(1)).await;
+        assert_eq!(
+            primary_keys(&ascending),
+            ["ORDER#2", "ORDER#3", "ORDER#7", "ORDER#4"]
+        );
+        assert_eq!(pages, 4);
+        let (descending, _) = all_pages(&store, by_time.clone().descending().limit(3)).await;
+        assert_eq!(
+            primary_keys(&descending),
+            ["ORDER#4", "ORDER#7", "ORDER#3", "ORDER#2"]
+        );
+
+        let both = middle.clone().prefix("PRODUCT#");
+        assert!(matches!(
+            store.query(&both).await,
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            store.query(&between("PRODUCT#04", "PRODUCT#02")).await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn get_many_returns_the_items_that_exist() {
+        let dir = TempDir::new("store-get-many");
+        let store = open(&dir);
+        seed_products(&store).await;
+
+        let keys = [
+            Key::new("SHOP#1", "PRODUCT#02"),
+            Key::new("SHOP#1", "PRODUCT#99"),
+            Key::new("SHOP#2", "PRODUCT#01"),
+            Key::new("SHOP#3", "PRODUCT#01"),
+            Key::new("SHOP#1", "PRICE#01"),
+        ];
+        let found = store.get_many(&keys).await.expect("get_many");
+        let mut found_keys: Vec<Key> = found.iter().filter_map(Key::of).collect();
+        found_keys.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
+        assert_eq!(
+            found_keys,
+            [
+                Key::new("SHOP#1", "PRICE#01"),
+                Key::new("SHOP#1", "PRODUCT#02"),
+                Key::new("SHOP#2", "PRODUCT#01"),
+            ]
+        );
+        let whole = found
+            .iter()
+            .find(|item| item[SK] == json!("PRODUCT#02"))
+            .expect("PRODUCT#02");
+        assert_eq!(
+            Value::Object(whole.clone()),
+            json!({"pk": "SHOP#1", "sk": "PRODUCT#02", "gsi1pk": "CATEGORY#tools", "gsi1sk": "SAME"}),
+            "whole items come back"
+        );
+
+        assert_eq!(store.get_many(&[]).await, Ok(Vec::new()));
+        assert_eq!(
+            store.get_many(&[Key::new("SHOP#9", "NONE")]).await,
+            Ok(Vec::new())
+        );
+        let twice = [keys[0].clone(), keys[1].clone(), keys[0].clone()];
+        assert!(matches!(
+            store.get_many(&twice).await,
+            Err(StoreError::Invalid(_))
+        ));
+
+        for n in 0..100 {
+            let entry = json!({"pk": "BULK", "sk": format!("{n:03}"), "n": n});
+            store.put(item(entry), Cond::Always).await.expect("seed");
+        }
+        let hundred: Vec<Key> = (0..100)
+            .map(|n| Key::new("BULK", format!("{n:03}")))
+            .collect();
+        let mut numbers: Vec<i64> = store
+            .get_many(&hundred)
+            .await
+            .expect("100 keys")
+            .iter()
+            .filter_map(|item| item["n"].as_i64())
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, (0..100).collect::<Vec<i64>>());
+        let mut too_many = hundred;
+        too_many.push(Key::new("BULK", "100"));
+        assert!(matches!(
+            store.get_many(&too_many).await,
+            Err(StoreError::Invalid(_))
+        ));
     }
 
     #[tokio::test]

@@ -3,4 +3,6 @@
 pub mod addresses;
 pub mod catalogue;
 pub mod health;
+pub mod images;
+pub mod imports;
 pub mod users;

@@ -78,12 +78,12 @@ impl ListRequest {
                 )));
             }
         }
-        if let (Some(min), Some(max)) = (self.min_price, self.max_price) {
-            if min > max {
-                return Err(Error::BadRequest(
-                    "min_price is greater than max_price".to_owned(),
-                ));
-            }
+        if let (Some(min), Some(max)) = (self.min_price, self.max_price)
+            && min > max
+        {
+            return Err(Error::BadRequest(
+                "min_price is greater than max_price".to_owned(),
+            ));
         }
         self.page.limit()?;
         Ok(())

@@ -2,6 +2,7 @@
 //! search without scans, and stock.
 
 pub mod categories;
+pub mod images;
 pub mod index;
 pub mod listing;
 pub mod model;

@@ -222,10 +222,10 @@ impl Products {
     pub async fn archive(&self, id: &str, if_match: Option<u64>) -> Result<()> {
         for _ in 0..ATTEMPTS {
             let current = self.get(id).await?;
-            if let Some(expected) = if_match {
-                if expected != current.version {
-                    return Err(stale(true, current.version));
-                }
+            if let Some(expected) = if_match
+                && expected != current.version
+            {
+                return Err(stale(true, current.version));
             }
             let mut archived = current.clone();
             archived.status = ProductStatus::Archived;

@@ -34,13 +34,30 @@ pub trait BlobStore: Send + Sync {
 
     async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError>;
 
-    /// A URL through which a client can upload `key` with this content type.
+    /// Up to `len` bytes of the object from byte `start` (S3's ranged `GetObject`), so that a
+    /// large object can be streamed in bounded memory: `None` when there is no such object,
+    /// an empty vector at or past its end.
+    async fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, BlobError>;
+
+    /// A URL through which a client can upload `key` with this content type and, when given,
+    /// exactly this many bytes (the length is part of the signature, so a larger upload is
+    /// refused by the store itself).
     async fn presign_put(
         &self,
         key: &str,
         content_type: &str,
+        content_length: Option<u64>,
         expires_in: Duration,
     ) -> Result<PresignedRequest, BlobError>;
+
+    /// The public address an object will be served at (a CDN in front of the bucket, or the
+    /// local server's `/assets/`), for objects meant to be public such as product images.
+    fn public_url(&self, key: &str) -> String;
 
     /// A URL through which a client can download `key`.
     async fn presign_get(

@@ -312,12 +312,12 @@ pub fn validate_query(query: &Query) -> Result<(), StoreError> {
             "a query narrows the sort key by a prefix or by a range, not both".to_owned(),
         ));
     }
-    if let Some((from, to)) = &query.sort_between {
-        if from > to {
-            return Err(StoreError::Invalid(format!(
-                "an empty sort-key range {from:?}..={to:?}"
-            )));
-        }
+    if let Some((from, to)) = &query.sort_between
+        && from > to
+    {
+        return Err(StoreError::Invalid(format!(
+            "an empty sort-key range {from:?}..={to:?}"
+        )));
     }
     Ok(())
 }

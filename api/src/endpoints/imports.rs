@@ -1,0 +1,63 @@
+//! The catalogue import endpoints: start an import (get an upload URL), follow its progress.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bazaar_shared::imports::{self, ImportView};
+use bazaar_shared::users::service::require_admin;
+use serde::{Deserialize, Serialize};
+
+use crate::App;
+use crate::extract::{CurrentUser, JsonBody};
+use crate::problem::ApiResult;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateImport {
+    /// The uploaded file's name, kept in its object key (`imports/<id>/<file_name>`).
+    pub file_name: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImportCreated {
+    pub id: String,
+    pub status: imports::ImportStatus,
+    pub upload_url: String,
+    pub method: &'static str,
+    /// Headers the upload must carry, as signed.
+    pub headers: BTreeMap<String, String>,
+    pub expires_in: u64,
+}
+
+/// `POST /api/v1/imports` (admin)
+pub async fn create(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    JsonBody(request): JsonBody<CreateImport>,
+) -> ApiResult<(StatusCode, Json<ImportCreated>)> {
+    require_admin(&user)?;
+    let (import, upload) = imports::create(app.ports(), request.file_name.as_deref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ImportCreated {
+            id: import.id,
+            status: import.status,
+            upload_url: upload.url,
+            method: upload.method,
+            headers: upload.headers.into_iter().collect(),
+            expires_in: imports::run::UPLOAD_URL_TTL.as_secs(),
+        }),
+    ))
+}
+
+/// `GET /api/v1/imports/{id}` (admin)
+pub async fn get(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ImportView>> {
+    require_admin(&user)?;
+    let import = imports::get(app.ports(), &id).await?;
+    Ok(Json(ImportView::from(&import)))
+}

@@ -1,0 +1,38 @@
+//! S3 event notifications, locally: when an object is created through a presigned upload, the
+//! functions subscribed to its key prefix are invoked with the very `S3Event` payload S3 would
+//! send, in the background, as S3 does.
+
+use bazaar_api::App;
+use bazaar_api::functions::{ALL, Trigger};
+use bazaar_api::handlers;
+
+/// The bucket name local events carry.
+const LOCAL_BUCKET: &str = "bazaar-local";
+
+pub fn object_created(app: &App, key: &str, size: usize) {
+    for spec in ALL {
+        let Trigger::Upload { prefix } = spec.trigger else {
+            continue;
+        };
+        if !key.starts_with(prefix) {
+            continue;
+        }
+        let event = match handlers::imports::event_for(LOCAL_BUCKET, key, size) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(%error, "cannot build the S3 event");
+                continue;
+            }
+        };
+        let (app, name) = (app.clone(), spec.name);
+        tokio::spawn(async move {
+            let result = match name {
+                "imports-process" => handlers::imports::handle(&app, event).await,
+                other => Err(format!("no upload handler named {other}")),
+            };
+            if let Err(error) = result {
+                tracing::error!(function = name, %error, "upload handler failed");
+            }
+        });
+    }
+}

@@ -1,0 +1,483 @@
+//! Creating an import, and running one: stream the uploaded file, upsert its rows, checkpoint.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::runtime::Handle;
+
+use crate::Ports;
+use crate::catalogue::requests::{CreateProduct, StockChange, UpdateProduct};
+use crate::catalogue::{Product, Products, stock};
+use crate::error::{Error, Result};
+use crate::events::{Event, EventType};
+use crate::imports::model::{Import, ImportStatus, ImportView, MAX_REJECTIONS_KEPT, Rejection};
+use crate::imports::rows::{self, Row};
+use crate::imports::{KEY_PREFIX, import_id_of};
+use crate::keys;
+use crate::money::Money;
+use crate::outbox::{self, Staged};
+use crate::ports::{BlobStore, Cond, PresignedRequest, StoreError, TxOp, Update};
+
+/// How long a presigned upload URL stays valid.
+pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(3600);
+/// How long a run holds an import before another delivery of its event may take it over.
+const LEASE: Duration = Duration::from_secs(120);
+/// Bytes read from blob storage at a time: the memory a run needs, whatever the file size.
+const CHUNK_BYTES: u64 = 1024 * 1024;
+/// A line longer than this stops the import (memory stays bounded even for a hostile file).
+const MAX_LINE_BYTES: u64 = 1024 * 1024;
+/// Progress is saved after this many rows, or this often.
+const CHECKPOINT_ROWS: u64 = 500;
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
+
+/// Starts an import: records it and hands out the URL to upload the file to.
+pub async fn create(ports: &Ports, file_name: Option<&str>) -> Result<(Import, PresignedRequest)> {
+    let file_name = file_name.map(str::trim).unwrap_or("catalogue.csv");
+    if file_name.is_empty()
+        || file_name.chars().count() > 100
+        || file_name.contains('/')
+        || file_name.starts_with('.')
+        || file_name.chars().any(char::is_control)
+    {
+        return Err(Error::invalid(
+            "file_name",
+            "must be 1 to 100 characters, without '/' or control characters",
+        ));
+    }
+    let now = ports.clock.now();
+    let id = ports.ids.new_id();
+    let import = Import {
+        key: format!("{KEY_PREFIX}{id}/{file_name}"),
+        id,
+        status: ImportStatus::Pending,
+        rows_read: 0,
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        rejected: Vec::new(),
+        rejected_count: 0,
+        error: None,
+        checkpoint_offset: 0,
+        checkpoint_line: 1,
+        lease_until: 0,
+        lease_version: 0,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+    };
+    let upload = ports
+        .blobs
+        .presign_put(&import.key, "text/csv", None, UPLOAD_URL_TTL)
+        .await?;
+    ports.store.put(import.to_item()?, Cond::NotExists).await?;
+    Ok((import, upload))
+}
+
+pub async fn get(ports: &Ports, id: &str) -> Result<Import> {
+    match ports.store.get(&keys::import(id)).await? {
+        Some(item) => Import::from_item(item),
+        None => Err(Error::NotFound("import")),
+    }
+}
+
+/// Runs the import the uploaded object `key` belongs to. Safe to call again for the same
+/// object (S3 delivers events at least once): a finished import is left alone, a running one
+/// with a live lease too, and an abandoned one resumes from its checkpoint.
+pub async fn run(products: &Products, key: &str) -> Result<ImportView> {
+    let ports = products.ports().clone();
+    let id = import_id_of(key)
+        .ok_or_else(|| Error::BadRequest(format!("{key} is not an import upload")))?;
+    let mut import = get(&ports, id).await?;
+    if import.key != key {
+        return Err(Error::BadRequest(format!(
+            "{key} is not the file of import {id}"
+        )));
+    }
+    let now = ports.clock.now().timestamp();
+    let busy = import.status == ImportStatus::Running && import.lease_until > now;
+    if matches!(import.status, ImportStatus::Done | ImportStatus::Failed) || busy {
+        return Ok(ImportView::from(&import));
+    }
+    // Take the lease: only one run at a time moves an import on.
+    import.status = ImportStatus::Running;
+    import.lease_until = now + LEASE.as_secs() as i64;
+    let taken = ports
+        .store
+        .update(
+            &keys::import(id),
+            vec![
+                Update::set("status", json!(ImportStatus::Running)),
+                Update::set("lease_until", import.lease_until),
+                Update::add("lease_version", 1),
+            ],
+            Cond::eq("lease_version", import.lease_version),
+        )
+        .await;
+    match taken {
+        Ok(_) => import.lease_version += 1,
+        Err(StoreError::ConditionFailed) => return Ok(ImportView::from(&import)),
+        Err(other) => return Err(other.into()),
+    }
+
+    let handle = Handle::current();
+    let products = products.clone();
+    let finished = tokio::task::spawn_blocking(move || Runner::new(products, import, handle).run())
+        .await
+        .map_err(|error| Error::Internal(format!("import task failed: {error}")))??;
+    Ok(ImportView::from(&finished))
+}
+
+/// A blocking `Read` over an object, fetched a chunk at a time with ranged reads. It refuses
+/// to hand out more than [`MAX_LINE_BYTES`] past the start of the current record.
+struct RangeReader {
+    blobs: Arc<dyn BlobStore>,
+    handle: Handle,
+    key: String,
+    next_offset: u64,
+    buffer: Vec<u8>,
+    position: usize,
+    done: bool,
+    /// Bytes handed out since the start of the read, and where the current record began.
+    handed_out: u64,
+    record_start: u64,
+}
+
+impl Read for RangeReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.position == self.buffer.len() && !self.done {
+            let chunk = self
+                .handle
+                .block_on(
+                    self.blobs
+                        .get_range(&self.key, self.next_offset, CHUNK_BYTES),
+                )
+                .map_err(|error| std::io::Error::other(error.to_string()))?
+                .ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "the uploaded file is gone")
+                })?;
+            self.done = chunk.is_empty();
+            self.next_offset += chunk.len() as u64;
+            self.buffer = chunk;
+            self.position = 0;
+        }
+        if self.handed_out - self.record_start > MAX_LINE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a line is longer than {MAX_LINE_BYTES} bytes"),
+            ));
+        }
+        let n = out.len().min(self.buffer.len() - self.position);
+        out[..n].copy_from_slice(&self.buffer[self.position..self.position + n]);
+        self.position += n;
+        self.handed_out += n as u64;
+        Ok(n)
+    }
+}
+
+/// What a row did.
+enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+struct Runner {
+    products: Products,
+    import: Import,
+    handle: Handle,
+    categories: HashMap<String, String>,
+}
+
+impl Runner {
+    fn new(products: Products, import: Import, handle: Handle) -> Self {
+        Self {
+            products,
+            import,
+            handle,
+            categories: HashMap::new(),
+        }
+    }
+
+    fn ports(&self) -> &Ports {
+        self.products.ports()
+    }
+
+    fn run(mut self) -> Result<Import> {
+        let base_offset = self.import.checkpoint_offset;
+        let base_line = self.import.checkpoint_line;
+        let source = RangeReader {
+            blobs: self.ports().blobs.clone(),
+            handle: self.handle.clone(),
+            key: self.import.key.clone(),
+            next_offset: base_offset,
+            buffer: Vec::new(),
+            position: 0,
+            done: false,
+            handed_out: 0,
+            record_start: 0,
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(source);
+        let mut record = csv::ByteRecord::new();
+        let mut header_pending = base_offset == 0;
+        let (mut since_checkpoint, mut last_checkpoint) = (0u64, Instant::now());
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(error) => {
+                    return self.finish(Some(format!("the file cannot be read: {error}")));
+                }
+            }
+            let line = base_line + record.position().map(|p| p.line()).unwrap_or(1) - 1;
+            let next = reader.position().clone();
+            reader.get_mut().record_start = next.byte();
+            if header_pending {
+                header_pending = false;
+                if let Err(reason) = rows::check_header(&record) {
+                    return self.finish(Some(reason));
+                }
+            } else {
+                self.import.rows_read += 1;
+                match rows::parse(&record) {
+                    Ok(row) => match self.handle.clone().block_on(self.upsert(&row))? {
+                        Ok(Outcome::Created) => self.import.created += 1,
+                        Ok(Outcome::Updated) => self.import.updated += 1,
+                        Ok(Outcome::Unchanged) => self.import.unchanged += 1,
+                        Err(reason) => self.reject(line, reason),
+                    },
+                    Err(reason) => self.reject(line, reason),
+                }
+            }
+            self.import.checkpoint_offset = base_offset + next.byte();
+            self.import.checkpoint_line = base_line + next.line() - 1;
+            since_checkpoint += 1;
+            if since_checkpoint >= CHECKPOINT_ROWS || last_checkpoint.elapsed() >= CHECKPOINT_EVERY
+            {
+                self.handle.clone().block_on(self.checkpoint())?;
+                (since_checkpoint, last_checkpoint) = (0, Instant::now());
+            }
+        }
+        if header_pending {
+            return self.finish(Some("the file is empty".to_owned()));
+        }
+        self.finish(None)
+    }
+
+    fn reject(&mut self, line: u64, reason: String) {
+        self.import.rejected_count += 1;
+        if self.import.rejected.len() < MAX_REJECTIONS_KEPT {
+            self.import.rejected.push(Rejection { line, reason });
+        }
+    }
+
+    /// The writes that save progress, conditional on still holding the lease.
+    fn progress(&self) -> Vec<Update> {
+        let now = self.ports().clock.now();
+        let import = &self.import;
+        vec![
+            Update::set("rows_read", import.rows_read),
+            Update::set("created", import.created),
+            Update::set("updated", import.updated),
+            Update::set("unchanged", import.unchanged),
+            Update::set("rejected", json!(import.rejected)),
+            Update::set("rejected_count", import.rejected_count),
+            Update::set("checkpoint_offset", import.checkpoint_offset),
+            Update::set("checkpoint_line", import.checkpoint_line),
+            Update::set("lease_until", now.timestamp() + LEASE.as_secs() as i64),
+            Update::set("updated_at", json!(now)),
+        ]
+    }
+
+    async fn checkpoint(&self) -> Result<()> {
+        let updated = self
+            .ports()
+            .store
+            .update(
+                &keys::import(&self.import.id),
+                self.progress(),
+                Cond::eq("lease_version", self.import.lease_version),
+            )
+            .await;
+        match updated {
+            Ok(_) => Ok(()),
+            Err(StoreError::ConditionFailed) => {
+                Err(Error::conflict("another run took the import over"))
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Ends the import (failed when `error` says why) and publishes `IMPORT_FINISHED` in the
+    /// same transaction.
+    fn finish(mut self, error: Option<String>) -> Result<Import> {
+        let now = self.ports().clock.now();
+        self.import.status = if error.is_some() {
+            ImportStatus::Failed
+        } else {
+            ImportStatus::Done
+        };
+        self.import.error = error;
+        self.import.finished_at = Some(now);
+        let event = Event::new(
+            EventType::ImportFinished,
+            json!({
+                "import_id": self.import.id,
+                "status": self.import.status,
+                "rows_read": self.import.rows_read,
+                "created": self.import.created,
+                "updated": self.import.updated,
+                "unchanged": self.import.unchanged,
+                "rejected_count": self.import.rejected_count,
+                "error": self.import.error,
+            }),
+            &self.import.id,
+            self.ports().ids.as_ref(),
+            self.ports().clock.as_ref(),
+        );
+        let staged = Staged::new(outbox::NOTIFICATIONS_QUEUE, event);
+        let mut updates = self.progress();
+        updates.push(Update::set("status", json!(self.import.status)));
+        updates.push(Update::set("error", json!(self.import.error)));
+        updates.push(Update::set("finished_at", json!(now)));
+        let ops = vec![
+            TxOp::Update {
+                key: keys::import(&self.import.id),
+                updates,
+                cond: Cond::eq("lease_version", self.import.lease_version),
+            },
+            staged.write()?,
+        ];
+        let ports = self.ports().clone();
+        self.handle.block_on(async {
+            match ports.store.transact(ops).await {
+                Ok(()) => {
+                    outbox::deliver(&ports, &[staged]).await;
+                    Ok(())
+                }
+                Err(StoreError::TransactionCancelled { .. }) => {
+                    Err(Error::conflict("another run took the import over"))
+                }
+                Err(other) => Err(other.into()),
+            }
+        })?;
+        Ok(self.import)
+    }
+
+    /// Creates or updates the product of a row. The outer error stops the import (the store
+    /// failed); the inner one rejects the row.
+    async fn upsert(&mut self, row: &Row) -> Result<std::result::Result<Outcome, String>> {
+        let category_id = match &row.category {
+            Some(slug) => Some(self.category(slug).await?),
+            None => None,
+        };
+        for _ in 0..3 {
+            let existing = self.products.by_sku(&row.sku).await?;
+            let outcome = match existing {
+                None => self.create(row, &category_id).await,
+                Some(product) if !product.is_active() => {
+                    return Ok(Err(format!(
+                        "SKU {} belongs to an archived product",
+                        row.sku
+                    )));
+                }
+                Some(product) if row.stock < product.reserved => {
+                    return Ok(Err(format!(
+                        "stock {} is below the {} units reserved by unpaid orders",
+                        row.stock, product.reserved
+                    )));
+                }
+                Some(product) => self.update(product, row, &category_id).await,
+            };
+            match outcome {
+                // Another writer got there between the read and the write: read again.
+                Err(Error::Conflict { .. }) => continue,
+                Err(Error::Validation(fields)) => {
+                    let reasons: Vec<String> = fields
+                        .iter()
+                        .map(|f| format!("{} {}", f.field, f.message))
+                        .collect();
+                    return Ok(Err(reasons.join("; ")));
+                }
+                other => return other.map(Ok),
+            }
+        }
+        Ok(Err(format!(
+            "SKU {} kept changing while it was imported",
+            row.sku
+        )))
+    }
+
+    async fn category(&mut self, slug: &str) -> Result<String> {
+        if let Some(id) = self.categories.get(slug) {
+            return Ok(id.clone());
+        }
+        let category = self.products.categories().ensure_slug(slug, slug).await?;
+        if self.categories.len() < 10_000 {
+            self.categories.insert(slug.to_owned(), category.id.clone());
+        }
+        Ok(category.id)
+    }
+
+    async fn create(&self, row: &Row, category_id: &Option<String>) -> Result<Outcome> {
+        let request = CreateProduct {
+            sku: Some(row.sku.clone()),
+            name: Some(row.name.clone()),
+            description: Some(row.description.clone()),
+            category_id: category_id.clone(),
+            price: Some(money(row)),
+            stock: Some(row.stock),
+        };
+        self.products
+            .create(request)
+            .await
+            .map(|_| Outcome::Created)
+    }
+
+    async fn update(
+        &self,
+        product: Product,
+        row: &Row,
+        category_id: &Option<String>,
+    ) -> Result<Outcome> {
+        let same_fields = product.name == row.name
+            && product.description == row.description
+            && &product.category_id == category_id
+            && product.price == money(row);
+        let on_hand = product.available + product.reserved;
+        if same_fields && on_hand == row.stock {
+            return Ok(Outcome::Unchanged);
+        }
+        if !same_fields {
+            let request = UpdateProduct {
+                name: Some(row.name.clone()),
+                description: Some(row.description.clone()),
+                category_id: Some(category_id.clone()),
+                price: Some(money(row)),
+                version: Some(product.version),
+                sku: None,
+            };
+            self.products.update(&product.id, request, None).await?;
+        }
+        if on_hand != row.stock {
+            let change = StockChange {
+                set: Some(row.stock),
+                adjust: None,
+            };
+            stock::change(&self.products, &product.id, change, &self.import.id).await?;
+        }
+        Ok(Outcome::Updated)
+    }
+}
+
+fn money(row: &Row) -> Money {
+    Money {
+        amount: row.price,
+        currency: row.currency.clone(),
+    }
+}
