@@ -151,6 +151,20 @@ impl FromRequestParts<App> for CurrentUser {
     }
 }
 
+/// The authenticated caller, who must be an admin. Being a parts extractor, it runs before
+/// the body is read: a customer is refused with 403 whatever the body holds.
+pub struct Admin(pub User);
+
+impl FromRequestParts<App> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let CurrentUser(user) = CurrentUser::from_request_parts(parts, app).await?;
+        bazaar_shared::users::service::require_admin(&user)?;
+        Ok(Self(user))
+    }
+}
+
 /// `?limit=&cursor=`, parsed by hand so that a bad value is a 400 naming the parameter.
 pub struct Page(pub PageRequest);
 

@@ -14,12 +14,11 @@ use bazaar_shared::catalogue::requests::{
 };
 use bazaar_shared::catalogue::{Category, Product, ProductView, stock};
 use bazaar_shared::pagination::{Listing, PageRequest};
-use bazaar_shared::users::service::require_admin;
 use sha2::{Digest, Sha256};
 
 use crate::App;
 use crate::cache::Cached;
-use crate::extract::{Correlation, CurrentUser, JsonBody, Page};
+use crate::extract::{Admin, Correlation, JsonBody, Page};
 use crate::problem::{ApiError, ApiResult, Problem};
 
 /// Browsers and CDNs may reuse a catalogue read this long, then revalidate with the ETag.
@@ -36,10 +35,9 @@ pub async fn list_categories(
 /// `POST /api/v1/categories` (admin)
 pub async fn create_category(
     State(app): State<App>,
-    CurrentUser(user): CurrentUser,
+    Admin(_admin): Admin,
     JsonBody(request): JsonBody<CreateCategory>,
 ) -> ApiResult<(StatusCode, Json<Category>)> {
-    require_admin(&user)?;
     let category = app.products().categories().create(request).await?;
     app.cache().clear();
     Ok((StatusCode::CREATED, Json(category)))
@@ -86,10 +84,9 @@ pub async fn get_product(
 /// `POST /api/v1/products` (admin)
 pub async fn create_product(
     State(app): State<App>,
-    CurrentUser(user): CurrentUser,
+    Admin(_admin): Admin,
     JsonBody(request): JsonBody<CreateProduct>,
 ) -> ApiResult<Response> {
-    require_admin(&user)?;
     let product = app.products().create(request).await?;
     app.cache().clear();
     Ok(with_status(StatusCode::CREATED, cached_product(&product)?))
@@ -98,12 +95,11 @@ pub async fn create_product(
 /// `PATCH /api/v1/products/{id}` (admin)
 pub async fn update_product(
     State(app): State<App>,
-    CurrentUser(user): CurrentUser,
+    Admin(_admin): Admin,
     Path(id): Path<String>,
     headers: HeaderMap,
     JsonBody(request): JsonBody<UpdateProduct>,
 ) -> ApiResult<Response> {
-    require_admin(&user)?;
     let product = app
         .products()
         .update(&id, request, if_match(&headers)?)
@@ -115,11 +111,10 @@ pub async fn update_product(
 /// `DELETE /api/v1/products/{id}` (admin): archives the product.
 pub async fn archive_product(
     State(app): State<App>,
-    CurrentUser(user): CurrentUser,
+    Admin(_admin): Admin,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    require_admin(&user)?;
     app.products().archive(&id, if_match(&headers)?).await?;
     app.cache().clear();
     Ok(StatusCode::NO_CONTENT)
@@ -128,12 +123,11 @@ pub async fn archive_product(
 /// `PUT /api/v1/products/{id}/stock` (admin)
 pub async fn change_stock(
     State(app): State<App>,
-    CurrentUser(user): CurrentUser,
+    Admin(_admin): Admin,
     Path(id): Path<String>,
     Correlation(correlation): Correlation,
     JsonBody(request): JsonBody<StockChange>,
 ) -> ApiResult<Response> {
-    require_admin(&user)?;
     let product = stock::change(app.products(), &id, request, &correlation).await?;
     app.cache().clear();
     Ok(with_status(StatusCode::OK, cached_product(&product)?))

@@ -5,21 +5,19 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bazaar_shared::catalogue::images::{self, ImageUpload, PresignImage};
-use bazaar_shared::users::service::require_admin;
 
 use crate::App;
-use crate::extract::{CurrentUser, JsonBody};
+use crate::extract::{Admin, JsonBody};
 use crate::problem::ApiResult;
 
 /// `POST /api/v1/products/{id}/images` (admin): an upload URL for one image of exactly the
 /// announced type and size, valid 15 minutes; the image's URL is listed on the product at once.
 pub async fn presign_image(
     State(app): State<App>,
-    CurrentUser(user): CurrentUser,
+    Admin(_admin): Admin,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<PresignImage>,
 ) -> ApiResult<(StatusCode, Json<ImageUpload>)> {
-    require_admin(&user)?;
     let upload = images::presign(app.products(), &id, request).await?;
     // The product's `images` and `version` changed: cached reads of it are stale.
     app.cache().clear();

@@ -6,11 +6,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bazaar_shared::imports::{self, ImportView};
-use bazaar_shared::users::service::require_admin;
 use serde::{Deserialize, Serialize};
 
 use crate::App;
-use crate::extract::{CurrentUser, JsonBody};
+use crate::extract::{Admin, JsonBody};
 use crate::problem::ApiResult;
 
 #[derive(Debug, Default, Deserialize)]
@@ -33,10 +32,9 @@ pub struct ImportCreated {
 /// `POST /api/v1/imports` (admin)
 pub async fn create(
     State(app): State<App>,
-    CurrentUser(user): CurrentUser,
+    Admin(_admin): Admin,
     JsonBody(request): JsonBody<CreateImport>,
 ) -> ApiResult<(StatusCode, Json<ImportCreated>)> {
-    require_admin(&user)?;
     let (import, upload) = imports::create(app.ports(), request.file_name.as_deref()).await?;
     Ok((
         StatusCode::CREATED,
@@ -54,10 +52,9 @@ pub async fn create(
 /// `GET /api/v1/imports/{id}` (admin)
 pub async fn get(
     State(app): State<App>,
-    CurrentUser(user): CurrentUser,
+    Admin(_admin): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ImportView>> {
-    require_admin(&user)?;
     let import = imports::get(app.ports(), &id).await?;
     Ok(Json(ImportView::from(&import)))
 }

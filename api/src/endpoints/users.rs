@@ -10,7 +10,7 @@ use bazaar_shared::users::requests::{
 use bazaar_shared::users::{LoggedIn, ProfileUpdated, Registered, UserView};
 
 use crate::App;
-use crate::extract::{Correlation, CurrentUser, JsonBody, JsonOrForm, Page};
+use crate::extract::{Admin, Correlation, CurrentUser, JsonBody, JsonOrForm, Page};
 use crate::problem::ApiResult;
 
 /// `POST /api/v1/users/register`
@@ -48,7 +48,7 @@ pub async fn update_me(
 /// `GET /api/v1/users` (admin)
 pub async fn list(
     State(app): State<App>,
-    CurrentUser(user): CurrentUser,
+    Admin(user): Admin,
     Page(page): Page,
 ) -> ApiResult<Json<Listing<UserView>>> {
     Ok(Json(app.users().list(&user, &page).await?))
@@ -57,7 +57,7 @@ pub async fn list(
 /// `PATCH /api/v1/users/{id}` (admin)
 pub async fn update(
     State(app): State<App>,
-    CurrentUser(user): CurrentUser,
+    Admin(user): Admin,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<AdminUpdateRequest>,
 ) -> ApiResult<Json<UserView>> {

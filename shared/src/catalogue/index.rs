@@ -50,6 +50,9 @@ pub fn partition(scope: &str, order: Order) -> String {
     keys::listing_partition(scope, order.as_str())
 }
 
+/// Ends the name part of a name-order key (below space and every printable character).
+const NAME_SEPARATOR: char = '\u{1}';
+
 /// A price as a sort key: zero-padded so that strings sort as numbers.
 pub fn price_key(amount: i64) -> String {
     format!("{:019}", amount.max(0))
@@ -60,8 +63,10 @@ fn sort_key(order: Order, product: &Product) -> String {
         Order::Newest => product.id.clone(),
         Order::Price => format!("{}#{}", price_key(product.price.amount), product.id),
         Order::Name => {
+            // The separator sorts below every character a name can hold, so that "tea" comes
+            // before "tea cup" as it does in a dictionary.
             let name: String = text::normalise(&product.name).chars().take(100).collect();
-            format!("{name}#{}", product.id)
+            format!("{name}{NAME_SEPARATOR}{}", product.id)
         }
     }
 }
