@@ -10,6 +10,9 @@
 #   index_query   whether it may also Query the table's indexes
 #   queue_send    queues (logical names) it may send to
 #   ssm           whether it reads the JWT secret from SSM (every function that issues or verifies tokens)
+#   upload        key prefix in the assets bucket whose ObjectCreated events trigger it, or null
+#   bucket_put    key prefixes in the assets bucket it may write (presigned uploads are signed with its role)
+#   bucket_get    key prefixes in the assets bucket it may read
 locals {
   functions = {
     "health" = {
@@ -20,6 +23,9 @@ locals {
       index_query   = false
       queue_send    = []
       ssm           = false
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
     }
     "users-register" = {
       route         = "POST /api/v1/users/register"
@@ -29,6 +35,9 @@ locals {
       index_query   = false
       queue_send    = ["notifications"]
       ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
     }
     "users-login" = {
       route         = "POST /api/v1/users/login"
@@ -38,6 +47,9 @@ locals {
       index_query   = false
       queue_send    = []
       ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
     }
     "users-me-get" = {
       route         = "GET /api/v1/users/me"
@@ -47,6 +59,9 @@ locals {
       index_query   = false
       queue_send    = []
       ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
     }
     "users-me-update" = {
       route         = "PATCH /api/v1/users/me"
@@ -56,6 +71,9 @@ locals {
       index_query   = false
       queue_send    = []
       ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
     }
     "users-list" = {
       route         = "GET /api/v1/users"
@@ -65,6 +83,9 @@ locals {
       index_query   = true
       queue_send    = []
       ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
     }
     "users-update" = {
       route         = "PATCH /api/v1/users/{id}"
@@ -74,6 +95,9 @@ locals {
       index_query   = false
       queue_send    = []
       ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
     }
     "addresses-list" = {
       route         = "GET /api/v1/users/me/addresses"
@@ -83,6 +107,9 @@ locals {
       index_query   = false
       queue_send    = []
       ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
     }
     "addresses-create" = {
       route         = "POST /api/v1/users/me/addresses"
@@ -92,6 +119,9 @@ locals {
       index_query   = false
       queue_send    = []
       ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
     }
     "addresses-update" = {
       route         = "PATCH /api/v1/users/me/addresses/{id}"
@@ -101,6 +131,9 @@ locals {
       index_query   = false
       queue_send    = []
       ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
     }
     "addresses-delete" = {
       route         = "DELETE /api/v1/users/me/addresses/{id}"
@@ -110,6 +143,153 @@ locals {
       index_query   = false
       queue_send    = []
       ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "categories-list" = {
+      route         = "GET /api/v1/categories"
+      queue         = null
+      schedule      = null
+      table_actions = []
+      index_query   = true
+      queue_send    = []
+      ssm           = false
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "categories-create" = {
+      route         = "POST /api/v1/categories"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "products-list" = {
+      route         = "GET /api/v1/products"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = false
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "products-get" = {
+      route         = "GET /api/v1/products/{id}"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = false
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "products-create" = {
+      route         = "POST /api/v1/products"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "products-update" = {
+      route         = "PATCH /api/v1/products/{id}"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "products-archive" = {
+      route         = "DELETE /api/v1/products/{id}"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "products-stock" = {
+      route         = "PUT /api/v1/products/{id}/stock"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+      index_query   = false
+      queue_send    = ["notifications"]
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "products-images" = {
+      route         = "POST /api/v1/products/{id}/images"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = ["products/"]
+      bucket_get    = []
+    }
+    "imports-create" = {
+      route         = "POST /api/v1/imports"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = ["imports/"]
+      bucket_get    = []
+    }
+    "imports-get" = {
+      route         = "GET /api/v1/imports/{id}"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "imports-process" = {
+      route         = null
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      index_query   = false
+      queue_send    = ["notifications"]
+      ssm           = false
+      upload        = "imports/"
+      bucket_put    = []
+      bucket_get    = ["imports/"]
     }
     "notifications-consumer" = {
       route         = null
@@ -119,6 +299,9 @@ locals {
       index_query   = false
       queue_send    = []
       ssm           = false
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
     }
     "outbox-relay" = {
       route         = null
@@ -128,6 +311,9 @@ locals {
       index_query   = false
       queue_send    = ["notifications"]
       ssm           = false
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
     }
   }
 }
@@ -136,6 +322,7 @@ locals {
   http_functions     = { for name, f in local.functions : name => f if f.route != null }
   queue_functions    = { for name, f in local.functions : name => f if f.queue != null }
   schedule_functions = { for name, f in local.functions : name => f if f.schedule != null }
+  upload_functions   = { for name, f in local.functions : name => f if f.upload != null }
 
   package_dir = startswith(var.lambda_package_dir, "/") ? var.lambda_package_dir : "${path.module}/${var.lambda_package_dir}"
 
@@ -242,6 +429,24 @@ data "aws_iam_policy_document" "function" {
   }
 
   dynamic "statement" {
+    for_each = length(each.value.bucket_put) > 0 ? [each.value.bucket_put] : []
+    content {
+      sid       = "WriteAssets"
+      actions   = ["s3:PutObject"]
+      resources = [for prefix in statement.value : "${aws_s3_bucket.assets.arn}/${prefix}*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.bucket_get) > 0 ? [each.value.bucket_get] : []
+    content {
+      sid       = "ReadAssets"
+      actions   = ["s3:GetObject"]
+      resources = [for prefix in statement.value : "${aws_s3_bucket.assets.arn}/${prefix}*"]
+    }
+  }
+
+  dynamic "statement" {
     for_each = each.value.ssm ? [true] : []
     content {
       sid       = "JwtSecret"
@@ -265,19 +470,20 @@ resource "aws_iam_role_policy" "function" {
 
 resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_117:No VPC resources are used; DynamoDB, SQS, S3 and SSM are reached over TLS with IAM auth, and a VPC would add NAT/endpoints and cold-start cost for nothing.
-  #checkov:skip=CKV_AWS_116:No async invocation needs a Lambda DLQ; HTTP calls are synchronous, the SQS source dead-letters through the queue's redrive policy, and the scheduled relay retries on its next run since the outbox stays in the table.
+  #checkov:skip=CKV_AWS_116:HTTP calls are synchronous and the SQS source dead-letters through the queue's redrive policy; the scheduled relay retries on its next run since the outbox stays in the table; an import whose S3 invocation fails all its retries stays visible as running with its checkpoint, and a new delivery of its event resumes it.
   #checkov:skip=CKV_AWS_115:Reserved concurrency would carve up the account pool (and fails on accounts with the default low quota); load is bounded by the HTTP API throttling instead.
   #checkov:skip=CKV_AWS_173:The environment holds only resource names and the SSM parameter name, no secrets (the JWT secret is read from SSM at run time); Lambda encrypts it at rest with an AWS-managed key.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile in the build pipeline; packages are built reproducibly by cargo-lambda and deployed by this configuration only.
   for_each = local.functions
 
-  function_name    = "${var.name_prefix}-${each.key}"
-  role             = aws_iam_role.function[each.key].arn
-  runtime          = "provided.al2023"
-  handler          = "bootstrap"
-  architectures    = ["arm64"]
-  memory_size      = 256
-  timeout          = 10
+  function_name = "${var.name_prefix}-${each.key}"
+  role          = aws_iam_role.function[each.key].arn
+  runtime       = "provided.al2023"
+  handler       = "bootstrap"
+  architectures = ["arm64"]
+  # Upload handlers stream whole files (imports checkpoint and resume); the rest answer fast.
+  memory_size      = each.value.upload != null ? 512 : 256
+  timeout          = each.value.upload != null ? 900 : 10
   filename         = "${local.package_dir}/${each.key}/bootstrap.zip"
   source_code_hash = filebase64sha256("${local.package_dir}/${each.key}/bootstrap.zip")
 
@@ -312,7 +518,7 @@ resource "aws_apigatewayv2_integration" "function" {
 }
 
 resource "aws_apigatewayv2_route" "function" {
-  #checkov:skip=CKV_AWS_309:Authentication is done in the functions (HS256 JWT with a secret in SSM and role checks per endpoint); HTTP API JWT authorizers need a JWKS issuer, and register/login/health are public by design.
+  #checkov:skip=CKV_AWS_309:Authentication is done in the functions (HS256 JWT with a secret in SSM and role checks per endpoint); HTTP API JWT authorizers need a JWKS issuer, and register/login/health and the catalogue reads are public by design.
   for_each = local.http_functions
 
   api_id    = aws_apigatewayv2_api.http.id
@@ -378,4 +584,34 @@ resource "aws_lambda_permission" "schedule" {
   function_name = aws_lambda_function.function[each.key].function_name
   principal     = "events.amazonaws.com"
   source_arn    = aws_cloudwatch_event_rule.schedule[each.key].arn
+}
+
+# ---------------------------------------------------------------------------------------------
+# Upload triggers: ObjectCreated events of the assets bucket
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_lambda_permission" "upload" {
+  for_each = local.upload_functions
+
+  statement_id   = "AllowS3Invoke"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.function[each.key].function_name
+  principal      = "s3.amazonaws.com"
+  source_arn     = aws_s3_bucket.assets.arn
+  source_account = data.aws_caller_identity.current.account_id
+}
+
+resource "aws_s3_bucket_notification" "uploads" {
+  bucket = aws_s3_bucket.assets.id
+
+  dynamic "lambda_function" {
+    for_each = local.upload_functions
+    content {
+      lambda_function_arn = aws_lambda_function.function[lambda_function.key].arn
+      events              = ["s3:ObjectCreated:*"]
+      filter_prefix       = lambda_function.value.upload
+    }
+  }
+
+  depends_on = [aws_lambda_permission.upload]
 }

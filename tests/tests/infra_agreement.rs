@@ -435,6 +435,29 @@ fn sam_template_declares_every_function_with_its_trigger() {
                 }
                 check_sam_queue(&template, queue, &mut problems);
             }
+            Trigger::Upload { prefix } => {
+                let uploads: Vec<String> = events
+                    .iter()
+                    .filter(|(_, kind, _)| kind == "S3")
+                    .map(|(_, _, props)| {
+                        let bucket = get(props, "Bucket").and_then(ref_target).unwrap_or("?");
+                        let rules = get_path(props, &["Filter", "S3Key", "Rules"])
+                            .map(one_or_many)
+                            .unwrap_or_default();
+                        let prefix = rules
+                            .iter()
+                            .find(|rule| get_str(rule, &["Name"]) == Some("prefix"))
+                            .and_then(|rule| get_str(rule, &["Value"]))
+                            .unwrap_or("?");
+                        let is_bucket = template.type_of(bucket) == Some("AWS::S3::Bucket");
+                        format!("{}:{prefix}", if is_bucket { "bucket" } else { bucket })
+                    })
+                    .collect();
+                let expected = format!("bucket:{prefix}");
+                problems.check(uploads == [expected.clone()], || {
+                    format!("template.yaml: {id} must have exactly one S3 event on a bucket of the template with key prefix {prefix:?}, has {uploads:?}")
+                });
+            }
             Trigger::Schedule { every_minutes } => {
                 let expected = rate_expression(every_minutes);
                 let schedules: Vec<String> = events
@@ -558,9 +581,12 @@ struct TfFunction {
     index_query: bool,
     queue_send: BTreeSet<String>,
     ssm: bool,
+    upload: Option<String>,
+    bucket_put: BTreeSet<String>,
+    bucket_get: BTreeSet<String>,
 }
 
-const TF_FIELDS: [&str; 7] = [
+const TF_FIELDS: [&str; 10] = [
     "route",
     "queue",
     "schedule",
@@ -568,6 +594,9 @@ const TF_FIELDS: [&str; 7] = [
     "index_query",
     "queue_send",
     "ssm",
+    "upload",
+    "bucket_put",
+    "bucket_get",
 ];
 
 /// Parses `locals { functions = { ... } }` of terraform/functions.tf.
@@ -618,10 +647,11 @@ fn terraform_functions(problems: &mut Problems) -> BTreeMap<String, TfFunction> 
                 }
             },
         };
-        let (route, queue, schedule) = (
+        let (route, queue, schedule, upload) = (
             optional_string("route"),
             optional_string("queue"),
             optional_string("schedule"),
+            optional_string("upload"),
         );
         let mut strings = |field: &str| -> BTreeSet<String> {
             match fields.get(field) {
@@ -642,6 +672,7 @@ fn terraform_functions(problems: &mut Problems) -> BTreeMap<String, TfFunction> 
             }
         };
         let (table_actions, queue_send) = (strings("table_actions"), strings("queue_send"));
+        let (bucket_put, bucket_get) = (strings("bucket_put"), strings("bucket_get"));
         let mut boolean = |field: &str| match fields.get(field) {
             Some(hcl::Expression::Bool(value)) => *value,
             other => {
@@ -658,6 +689,9 @@ fn terraform_functions(problems: &mut Problems) -> BTreeMap<String, TfFunction> 
             index_query,
             queue_send,
             ssm,
+            upload,
+            bucket_put,
+            bucket_get,
         };
         if functions.insert(name.clone(), function).is_some() {
             problems.add(format!("terraform: local.functions has {name:?} twice"));
@@ -682,8 +716,19 @@ fn terraform_declares_every_function_with_its_trigger() {
             continue;
         };
         let name = spec.name;
+        let upload = match spec.trigger {
+            Trigger::Upload { prefix } => Some(prefix.to_owned()),
+            _ => None,
+        };
+        problems.check(function.upload == upload, || {
+            format!(
+                "terraform: local.functions[{name:?}].upload is {:?}, expected {upload:?}",
+                function.upload
+            )
+        });
         let (route, queue, schedule) = match spec.trigger {
             Trigger::Http { method, path } => (Some(format!("{method} {path}")), None, None),
+            Trigger::Upload { .. } => (None, None, None),
             Trigger::Queue { queue } => (None, Some(queue.to_owned()), None),
             Trigger::Schedule { every_minutes } => {
                 (None, None, Some(rate_expression(every_minutes)))
@@ -909,6 +954,15 @@ struct Grants {
     /// Logical ids of template queues (`NotificationsQueue`).
     queue_send: BTreeSet<String>,
     ssm: bool,
+    /// Key prefixes of the assets bucket it may write and read.
+    bucket_put: BTreeSet<String>,
+    bucket_get: BTreeSet<String>,
+}
+
+/// The key prefix a statement on `arn:...:s3:::<assets bucket>/<prefix>*` covers.
+fn bucket_prefix(sub: &str) -> Option<String> {
+    let (_, object) = sub.split_once("-assets-${AWS::AccountId}-${AWS::Region}/")?;
+    object.strip_suffix('*').map(str::to_owned)
 }
 
 /// The grants of a function's inline `Policies` statements in template.yaml.
@@ -950,6 +1004,10 @@ fn sam_grants(id: &str, function: &Yaml, problems: &mut Problems) -> Grants {
                         grants
                             .queue_send
                             .extend(att.iter().map(|(queue, _)| queue.clone()));
+                    } else if action == "s3:PutObject" && bucket_prefix(sub).is_some() {
+                        grants.bucket_put.extend(bucket_prefix(sub));
+                    } else if action == "s3:GetObject" && bucket_prefix(sub).is_some() {
+                        grants.bucket_get.extend(bucket_prefix(sub));
                     } else if action == "ssm:GetParameter"
                         && sub.ends_with(":parameter${JwtSecretParameterName}")
                     {
@@ -983,6 +1041,8 @@ fn sam_and_terraform_grant_the_same_permissions() {
                 .map(|queue| sam_queue_id(queue))
                 .collect(),
             ssm: tf.ssm,
+            bucket_put: tf.bucket_put.clone(),
+            bucket_get: tf.bucket_get.clone(),
         };
         // Exactly the functions that handle tokens may read the signing secret: the others
         // start without it (`FunctionSpec::uses_tokens`) and must not be granted it.
