@@ -140,16 +140,27 @@ async fn an_uploaded_catalogue_is_imported_and_bad_lines_are_reported(backend: B
     );
     csv.extend_from_slice(b"BK-7,\xff\xfe broken,,books,100,USD,1\n");
     csv.extend_from_slice(format!("BK-8,{},,books,100,USD,1\n", "n".repeat(300)).as_bytes());
+    csv.extend_from_slice(
+        format!("BK-9,Huge category,,{},100,USD,1\n", "x".repeat(20_000)).as_bytes(),
+    );
     csv.extend_from_slice("TOY-1,Spinning top,,toys,500,USD,10".as_bytes());
     let status = import(&server, &client, &admin, "کاتالوگ پاییز 1.csv", csv).await;
     assert_eq!(status.body["status"], "done", "{}", status.text);
-    assert_eq!(status.body["rows_read"], 10);
+    assert_eq!(status.body["rows_read"], 11);
     assert_eq!(status.body["created"], 3);
     assert_eq!(status.body["updated"], 0);
-    assert_eq!(status.body["rejected_count"], 7);
+    assert_eq!(status.body["rejected_count"], 8);
     let rejected = rejected_lines(&status);
     let lines: Vec<u64> = rejected.iter().map(|(line, _)| *line).collect();
-    assert_eq!(lines, [4, 5, 6, 7, 8, 9, 10], "{rejected:?}");
+    assert_eq!(lines, [4, 5, 6, 7, 8, 9, 10, 11], "{rejected:?}");
+    // Reasons quote what was wrong, but never so much that the import record could outgrow
+    // a DynamoDB item.
+    assert!(
+        rejected
+            .iter()
+            .all(|(_, reason)| reason.chars().count() <= 200),
+        "{rejected:?}"
+    );
     for (line, expected) in [
         (4, "columns"),
         (5, "price"),

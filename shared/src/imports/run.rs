@@ -23,8 +23,13 @@ use crate::ports::{BlobStore, Cond, PresignedRequest, StoreError, TxOp, Update};
 
 /// How long a presigned upload URL stays valid.
 pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(3600);
-/// How long a run holds an import before another delivery of its event may take it over.
-const LEASE: Duration = Duration::from_secs(120);
+/// How long a run holds an import past its last checkpoint before another delivery of its
+/// event may take it over.
+const LEASE: Duration = Duration::from_secs(60);
+/// The longest reason kept for a rejected line, and for a failed import: the import record
+/// must stay far below DynamoDB's 400 KB item limit whatever the file holds.
+const MAX_REASON_CHARS: usize = 200;
+const MAX_ERROR_CHARS: usize = 1000;
 /// Bytes read from blob storage at a time: the memory a run needs, whatever the file size.
 const CHUNK_BYTES: u64 = 1024 * 1024;
 /// A line longer than this stops the import (memory stays bounded even for a hostile file).
@@ -97,9 +102,16 @@ pub async fn run(products: &Products, key: &str) -> Result<ImportView> {
         )));
     }
     let now = ports.clock.now().timestamp();
-    let busy = import.status == ImportStatus::Running && import.lease_until > now;
-    if matches!(import.status, ImportStatus::Done | ImportStatus::Failed) || busy {
+    if matches!(import.status, ImportStatus::Done | ImportStatus::Failed) {
         return Ok(ImportView::from(&import));
+    }
+    if import.status == ImportStatus::Running && import.lease_until > now {
+        // Another run holds it, or held it and died: fail, so that the event is delivered
+        // again later and, once the lease has lapsed, resumes from the checkpoint.
+        return Err(Error::conflict(format!(
+            "import {id} is held by another run for {} more seconds",
+            import.lease_until - now
+        )));
     }
     // Take the lease: only one run at a time moves an import on.
     import.status = ImportStatus::Running;
@@ -118,7 +130,11 @@ pub async fn run(products: &Products, key: &str) -> Result<ImportView> {
         .await;
     match taken {
         Ok(_) => import.lease_version += 1,
-        Err(StoreError::ConditionFailed) => return Ok(ImportView::from(&import)),
+        Err(StoreError::ConditionFailed) => {
+            return Err(Error::conflict(format!(
+                "import {id} was taken by another run"
+            )));
+        }
         Err(other) => return Err(other.into()),
     }
 
@@ -272,6 +288,7 @@ impl Runner {
     fn reject(&mut self, line: u64, reason: String) {
         self.import.rejected_count += 1;
         if self.import.rejected.len() < MAX_REJECTIONS_KEPT {
+            let reason = clip(&reason, MAX_REASON_CHARS);
             self.import.rejected.push(Rejection { line, reason });
         }
     }
@@ -322,7 +339,7 @@ impl Runner {
         } else {
             ImportStatus::Done
         };
-        self.import.error = error;
+        self.import.error = error.map(|error| clip(&error, MAX_ERROR_CHARS));
         self.import.finished_at = Some(now);
         let event = Event::new(
             EventType::ImportFinished,
@@ -475,9 +492,33 @@ impl Runner {
     }
 }
 
+/// At most `max` characters of `text`, marked when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut clipped: String = text.chars().take(max.saturating_sub(1)).collect();
+    clipped.push('…');
+    clipped
+}
+
 fn money(row: &Row) -> Money {
     Money {
         amount: row.price,
         currency: row.currency.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip;
+
+    #[test]
+    fn long_reasons_are_clipped_on_character_boundaries() {
+        assert_eq!(clip("short", 10), "short");
+        let long = "ک".repeat(500);
+        let clipped = clip(&long, 200);
+        assert_eq!(clipped.chars().count(), 200);
+        assert!(clipped.ends_with('…'));
     }
 }
