@@ -2,8 +2,10 @@
 //! over real HTTP on loopback. Run with `cargo bench -p bazaar-tests` (or `infra/bench.sh`,
 //! which also reports the size of a packaged function).
 //!
-//! Reported: `POST /users/register` (dominated by Argon2id at OWASP parameters) and
-//! `GET /users/me` (token check + one store read), sequentially and with concurrent clients.
+//! Reported: `POST /users/register` (dominated by Argon2id at OWASP parameters),
+//! `GET /users/me` (token check + one store read), sequentially and with concurrent clients,
+//! and the catalogue reads `GET /products` and `GET /products/{id}` with a cold in-process
+//! cache (cleared before every request: store reads each time) and a warm one.
 
 use std::time::{Duration, Instant};
 
@@ -115,5 +117,63 @@ async fn main() {
     }
     report("GET /users/me (sequential)", samples, started.elapsed());
     me_concurrently(&client, &token, 8, 500).await;
+    catalogue(&server, &client).await;
     server.stop().await;
+}
+
+async fn catalogue(server: &TestServer, client: &Client) {
+    let admin = client.admin(server).await;
+    let mut ids = Vec::new();
+    for n in 0..200 {
+        let created = client
+            .post(
+                "/api/v1/products",
+                Some(&admin),
+                json!({
+                    "sku": format!("BENCH-{n}"),
+                    "name": format!("Bench product {n}"),
+                    "description": "a product for measuring reads",
+                    "price": {"amount": 1000 + n, "currency": "USD"},
+                    "stock": n % 5,
+                }),
+            )
+            .await;
+        created.expect(201);
+        ids.push(created.body["id"].as_str().unwrap_or_default().to_owned());
+    }
+    for (label, cold) in [("cold cache", true), ("warm cache", false)] {
+        let started = Instant::now();
+        let mut samples = Vec::new();
+        for n in 0..1000 {
+            if cold {
+                server.app.cache().clear();
+            }
+            let path = format!("/api/v1/products/{}", ids[n % ids.len()]);
+            samples.push(timed(async { client.get(&path, None).await.status }).await);
+        }
+        report(
+            &format!("GET /products/{{id}} ({label})"),
+            samples,
+            started.elapsed(),
+        );
+
+        let started = Instant::now();
+        let mut samples = Vec::new();
+        for n in 0..300 {
+            if cold {
+                server.app.cache().clear();
+            }
+            let path = [
+                "/api/v1/products?limit=20",
+                "/api/v1/products?sort=price_asc&in_stock=true",
+                "/api/v1/products?q=bench&sort=name",
+            ][n % 3];
+            samples.push(timed(async { client.get(path, None).await.status }).await);
+        }
+        report(
+            &format!("GET /products, 3 kinds ({label})"),
+            samples,
+            started.elapsed(),
+        );
+    }
 }
