@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::entity;
+use crate::error::Result;
 use crate::keys;
 use crate::money::Money;
-use crate::ports::{Item, store};
+use crate::ports::Item;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Category {
@@ -19,20 +19,18 @@ pub struct Category {
 
 impl Category {
     pub fn to_item(&self) -> Result<Item> {
-        let mut item = object(serde_json::to_value(self))?;
-        let key = keys::category(&self.id);
-        item.insert(store::PK.into(), key.pk.into());
-        item.insert(store::SK.into(), key.sk.into());
-        item.insert(
-            store::GSI1PK.into(),
-            keys::CATEGORIES_INDEX_PARTITION.into(),
-        );
-        item.insert(store::GSI1SK.into(), self.slug.clone().into());
-        Ok(item)
+        let (key, sort) = (keys::category(&self.id), self.slug.clone());
+        entity::to_indexed_item(
+            self,
+            key,
+            keys::CATEGORIES_INDEX_PARTITION,
+            sort,
+            "category",
+        )
     }
 
     pub fn from_item(item: Item) -> Result<Self> {
-        from_object(item, "category")
+        entity::from_item(item, "category")
     }
 }
 
@@ -108,33 +106,14 @@ impl From<&Product> for ProductView {
 
 impl Product {
     pub fn to_item(&self) -> Result<Item> {
-        let mut item = object(serde_json::to_value(self))?;
-        let key = keys::product(&self.id);
-        item.insert(store::PK.into(), key.pk.into());
-        item.insert(store::SK.into(), key.sk.into());
-        Ok(item)
+        entity::to_item(self, keys::product(&self.id), "product")
     }
 
     pub fn from_item(item: Item) -> Result<Self> {
-        from_object(item, "product")
+        entity::from_item(item, "product")
     }
 
     pub fn is_active(&self) -> bool {
         self.status == ProductStatus::Active
     }
-}
-
-fn object(value: serde_json::Result<Value>) -> Result<Item> {
-    match value {
-        Ok(Value::Object(item)) => Ok(item),
-        Ok(_) => Err(Error::Internal("entity is not an object".to_owned())),
-        Err(error) => Err(Error::Internal(format!(
-            "entity does not serialise: {error}"
-        ))),
-    }
-}
-
-fn from_object<T: serde::de::DeserializeOwned>(item: Item, what: &str) -> Result<T> {
-    serde_json::from_value(Value::Object(item))
-        .map_err(|error| Error::Internal(format!("stored {what} is malformed: {error}")))
 }

@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::entity;
+use crate::error::Result;
 use crate::keys;
-use crate::ports::{Item, store};
+use crate::ports::Item;
 
 /// The most rejected lines kept with their reason; the count goes on beyond it.
 pub const MAX_REJECTIONS_KEPT: usize = 100;
@@ -88,19 +88,10 @@ impl From<&Import> for ImportView {
 
 impl Import {
     pub fn to_item(&self) -> Result<Item> {
-        let Value::Object(mut item) = serde_json::to_value(self)
-            .map_err(|error| Error::Internal(format!("import does not serialise: {error}")))?
-        else {
-            return Err(Error::Internal("import is not an object".to_owned()));
-        };
-        let key = keys::import(&self.id);
-        item.insert(store::PK.into(), key.pk.into());
-        item.insert(store::SK.into(), key.sk.into());
-        Ok(item)
+        entity::to_item(self, keys::import(&self.id), "import")
     }
 
     pub fn from_item(item: Item) -> Result<Self> {
-        serde_json::from_value(Value::Object(item))
-            .map_err(|error| Error::Internal(format!("stored import is malformed: {error}")))
+        entity::from_item(item, "import")
     }
 }

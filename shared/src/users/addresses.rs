@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Ports;
+use crate::entity;
 use crate::error::{Error, FieldError, Result};
 use crate::keys;
 use crate::pagination::Listing;
-use crate::ports::{Cond, Index, Item, Query, StoreError, TxOp, Update, store};
+use crate::ports::{Cond, Index, Item, Query, StoreError, TxOp, Update};
 use crate::users::User;
 use crate::users::requests::AddressRequest;
 use crate::validation;
@@ -37,20 +38,11 @@ pub struct Address {
 
 impl Address {
     fn to_item(&self, user_id: &str) -> Result<Item> {
-        let Value::Object(mut item) = serde_json::to_value(self)
-            .map_err(|error| Error::Internal(format!("address does not serialise: {error}")))?
-        else {
-            return Err(Error::Internal("address is not an object".to_owned()));
-        };
-        let key = keys::address(user_id, &self.id);
-        item.insert(store::PK.into(), key.pk.into());
-        item.insert(store::SK.into(), key.sk.into());
-        Ok(item)
+        entity::to_item(self, keys::address(user_id, &self.id), "address")
     }
 
     fn from_item(item: Item) -> Result<Self> {
-        serde_json::from_value(Value::Object(item))
-            .map_err(|error| Error::Internal(format!("stored address is malformed: {error}")))
+        entity::from_item(item, "address")
     }
 }
 

@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::entity;
+use crate::error::Result;
 use crate::keys;
-use crate::ports::{Item, store};
+use crate::ports::Item;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -73,25 +73,18 @@ impl From<&User> for UserView {
 impl User {
     /// The stored item: the user's fields plus the keys of its profile and of the all-users index.
     pub fn to_item(&self) -> Result<Item> {
-        let Value::Object(mut item) = serde_json::to_value(self)
-            .map_err(|error| Error::Internal(format!("user does not serialise: {error}")))?
-        else {
-            return Err(Error::Internal("user is not an object".to_owned()));
-        };
-        let key = keys::user(&self.id);
-        item.insert(store::PK.into(), key.pk.into());
-        item.insert(store::SK.into(), key.sk.into());
-        item.insert(store::GSI1PK.into(), keys::USERS_INDEX_PARTITION.into());
-        item.insert(
-            store::GSI1SK.into(),
-            keys::users_index_sort(&self.id).into(),
-        );
-        Ok(item)
+        let sort = keys::users_index_sort(&self.id);
+        entity::to_indexed_item(
+            self,
+            keys::user(&self.id),
+            keys::USERS_INDEX_PARTITION,
+            sort,
+            "user",
+        )
     }
 
     pub fn from_item(item: Item) -> Result<Self> {
-        serde_json::from_value(Value::Object(item))
-            .map_err(|error| Error::Internal(format!("stored user is malformed: {error}")))
+        entity::from_item(item, "user")
     }
 
     pub fn is_admin(&self) -> bool {
@@ -124,6 +117,7 @@ impl User {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn a_user_round_trips_through_its_item_and_the_view_hides_the_hash() {
