@@ -175,7 +175,11 @@ impl BlobStore for S3Blobs {
     }
 
     fn public_url(&self, key: &str) -> String {
-        format!("{}/{}", self.public_base, encode_key(key))
+        format!(
+            "{}/{}",
+            self.public_base,
+            bazaar_shared::ports::blob::url_path(key)
+        )
     }
 
     async fn presign_get(
@@ -225,23 +229,6 @@ fn is_invalid_range(error: &SdkError<GetObjectError, HttpResponse>) -> bool {
         .and_then(ProvideErrorMetadata::code)
         == Some("InvalidRange");
     by_code || error.raw_response().map(|raw| raw.status().as_u16()) == Some(416)
-}
-
-/// The URL path of a key: each segment percent-encoded (all but RFC 3986's unreserved
-/// characters), the slashes kept.
-fn encode_key(key: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut encoded = String::with_capacity(key.len());
-    for byte in key.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'/') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push('%');
-            encoded.push(char::from(HEX[usize::from(byte >> 4)]));
-            encoded.push(char::from(HEX[usize::from(byte & 0xF)]));
-        }
-    }
-    encoded
 }
 
 /// S3 accepts presigned URLs valid for up to a week; a longer `expires_in` is refused.

@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bazaar_shared::ports::blob::{Blob, BlobError, BlobStore, PresignedRequest, validate_key};
+use bazaar_shared::ports::blob::{
+    Blob, BlobError, BlobStore, PresignedRequest, url_path, validate_key,
+};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -194,7 +196,7 @@ impl EmbeddedBlobs {
         let url = format!(
             "{}/_blobs/{}?{METHOD_PARAM}={method}&{EXPIRES_PARAM}={expires}{length}&{SIGNATURE_PARAM}={signature}",
             self.public_base_url,
-            encode_key(key),
+            url_path(key),
         );
         // The same headers S3 signs: the content type and, when given, the length.
         let mut headers = Vec::new();
@@ -329,7 +331,7 @@ impl BlobStore for EmbeddedBlobs {
     }
 
     fn public_url(&self, key: &str) -> String {
-        format!("{}/assets/{}", self.public_base_url, encode_key(key))
+        format!("{}/assets/{}", self.public_base_url, url_path(key))
     }
 
     async fn presign_get(
@@ -459,54 +461,14 @@ fn io_error(key: &str, error: &io::Error) -> BlobError {
     BlobError::Unavailable(format!("object {key:?}: {error}"))
 }
 
-/// The URL path of a key: each segment percent-encoded, the slashes kept.
-fn encode_key(key: &str) -> String {
-    key.split('/')
-        .map(percent_encode)
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Percent-encodes every byte but RFC 3986's unreserved characters.
-fn percent_encode(segment: &str) -> String {
-    let mut encoded = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push('%');
-            encoded.push(char::from(UPPER_HEX[usize::from(byte >> 4)]));
-            encoded.push(char::from(UPPER_HEX[usize::from(byte & 0xF)]));
-        }
-    }
-    encoded
-}
-
 /// Decodes `%XX` escapes; anything that does not decode to UTF-8 is not one of our URLs.
 fn percent_decode(text: &str) -> Result<String, BlobAccessError> {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut position = 0;
-    while position < bytes.len() {
-        let escaped = (bytes[position] == b'%')
-            .then(|| bytes.get(position + 1..position + 3))
-            .flatten()
-            .and_then(|digits| Some((hex_value(digits[0])? << 4) | hex_value(digits[1])?));
-        match escaped {
-            Some(byte) => {
-                decoded.push(byte);
-                position += 3;
-            }
-            None => {
-                decoded.push(bytes[position]);
-                position += 1;
-            }
-        }
-    }
-    String::from_utf8(decoded).map_err(|_| BlobAccessError::Malformed)
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| BlobAccessError::Malformed)
 }
 
-const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
 const LOWER_HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn hex(bytes: &[u8]) -> String {
@@ -704,7 +666,7 @@ mod tests {
             Ok(UNSIZED)
         );
         assert_eq!(
-            encode_key("imports/01J/catalogue 1.csv"),
+            url_path("imports/01J/catalogue 1.csv"),
             "imports/01J/catalogue%201.csv"
         );
     }
@@ -985,9 +947,9 @@ mod tests {
     #[test]
     fn percent_coding_round_trips() {
         for text in ["plain", "with space", "کالا", "a%b+c&d=e", "~._-"] {
-            assert_eq!(percent_decode(&percent_encode(text)).as_deref(), Ok(text));
+            assert_eq!(percent_decode(&url_path(text)).as_deref(), Ok(text));
         }
-        assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
+        assert_eq!(url_path("a b/c"), "a%20b/c");
         assert_eq!(
             percent_decode("100%"),
             Ok("100%".to_owned()),

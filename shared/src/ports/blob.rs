@@ -84,9 +84,34 @@ pub fn validate_key(key: &str) -> Result<(), BlobError> {
     }
 }
 
+/// Everything but RFC 3986's unreserved characters is escaped in a URL path segment.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The URL path of a key: each segment percent-encoded, the slashes kept.
+pub fn url_path(key: &str) -> String {
+    key.split('/')
+        .map(|segment| percent_encoding::utf8_percent_encode(segment, PATH_SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::validate_key;
+    use super::{url_path, validate_key};
+
+    #[test]
+    fn url_paths_escape_all_but_unreserved_characters() {
+        assert_eq!(
+            url_path("imports/01J/catalogue 1.csv"),
+            "imports/01J/catalogue%201.csv"
+        );
+        assert_eq!(url_path("a+b/c~d_e.f"), "a%2Bb/c~d_e.f");
+        assert_eq!(url_path("کالا"), "%DA%A9%D8%A7%D9%84%D8%A7");
+    }
 
     #[test]
     fn keys_cannot_escape_the_store() {
