@@ -77,14 +77,21 @@ pub fn decode(cursor: &str, query: &Query) -> Result<Item> {
     if key.get(partition_attr).and_then(Value::as_str) != Some(query.partition.as_str()) {
         return Err(garbled());
     }
-    if let Some(prefix) = &query.sort_prefix {
-        let sort = key
-            .get(sort_attr)
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if !sort.starts_with(prefix.as_str()) {
-            return Err(garbled());
-        }
+    let sort = key
+        .get(sort_attr)
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if let Some(prefix) = &query.sort_prefix
+        && !sort.starts_with(prefix.as_str())
+    {
+        return Err(garbled());
+    }
+    // A start outside the range being read (a cursor from a listing with other bounds) is
+    // refused by DynamoDB; it is the client's mistake, so a 400.
+    if let Some((from, to)) = &query.sort_between
+        && !(from.as_str()..=to.as_str()).contains(&sort)
+    {
+        return Err(garbled());
     }
     Ok(key)
 }
@@ -152,6 +159,17 @@ mod tests {
         }
         let own = encode(&key(json!({"pk": "USER#1", "sk": "ADDRESS#x"})));
         assert!(decode(&own, &query).is_ok());
+    }
+
+    #[test]
+    fn a_cursor_outside_the_range_being_read_is_a_bad_request() {
+        let query = Query::partition(Index::Primary, "LIST#ALL#PRICE").between("0100", "0200~");
+        let inside = encode(&key(json!({"pk": "LIST#ALL#PRICE", "sk": "0150#A"})));
+        let below = encode(&key(json!({"pk": "LIST#ALL#PRICE", "sk": "0050#A"})));
+        let above = encode(&key(json!({"pk": "LIST#ALL#PRICE", "sk": "0300#A"})));
+        assert!(decode(&inside, &query).is_ok());
+        assert!(matches!(decode(&below, &query), Err(Error::BadRequest(_))));
+        assert!(matches!(decode(&above, &query), Err(Error::BadRequest(_))));
     }
 
     #[test]

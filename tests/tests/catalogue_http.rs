@@ -36,6 +36,7 @@ bazaar_tests::on_both_backends!(
     customers_and_anonymous_callers_cannot_administer,
     customers_are_refused_before_their_bodies_are_read,
     reads_only_query_index_partitions,
+    a_cursor_from_other_price_bounds_is_a_bad_request,
 );
 
 const CATEGORIES: &str = "/api/v1/categories";
@@ -1720,4 +1721,44 @@ async fn reads_only_query_index_partitions(backend: Backend) {
     sparse.expect(200);
     check_read_calls("sparse listing", &recorder.take());
     drop(server);
+}
+
+async fn a_cursor_from_other_price_bounds_is_a_bad_request(backend: Backend) {
+    let (_server, client, admin) = shop(backend).await;
+    for (n, amount) in [100, 200, 300].into_iter().enumerate() {
+        create_product(&client, &admin, json!({"sku": format!("RANGE-{n}"), "name": format!("Range {n}"), "price": usd(amount)})).await;
+    }
+    let first = client
+        .get(
+            &format!("{PRODUCTS}?sort=price_asc&min_price=100&max_price=300&limit=1"),
+            None,
+        )
+        .await;
+    first.expect(200);
+    let cursor = first.body["next_cursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!cursor.is_empty(), "{}", first.text);
+    // The same cursor within its own bounds goes on...
+    let next = client
+        .get(
+            &format!(
+                "{PRODUCTS}?sort=price_asc&min_price=100&max_price=300&limit=1&cursor={cursor}"
+            ),
+            None,
+        )
+        .await;
+    next.expect(200);
+    assert_eq!(next.body["items"][0]["price"]["amount"], 200);
+    // ...but it starts below a raised lower bound: a client error, not a store error.
+    client
+        .get(
+            &format!(
+                "{PRODUCTS}?sort=price_asc&min_price=250&max_price=300&limit=1&cursor={cursor}"
+            ),
+            None,
+        )
+        .await
+        .expect_problem(400);
 }
