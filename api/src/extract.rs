@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::App;
 use crate::middleware::RequestId;
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, ApiResult, Problem};
 
 /// The largest request body accepted: far above any legitimate request of this API.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -172,25 +172,34 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or_default();
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
-            .map_err(|_| Problem::malformed("the query string is malformed"))?;
         let mut page = PageRequest::default();
-        for (name, value) in pairs {
-            match name.as_str() {
-                "limit" => {
-                    let limit = value.parse::<usize>().map_err(|_| {
-                        Problem::malformed("limit must be a whole number between 1 and 100")
-                    })?;
-                    page.limit = Some(limit);
-                }
-                "cursor" => page.cursor = Some(value),
-                _ => {}
-            }
+        for (name, value) in query_pairs(parts.uri.query().unwrap_or_default())? {
+            page_parameter(&mut page, &name, &value)?;
         }
         page.limit().map_err(ApiError::from)?;
         Ok(Self(page))
     }
+}
+
+/// The decoded `name=value` pairs of a query string; a malformed one is a 400.
+pub fn query_pairs(query: &str) -> ApiResult<Vec<(String, String)>> {
+    serde_urlencoded::from_str(query)
+        .map_err(|_| Problem::malformed("the query string is malformed").into())
+}
+
+/// Takes `limit` or `cursor` into `page`; false for any other parameter.
+pub fn page_parameter(page: &mut PageRequest, name: &str, value: &str) -> ApiResult<bool> {
+    match name {
+        "limit" => {
+            let limit = value.parse::<usize>().map_err(|_| {
+                Problem::malformed("limit must be a whole number between 1 and 100")
+            })?;
+            page.limit = Some(limit);
+        }
+        "cursor" => page.cursor = Some(value.to_owned()),
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// The request id, for correlating events with the request that caused them.

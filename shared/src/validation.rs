@@ -148,6 +148,17 @@ pub fn postal_code(value: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// For `#[serde(default, deserialize_with = "validation::nullable")]` on an
+/// `Option<Option<T>>`: tells a field that is absent (`None`, leave it) from one that is
+/// `null` (`Some(None)`, clear it).
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
 /// E-mail addresses compare case-insensitively and without surrounding space.
 pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::App;
 use crate::cache::Cached;
-use crate::extract::{Admin, Correlation, JsonBody, Page};
+use crate::extract::{Admin, Correlation, JsonBody, Page, page_parameter, query_pairs};
 use crate::problem::{ApiError, ApiResult, Problem};
 
 /// Browsers and CDNs may reuse a catalogue read this long, then revalidate with the ETag.
@@ -226,8 +226,6 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
 
 /// Reads the listing parameters; anything malformed is a 400 naming the parameter.
 fn parse_list_request(query: &str) -> ApiResult<ListRequest> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
-        .map_err(|_| Problem::malformed("the query string is malformed"))?;
     let mut request = ListRequest {
         page: PageRequest::default(),
         ..ListRequest::default()
@@ -237,7 +235,10 @@ fn parse_list_request(query: &str) -> ApiResult<ListRequest> {
             Problem::malformed(format!("{name} must be a whole number of minor units"))
         })
     };
-    for (name, value) in pairs {
+    for (name, value) in query_pairs(query)? {
+        if page_parameter(&mut request.page, &name, &value)? {
+            continue;
+        }
         match name.as_str() {
             "category" => request.category = Some(value),
             "q" => request.q = Some(value),
@@ -255,13 +256,6 @@ fn parse_list_request(query: &str) -> ApiResult<ListRequest> {
                     Problem::malformed("sort must be one of newest, price_asc, price_desc, name")
                 })?
             }
-            "limit" => {
-                let limit = value.parse::<usize>().map_err(|_| {
-                    Problem::malformed("limit must be a whole number between 1 and 100")
-                })?;
-                request.page.limit = Some(limit);
-            }
-            "cursor" => request.page.cursor = Some(value),
             _ => {}
         }
     }

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::keys;
 use crate::money::MAX_AMOUNT;
 use crate::pagination::{self, Listing, PageRequest};
-use crate::ports::{Index, Query};
+use crate::ports::{Index, Item, Query};
 
 /// Listing pages one request may read before it answers with what it has and a cursor.
 const MAX_PAGES_PER_REQUEST: usize = 5;
@@ -154,16 +154,7 @@ async fn browse(
     for _ in 0..MAX_PAGES_PER_REQUEST {
         query.limit = limit - items.len();
         let page = products.ports().store.query(&query).await?;
-        let ids: Vec<String> = page
-            .items
-            .iter()
-            .filter_map(|entry| {
-                entry
-                    .get("product_id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .collect();
+        let ids = product_ids(&page.items);
         items.extend(
             products
                 .get_many(&ids)
@@ -221,12 +212,7 @@ async fn search(
         .limit(100);
     while ids.len() < MAX_SEARCH_CANDIDATES {
         let page = products.ports().store.query(&query).await?;
-        ids.extend(page.items.iter().filter_map(|entry| {
-            entry
-                .get("product_id")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        }));
+        ids.extend(product_ids(&page.items));
         match page.last_key {
             Some(last) => query.start_after = Some(last),
             None => break,
@@ -256,6 +242,19 @@ async fn search(
             .collect(),
         next_cursor,
     })
+}
+
+/// The products that index entries (listing or search term) point at, in entry order.
+fn product_ids(entries: &[Item]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            entry
+                .get("product_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect()
 }
 
 fn sort(products: &mut [Product], by: Sort) {

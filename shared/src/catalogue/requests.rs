@@ -1,6 +1,6 @@
 //! Request bodies of the catalogue endpoints and their rules.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use validator::{Validate, ValidationError};
 
 use crate::money::Money;
@@ -50,7 +50,7 @@ pub struct UpdateProduct {
     pub name: Option<String>,
     #[validate(length(max = 5000))]
     pub description: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "validation::nullable")]
     pub category_id: Option<Option<String>>,
     #[validate(nested)]
     pub price: Option<Money>,
@@ -101,14 +101,6 @@ pub fn valid_slug(value: &str) -> Result<(), ValidationError> {
 /// A slug made from a name: its normalised words joined by dashes.
 pub fn slug_of(name: &str) -> String {
     crate::catalogue::text::tokens(name).join("-")
-}
-
-fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[cfg(test)]

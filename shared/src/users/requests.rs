@@ -1,7 +1,7 @@
 //! Request bodies of the user endpoints and their validation rules. Every field is optional at
 //! the type level so that a missing field is reported with the others, not as a parse error.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use validator::Validate;
 
 use crate::error::FieldError;
@@ -45,11 +45,11 @@ pub struct LoginRequest {
 /// `PATCH /users/me`. Absent fields stay as they are; `null` clears an optional field.
 #[derive(Clone, Debug, Default, Deserialize, Validate)]
 pub struct UpdateProfileRequest {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "validation::nullable")]
     pub first_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "validation::nullable")]
     pub last_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "validation::nullable")]
     pub phone: Option<Option<String>>,
     #[validate(length(min = 8, max = "MAX_PASSWORD"))]
     pub password: Option<String>,
@@ -69,7 +69,7 @@ pub struct AdminUpdateRequest {
 pub struct AddressRequest {
     #[validate(length(min = 1, max = 200), custom(function = "validation::text"))]
     pub line1: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "validation::nullable")]
     pub line2: Option<Option<String>>,
     #[validate(length(min = 1, max = 100), custom(function = "validation::text"))]
     pub city: Option<String>,
@@ -100,13 +100,4 @@ pub fn confirmation_mismatch(
         }
         _ => Vec::new(),
     }
-}
-
-/// Tells "absent" (`None`) from "null" (`Some(None)`).
-fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
