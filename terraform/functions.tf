@@ -279,6 +279,126 @@ locals {
       bucket_put    = []
       bucket_get    = []
     }
+    "orders-create" = {
+      route         = "POST /api/v1/orders"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = ["notifications"]
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "orders-list" = {
+      route         = "GET /api/v1/orders"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"]
+      index_query   = true
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "orders-get" = {
+      route         = "GET /api/v1/orders/{id}"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "orders-tracking" = {
+      route         = "GET /api/v1/orders/{id}/tracking"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:Query"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "orders-cancel" = {
+      route         = "POST /api/v1/orders/{id}/cancel"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = ["notifications", "payments"]
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "orders-pay" = {
+      route         = "POST /api/v1/orders/{id}/pay"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = ["payments"]
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "orders-refund" = {
+      route         = "POST /api/v1/orders/{id}/refund"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = ["payments"]
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "orders-invoice" = {
+      route         = "GET /api/v1/orders/{id}/invoice"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = ["invoices/"]
+    }
+    "orders-ship" = {
+      route         = "POST /api/v1/admin/orders/{id}/ship"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = ["notifications"]
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "orders-deliver" = {
+      route         = "POST /api/v1/admin/orders/{id}/deliver"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = ["notifications"]
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
     "imports-process" = {
       route         = null
       queue         = null
@@ -303,13 +423,49 @@ locals {
       bucket_put    = []
       bucket_get    = []
     }
+    "payments-process" = {
+      route         = null
+      queue         = "payments"
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"]
+      index_query   = false
+      queue_send    = ["notifications", "payments", "invoices"]
+      ssm           = false
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
+    "invoices-render" = {
+      route         = null
+      queue         = "invoices"
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = ["notifications"]
+      ssm           = false
+      upload        = null
+      bucket_put    = ["invoices/"]
+      bucket_get    = []
+    }
+    "orders-expire" = {
+      route         = null
+      queue         = null
+      schedule      = "rate(1 minute)"
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"]
+      index_query   = false
+      queue_send    = ["notifications", "payments"]
+      ssm           = false
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+    }
     "outbox-relay" = {
       route         = null
       queue         = null
       schedule      = "rate(1 minute)"
       table_actions = ["dynamodb:Query", "dynamodb:DeleteItem"]
       index_query   = false
-      queue_send    = ["notifications"]
+      queue_send    = ["notifications", "payments", "invoices"]
       ssm           = false
       upload        = null
       bucket_put    = []
@@ -334,6 +490,8 @@ locals {
     BAZAAR_TABLE                   = aws_dynamodb_table.main.name
     BAZAAR_BUCKET                  = aws_s3_bucket.assets.bucket
     BAZAAR_QUEUE_URL_NOTIFICATIONS = aws_sqs_queue.notifications.url
+    BAZAAR_QUEUE_URL_PAYMENTS      = aws_sqs_queue.payments.url
+    BAZAAR_QUEUE_URL_INVOICES      = aws_sqs_queue.invoices.url
     BAZAAR_JWT_SECRET_PARAMETER    = var.jwt_secret_parameter_name
     BAZAAR_JWT_ISSUER              = var.jwt_issuer
     BAZAAR_JWT_AUDIENCE            = var.jwt_audience
@@ -470,7 +628,7 @@ resource "aws_iam_role_policy" "function" {
 
 resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_117:No VPC resources are used; DynamoDB, SQS, S3 and SSM are reached over TLS with IAM auth, and a VPC would add NAT/endpoints and cold-start cost for nothing.
-  #checkov:skip=CKV_AWS_116:HTTP calls are synchronous and the SQS source dead-letters through the queue's redrive policy; the scheduled relay retries on its next run since the outbox stays in the table; an import whose S3 invocation fails all its retries stays visible as running with its checkpoint, and a new delivery of its event resumes it.
+  #checkov:skip=CKV_AWS_116:HTTP calls are synchronous and the SQS sources dead-letter through their queues' redrive policies; the scheduled functions (outbox relay, order expiry) retry on their next run since the outbox and the expiry entries stay in the table; an import whose S3 invocation fails all its retries stays visible as running with its checkpoint, and a new delivery of its event resumes it.
   #checkov:skip=CKV_AWS_115:Reserved concurrency would carve up the account pool (and fails on accounts with the default low quota); load is bounded by the HTTP API throttling instead.
   #checkov:skip=CKV_AWS_173:The environment holds only resource names and the SSM parameter name, no secrets (the JWT secret is read from SSM at run time); Lambda encrypts it at rest with an AWS-managed key.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile in the build pipeline; packages are built reproducibly by cargo-lambda and deployed by this configuration only.

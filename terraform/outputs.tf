@@ -23,6 +23,26 @@ output "notifications_dead_letter_queue_url" {
   value       = aws_sqs_queue.notifications_dlq.url
 }
 
+output "payments_queue_url" {
+  description = "The payments queue."
+  value       = aws_sqs_queue.payments.url
+}
+
+output "payments_dead_letter_queue_url" {
+  description = "The payments dead-letter queue."
+  value       = aws_sqs_queue.payments_dlq.url
+}
+
+output "invoices_queue_url" {
+  description = "The invoices queue."
+  value       = aws_sqs_queue.invoices.url
+}
+
+output "invoices_dead_letter_queue_url" {
+  description = "The invoices dead-letter queue."
+  value       = aws_sqs_queue.invoices_dlq.url
+}
+
 output "function_names" {
   description = "Deployed function names, by binary name."
   value       = { for name, f in aws_lambda_function.function : name => f.function_name }

@@ -9,11 +9,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
 
-use bazaar_shared::Ports;
-use bazaar_shared::ports::{SystemClock, UlidGenerator};
+use bazaar_shared::ports::{IdGenerator, Store, SystemClock, UlidGenerator};
+use bazaar_shared::{Ports, outbox};
 
 use crate::aws::{self, DynamoStore, S3Blobs, SqsQueue};
 use crate::embedded::{EmbeddedBlobs, EmbeddedQueue, EmbeddedStore};
+use crate::payments;
 
 /// Where state, queues and blobs live.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +46,13 @@ pub struct BackendConfig {
     /// own redrive policy).
     pub max_receives: u32,
 }
+
+/// The queues whose URLs may be configured (`BAZAAR_QUEUE_URL_<NAME>`, `..._DLQ`).
+const QUEUES: [&str; 3] = [
+    outbox::NOTIFICATIONS_QUEUE,
+    outbox::PAYMENTS_QUEUE,
+    outbox::INVOICES_QUEUE,
+];
 
 pub const DEFAULT_DATA_DIR: &str = ".bazaar";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:3000";
@@ -80,7 +88,7 @@ impl BackendConfig {
             None => lookup("BAZAAR_TABLE").is_some(),
         };
         let backend = if aws {
-            let queue_urls = ["notifications"]
+            let queue_urls = QUEUES
                 .iter()
                 .flat_map(|name| {
                     let variable = format!("BAZAAR_QUEUE_URL_{}", name.to_uppercase());
@@ -170,12 +178,15 @@ pub async fn connect_with(
                 public_url.trim_end_matches('/').to_owned(),
                 signing_key.into_bytes(),
             ));
+            let store: Arc<dyn Store> = Arc::new(store);
+            let ids: Arc<dyn IdGenerator> = Arc::new(UlidGenerator::default());
             let ports = Ports {
-                store: Arc::new(store),
+                store: store.clone(),
                 queue: queue.clone(),
                 blobs: blobs.clone(),
                 clock: Arc::new(SystemClock),
-                ids: Arc::new(UlidGenerator::default()),
+                ids: ids.clone(),
+                payments: payments::simulated(store, ids),
             };
             Ok(Connected {
                 ports,
@@ -199,8 +210,10 @@ pub async fn connect_with(
                 Some(sdk) => sdk,
                 None => aws::sdk_config(endpoint_url.as_deref()).await,
             };
+            let store: Arc<dyn Store> = Arc::new(DynamoStore::new(&sdk, table.clone()));
+            let ids: Arc<dyn IdGenerator> = Arc::new(UlidGenerator::default());
             let ports = Ports {
-                store: Arc::new(DynamoStore::new(&sdk, table.clone())),
+                store: store.clone(),
                 queue: Arc::new(SqsQueue::new(
                     &sdk,
                     queue_urls.clone(),
@@ -211,7 +224,8 @@ pub async fn connect_with(
                     None => S3Blobs::new(&sdk, bucket.clone()),
                 }),
                 clock: Arc::new(SystemClock),
-                ids: Arc::new(UlidGenerator::default()),
+                ids: ids.clone(),
+                payments: payments::simulated(store, ids),
             };
             Ok(Connected {
                 ports,

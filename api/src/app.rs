@@ -11,6 +11,7 @@ use bazaar_shared::users::{AddressBook, UserService};
 use crate::cache::{self, ResponseCache};
 use crate::settings;
 use bazaar_shared::catalogue::Products;
+use bazaar_shared::orders::{OrderSettings, Orders};
 
 #[derive(Clone)]
 pub struct App {
@@ -22,6 +23,7 @@ struct Inner {
     users: UserService,
     addresses: AddressBook,
     products: Products,
+    orders: Orders,
     cache: ResponseCache,
 }
 
@@ -57,17 +59,28 @@ impl App {
         } else {
             None
         };
-        Ok(Self::assemble(connected, tokens))
+        let orders = settings::order_settings(lookup)?;
+        Ok(Self::assemble_with(connected, tokens, orders))
+    }
+
+    /// Wires the app over adapters that are already connected, with default order settings.
+    pub fn assemble(connected: Connected, tokens: Option<TokenService>) -> Self {
+        Self::assemble_with(connected, tokens, OrderSettings::default())
     }
 
     /// Wires the app over adapters that are already connected.
-    pub fn assemble(connected: Connected, tokens: Option<TokenService>) -> Self {
+    pub fn assemble_with(
+        connected: Connected,
+        tokens: Option<TokenService>,
+        orders: OrderSettings,
+    ) -> Self {
         let ports = connected.ports.clone();
         Self {
             inner: Arc::new(Inner {
                 users: UserService::new(ports.clone(), tokens, LoginThrottle::default()),
                 addresses: AddressBook::new(ports.clone()),
-                products: Products::new(ports),
+                products: Products::new(ports.clone()),
+                orders: Orders::new(ports, orders),
                 cache: ResponseCache::new(cache::TTL, cache::CAPACITY),
                 connected,
             }),
@@ -92,6 +105,10 @@ impl App {
 
     pub fn products(&self) -> &Products {
         &self.inner.products
+    }
+
+    pub fn orders(&self) -> &Orders {
+        &self.inner.orders
     }
 
     /// Hot catalogue reads, kept across warm invocations of a function.

@@ -33,6 +33,42 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A JSON body that may be left out: an empty body is the type's default.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request.headers().get(header::CONTENT_TYPE).cloned();
+        let bytes = read_body(request.into_body()).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        if !is_json(content_type.as_ref()) {
+            return Err(unsupported_media_type("application/json"));
+        }
+        parse_json(&bytes).map(OptionalJsonBody)
+    }
+}
+
+/// The `Idempotency-Key` header, when sent.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.headers.get(bazaar_shared::idempotency::HEADER) {
+            None => Ok(Self(None)),
+            Some(value) => value
+                .to_str()
+                .map(|key| Self(Some(key.to_owned())))
+                .map_err(|_| Problem::malformed("Idempotency-Key must be printable ASCII").into()),
+        }
+    }
+}
+
 /// The login body: JSON `{email, password}`, or the OAuth2 password-flow form
 /// `username=<email>&password=...`.
 pub struct JsonOrForm<T>(pub T);

@@ -46,8 +46,7 @@ const fn http(name: &'static str, method: &'static str, path: &'static str) -> F
     }
 }
 
-/// The logical name of the queue that carries events to the notification pipeline.
-pub const NOTIFICATIONS_QUEUE: &str = "notifications";
+pub use bazaar_shared::outbox::{INVOICES_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE};
 
 /// Every function, in the order the README lists them.
 pub const ALL: &[FunctionSpec] = &[
@@ -81,6 +80,20 @@ pub const ALL: &[FunctionSpec] = &[
     http("products-images", "POST", "/api/v1/products/{id}/images"),
     http("imports-create", "POST", "/api/v1/imports"),
     http("imports-get", "GET", "/api/v1/imports/{id}"),
+    http("orders-create", "POST", "/api/v1/orders"),
+    http("orders-list", "GET", "/api/v1/orders"),
+    http("orders-get", "GET", "/api/v1/orders/{id}"),
+    http("orders-tracking", "GET", "/api/v1/orders/{id}/tracking"),
+    http("orders-cancel", "POST", "/api/v1/orders/{id}/cancel"),
+    http("orders-pay", "POST", "/api/v1/orders/{id}/pay"),
+    http("orders-refund", "POST", "/api/v1/orders/{id}/refund"),
+    http("orders-invoice", "GET", "/api/v1/orders/{id}/invoice"),
+    http("orders-ship", "POST", "/api/v1/admin/orders/{id}/ship"),
+    http(
+        "orders-deliver",
+        "POST",
+        "/api/v1/admin/orders/{id}/deliver",
+    ),
     FunctionSpec {
         name: "notifications-consumer",
         trigger: Trigger::Queue {
@@ -92,6 +105,22 @@ pub const ALL: &[FunctionSpec] = &[
         trigger: Trigger::Upload {
             prefix: bazaar_shared::imports::KEY_PREFIX,
         },
+    },
+    FunctionSpec {
+        name: "payments-process",
+        trigger: Trigger::Queue {
+            queue: PAYMENTS_QUEUE,
+        },
+    },
+    FunctionSpec {
+        name: "invoices-render",
+        trigger: Trigger::Queue {
+            queue: INVOICES_QUEUE,
+        },
+    },
+    FunctionSpec {
+        name: "orders-expire",
+        trigger: Trigger::Schedule { every_minutes: 1 },
     },
     FunctionSpec {
         name: "outbox-relay",

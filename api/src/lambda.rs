@@ -40,6 +40,43 @@ pub async fn serve_notifications_consumer() -> Result<(), Error> {
     .await
 }
 
+/// Runs the payment step (charges and refunds from the payments queue).
+pub async fn serve_payments_processor() -> Result<(), Error> {
+    let app = start(false).await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let app = app.clone();
+        async move {
+            Ok::<SqsBatchResponse, Error>(handlers::payments::handle(&app, event.payload).await)
+        }
+    }))
+    .await
+}
+
+/// Runs the invoice step (paid orders from the invoices queue).
+pub async fn serve_invoice_renderer() -> Result<(), Error> {
+    let app = start(false).await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let app = app.clone();
+        async move {
+            Ok::<SqsBatchResponse, Error>(handlers::invoices::handle(&app, event.payload).await)
+        }
+    }))
+    .await
+}
+
+/// Runs the scheduled reservation expiry.
+pub async fn serve_order_expiry() -> Result<(), Error> {
+    let app = start(false).await?;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
+        let app = app.clone();
+        async move {
+            let expired = handlers::order_expiry::run(&app).await?;
+            Ok::<Value, Error>(serde_json::json!({ "expired": expired }))
+        }
+    }))
+    .await
+}
+
 /// Runs the catalogue import on S3 upload events. An error makes Lambda retry the event.
 pub async fn serve_import_processor() -> Result<(), Error> {
     let app = start(false).await?;

@@ -144,6 +144,7 @@ fn problem_of(error: Error) -> Problem {
         },
         Error::Store(StoreError::Unavailable(message)) => unavailable(&message),
         Error::Queue(error) => unavailable(&error.to_string()),
+        Error::Unavailable(message) => unavailable(&message),
         Error::Blob(error) => unavailable(&error.to_string()),
         other => {
             tracing::error!(error = %other, "request failed");

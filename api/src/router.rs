@@ -9,7 +9,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::App;
-use crate::endpoints::{addresses, catalogue, health, images, imports, users};
+use crate::endpoints::{addresses, catalogue, health, images, imports, orders, users};
 use crate::functions::{ALL, FunctionSpec, Trigger};
 use crate::problem::Problem;
 
@@ -38,6 +38,16 @@ pub fn handler(name: &str) -> Option<MethodRouter<App>> {
         "products-images" => post(images::presign_image),
         "imports-create" => post(imports::create),
         "imports-get" => get(imports::get),
+        "orders-create" => post(orders::create),
+        "orders-list" => get(orders::list),
+        "orders-get" => get(orders::get),
+        "orders-tracking" => get(orders::tracking),
+        "orders-cancel" => post(orders::cancel),
+        "orders-pay" => post(orders::pay),
+        "orders-refund" => post(orders::refund),
+        "orders-invoice" => get(orders::invoice),
+        "orders-ship" => post(orders::ship),
+        "orders-deliver" => post(orders::deliver),
         _ => return None,
     })
 }

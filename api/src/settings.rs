@@ -2,6 +2,7 @@
 
 use bazaar_adapters::config::{Backend, BackendConfig, Connected, load_or_create_secret};
 use bazaar_shared::auth::{SigningSecret, TokenSettings};
+use bazaar_shared::orders::OrderSettings;
 
 /// Reads the token settings. The signing secret comes from `BAZAAR_JWT_SECRET`, or in AWS from
 /// the SSM SecureString parameter named by `BAZAAR_JWT_SECRET_PARAMETER`. On AWS there is no
@@ -48,4 +49,29 @@ pub async fn token_settings(
         audience: lookup("BAZAAR_JWT_AUDIENCE").unwrap_or_else(|| "bazaar-api".to_owned()),
         ttl_seconds,
     })
+}
+
+/// Reads the order settings: `BAZAAR_RESERVATION_MINUTES` (1..=1440, default 15),
+/// `BAZAAR_TAX_RATE_BPS` (0..=10000 basis points, default 0) and `BAZAAR_CARRIER`.
+pub fn order_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<OrderSettings, String> {
+    let mut settings = OrderSettings::default();
+    if let Some(value) = lookup("BAZAAR_RESERVATION_MINUTES") {
+        let minutes = value
+            .parse::<u64>()
+            .ok()
+            .filter(|minutes| (1..=1440).contains(minutes))
+            .ok_or_else(|| format!("BAZAAR_RESERVATION_MINUTES must be 1..=1440, not {value:?}"))?;
+        settings.reservation = std::time::Duration::from_secs(minutes * 60);
+    }
+    if let Some(value) = lookup("BAZAAR_TAX_RATE_BPS") {
+        settings.tax_rate_bps = value
+            .parse::<u32>()
+            .ok()
+            .filter(|bps| *bps <= 10_000)
+            .ok_or_else(|| format!("BAZAAR_TAX_RATE_BPS must be 0..=10000, not {value:?}"))?;
+    }
+    if let Some(carrier) = lookup("BAZAAR_CARRIER") {
+        settings.carrier = carrier;
+    }
+    Ok(settings)
 }

@@ -40,9 +40,20 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, app, shutdown, workers::VISIBILITY).await
+}
+
+/// As [`serve`], with the queue consumers hiding received messages for `visibility` (a
+/// failed message comes back that much later; tests shorten it).
+pub async fn serve_with(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    visibility: std::time::Duration,
+) -> std::io::Result<()> {
     metrics_endpoint::install();
     let (stop, stopped) = watch::channel(false);
-    let workers = workers::spawn(app.clone(), stopped);
+    let workers = workers::spawn(app.clone(), stopped, visibility);
     let result = axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),

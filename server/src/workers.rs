@@ -27,12 +27,18 @@ impl Workers {
 }
 
 /// Starts one worker per non-HTTP function in the catalogue.
-pub fn spawn(app: App, stop: watch::Receiver<bool>) -> Workers {
+pub fn spawn(app: App, stop: watch::Receiver<bool>, visibility: Duration) -> Workers {
     let mut set = JoinSet::new();
     for spec in ALL {
         match spec.trigger {
             Trigger::Queue { queue } => {
-                set.spawn(consume(app.clone(), spec.name, queue, stop.clone()));
+                set.spawn(consume(
+                    app.clone(),
+                    spec.name,
+                    queue,
+                    visibility,
+                    stop.clone(),
+                ));
             }
             Trigger::Schedule { every_minutes } => {
                 let period = Duration::from_secs(u64::from(every_minutes) * 60);
@@ -73,6 +79,8 @@ pub async fn deliver_batch(
     let event = sqs::event_for(queue, &messages).map_err(|error| error.to_string())?;
     let response = match name {
         "notifications-consumer" => handlers::notifications::handle(app, event).await,
+        "payments-process" => handlers::payments::handle(app, event).await,
+        "invoices-render" => handlers::invoices::handle(app, event).await,
         other => return Err(format!("no queue handler named {other}")),
     };
     let failed: HashSet<&str> = response
@@ -96,6 +104,7 @@ async fn consume(
     app: App,
     name: &'static str,
     queue: &'static str,
+    visibility: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     tracing::info!(function = name, queue, "consumer started");
@@ -103,7 +112,7 @@ async fn consume(
         if *stop.borrow() {
             break;
         }
-        let delivered = match deliver_batch(&app, name, queue, VISIBILITY).await {
+        let delivered = match deliver_batch(&app, name, queue, visibility).await {
             Ok(count) => count,
             Err(error) => {
                 tracing::error!(function = name, %error, "queue delivery failed");
@@ -123,6 +132,7 @@ async fn every(app: App, name: &'static str, period: Duration, mut stop: watch::
         }
         let result = match name {
             "outbox-relay" => handlers::outbox_relay::run(&app).await.map(|_| ()),
+            "orders-expire" => handlers::order_expiry::run(&app).await.map(|_| ()),
             other => {
                 tracing::error!(function = other, "no scheduled handler with this name");
                 return;

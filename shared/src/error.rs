@@ -59,6 +59,9 @@ pub enum Error {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Blob(#[from] BlobError),
+    /// Something the request needs (the payment provider) is not answering; retry later.
+    #[error("{0}")]
+    Unavailable(String),
     /// A bug or a broken invariant; the message is for logs, not for clients.
     #[error("internal error: {0}")]
     Internal(String),

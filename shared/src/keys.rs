@@ -50,9 +50,9 @@ pub fn login_failures(email: &str, window: i64) -> Key {
 /// The partition of events written but not yet handed to their queue.
 pub const OUTBOX_PARTITION: &str = "OUTBOX";
 
-/// One pending event in the outbox.
-pub fn outbox(event_id: &str) -> Key {
-    Key::new(OUTBOX_PARTITION, format!("EVENT#{event_id}"))
+/// One pending message in the outbox: one per destination queue, in id (= time) order.
+pub fn outbox(message_id: &str, queue: &str) -> Key {
+    Key::new(OUTBOX_PARTITION, format!("EVENT#{message_id}#{queue}"))
 }
 
 /// The marker a consumer writes when it has handled an event, making redelivery harmless.
@@ -124,4 +124,71 @@ pub fn term_partition(token: &str) -> String {
 /// A catalogue import: `IMPORT#<id>` / `IMPORT`.
 pub fn import(import_id: &str) -> Key {
     Key::new(format!("IMPORT#{import_id}"), "IMPORT")
+}
+
+/// An order: `ORDER#<id>` / `ORDER`. Its partition also holds its history, payment attempts,
+/// refunds and invoice, so that tracking is one query.
+pub fn order(order_id: &str) -> Key {
+    Key::new(order_partition(order_id), "ORDER")
+}
+
+pub fn order_partition(order_id: &str) -> String {
+    format!("ORDER#{order_id}")
+}
+
+/// The GSI1 partition listing one user's orders, by order id (= time).
+pub fn user_orders_partition(user_id: &str) -> String {
+    format!("ORDERS#{user_id}")
+}
+
+/// The partition listing every order (admins), one entry per order, by id (= time).
+pub const ALL_ORDERS_PARTITION: &str = "ORDERS";
+
+pub fn all_orders_entry(order_id: &str) -> Key {
+    Key::new(ALL_ORDERS_PARTITION, order_id)
+}
+
+/// Sort-key prefix of an order's history entries.
+pub const HISTORY_PREFIX: &str = "HISTORY#";
+
+/// The history entry written by the change that produced `version`.
+pub fn order_history(order_id: &str, version: u64) -> Key {
+    Key::new(
+        order_partition(order_id),
+        format!("{HISTORY_PREFIX}{version:06}"),
+    )
+}
+
+pub fn payment_attempt(order_id: &str, payment_id: &str) -> Key {
+    Key::new(order_partition(order_id), format!("PAYMENT#{payment_id}"))
+}
+
+pub fn refund(order_id: &str, refund_id: &str) -> Key {
+    Key::new(order_partition(order_id), format!("REFUND#{refund_id}"))
+}
+
+pub fn invoice(order_id: &str) -> Key {
+    Key::new(order_partition(order_id), "INVOICE")
+}
+
+/// The counter behind gap-free invoice numbers, one per year.
+pub fn invoice_counter(year: i32) -> Key {
+    Key::new(format!("COUNTER#INVOICE#{year}"), "COUNTER")
+}
+
+/// The partition of reservation deadlines, read by the expiry schedule up to "now".
+pub const EXPIRY_PARTITION: &str = "EXPIRY";
+
+/// The deadline entry of an unpaid order: sorted by time, then order.
+pub fn expiry(expires_at: i64, order_id: &str) -> Key {
+    Key::new(EXPIRY_PARTITION, expiry_sort(expires_at, order_id))
+}
+
+pub fn expiry_sort(expires_at: i64, order_id: &str) -> String {
+    format!("{:012}#{order_id}", expires_at.max(0))
+}
+
+/// A remembered `Idempotency-Key` of one user.
+pub fn idempotency(user_id: &str, key: &str) -> Key {
+    Key::new(format!("IDEMPOTENCY#{user_id}#{key}"), "KEY")
 }

@@ -1,4 +1,4 @@
-//! The transactional outbox: an event is written in the same transaction as the state change
+//! The transactional outbox: a message (an event, or a command for a pipeline step) is written in the same transaction as the state change
 //! that caused it, then handed to its queue. If the process dies in between, the sweeper
 //! ([`sweep`], run on a schedule) sends it later. Nothing is lost; an event may be sent twice,
 //! which is why every consumer is idempotent on the event id.
@@ -15,6 +15,10 @@ use crate::ports::{Cond, Index, Item, Key, Query, TxOp, store};
 
 /// The logical name of the queue feeding the notification pipeline.
 pub const NOTIFICATIONS_QUEUE: &str = "notifications";
+/// The queue of payment work: charges and refunds at the payment provider.
+pub const PAYMENTS_QUEUE: &str = "payments";
+/// The queue of paid orders waiting for their invoice.
+pub const INVOICES_QUEUE: &str = "invoices";
 
 /// How long an outbox entry may wait before the sweeper considers its inline send lost.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(30);
@@ -22,38 +26,72 @@ pub const SWEEP_GRACE: Duration = Duration::from_secs(30);
 /// The most entries one sweep hands on, so that a scheduled run stays well inside its timeout.
 const SWEEP_BATCH: usize = 500;
 
-/// An event on its way to a queue.
+/// A message on its way to a queue: an event, or a command for one of the pipeline's
+/// consumers. Its id is unique per queue, and consumers are idempotent on it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Staged {
     pub queue: String,
-    pub event: Event,
+    pub id: String,
+    pub body: String,
+    pub created_at: i64,
 }
 
 impl Staged {
+    /// An event for `queue`.
     pub fn new(queue: &str, event: Event) -> Self {
+        let body = serde_json::to_string(&event).unwrap_or_default();
         Self {
             queue: queue.to_owned(),
-            event,
+            id: event.id,
+            body,
+            created_at: event.occurred_at.timestamp(),
         }
     }
 
-    /// The transaction operation that records the event in the outbox.
+    /// The same event for each of `queues`.
+    pub fn fan_out(queues: &[&str], event: &Event) -> Vec<Self> {
+        queues
+            .iter()
+            .map(|queue| Self::new(queue, event.clone()))
+            .collect()
+    }
+
+    /// A command for `queue`, identified by `id`.
+    pub fn command(queue: &str, id: &str, body: &impl serde::Serialize, at: i64) -> Result<Self> {
+        let body = serde_json::to_string(body)
+            .map_err(|error| Error::Internal(format!("message does not serialise: {error}")))?;
+        Ok(Self {
+            queue: queue.to_owned(),
+            id: id.to_owned(),
+            body,
+            created_at: at,
+        })
+    }
+
+    fn key(&self) -> Key {
+        keys::outbox(&self.id, &self.queue)
+    }
+
+    /// The transaction operation that records the message in the outbox.
     pub fn write(&self) -> Result<TxOp> {
-        let key = keys::outbox(&self.event.id);
-        let body = serde_json::to_string(&self.event)
-            .map_err(|error| Error::Internal(format!("event does not serialise: {error}")))?;
+        let key = self.key();
         let item = json!({
             store::PK: key.pk,
             store::SK: key.sk,
             "queue": self.queue,
-            "body": body,
-            "created_at": self.event.occurred_at.timestamp(),
+            "body": self.body,
+            "created_at": self.created_at,
         });
         Ok(TxOp::Put {
             item: as_item(item),
             cond: Cond::NotExists,
         })
     }
+}
+
+/// The outbox writes of `staged`, to add to the transaction that causes them.
+pub fn writes(staged: &[Staged]) -> Result<Vec<TxOp>> {
+    staged.iter().map(Staged::write).collect()
 }
 
 fn as_item(value: Value) -> Item {
@@ -63,22 +101,13 @@ fn as_item(value: Value) -> Item {
     }
 }
 
-/// Sends events whose transaction has committed and clears them from the outbox. A failure is
-/// logged, not returned: the request that wrote the events has succeeded, and the sweeper
-/// will send whatever is left.
+/// Sends messages whose transaction has committed and clears them from the outbox. A failure
+/// is logged, not returned: the request that wrote them has succeeded, and the sweeper will
+/// send whatever is left.
 pub async fn deliver(ports: &Ports, staged: &[Staged]) {
     for entry in staged {
-        let body = match serde_json::to_string(&entry.event) {
-            Ok(body) => body,
-            Err(error) => {
-                tracing::error!(%error, event_id = %entry.event.id, "event does not serialise");
-                continue;
-            }
-        };
-        if let Err(error) =
-            send_and_clear(ports, &entry.queue, &body, &keys::outbox(&entry.event.id)).await
-        {
-            tracing::warn!(%error, event_id = %entry.event.id, "event left in the outbox for the sweeper");
+        if let Err(error) = send_and_clear(ports, &entry.queue, &entry.body, &entry.key()).await {
+            tracing::warn!(%error, message_id = %entry.id, queue = %entry.queue, "message left in the outbox for the sweeper");
         }
     }
 }

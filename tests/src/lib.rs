@@ -1,6 +1,7 @@
 //! Test support: a moto server for the AWS adapters, and the local Bazaar server started
 //! in-process on either backend, reached over real HTTP on loopback.
 
+pub mod faults;
 pub mod http;
 pub mod moto;
 pub mod recording;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bazaar_adapters::config::{Backend as BackendKind, BackendConfig};
 use bazaar_api::App;
+use bazaar_shared::Ports;
 use tokio::sync::oneshot;
 
 use crate::recording::RecordingStore;
@@ -19,6 +20,10 @@ pub enum Backend {
     Embedded,
     Aws,
 }
+
+/// How long the test server's consumers hide a message they are handling: a failed message
+/// is retried this much later.
+pub const WORKER_VISIBILITY: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct TestServer {
     pub base_url: String,
@@ -44,13 +49,28 @@ impl TestServer {
 
     /// Starts a server whose queues dead-letter after `max_receives`.
     pub async fn start_with(backend: Backend, max_receives: u32) -> Self {
-        Self::launch(backend, max_receives, false).await.0
+        Self::launch(backend, max_receives, Setup::Plain).await.0
+    }
+
+    /// Starts a server whose ports are changed by `customise` first (fault injection).
+    pub async fn start_customised(
+        backend: Backend,
+        max_receives: u32,
+        customise: impl FnOnce(&mut Ports) + Send + 'static,
+    ) -> Self {
+        Self::launch(
+            backend,
+            max_receives,
+            Setup::Customised(Box::new(customise)),
+        )
+        .await
+        .0
     }
 
     /// Starts a server whose state store records every call made to it (see
     /// [`RecordingStore`]); the recorder is returned beside the server.
     pub async fn start_recording(backend: Backend) -> (Self, Arc<RecordingStore>) {
-        let (server, recorder) = Self::launch(backend, 5, true).await;
+        let (server, recorder) = Self::launch(backend, 5, Setup::Recorded).await;
         let recorder = recorder.unwrap_or_else(|| panic!("the store is not recorded"));
         (server, recorder)
     }
@@ -58,7 +78,7 @@ impl TestServer {
     async fn launch(
         backend: Backend,
         max_receives: u32,
-        record: bool,
+        setup: Setup,
     ) -> (Self, Option<Arc<RecordingStore>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -94,14 +114,15 @@ impl TestServer {
                 provision::create_bucket(&sdk, &bucket)
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
-                let (url, dlq) =
-                    provision::create_queue(&sdk, &prefix, "notifications", max_receives, 30)
-                        .await
-                        .unwrap_or_else(|e| panic!("{e}"));
-                let queue_urls = HashMap::from([
-                    ("notifications".to_owned(), url),
-                    ("notifications-dlq".to_owned(), dlq),
-                ]);
+                let mut queue_urls = HashMap::new();
+                for queue in pipeline_queues() {
+                    let (url, dlq) =
+                        provision::create_queue(&sdk, &prefix, queue, max_receives, 30)
+                            .await
+                            .unwrap_or_else(|e| panic!("{e}"));
+                    queue_urls.insert(queue.to_owned(), url);
+                    queue_urls.insert(format!("{queue}-dlq"), dlq);
+                }
                 aws = Some((sdk.clone(), prefix.clone()));
                 let config = BackendConfig {
                     backend: BackendKind::Aws {
@@ -121,19 +142,38 @@ impl TestServer {
             "BAZAAR_JWT_SECRET" => Some(TEST_JWT_SECRET.to_owned()),
             _ => None,
         };
-        let (app, recorder) = if record {
-            let (app, recorder) = recorded_app(&config, sdk).await;
-            (app, Some(recorder))
-        } else {
-            let app = App::build_with(&config, &lookup, sdk, true)
-                .await
-                .unwrap_or_else(|error| panic!("cannot build the app: {error}"));
-            (app, None)
+        let (app, recorder) = match setup {
+            Setup::Plain => {
+                let app = App::build_with(&config, &lookup, sdk, true)
+                    .await
+                    .unwrap_or_else(|error| panic!("cannot build the app: {error}"));
+                (app, None)
+            }
+            Setup::Recorded => {
+                let recorder = Arc::new(std::sync::Mutex::new(None));
+                let slot = recorder.clone();
+                let app = customised_app(&config, sdk, move |ports: &mut Ports| {
+                    let recording = RecordingStore::new(ports.store.clone());
+                    ports.store = recording.clone();
+                    if let Ok(mut slot) = slot.lock() {
+                        *slot = Some(recording);
+                    }
+                })
+                .await;
+                let recorder = recorder.lock().ok().and_then(|mut slot| slot.take());
+                (app, recorder)
+            }
+            Setup::Customised(customise) => (customised_app(&config, sdk, customise).await, None),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(bazaar::serve(listener, app.clone(), async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(bazaar::serve_with(
+            listener,
+            app.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+            WORKER_VISIBILITY,
+        ));
         let server = Self {
             base_url,
             app,
@@ -172,18 +212,38 @@ impl TestServer {
     }
 }
 
-/// The app over the configured adapters, its state store wrapped in a [`RecordingStore`],
-/// issuing tokens signed with [`TEST_JWT_SECRET`] (as [`App::build_with`] does for tests).
-async fn recorded_app(
+/// How a test server's app is wired.
+enum Setup {
+    Plain,
+    /// The state store wrapped in a [`RecordingStore`].
+    Recorded,
+    /// The ports changed by a closure.
+    Customised(Box<dyn FnOnce(&mut Ports) + Send>),
+}
+
+/// The queues of the pipeline (every queue a function consumes).
+pub fn pipeline_queues() -> Vec<&'static str> {
+    bazaar_api::functions::ALL
+        .iter()
+        .filter_map(|spec| match spec.trigger {
+            bazaar_api::functions::Trigger::Queue { queue } => Some(queue),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The app over the configured adapters, its ports changed by `customise`, issuing tokens
+/// signed with [`TEST_JWT_SECRET`] (as [`App::build_with`] does for tests).
+async fn customised_app(
     config: &BackendConfig,
     sdk: Option<aws_config::SdkConfig>,
-) -> (App, Arc<RecordingStore>) {
+    customise: impl FnOnce(&mut Ports),
+) -> App {
     use bazaar_shared::auth::{SigningSecret, TokenService, TokenSettings};
     let mut connected = bazaar_adapters::config::connect_with(config, sdk)
         .await
         .unwrap_or_else(|error| panic!("cannot connect the adapters: {error}"));
-    let recorder = RecordingStore::new(connected.ports.store.clone());
-    connected.ports.store = recorder.clone();
+    customise(&mut connected.ports);
     let secret = SigningSecret::new(TEST_JWT_SECRET.as_bytes().to_vec())
         .unwrap_or_else(|error| panic!("the test secret is refused: {error}"));
     let tokens = TokenService::new(TokenSettings {
@@ -192,7 +252,7 @@ async fn recorded_app(
         audience: "bazaar-api".to_owned(),
         ttl_seconds: 3600,
     });
-    (App::assemble(connected, Some(tokens)), recorder)
+    App::assemble(connected, Some(tokens))
 }
 
 impl Drop for TestServer {

@@ -5,4 +5,5 @@ pub mod catalogue;
 pub mod health;
 pub mod images;
 pub mod imports;
+pub mod orders;
 pub mod users;

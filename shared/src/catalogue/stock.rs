@@ -152,3 +152,85 @@ mod tests {
         assert_eq!(transition(0, 0), Transition::None);
     }
 }
+
+/// The writes that reserve `quantity` units of `product` for an order, as read at `product`.
+///
+/// The condition is exact about the transition to zero without serialising buyers on the
+/// product's version: when the read shows more than `quantity` available, the write requires
+/// at least `quantity + 1` (so it cannot empty the stock); when it shows exactly `quantity`,
+/// the write requires exactly that and carries `PRODUCT_OUT_OF_STOCK`. A write whose read was
+/// stale fails its condition and is recomputed; none can take stock below zero.
+pub fn reserve(
+    ports: &Ports,
+    product: &Product,
+    quantity: i64,
+    correlation_id: &str,
+) -> Result<(Vec<TxOp>, Vec<Staged>)> {
+    let empties = product.available == quantity;
+    let cond = if empties {
+        Cond::eq("available", quantity)
+    } else {
+        Cond::AtLeast("available".into(), quantity + 1)
+    };
+    let mut ops = vec![TxOp::Update {
+        key: keys::product(&product.id),
+        updates: vec![
+            Update::add("available", -quantity),
+            Update::add("reserved", quantity),
+            // Admin stock changes computed before this one must be recomputed.
+            Update::add("stock_version", 1),
+        ],
+        cond,
+    }];
+    let mut staged = Vec::new();
+    if empties {
+        let event = Event::new(
+            EventType::ProductOutOfStock,
+            json!({"product_id": product.id, "sku": product.sku, "name": product.name}),
+            correlation_id,
+            ports.ids.as_ref(),
+            ports.clock.as_ref(),
+        );
+        let entry = Staged::new(outbox::NOTIFICATIONS_QUEUE, event);
+        ops.push(entry.write()?);
+        staged.push(entry);
+    }
+    Ok((ops, staged))
+}
+
+/// Units reserved by an unpaid order go back on sale (cancellation, expiry).
+pub fn release(product_id: &str, quantity: i64) -> TxOp {
+    TxOp::Update {
+        key: keys::product(product_id),
+        updates: vec![
+            Update::add("available", quantity),
+            Update::add("reserved", -quantity),
+            Update::add("stock_version", 1),
+        ],
+        cond: Cond::AtLeast("reserved".into(), quantity),
+    }
+}
+
+/// Units reserved by an order that was just paid leave the shop.
+pub fn sell(product_id: &str, quantity: i64) -> TxOp {
+    TxOp::Update {
+        key: keys::product(product_id),
+        updates: vec![
+            Update::add("reserved", -quantity),
+            Update::add("stock_version", 1),
+        ],
+        cond: Cond::AtLeast("reserved".into(), quantity),
+    }
+}
+
+/// Units of a paid order that was cancelled before shipping go back on sale.
+pub fn restock(product_id: &str, quantity: i64) -> TxOp {
+    TxOp::Update {
+        key: keys::product(product_id),
+        updates: vec![
+            Update::add("available", quantity),
+            Update::add("stock_version", 1),
+        ],
+        cond: Cond::Exists,
+    }
+}

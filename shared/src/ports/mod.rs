@@ -7,11 +7,13 @@
 pub mod blob;
 pub mod clock;
 pub mod ids;
+pub mod payments;
 pub mod queue;
 pub mod store;
 
 pub use blob::{Blob, BlobError, BlobStore, PresignedRequest};
 pub use clock::{Clock, SystemClock};
 pub use ids::{IdGenerator, UlidGenerator};
+pub use payments::{PaymentGateway, PaymentGateways, PaymentMethod};
 pub use queue::{Queue, QueueError, ReceivedMessage};
 pub use store::{Cond, Index, Item, Key, Page, Query, Store, StoreError, TxOp, Update};

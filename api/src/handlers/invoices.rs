@@ -1,0 +1,37 @@
+//! The `invoices-render` function: numbers and renders the invoice of each paid order
+//! (`PAYMENT_SUCCESSFUL` events on the invoices queue).
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use bazaar_shared::events::{Event, EventType};
+use serde_json::Value;
+
+use crate::App;
+use crate::handlers::sqs::for_each_record;
+
+pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
+    for_each_record(event, |record| async move {
+        let body = record.body.unwrap_or_default();
+        let event: Event =
+            serde_json::from_str(&body).map_err(|error| format!("not an event: {error}"))?;
+        if event.kind != EventType::PaymentSuccessful {
+            tracing::info!(
+                event_type = event.kind.as_str(),
+                "not for the invoice step; skipped"
+            );
+            return Ok(());
+        }
+        let order_id = event
+            .data
+            .get("order_id")
+            .and_then(Value::as_str)
+            .ok_or("PAYMENT_SUCCESSFUL without an order_id")?;
+        let invoice = app
+            .orders()
+            .issue_invoice(order_id)
+            .await
+            .map_err(|error| error.to_string())?;
+        tracing::info!(order_id, number = %invoice.number, "invoice issued");
+        Ok(())
+    })
+    .await
+}

@@ -1,0 +1,194 @@
+//! `Idempotency-Key` for the requests that move money (`POST /orders`, `/pay`, `/refund`).
+//!
+//! A key is scoped to the user who sends it. The first request with a key claims it (a
+//! conditional put, so exactly one of any number of concurrent requests does); its work then
+//! commits the response in the same transaction as the work itself, so "done" and "answered"
+//! can never disagree. Later requests with the key get that response again; a request whose
+//! body differs is refused (422); one that arrives while the first is still running is a 409.
+//! A request that fails releases its claim, so the key may be retried. A claim whose holder
+//! died is taken over after [`LEASE_SECONDS`]; the dead holder's transaction, should it wake
+//! up, fails on the claim's token.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::Ports;
+use crate::error::{Error, FieldError, Result};
+use crate::keys;
+use crate::ports::{Cond, Item, Key, StoreError, TxOp, store};
+
+/// How long a claim protects a request in flight.
+pub const LEASE_SECONDS: i64 = 60;
+/// How long a key is remembered (the record's TTL).
+pub const RETENTION_SECONDS: i64 = 24 * 3600;
+/// The longest key accepted.
+pub const MAX_KEY_LENGTH: usize = 255;
+
+/// The header carrying the key.
+pub const HEADER: &str = "idempotency-key";
+
+/// A claimed key: the request holding it may do its work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    key: Key,
+    token: String,
+    fingerprint: String,
+    expires_at: i64,
+}
+
+/// A response remembered under a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+pub enum Begin {
+    /// The key is ours: do the work and commit [`Claim::complete`] with it.
+    Proceed(Claim),
+    /// The work was done before: answer this again.
+    Replay(StoredResponse),
+}
+
+/// Checks a key's form: 1 to 255 printable ASCII characters.
+pub fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty()
+        || key.len() > MAX_KEY_LENGTH
+        || !key.bytes().all(|byte| byte.is_ascii_graphic())
+    {
+        return Err(Error::BadRequest(format!(
+            "Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A digest identifying a request: what it is (method and path) and what it asks (its body).
+pub fn fingerprint(operation: &str, body: &impl Serialize) -> String {
+    let body = serde_json::to_string(body).unwrap_or_default();
+    let digest = Sha256::new()
+        .chain_update(operation.as_bytes())
+        .chain_update([0])
+        .chain_update(body.as_bytes())
+        .finalize();
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn as_item(value: Value) -> Item {
+    match value {
+        Value::Object(map) => map,
+        _ => Item::new(),
+    }
+}
+
+/// Claims `key` for the request with `fingerprint`, or finds what became of an earlier one.
+pub async fn begin(ports: &Ports, user_id: &str, key: &str, fingerprint: &str) -> Result<Begin> {
+    validate_key(key)?;
+    let record_key = keys::idempotency(user_id, key);
+    for _ in 0..3 {
+        let now = ports.clock.now().timestamp();
+        let claim = Claim {
+            key: record_key.clone(),
+            token: ports.ids.new_id(),
+            fingerprint: fingerprint.to_owned(),
+            expires_at: now + RETENTION_SECONDS,
+        };
+        let record = as_item(json!({
+            store::PK: record_key.pk,
+            store::SK: record_key.sk,
+            "state": "in_flight",
+            "token": claim.token,
+            "fingerprint": fingerprint,
+            "locked_until": now + LEASE_SECONDS,
+            "expires_at": claim.expires_at,
+        }));
+        let Some(existing) = ports.store.get(&record_key).await? else {
+            match ports.store.put(record, Cond::NotExists).await {
+                Ok(()) => return Ok(Begin::Proceed(claim)),
+                Err(StoreError::ConditionFailed) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        };
+        let field = |name: &str| existing.get(name).cloned().unwrap_or(Value::Null);
+        let expired = field("expires_at").as_i64().unwrap_or(0) <= now;
+        if !expired && field("fingerprint").as_str() != Some(fingerprint) {
+            return Err(Error::Validation(vec![FieldError::new(
+                "Idempotency-Key",
+                "was already used with a different request",
+            )]));
+        }
+        if !expired && field("state").as_str() == Some("done") {
+            return Ok(Begin::Replay(StoredResponse {
+                status: field("status").as_u64().unwrap_or(200) as u16,
+                body: field("body"),
+            }));
+        }
+        if !expired && field("locked_until").as_i64().unwrap_or(0) > now {
+            return Err(Error::conflict(
+                "a request with this Idempotency-Key is still being processed; retry later",
+            ));
+        }
+        // Expired, or its holder died: take it over, unless someone else just did.
+        let previous = field("token");
+        match ports
+            .store
+            .put(record, Cond::Eq("token".into(), previous))
+            .await
+        {
+            Ok(()) => return Ok(Begin::Proceed(claim)),
+            Err(StoreError::ConditionFailed) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(Error::conflict(
+        "a request with this Idempotency-Key is still being processed; retry later",
+    ))
+}
+
+impl Claim {
+    /// The write that remembers the response; it belongs in the transaction of the work, and
+    /// fails it if the claim was lost meanwhile.
+    pub fn complete(&self, status: u16, body: &impl Serialize) -> Result<TxOp> {
+        let body = serde_json::to_value(body)
+            .map_err(|error| Error::Internal(format!("response does not serialise: {error}")))?;
+        let record = as_item(json!({
+            store::PK: self.key.pk,
+            store::SK: self.key.sk,
+            "state": "done",
+            "token": self.token,
+            "fingerprint": self.fingerprint,
+            "status": status,
+            "body": body,
+            "expires_at": self.expires_at,
+        }));
+        Ok(TxOp::Put {
+            item: record,
+            cond: Cond::eq("token", self.token.clone()),
+        })
+    }
+}
+
+/// Gives the key back after the request failed (it wrote nothing), so it may be retried.
+pub async fn release(ports: &Ports, claim: &Claim) {
+    let cond = Cond::All(vec![
+        Cond::eq("token", claim.token.clone()),
+        Cond::eq("state", "in_flight"),
+    ]);
+    if let Err(error) = ports.store.delete(&claim.key, cond).await {
+        tracing::warn!(%error, "idempotency claim not released; it lapses after its lease");
+    }
+}
+
+/// Adds the completion of `claim` (when there is one) to a transaction's operations.
+pub fn complete_into(
+    ops: &mut Vec<TxOp>,
+    claim: Option<&Claim>,
+    status: u16,
+    body: &impl Serialize,
+) -> Result<()> {
+    if let Some(claim) = claim {
+        ops.push(claim.complete(status, body)?);
+    }
+    Ok(())
+}

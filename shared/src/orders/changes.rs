@@ -1,0 +1,370 @@
+//! Changing an order: read it, compute the change from what was read, write the order
+//! conditional on the version read together with everything the change implies (history
+//! entry, stock, refunds, events) in one transaction; when another change won the race,
+//! compute again from the new state. Cancel, ship, deliver and refund live here; payment in
+//! `payments.rs`.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::catalogue::stock;
+use crate::error::{Error, Result};
+use crate::events::EventType;
+use crate::idempotency::{self, Claim};
+use crate::keys;
+use crate::money::Money;
+use crate::orders::model::{
+    HistoryEntry, Order, PaymentCommand, Refund, RefundStatus, RefundView, ShipmentStatus,
+};
+use crate::orders::requests::{RefundRequest, ShipRequest};
+use crate::orders::states::{self, Action, Actor, Status};
+use crate::orders::{Orders, actor, visible};
+use crate::outbox::{self, PAYMENTS_QUEUE, Staged};
+use crate::ports::{Cond, StoreError, TxOp};
+use crate::users::User;
+use crate::validation;
+
+/// How often a change is recomputed after losing a race.
+const ATTEMPTS: usize = 8;
+
+/// What a change does, computed from the order as read.
+pub(crate) struct Change<T> {
+    /// The order after the change (its version and `updated_at` are set on commit).
+    pub order: Order,
+    /// The action recorded in the history, when the change moves the order.
+    pub history: Option<Action>,
+    /// Other writes of the same transaction.
+    pub ops: Vec<TxOp>,
+    /// Messages sent once the transaction commits (written to the outbox within it).
+    pub staged: Vec<Staged>,
+    /// What the caller gets besides the order.
+    pub output: T,
+}
+
+impl<T> Change<T> {
+    pub fn new(order: Order, output: T) -> Self {
+        Self {
+            order,
+            history: None,
+            ops: Vec::new(),
+            staged: Vec::new(),
+            output,
+        }
+    }
+
+    /// The same change, answering `output`.
+    pub fn with_output<U>(self, output: U) -> Change<U> {
+        Change {
+            order: self.order,
+            history: self.history,
+            ops: self.ops,
+            staged: self.staged,
+            output,
+        }
+    }
+}
+
+/// The answer to a plan that found nothing to do.
+pub(crate) enum Plan<T> {
+    Apply(Change<T>),
+    /// Nothing to change; the order as it is.
+    Skip(T),
+}
+
+impl Orders {
+    /// Applies the change `plan` computes from the current order, retrying on lost races.
+    pub(crate) async fn change<T>(
+        &self,
+        order_id: &str,
+        mut plan: impl FnMut(Order) -> Result<Plan<T>>,
+    ) -> Result<(Order, T)> {
+        for attempt in 0..ATTEMPTS {
+            let before = self.load(order_id).await?;
+            let change = match plan(before.clone())? {
+                Plan::Apply(change) => change,
+                Plan::Skip(output) => return Ok((before, output)),
+            };
+            let now = self.ports.clock.now();
+            let mut order = change.order;
+            order.version = before.version + 1;
+            order.updated_at = now;
+            let mut ops = vec![TxOp::Put {
+                item: order.to_item()?,
+                cond: Cond::eq("version", before.version),
+            }];
+            if let Some(action) = change.history {
+                let entry = HistoryEntry {
+                    status: order.status,
+                    at: now,
+                    action: action.as_str().to_owned(),
+                };
+                ops.push(TxOp::Put {
+                    item: entry.to_item(&order.id, order.version)?,
+                    cond: Cond::NotExists,
+                });
+            }
+            ops.extend(change.ops);
+            ops.extend(outbox::writes(&change.staged)?);
+            match self.ports.store.transact(ops).await {
+                Ok(()) => {
+                    outbox::deliver(&self.ports, &change.staged).await;
+                    return Ok((order, change.output));
+                }
+                Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {}
+                Err(StoreError::TransactionConflict) => {
+                    tokio::time::sleep(Duration::from_millis(5 * (attempt as u64 + 1))).await;
+                }
+                Err(StoreError::TransactionCancelled { failed }) => {
+                    return Err(Error::conflict(format!(
+                        "the order changed concurrently (writes {failed:?} refused); try again"
+                    )));
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(Error::conflict(
+            "the order is changing concurrently; try again",
+        ))
+    }
+
+    /// Moves `order` by `action` as `actor`: the status, the history entry and the event.
+    pub(crate) fn transition<T>(
+        &self,
+        mut order: Order,
+        action: Action,
+        by: Actor,
+        correlation_id: &str,
+        output: T,
+    ) -> Result<Change<T>> {
+        let rule = states::check(action, order.status, by)?;
+        order.status = rule.to;
+        let mut change = Change::new(order, output);
+        change.history = Some(action);
+        if let Some(kind) = rule.emits {
+            let event = self.event(kind, &change.order, correlation_id, json!({}));
+            change
+                .staged
+                .extend(Staged::fan_out(&recipients(kind), &event));
+        }
+        Ok(change)
+    }
+
+    /// Cancels an order: the customer's own before shipping, or any as an admin. An unpaid
+    /// order's reservation is released; a paid order's units go back on sale and its payment
+    /// is refunded.
+    pub async fn cancel(
+        &self,
+        viewer: &User,
+        order_id: &str,
+        correlation_id: &str,
+    ) -> Result<Order> {
+        let (order, ()) = self
+            .change(order_id, |order| {
+                visible(viewer, &order)?;
+                self.cancellation(order, Action::Cancel, actor(viewer), correlation_id)
+                    .map(Plan::Apply)
+            })
+            .await?;
+        Ok(order)
+    }
+
+    /// The change that cancels `order` by `action` (cancel, or expiry).
+    pub(crate) fn cancellation(
+        &self,
+        order: Order,
+        action: Action,
+        by: Actor,
+        correlation_id: &str,
+    ) -> Result<Change<()>> {
+        let was = order.status;
+        let expires_at = order.expires_at;
+        let mut change = self.transition(order, action, by, correlation_id, ())?;
+        change.order.expires_at = None;
+        if was.is_unpaid() {
+            for line in &change.order.items {
+                change
+                    .ops
+                    .push(stock::release(&line.product_id, line.quantity));
+            }
+            if let Some(deadline) = expires_at {
+                change.ops.push(TxOp::Delete {
+                    key: keys::expiry(deadline.timestamp(), &change.order.id),
+                    cond: Cond::Always,
+                });
+            }
+        } else if was == Status::Paid {
+            for line in &change.order.items {
+                change
+                    .ops
+                    .push(stock::restock(&line.product_id, line.quantity));
+            }
+            let amount = change.order.refundable();
+            if amount > 0 {
+                let reason = Some("order cancelled".to_owned());
+                self.add_refund(&mut change, amount, reason, correlation_id)?;
+            }
+        }
+        Ok(change)
+    }
+
+    /// Adds a refund of `amount` of the order's captured payment to `change`: the order
+    /// counts it at once (so no later refund can exceed what is left) and the payment step
+    /// carries it out at the provider.
+    pub(crate) fn add_refund<T>(
+        &self,
+        change: &mut Change<T>,
+        amount: i64,
+        reason: Option<String>,
+        correlation_id: &str,
+    ) -> Result<Refund> {
+        let order = &mut change.order;
+        let Some(payment) = order.payment.as_mut() else {
+            return Err(Error::conflict("the order has no captured payment"));
+        };
+        let refund = Refund {
+            id: self.ports.ids.new_id(),
+            order_id: order.id.clone(),
+            payment_id: payment.id.clone(),
+            method: payment.method,
+            amount: Money {
+                amount,
+                currency: order.currency.clone(),
+            },
+            status: RefundStatus::Pending,
+            reason,
+            reference: None,
+            created_at: self.ports.clock.now(),
+            correlation_id: correlation_id.to_owned(),
+        };
+        payment.refunded.amount += amount;
+        change.ops.push(TxOp::Put {
+            item: refund.to_item()?,
+            cond: Cond::NotExists,
+        });
+        let command = PaymentCommand::Refund {
+            order_id: order.id.clone(),
+            refund_id: refund.id.clone(),
+        };
+        change.staged.push(Staged::command(
+            PAYMENTS_QUEUE,
+            &refund.id,
+            &command,
+            refund.created_at.timestamp(),
+        )?);
+        Ok(refund)
+    }
+
+    /// Hands a paid order to the carrier (admin).
+    pub async fn ship(
+        &self,
+        admin: &User,
+        order_id: &str,
+        request: ShipRequest,
+        correlation_id: &str,
+    ) -> Result<Order> {
+        validation::check(&request)?;
+        let (order, ()) = self
+            .change(order_id, |order| {
+                let mut change =
+                    self.transition(order, Action::Ship, actor(admin), correlation_id, ())?;
+                if let Some(shipment) = change.order.shipment.as_mut() {
+                    shipment.status = ShipmentStatus::Shipped;
+                    if let Some(carrier) = &request.carrier {
+                        shipment.carrier = carrier.trim().to_owned();
+                    }
+                    if let Some(number) = &request.tracking_number {
+                        shipment.tracking_number = number.trim().to_owned();
+                    }
+                }
+                Ok(Plan::Apply(change))
+            })
+            .await?;
+        Ok(order)
+    }
+
+    /// Records the delivery of a shipped order (admin).
+    pub async fn deliver(
+        &self,
+        admin: &User,
+        order_id: &str,
+        correlation_id: &str,
+    ) -> Result<Order> {
+        let (order, ()) = self
+            .change(order_id, |order| {
+                let mut change =
+                    self.transition(order, Action::Deliver, actor(admin), correlation_id, ())?;
+                if let Some(shipment) = change.order.shipment.as_mut() {
+                    shipment.status = ShipmentStatus::Delivered;
+                }
+                Ok(Plan::Apply(change))
+            })
+            .await?;
+        Ok(order)
+    }
+
+    /// Refunds part or all of a delivered order's payment (admin). Refunding everything left
+    /// moves the order to `refunded`.
+    pub async fn refund(
+        &self,
+        admin: &User,
+        order_id: &str,
+        request: RefundRequest,
+        claim: Option<&Claim>,
+        correlation_id: &str,
+    ) -> Result<RefundView> {
+        validation::check(&request)?;
+        if !admin.is_admin() {
+            return Err(Error::Forbidden("only admins refund orders".into()));
+        }
+        let (_, view) = self
+            .change(order_id, |order| {
+                if order.status != Status::Delivered {
+                    return Err(Error::conflict(format!(
+                        "only delivered orders are refunded here (cancel a paid order instead); this one is {}",
+                        order.status.as_str()
+                    )));
+                }
+                let left = order.refundable();
+                let amount = match &request.amount {
+                    None => left,
+                    Some(money) if money.currency != order.currency => {
+                        return Err(Error::invalid(
+                            "amount.currency",
+                            "must be the order's currency",
+                        ));
+                    }
+                    Some(money) if money.amount < 1 => {
+                        return Err(Error::invalid("amount.amount", "must be at least 1"));
+                    }
+                    Some(money) => money.amount,
+                };
+                if amount > left || left == 0 {
+                    return Err(Error::conflict(format!(
+                        "at most {left} (minor units) of this order can still be refunded"
+                    )));
+                }
+                let mut change = if amount == left {
+                    self.transition(order, Action::RefundInFull, Actor::Admin, correlation_id, ())?
+                } else {
+                    Change::new(order, ())
+                };
+                let refund = self.add_refund(&mut change, amount, request.reason.clone(), correlation_id)?;
+                let view = RefundView::from(&refund);
+                let mut change = change.with_output(view.clone());
+                idempotency::complete_into(&mut change.ops, claim, 202, &view)?;
+                Ok(Plan::Apply(change))
+            })
+            .await?;
+        Ok(view)
+    }
+}
+
+/// The queues an order event goes to: every event to notifications; a successful payment
+/// also to the invoice step.
+pub(crate) fn recipients(kind: EventType) -> Vec<&'static str> {
+    match kind {
+        EventType::PaymentSuccessful => vec![outbox::NOTIFICATIONS_QUEUE, outbox::INVOICES_QUEUE],
+        _ => vec![outbox::NOTIFICATIONS_QUEUE],
+    }
+}

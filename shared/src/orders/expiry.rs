@@ -1,0 +1,96 @@
+//! Reservation expiry: an unpaid order holds its stock for a while (15 minutes by default);
+//! the `orders-expire` schedule cancels the ones whose time is up and releases their stock.
+//! Deadlines are index entries sorted by time, so a run reads exactly the overdue ones.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::orders::Orders;
+use crate::orders::changes::Plan;
+use crate::orders::states::{Action, Actor};
+use crate::ports::{Cond, Index, Key, Query};
+
+/// The most orders one run expires, so that it stays well inside its timeout; the next run
+/// (a minute later) takes the rest.
+const RUN_LIMIT: usize = 500;
+
+impl Orders {
+    /// Cancels every unpaid order whose reservation has run out; returns how many.
+    pub async fn expire_overdue(&self, correlation_id: &str) -> Result<usize> {
+        let now = self.ports.clock.now().timestamp();
+        let query = Query::partition(Index::Primary, keys::EXPIRY_PARTITION)
+            .between(keys::expiry_sort(0, ""), keys::expiry_sort(now, "~"))
+            .limit(100);
+        let page = self.ports.store.query(&query).await?;
+        let mut expired = 0;
+        let mut start_after = page.last_key;
+        let mut items = page.items;
+        loop {
+            for entry in &items {
+                let Some(order_id) = entry.get("order_id").and_then(Value::as_str) else {
+                    continue;
+                };
+                match self.expire(order_id, now, correlation_id).await {
+                    Ok(Outcome::Expired) => expired += 1,
+                    Ok(Outcome::Settled) => {
+                        if let Some(key) = Key::of(entry) {
+                            self.ports.store.delete(&key, Cond::Always).await?;
+                        }
+                    }
+                    Ok(Outcome::NotDue) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, order_id, "order not expired; next run retries")
+                    }
+                }
+                if expired >= RUN_LIMIT {
+                    return Ok(expired);
+                }
+            }
+            let Some(last) = start_after.take() else {
+                return Ok(expired);
+            };
+            let page = self
+                .ports
+                .store
+                .query(&query.clone().start_after(Some(last)))
+                .await?;
+            items = page.items;
+            start_after = page.last_key;
+        }
+    }
+
+    /// Cancels one overdue order.
+    async fn expire(&self, order_id: &str, now: i64, correlation_id: &str) -> Result<Outcome> {
+        let result = self
+            .change(order_id, |order| {
+                if !order.status.is_unpaid() {
+                    return Ok(Plan::Skip(Outcome::Settled));
+                }
+                if !order
+                    .expires_at
+                    .is_some_and(|deadline| deadline.timestamp() <= now)
+                {
+                    return Ok(Plan::Skip(Outcome::NotDue));
+                }
+                let change =
+                    self.cancellation(order, Action::Expire, Actor::System, correlation_id)?;
+                Ok(Plan::Apply(change.with_output(Outcome::Expired)))
+            })
+            .await;
+        match result {
+            Ok((_, outcome)) => Ok(outcome),
+            Err(Error::NotFound(_)) => Ok(Outcome::Settled),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+/// What became of one overdue entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Expired,
+    /// Paid or cancelled meanwhile (or gone): the entry is stale.
+    Settled,
+    NotDue,
+}

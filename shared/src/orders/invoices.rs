@@ -1,0 +1,305 @@
+//! Invoices: when an order is paid, the invoice step gives it the next number of the year
+//! (gap-free: the counter moves in the same transaction that writes the invoice, and only
+//! then) and renders it as an HTML document into blob storage. Redelivery finds the invoice
+//! and renders the same document again; nothing is numbered twice.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::entity;
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::money::Money;
+use crate::orders::model::{Order, ShippingAddress};
+use crate::orders::{Orders, visible};
+use crate::ports::{Cond, Item, StoreError, TxOp, Update, store};
+use crate::users::User;
+
+/// Key prefix of rendered invoices in blob storage.
+pub const KEY_PREFIX: &str = "invoices/";
+/// How long an invoice's download link works.
+pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
+const ATTEMPTS: usize = 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    pub name: String,
+    pub sku: String,
+    pub quantity: i64,
+    pub unit_price: Money,
+    pub line_total: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoice {
+    /// `<year>-<sequence, 6 digits>`, gap-free within the year.
+    pub number: String,
+    pub year: i32,
+    pub sequence: u64,
+    pub order_id: String,
+    pub user_id: String,
+    pub issued_at: DateTime<Utc>,
+    pub lines: Vec<InvoiceLine>,
+    pub subtotal: Money,
+    pub tax: Money,
+    pub total: Money,
+    pub shipping_address: ShippingAddress,
+    pub payment_reference: Option<String>,
+    /// Where the rendered document is kept.
+    pub document_key: String,
+}
+
+/// `GET /orders/{id}/invoice`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceView {
+    pub number: String,
+    pub order_id: String,
+    pub issued_at: DateTime<Utc>,
+    pub lines: Vec<InvoiceLine>,
+    pub subtotal: Money,
+    pub tax: Money,
+    pub total: Money,
+    pub document_url: String,
+    pub document_expires_at: DateTime<Utc>,
+}
+
+impl Invoice {
+    fn to_item(&self) -> Result<Item> {
+        entity::to_item(self, keys::invoice(&self.order_id), "invoice")
+    }
+
+    fn from_item(item: Item) -> Result<Self> {
+        entity::from_item(item, "invoice")
+    }
+}
+
+impl Orders {
+    /// Issues the invoice of a paid order (once) and renders its document (again, harmlessly,
+    /// when asked twice).
+    pub async fn issue_invoice(&self, order_id: &str) -> Result<Invoice> {
+        let invoice = match self.find_invoice(order_id).await? {
+            Some(invoice) => invoice,
+            None => self.number_invoice(order_id).await?,
+        };
+        let document = render(&invoice);
+        self.ports
+            .blobs
+            .put(
+                &invoice.document_key,
+                document.into_bytes(),
+                "text/html; charset=utf-8",
+            )
+            .await?;
+        Ok(invoice)
+    }
+
+    async fn find_invoice(&self, order_id: &str) -> Result<Option<Invoice>> {
+        self.ports
+            .store
+            .get(&keys::invoice(order_id))
+            .await?
+            .map(Invoice::from_item)
+            .transpose()
+    }
+
+    async fn number_invoice(&self, order_id: &str) -> Result<Invoice> {
+        let order = self.load(order_id).await?;
+        let Some(payment) = order.payment.as_ref().filter(|p| p.captured.is_some()) else {
+            return Err(Error::conflict("the order has not been paid"));
+        };
+        let reference = payment.reference.clone();
+        for _ in 0..ATTEMPTS {
+            let issued_at = self.ports.clock.now();
+            let year = issued_at.year();
+            let counter_key = keys::invoice_counter(year);
+            let current = self
+                .ports
+                .store
+                .get(&counter_key)
+                .await?
+                .and_then(|item| item.get("value").and_then(Value::as_u64));
+            let sequence = current.unwrap_or(0) + 1;
+            let invoice = invoice_for(&order, year, sequence, issued_at, reference.clone());
+            let counter = match current {
+                None => {
+                    let mut item = Item::new();
+                    item.insert(store::PK.into(), counter_key.pk.clone().into());
+                    item.insert(store::SK.into(), counter_key.sk.clone().into());
+                    item.insert("value".into(), json!(1));
+                    TxOp::Put {
+                        item,
+                        cond: Cond::NotExists,
+                    }
+                }
+                Some(value) => TxOp::Update {
+                    key: counter_key,
+                    updates: vec![Update::set("value", sequence)],
+                    cond: Cond::eq("value", value),
+                },
+            };
+            let ops = vec![
+                counter,
+                TxOp::Put {
+                    item: invoice.to_item()?,
+                    cond: Cond::NotExists,
+                },
+            ];
+            match self.ports.store.transact(ops).await {
+                Ok(()) => return Ok(invoice),
+                Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
+                    return self
+                        .find_invoice(order_id)
+                        .await?
+                        .ok_or_else(|| Error::Internal("invoice vanished".into()));
+                }
+                // Another invoice took the number: take the next.
+                Err(StoreError::TransactionCancelled { .. } | StoreError::TransactionConflict) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(Error::Unavailable(
+            "invoice numbering is busy; the step will retry".into(),
+        ))
+    }
+
+    /// The invoice of an order the viewer may see, with a short-lived link to its document.
+    pub async fn invoice(&self, viewer: &User, order_id: &str) -> Result<InvoiceView> {
+        let order = self.get(viewer, order_id).await?;
+        visible(viewer, &order)?;
+        let invoice = self
+            .find_invoice(order_id)
+            .await?
+            .ok_or(Error::NotFound("invoice"))?;
+        let link = self
+            .ports
+            .blobs
+            .presign_get(&invoice.document_key, LINK_LIFETIME)
+            .await?;
+        let expires = chrono::TimeDelta::from_std(LINK_LIFETIME).unwrap_or_default();
+        Ok(InvoiceView {
+            number: invoice.number,
+            order_id: invoice.order_id,
+            issued_at: invoice.issued_at,
+            lines: invoice.lines,
+            subtotal: invoice.subtotal,
+            tax: invoice.tax,
+            total: invoice.total,
+            document_url: link.url,
+            document_expires_at: self.ports.clock.now() + expires,
+        })
+    }
+}
+
+fn invoice_for(
+    order: &Order,
+    year: i32,
+    sequence: u64,
+    issued_at: DateTime<Utc>,
+    payment_reference: Option<String>,
+) -> Invoice {
+    let number = format!("{year}-{sequence:06}");
+    Invoice {
+        document_key: format!("{KEY_PREFIX}{year}/{number}.html"),
+        number,
+        year,
+        sequence,
+        order_id: order.id.clone(),
+        user_id: order.user_id.clone(),
+        issued_at,
+        lines: order
+            .items
+            .iter()
+            .map(|line| InvoiceLine {
+                name: line.name.clone(),
+                sku: line.sku.clone(),
+                quantity: line.quantity,
+                unit_price: line.unit_price.clone(),
+                line_total: line.line_total.clone(),
+            })
+            .collect(),
+        subtotal: order.subtotal.clone(),
+        tax: order.tax.clone(),
+        total: order.total.clone(),
+        shipping_address: order.shipping_address.clone(),
+        payment_reference,
+    }
+}
+
+/// The invoice as a self-contained HTML page (UTF-8; names may be Persian).
+pub fn render(invoice: &Invoice) -> String {
+    let mut rows = String::new();
+    for line in &invoice.lines {
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            escape(&line.name),
+            escape(&line.sku),
+            line.quantity,
+            line.unit_price.display(),
+            line.line_total.display(),
+        );
+    }
+    let address = &invoice.shipping_address;
+    let address_lines = [
+        Some(address.line1.as_str()),
+        address.line2.as_deref(),
+        Some(&format!("{} {}", address.postal_code, address.city)),
+        Some(&format!("{} {}", address.state, address.country)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(escape)
+    .collect::<Vec<_>>()
+    .join("<br>");
+    format!(
+        "<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>Invoice {number}</title>\
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}\
+td,th{{border-bottom:1px solid #ccc;padding:.4em;text-align:start}}.n{{text-align:end}}</style></head>\
+<body><h1>Invoice {number}</h1><p>Issued {issued}<br>Order {order}<br>Payment {payment}</p>\
+<p dir=auto>{address}</p><table><tr><th>Item</th><th>SKU</th><th class=n>Qty</th><th class=n>Unit price</th>\
+<th class=n>Total</th></tr>{rows}</table><p class=n>Subtotal {subtotal}<br>Tax {tax}<br><strong>Total {total}</strong></p>\
+</body></html>\n",
+        number = escape(&invoice.number),
+        issued = invoice.issued_at.format("%Y-%m-%d"),
+        order = escape(&invoice.order_id),
+        payment = escape(invoice.payment_reference.as_deref().unwrap_or("-")),
+        address = address_lines,
+        subtotal = invoice.subtotal.display(),
+        tax = invoice.tax.display(),
+        total = invoice.total.display(),
+    )
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn markup_in_names_is_escaped() {
+        assert_eq!(
+            escape("<b>\"A&B\"</b>"),
+            "&lt;b&gt;&quot;A&amp;B&quot;&lt;/b&gt;"
+        );
+        assert_eq!(escape("کتاب"), "کتاب");
+    }
+}

@@ -1,0 +1,205 @@
+//! Orders, payments and shipping: placing an order reserves its stock, paying goes through
+//! the payment step of the pipeline, and admins ship, deliver and refund. Every change is one
+//! transaction conditional on the order's version, driven by the table in [`states`].
+
+mod changes;
+pub mod expiry;
+pub mod invoices;
+pub mod model;
+mod payments;
+mod place;
+pub mod requests;
+pub mod states;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::Ports;
+use crate::error::{Error, Result};
+use crate::events::{Event, EventType};
+use crate::keys;
+use crate::pagination::{self, Listing, PageRequest};
+use crate::ports::{Index, Key, Query};
+use crate::users::{AddressBook, User};
+
+pub use model::{Order, PaymentCommand, Tracking};
+pub use states::{Action, Actor, Status};
+
+/// What an operator may tune.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderSettings {
+    /// How long an unpaid order holds its stock.
+    pub reservation: Duration,
+    /// Tax on the subtotal, in basis points (1000 = 10 %), rounded half up to a minor unit.
+    pub tax_rate_bps: u32,
+    /// The carrier a paid order's shipment is assigned to.
+    pub carrier: String,
+}
+
+impl Default for OrderSettings {
+    fn default() -> Self {
+        Self {
+            reservation: Duration::from_secs(15 * 60),
+            tax_rate_bps: 0,
+            carrier: "Bazaar Post".to_owned(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Orders {
+    ports: Ports,
+    settings: OrderSettings,
+    addresses: AddressBook,
+}
+
+/// Who is asking, as the state machine sees them.
+pub fn actor(user: &User) -> Actor {
+    if user.is_admin() {
+        Actor::Admin
+    } else {
+        Actor::Customer
+    }
+}
+
+impl Orders {
+    pub fn new(ports: Ports, settings: OrderSettings) -> Self {
+        Self {
+            addresses: AddressBook::new(ports.clone()),
+            ports,
+            settings,
+        }
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    pub fn settings(&self) -> &OrderSettings {
+        &self.settings
+    }
+
+    /// The order, whoever owns it.
+    pub async fn load(&self, order_id: &str) -> Result<Order> {
+        let item = self
+            .ports
+            .store
+            .get(&keys::order(order_id))
+            .await?
+            .ok_or(Error::NotFound("order"))?;
+        Order::from_item(item)
+    }
+
+    /// The order as `viewer` may see it: their own, or any for an admin. Someone else's order
+    /// is a 404, exactly like one that does not exist.
+    pub async fn get(&self, viewer: &User, order_id: &str) -> Result<Order> {
+        let order = self.load(order_id).await?;
+        visible(viewer, &order)?;
+        Ok(order)
+    }
+
+    /// A customer's own orders, or every order for an admin; newest first.
+    pub async fn list(&self, viewer: &User, page: &PageRequest) -> Result<Listing<Order>> {
+        if !viewer.is_admin() {
+            let query = page.apply(
+                Query::partition(Index::Gsi1, keys::user_orders_partition(&viewer.id)).descending(),
+            )?;
+            let result = self.ports.store.query(&query).await?;
+            let items = result
+                .items
+                .into_iter()
+                .map(Order::from_item)
+                .collect::<Result<_>>()?;
+            return Ok(Listing {
+                items,
+                next_cursor: result.last_key.as_ref().map(pagination::encode),
+            });
+        }
+        let query =
+            page.apply(Query::partition(Index::Primary, keys::ALL_ORDERS_PARTITION).descending())?;
+        let result = self.ports.store.query(&query).await?;
+        let ids: Vec<String> = result
+            .items
+            .iter()
+            .filter_map(|item| item.get(crate::ports::store::SK).and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect();
+        let keys: Vec<Key> = ids.iter().map(|id| keys::order(id)).collect();
+        let mut found = Vec::new();
+        for chunk in keys.chunks(100) {
+            found.extend(self.ports.store.get_many(chunk).await?);
+        }
+        let mut orders = found
+            .into_iter()
+            .map(Order::from_item)
+            .collect::<Result<Vec<_>>>()?;
+        // The store answers in any order; the listing is by id, newest first.
+        orders.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(Listing {
+            items: orders,
+            next_cursor: result.last_key.as_ref().map(pagination::encode),
+        })
+    }
+
+    /// The order's status history and shipment.
+    pub async fn tracking(&self, viewer: &User, order_id: &str) -> Result<Tracking> {
+        let order = self.get(viewer, order_id).await?;
+        let mut history = Vec::new();
+        let mut start_after = None;
+        loop {
+            let query = Query::partition(Index::Primary, keys::order_partition(order_id))
+                .prefix(keys::HISTORY_PREFIX)
+                .start_after(start_after);
+            let page = self.ports.store.query(&query).await?;
+            for item in page.items {
+                history.push(crate::entity::from_item(item, "history entry")?);
+            }
+            match page.last_key {
+                Some(last) => start_after = Some(last),
+                None => break,
+            }
+        }
+        Ok(Tracking {
+            order_id: order.id,
+            status: order.status,
+            history,
+            shipment: order.shipment,
+        })
+    }
+
+    /// An event about `order`, carrying what notifications need to describe it.
+    fn event(&self, kind: EventType, order: &Order, correlation_id: &str, extra: Value) -> Event {
+        let items: Vec<Value> = order
+            .items
+            .iter()
+            .map(|line| json!({"product_id": line.product_id, "name": line.name, "quantity": line.quantity}))
+            .collect();
+        let mut data = json!({
+            "order_id": order.id,
+            "user_id": order.user_id,
+            "status": order.status,
+            "total": order.total,
+            "items": items,
+        });
+        if let (Value::Object(data), Value::Object(extra)) = (&mut data, extra) {
+            data.extend(extra);
+        }
+        Event::new(
+            kind,
+            data,
+            correlation_id,
+            self.ports.ids.as_ref(),
+            self.ports.clock.as_ref(),
+        )
+    }
+}
+
+/// Refuses (as "not found") an order the viewer may not see.
+pub fn visible(viewer: &User, order: &Order) -> Result<()> {
+    if viewer.is_admin() || order.user_id == viewer.id {
+        Ok(())
+    } else {
+        Err(Error::NotFound("order"))
+    }
+}

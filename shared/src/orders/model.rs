@@ -1,0 +1,266 @@
+//! Orders and what hangs off them (history, payment attempts, refunds, invoices), how they
+//! are stored, and what clients see of them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::entity;
+use crate::error::Result;
+use crate::keys;
+use crate::money::Money;
+use crate::orders::states::Status;
+use crate::ports::payments::PaymentMethod;
+use crate::ports::{Item, Key};
+
+/// One line of an order, priced from the catalogue when the order was placed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub product_id: String,
+    pub sku: String,
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price: Money,
+    pub line_total: Money,
+}
+
+/// The shipping address, copied into the order so that later edits of the address book do
+/// not change where a placed order goes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippingAddress {
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShipmentStatus {
+    Pending,
+    Shipped,
+    Delivered,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub carrier: String,
+    pub tracking_number: String,
+    pub status: ShipmentStatus,
+}
+
+/// The order's payment as the customer sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentSummary {
+    /// The current (or last) payment attempt.
+    pub id: String,
+    pub status: AttemptStatus,
+    pub method: PaymentMethod,
+    pub display: String,
+    /// The provider's reference of the captured charge.
+    pub reference: Option<String>,
+    pub captured: Option<Money>,
+    /// Refunds requested so far (confirmed or on their way).
+    pub refunded: Money,
+    pub failure_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: String,
+    pub user_id: String,
+    pub status: Status,
+    pub items: Vec<OrderLine>,
+    pub currency: String,
+    pub subtotal: Money,
+    pub tax: Money,
+    pub total: Money,
+    pub shipping_address: ShippingAddress,
+    /// When an unpaid order's reservation runs out; none once paid or cancelled.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub payment: Option<PaymentSummary>,
+    /// Set while a payment attempt is being processed: no second attempt may start.
+    #[serde(default)]
+    pub processing_payment: Option<String>,
+    pub shipment: Option<Shipment>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Bumped by every change; every change is conditional on it.
+    pub version: u64,
+}
+
+impl Order {
+    pub fn to_item(&self) -> Result<Item> {
+        entity::to_indexed_item(
+            self,
+            keys::order(&self.id),
+            &keys::user_orders_partition(&self.user_id),
+            self.id.clone(),
+            "order",
+        )
+    }
+
+    pub fn from_item(item: Item) -> Result<Self> {
+        entity::from_item(item, "order")
+    }
+
+    /// What is still refundable of the captured payment.
+    pub fn refundable(&self) -> i64 {
+        match &self.payment {
+            Some(PaymentSummary {
+                captured: Some(captured),
+                refunded,
+                ..
+            }) => captured.amount - refunded.amount,
+            _ => 0,
+        }
+    }
+}
+
+/// One step of an order's history (what tracking shows).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub status: Status,
+    pub at: DateTime<Utc>,
+    /// What moved the order ("place order", "ship", ...).
+    pub action: String,
+}
+
+impl HistoryEntry {
+    pub fn to_item(&self, order_id: &str, version: u64) -> Result<Item> {
+        entity::to_item(
+            self,
+            keys::order_history(order_id, version),
+            "history entry",
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStatus {
+    Processing,
+    Succeeded,
+    Failed,
+    /// Captured after the order was cancelled or expired, and refunded.
+    RefundedLate,
+}
+
+/// One attempt to pay for an order. Holds a token, never the customer's details.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentAttempt {
+    pub id: String,
+    pub order_id: String,
+    pub method: PaymentMethod,
+    pub token: String,
+    pub display: String,
+    pub amount: Money,
+    pub status: AttemptStatus,
+    pub reference: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub correlation_id: String,
+}
+
+impl PaymentAttempt {
+    pub fn key(&self) -> Key {
+        keys::payment_attempt(&self.order_id, &self.id)
+    }
+
+    pub fn to_item(&self) -> Result<Item> {
+        entity::to_item(self, self.key(), "payment attempt")
+    }
+
+    pub fn from_item(item: Item) -> Result<Self> {
+        entity::from_item(item, "payment attempt")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    pub order_id: String,
+    /// The payment attempt whose charge is refunded.
+    pub payment_id: String,
+    pub method: PaymentMethod,
+    pub amount: Money,
+    pub status: RefundStatus,
+    pub reason: Option<String>,
+    pub reference: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub correlation_id: String,
+}
+
+impl Refund {
+    pub fn key(&self) -> Key {
+        keys::refund(&self.order_id, &self.id)
+    }
+
+    pub fn to_item(&self) -> Result<Item> {
+        entity::to_item(self, self.key(), "refund")
+    }
+
+    pub fn from_item(item: Item) -> Result<Self> {
+        entity::from_item(item, "refund")
+    }
+}
+
+/// What a client sees of a refund.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundView {
+    pub id: String,
+    pub order_id: String,
+    pub amount: Money,
+    pub status: RefundStatus,
+}
+
+impl From<&Refund> for RefundView {
+    fn from(refund: &Refund) -> Self {
+        Self {
+            id: refund.id.clone(),
+            order_id: refund.order_id.clone(),
+            amount: refund.amount.clone(),
+            status: refund.status,
+        }
+    }
+}
+
+/// The answer to `POST /orders/{id}/pay`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentAccepted {
+    pub order_id: String,
+    pub payment_id: String,
+    pub status: AttemptStatus,
+}
+
+/// `GET /orders/{id}/tracking`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracking {
+    pub order_id: String,
+    pub status: Status,
+    pub history: Vec<HistoryEntry>,
+    pub shipment: Option<Shipment>,
+}
+
+/// A commands on the payments queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PaymentCommand {
+    Charge {
+        order_id: String,
+        payment_id: String,
+    },
+    Refund {
+        order_id: String,
+        refund_id: String,
+    },
+}

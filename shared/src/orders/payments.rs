@@ -1,0 +1,333 @@
+//! Paying for an order. The request only records the attempt (with a token, never the
+//! customer's details) and queues it: the payment step charges through the method's gateway
+//! under the attempt's id as the provider's idempotency key, so however often the step runs,
+//! the order is charged at most once. Refunds run the same way, keyed by the refund's id.
+
+use serde_json::json;
+
+use crate::catalogue::stock;
+use crate::error::{Error, Result};
+use crate::events::EventType;
+use crate::idempotency::{self, Claim};
+use crate::keys;
+use crate::money::Money;
+use crate::orders::Orders;
+use crate::orders::changes::{Change, Plan};
+use crate::orders::model::{
+    AttemptStatus, PaymentAccepted, PaymentAttempt, PaymentCommand, PaymentSummary, Refund,
+    RefundStatus, Shipment, ShipmentStatus,
+};
+use crate::orders::requests::PayRequest;
+use crate::orders::states::{Action, Actor};
+use crate::outbox::{self, PAYMENTS_QUEUE, Staged};
+use crate::ports::payments::{ChargeRequest, GatewayError, Receipt, RefundRequest};
+use crate::ports::{Cond, StoreError, TxOp};
+use crate::users::User;
+
+impl Orders {
+    /// Starts paying for the customer's own unpaid order: 202, the payment step does the rest.
+    pub async fn pay(
+        &self,
+        user: &User,
+        order_id: &str,
+        request: PayRequest,
+        claim: Option<&Claim>,
+        correlation_id: &str,
+    ) -> Result<PaymentAccepted> {
+        let now = self.ports.clock.now();
+        let details = request.details(now)?;
+        let instrument = self
+            .ports
+            .payments
+            .for_method(details.method())
+            .tokenize(&details)
+            .map_err(|error| match error {
+                GatewayError::Invalid(reason) | GatewayError::Declined(reason) => {
+                    Error::invalid("method", &reason)
+                }
+                other => Error::Unavailable(other.to_string()),
+            })?;
+        let payment_id = self.ports.ids.new_id();
+        let (_, accepted) = self
+            .change(order_id, |mut order| {
+                if order.user_id != user.id {
+                    return Err(Error::NotFound("order"));
+                }
+                if !order.status.is_unpaid() {
+                    return Err(Error::conflict(format!(
+                        "cannot pay an order that is {}",
+                        order.status.as_str()
+                    )));
+                }
+                if order.processing_payment.is_some() {
+                    return Err(Error::conflict(
+                        "a payment for this order is already processing",
+                    ));
+                }
+                if order.expires_at.is_some_and(|deadline| deadline <= now) {
+                    return Err(Error::conflict(
+                        "the order's reservation has expired; it is being cancelled",
+                    ));
+                }
+                let attempt = PaymentAttempt {
+                    id: payment_id.clone(),
+                    order_id: order.id.clone(),
+                    method: instrument.method,
+                    token: instrument.token.clone(),
+                    display: instrument.display.clone(),
+                    amount: order.total.clone(),
+                    status: AttemptStatus::Processing,
+                    reference: None,
+                    failure_reason: None,
+                    created_at: now,
+                    correlation_id: correlation_id.to_owned(),
+                };
+                order.processing_payment = Some(payment_id.clone());
+                order.payment = Some(PaymentSummary {
+                    id: payment_id.clone(),
+                    status: AttemptStatus::Processing,
+                    method: instrument.method,
+                    display: instrument.display.clone(),
+                    reference: None,
+                    captured: None,
+                    refunded: Money {
+                        amount: 0,
+                        currency: order.currency.clone(),
+                    },
+                    failure_reason: None,
+                });
+                let accepted = PaymentAccepted {
+                    order_id: order.id.clone(),
+                    payment_id: payment_id.clone(),
+                    status: AttemptStatus::Processing,
+                };
+                let command = PaymentCommand::Charge {
+                    order_id: order.id.clone(),
+                    payment_id: payment_id.clone(),
+                };
+                let mut change = Change::new(order, accepted.clone());
+                change.ops.push(TxOp::Put {
+                    item: attempt.to_item()?,
+                    cond: Cond::NotExists,
+                });
+                idempotency::complete_into(&mut change.ops, claim, 202, &accepted)?;
+                change.staged.push(Staged::command(
+                    PAYMENTS_QUEUE,
+                    &payment_id,
+                    &command,
+                    now.timestamp(),
+                )?);
+                Ok(Plan::Apply(change))
+            })
+            .await?;
+        Ok(accepted)
+    }
+
+    /// The payment step: carries out one command from the payments queue. Safe to run any
+    /// number of times for the same command. An error means "retry later" (the message is
+    /// redelivered, and dead-lettered after the queue's maximum receives).
+    pub async fn process_payment(&self, command: &PaymentCommand) -> Result<()> {
+        match command {
+            PaymentCommand::Charge {
+                order_id,
+                payment_id,
+            } => self.charge(order_id, payment_id).await,
+            PaymentCommand::Refund {
+                order_id,
+                refund_id,
+            } => self.execute_refund(order_id, refund_id).await,
+        }
+    }
+
+    async fn charge(&self, order_id: &str, payment_id: &str) -> Result<()> {
+        let item = self
+            .ports
+            .store
+            .get(&keys::payment_attempt(order_id, payment_id))
+            .await?
+            .ok_or(Error::NotFound("payment attempt"))?;
+        let attempt = PaymentAttempt::from_item(item)?;
+        if attempt.status != AttemptStatus::Processing {
+            return Ok(());
+        }
+        let gateway = self.ports.payments.for_method(attempt.method);
+        let request = ChargeRequest {
+            idempotency_key: attempt.id.clone(),
+            order_id: order_id.to_owned(),
+            amount: attempt.amount.clone(),
+            token: attempt.token.clone(),
+        };
+        let outcome: std::result::Result<Receipt, String> = match gateway.charge(&request).await {
+            Ok(receipt) => Ok(receipt),
+            Err(error) if error.is_transient() => {
+                return Err(Error::Unavailable(error.to_string()));
+            }
+            Err(error) => Err(error.to_string()),
+        };
+        let correlation_id = attempt.correlation_id.clone();
+        self.change(order_id, |order| {
+            // Someone (a duplicate delivery) already recorded this attempt's outcome.
+            let current = order.payment.as_ref().filter(|p| p.id == attempt.id);
+            if current.is_none_or(|p| p.status != AttemptStatus::Processing) {
+                return Ok(Plan::Skip(()));
+            }
+            let ours = order.processing_payment.as_deref() == Some(payment_id);
+            let mut settled = attempt.clone();
+            let mut change = match &outcome {
+                Ok(receipt) if ours && order.status.is_unpaid() => {
+                    let deadline = order.expires_at;
+                    let mut change = self.transition(
+                        order,
+                        Action::CapturePayment,
+                        Actor::System,
+                        &correlation_id,
+                        (),
+                    )?;
+                    let order = &mut change.order;
+                    order.processing_payment = None;
+                    order.expires_at = None;
+                    if let Some(payment) = order.payment.as_mut() {
+                        payment.status = AttemptStatus::Succeeded;
+                        payment.reference = Some(receipt.reference.clone());
+                        payment.captured = Some(receipt.amount.clone());
+                    }
+                    order.shipment = Some(Shipment {
+                        carrier: self.settings.carrier.clone(),
+                        tracking_number: tracking_number(&self.ports.ids.new_id()),
+                        status: ShipmentStatus::Pending,
+                    });
+                    let sold: Vec<TxOp> = order
+                        .items
+                        .iter()
+                        .map(|line| stock::sell(&line.product_id, line.quantity))
+                        .collect();
+                    change.ops.extend(sold);
+                    if let Some(deadline) = deadline {
+                        change.ops.push(TxOp::Delete {
+                            key: keys::expiry(deadline.timestamp(), &change.order.id),
+                            cond: Cond::Always,
+                        });
+                    }
+                    settled.status = AttemptStatus::Succeeded;
+                    settled.reference = Some(receipt.reference.clone());
+                    change
+                }
+                Ok(receipt) => {
+                    // Captured after the order was cancelled or expired: give it all back.
+                    let mut order = order;
+                    if ours {
+                        order.processing_payment = None;
+                    }
+                    if let Some(payment) = order.payment.as_mut() {
+                        payment.status = AttemptStatus::RefundedLate;
+                        payment.reference = Some(receipt.reference.clone());
+                        payment.captured = Some(receipt.amount.clone());
+                    }
+                    let mut change = Change::new(order, ());
+                    let reason = Some("paid after the order was cancelled".to_owned());
+                    self.add_refund(&mut change, receipt.amount.amount, reason, &correlation_id)?;
+                    settled.status = AttemptStatus::RefundedLate;
+                    settled.reference = Some(receipt.reference.clone());
+                    change
+                }
+                Err(reason) => {
+                    let mut change = if ours && order.status.is_unpaid() {
+                        self.transition(
+                            order,
+                            Action::DeclinePayment,
+                            Actor::System,
+                            &correlation_id,
+                            (),
+                        )?
+                    } else {
+                        Change::new(order, ())
+                    };
+                    let order = &mut change.order;
+                    if ours {
+                        order.processing_payment = None;
+                    }
+                    if let Some(payment) = order.payment.as_mut() {
+                        payment.status = AttemptStatus::Failed;
+                        payment.failure_reason = Some(reason.clone());
+                    }
+                    settled.status = AttemptStatus::Failed;
+                    settled.failure_reason = Some(reason.clone());
+                    change
+                }
+            };
+            change.ops.push(TxOp::Put {
+                item: settled.to_item()?,
+                cond: Cond::eq("status", "processing"),
+            });
+            Ok(Plan::Apply(change))
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn execute_refund(&self, order_id: &str, refund_id: &str) -> Result<()> {
+        let item = self
+            .ports
+            .store
+            .get(&keys::refund(order_id, refund_id))
+            .await?
+            .ok_or(Error::NotFound("refund"))?;
+        let refund = Refund::from_item(item)?;
+        if refund.status != RefundStatus::Pending {
+            return Ok(());
+        }
+        let request = RefundRequest {
+            idempotency_key: refund.id.clone(),
+            order_id: order_id.to_owned(),
+            charge_key: refund.payment_id.clone(),
+            amount: refund.amount.clone(),
+        };
+        let gateway = self.ports.payments.for_method(refund.method);
+        let mut settled = refund.clone();
+        let mut staged = Vec::new();
+        match gateway.refund(&request).await {
+            Ok(receipt) => {
+                settled.status = RefundStatus::Succeeded;
+                settled.reference = Some(receipt.reference);
+                let order = self.load(order_id).await?;
+                let extra = json!({"refund_id": refund.id, "amount": refund.amount});
+                let event = self.event(
+                    EventType::RefundIssued,
+                    &order,
+                    &refund.correlation_id,
+                    extra,
+                );
+                staged.push(Staged::new(outbox::NOTIFICATIONS_QUEUE, event));
+            }
+            Err(error) if error.is_transient() => {
+                return Err(Error::Unavailable(error.to_string()));
+            }
+            Err(error) => {
+                // Money the provider will not return needs a person; the record says why.
+                tracing::error!(%error, order_id, refund_id, "refund refused by the provider");
+                settled.status = RefundStatus::Failed;
+                settled.reason = Some(error.to_string());
+            }
+        }
+        let mut ops = vec![TxOp::Put {
+            item: settled.to_item()?,
+            cond: Cond::eq("status", "pending"),
+        }];
+        ops.extend(outbox::writes(&staged)?);
+        match self.ports.store.transact(ops).await {
+            Ok(()) => {
+                outbox::deliver(&self.ports, &staged).await;
+                Ok(())
+            }
+            // A duplicate delivery settled it first.
+            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => Ok(()),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+/// A carrier tracking number: `BZ` and twelve characters of a fresh id.
+fn tracking_number(id: &str) -> String {
+    let tail = &id[id.len().saturating_sub(12)..];
+    format!("BZ{}", tail.to_uppercase())
+}

@@ -1,0 +1,293 @@
+//! Placing an order: prices and names from the catalogue, every line's stock reserved and
+//! the order written in one transaction, so that either all lines are reserved or none is.
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use serde_json::{Value, json};
+
+use crate::catalogue::model::Product;
+use crate::catalogue::stock;
+use crate::error::{Error, FieldError, Result};
+use crate::events::EventType;
+use crate::idempotency::{self, Claim};
+use crate::keys;
+use crate::money::Money;
+use crate::orders::Orders;
+use crate::orders::model::{HistoryEntry, Order, OrderLine, ShippingAddress};
+use crate::orders::requests::{MergedLine, PlaceOrder};
+use crate::orders::states::Status;
+use crate::outbox::{self, Staged};
+use crate::ports::{Cond, Item, Key, StoreError, TxOp, store};
+use crate::users::User;
+
+/// How often placing is recomputed when stock moved between the read and the write. Each
+/// retry follows someone else's successful reservation of the same product, so retries are
+/// bounded by the stock that is left.
+const ATTEMPTS: usize = 24;
+
+impl Orders {
+    pub async fn place(
+        &self,
+        user: &User,
+        request: PlaceOrder,
+        claim: Option<&Claim>,
+        correlation_id: &str,
+    ) -> Result<Order> {
+        let (lines, address_id) = request.checked()?;
+        let address = match self.addresses.get(user, &address_id).await {
+            Ok(address) => address,
+            Err(Error::NotFound(_)) => {
+                return Err(Error::invalid(
+                    "shipping_address_id",
+                    "is not one of your addresses",
+                ));
+            }
+            Err(other) => return Err(other),
+        };
+        let shipping_address = ShippingAddress {
+            line1: address.line1,
+            line2: address.line2,
+            city: address.city,
+            state: address.state,
+            postal_code: address.postal_code,
+            country: address.country,
+        };
+        let ids: Vec<String> = lines.iter().map(|line| line.product_id.clone()).collect();
+        let order_id = self.ports.ids.new_id();
+        for attempt in 0..ATTEMPTS {
+            let products = self.products_for(&lines, &ids).await?;
+            let short: Vec<FieldError> = lines
+                .iter()
+                .zip(&products)
+                .filter(|(line, product)| product.available < line.quantity)
+                .map(|(line, product)| {
+                    FieldError::new(
+                        format!("items[{}].quantity", line.index),
+                        format!(
+                            "only {} of {} available",
+                            product.available.max(0),
+                            product.sku
+                        ),
+                    )
+                })
+                .collect();
+            if !short.is_empty() {
+                return Err(Error::Conflict {
+                    message: "not enough stock for every line; nothing was reserved".into(),
+                    fields: short,
+                });
+            }
+            let order =
+                self.priced(&order_id, user, &lines, &products, shipping_address.clone())?;
+            let (ops, staged, fixed) =
+                self.placing_writes(&order, &lines, &products, claim, correlation_id)?;
+            match self.ports.store.transact(ops).await {
+                Ok(()) => {
+                    outbox::deliver(&self.ports, &staged).await;
+                    return Ok(order);
+                }
+                // A line's stock moved since it was read (or another transaction touched
+                // it): read again and recompute.
+                Err(StoreError::TransactionCancelled { failed })
+                    if failed.iter().all(|index| *index >= fixed) => {}
+                Err(StoreError::TransactionConflict) => {
+                    let pause = 2 + fastrand_jitter(attempt);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(StoreError::TransactionCancelled { .. }) => {
+                    return Err(Error::conflict(
+                        "this Idempotency-Key was taken over by another request",
+                    ));
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(Error::conflict(
+            "the stock of these products is changing quickly; try again",
+        ))
+    }
+
+    /// The products of the lines, in line order; unknown or archived ones are a 422 naming
+    /// their lines.
+    async fn products_for(&self, lines: &[MergedLine], ids: &[String]) -> Result<Vec<Product>> {
+        let keys: Vec<Key> = ids.iter().map(|id| keys::product(id)).collect();
+        let found = self.ports.store.get_many(&keys).await?;
+        let mut products = Vec::with_capacity(lines.len());
+        let mut missing = Vec::new();
+        for line in lines {
+            let product = found
+                .iter()
+                .find(|item| {
+                    item.get("id").and_then(Value::as_str) == Some(line.product_id.as_str())
+                })
+                .cloned()
+                .map(Product::from_item)
+                .transpose()?
+                .filter(Product::is_active);
+            match product {
+                Some(product) => products.push(product),
+                None => missing.push(FieldError::new(
+                    format!("items[{}].product_id", line.index),
+                    "no such product",
+                )),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::Validation(missing));
+        }
+        Ok(products)
+    }
+
+    /// The order as it will be stored, priced from the catalogue.
+    fn priced(
+        &self,
+        order_id: &str,
+        user: &User,
+        lines: &[MergedLine],
+        products: &[Product],
+        shipping_address: ShippingAddress,
+    ) -> Result<Order> {
+        let currency = products
+            .first()
+            .map(|product| product.price.currency.clone())
+            .unwrap_or_default();
+        let mixed: Vec<FieldError> = lines
+            .iter()
+            .zip(products)
+            .filter(|(_, product)| product.price.currency != currency)
+            .map(|(line, _)| {
+                FieldError::new(
+                    format!("items[{}].product_id", line.index),
+                    format!("is priced in another currency than {currency}; order them separately"),
+                )
+            })
+            .collect();
+        if !mixed.is_empty() {
+            return Err(Error::Validation(mixed));
+        }
+        let money = |amount| Money {
+            amount,
+            currency: currency.clone(),
+        };
+        let items: Vec<OrderLine> = lines
+            .iter()
+            .zip(products)
+            .map(|(line, product)| OrderLine {
+                product_id: product.id.clone(),
+                sku: product.sku.clone(),
+                name: product.name.clone(),
+                quantity: line.quantity,
+                unit_price: product.price.clone(),
+                line_total: money(product.price.amount * line.quantity),
+            })
+            .collect();
+        let subtotal: i64 = items.iter().map(|line| line.line_total.amount).sum();
+        let tax = tax_on(subtotal, self.settings.tax_rate_bps);
+        let now = self.ports.clock.now();
+        let reservation = TimeDelta::from_std(self.settings.reservation)
+            .map_err(|error| Error::Internal(format!("reservation time: {error}")))?;
+        Ok(Order {
+            id: order_id.to_owned(),
+            user_id: user.id.clone(),
+            status: Status::PendingPayment,
+            items,
+            currency: currency.clone(),
+            subtotal: money(subtotal),
+            tax: money(tax),
+            total: money(subtotal + tax),
+            shipping_address,
+            expires_at: Some(now + reservation),
+            payment: None,
+            processing_payment: None,
+            shipment: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        })
+    }
+
+    /// Everything placing writes: the order's own items first (their count is returned too),
+    /// then per line its reservation (and out-of-stock event).
+    fn placing_writes(
+        &self,
+        order: &Order,
+        lines: &[MergedLine],
+        products: &[Product],
+        claim: Option<&Claim>,
+        correlation_id: &str,
+    ) -> Result<(Vec<TxOp>, Vec<Staged>, usize)> {
+        let entry = HistoryEntry {
+            status: order.status,
+            at: order.created_at,
+            action: "place order".to_owned(),
+        };
+        let listed = keys::all_orders_entry(&order.id);
+        let deadline = order.expires_at.unwrap_or(order.created_at).timestamp();
+        let due = keys::expiry(deadline, &order.id);
+        let mut ops = vec![
+            TxOp::Put {
+                item: order.to_item()?,
+                cond: Cond::NotExists,
+            },
+            TxOp::Put {
+                item: entry.to_item(&order.id, order.version)?,
+                cond: Cond::NotExists,
+            },
+            TxOp::Put {
+                item: key_item(&listed, json!({"user_id": order.user_id})),
+                cond: Cond::NotExists,
+            },
+            TxOp::Put {
+                item: key_item(&due, json!({"order_id": order.id})),
+                cond: Cond::NotExists,
+            },
+        ];
+        idempotency::complete_into(&mut ops, claim, 201, order)?;
+        let event = self.event(EventType::OrderCreated, order, correlation_id, json!({}));
+        let mut staged = vec![Staged::new(outbox::NOTIFICATIONS_QUEUE, event)];
+        ops.extend(outbox::writes(&staged)?);
+        let fixed = ops.len();
+        for (line, product) in lines.iter().zip(products) {
+            let (reserve, events) =
+                stock::reserve(&self.ports, product, line.quantity, correlation_id)?;
+            ops.extend(reserve);
+            staged.extend(events);
+        }
+        Ok((ops, staged, fixed))
+    }
+}
+
+/// Tax on `subtotal` at `bps` basis points, rounded half up to a whole minor unit.
+pub fn tax_on(subtotal: i64, bps: u32) -> i64 {
+    (i128::from(subtotal) * i128::from(bps) + 5_000).div_euclid(10_000) as i64
+}
+
+fn key_item(key: &Key, extra: Value) -> Item {
+    let mut item = match extra {
+        Value::Object(map) => map,
+        _ => Item::new(),
+    };
+    item.insert(store::PK.into(), key.pk.clone().into());
+    item.insert(store::SK.into(), key.sk.clone().into());
+    item
+}
+
+/// A small spread of retry pauses, so that colliding writers do not collide again.
+fn fastrand_jitter(attempt: usize) -> u64 {
+    use rand::Rng;
+    rand::thread_rng().gen_range(0..=(5 * attempt as u64 + 5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tax_on;
+
+    #[test]
+    fn tax_rounds_half_up_to_a_minor_unit() {
+        assert_eq!(tax_on(1000, 0), 0);
+        assert_eq!(tax_on(1000, 900), 90);
+        assert_eq!(tax_on(1005, 1000), 101); // 100.5 → 101
+        assert_eq!(tax_on(1004, 1000), 100); // 100.4 → 100
+    }
+}
