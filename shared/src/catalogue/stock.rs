@@ -123,20 +123,7 @@ fn stock_write(
         }
         Transition::BackInStock => "back_in_stock",
     };
-    let key = keys::stock_event(&product.id, &ports.ids.new_id());
-    let record = json!({
-        store::PK: key.pk,
-        store::SK: key.sk,
-        "transition": kind,
-        "available": available,
-        "at": now,
-    });
-    if let serde_json::Value::Object(item) = record {
-        ops.push(TxOp::Put {
-            item,
-            cond: Cond::NotExists,
-        });
-    }
+    ops.push(transition_record(ports, &product.id, kind, available));
     Ok((ops, staged))
 }
 
@@ -194,8 +181,24 @@ pub fn reserve(
         let entry = Staged::new(outbox::NOTIFICATIONS_QUEUE, event);
         ops.push(entry.write()?);
         staged.push(entry);
+        ops.push(transition_record(ports, &product.id, "out_of_stock", 0));
     }
     Ok((ops, staged))
+}
+
+/// The record of a stock transition, kept in the product's partition.
+fn transition_record(ports: &Ports, product_id: &str, kind: &str, available: i64) -> TxOp {
+    let key = keys::stock_event(product_id, &ports.ids.new_id());
+    let mut item = crate::ports::Item::new();
+    item.insert(store::PK.into(), key.pk.into());
+    item.insert(store::SK.into(), key.sk.into());
+    item.insert("transition".into(), kind.into());
+    item.insert("available".into(), available.into());
+    item.insert("at".into(), json!(ports.clock.now()));
+    TxOp::Put {
+        item,
+        cond: Cond::NotExists,
+    }
 }
 
 /// Units reserved by an unpaid order go back on sale (cancellation, expiry).

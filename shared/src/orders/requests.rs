@@ -13,8 +13,8 @@ use crate::validation;
 
 /// The most distinct products in one order. Placing an order is one transaction: the order,
 /// its history entry, its index entries, its event and idempotency record (6 items), plus
-/// per line the product's reservation and possibly an out-of-stock event (2 items), within
-/// DynamoDB's 100 items per transaction.
+/// per line the product's reservation and possibly an out-of-stock event and its transition
+/// record (3 items): at most 81, within DynamoDB's 100 items per transaction.
 pub const MAX_LINES: usize = 25;
 /// The most units of one product in one order.
 pub const MAX_QUANTITY: i64 = 1000;
