@@ -127,19 +127,6 @@ fn stock_write(
     Ok((ops, staged))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transitions_happen_only_when_crossing_zero() {
-        assert_eq!(transition(5, 0), Transition::OutOfStock);
-        assert_eq!(transition(0, 3), Transition::BackInStock);
-        assert_eq!(transition(5, 2), Transition::None);
-        assert_eq!(transition(0, 0), Transition::None);
-    }
-}
-
 /// The writes that reserve `quantity` units of `product` for an order, as read at `product`.
 ///
 /// The condition is exact about the transition to zero without serialising buyers on the
@@ -235,5 +222,18 @@ pub fn restock(product_id: &str, quantity: i64) -> TxOp {
             Update::add("stock_version", 1),
         ],
         cond: Cond::Exists,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_happen_only_when_crossing_zero() {
+        assert_eq!(transition(5, 0), Transition::OutOfStock);
+        assert_eq!(transition(0, 3), Transition::BackInStock);
+        assert_eq!(transition(5, 2), Transition::None);
+        assert_eq!(transition(0, 0), Transition::None);
     }
 }

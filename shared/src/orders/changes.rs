@@ -67,9 +67,15 @@ impl<T> Change<T> {
 
 /// The answer to a plan that found nothing to do.
 pub(crate) enum Plan<T> {
-    Apply(Change<T>),
+    Apply(Box<Change<T>>),
     /// Nothing to change; the order as it is.
     Skip(T),
+}
+
+impl<T> Plan<T> {
+    pub fn apply(change: Change<T>) -> Self {
+        Plan::Apply(Box::new(change))
+    }
 }
 
 impl Orders {
@@ -82,7 +88,7 @@ impl Orders {
         for attempt in 0..ATTEMPTS {
             let before = self.load(order_id).await?;
             let change = match plan(before.clone())? {
-                Plan::Apply(change) => change,
+                Plan::Apply(change) => *change,
                 Plan::Skip(output) => return Ok((before, output)),
             };
             let now = self.ports.clock.now();
@@ -163,7 +169,7 @@ impl Orders {
             .change(order_id, |order| {
                 visible(viewer, &order)?;
                 self.cancellation(order, Action::Cancel, actor(viewer), correlation_id)
-                    .map(Plan::Apply)
+                    .map(Plan::apply)
             })
             .await?;
         Ok(order)
@@ -277,7 +283,7 @@ impl Orders {
                         shipment.tracking_number = number.trim().to_owned();
                     }
                 }
-                Ok(Plan::Apply(change))
+                Ok(Plan::apply(change))
             })
             .await?;
         Ok(order)
@@ -297,7 +303,7 @@ impl Orders {
                 if let Some(shipment) = change.order.shipment.as_mut() {
                     shipment.status = ShipmentStatus::Delivered;
                 }
-                Ok(Plan::Apply(change))
+                Ok(Plan::apply(change))
             })
             .await?;
         Ok(order)
@@ -353,7 +359,7 @@ impl Orders {
                 let view = RefundView::from(&refund);
                 let mut change = change.with_output(view.clone());
                 idempotency::complete_into(&mut change.ops, claim, 202, &view)?;
-                Ok(Plan::Apply(change))
+                Ok(Plan::apply(change))
             })
             .await?;
         Ok(view)

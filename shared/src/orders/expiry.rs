@@ -67,15 +67,15 @@ impl Orders {
                 if !order.status.is_unpaid() {
                     return Ok(Plan::Skip(Outcome::Settled));
                 }
-                if !order
+                if order
                     .expires_at
-                    .is_some_and(|deadline| deadline.timestamp() <= now)
+                    .is_none_or(|deadline| deadline.timestamp() > now)
                 {
                     return Ok(Plan::Skip(Outcome::NotDue));
                 }
                 let change =
                     self.cancellation(order, Action::Expire, Actor::System, correlation_id)?;
-                Ok(Plan::Apply(change.with_output(Outcome::Expired)))
+                Ok(Plan::apply(change.with_output(Outcome::Expired)))
             })
             .await;
         match result {

@@ -117,7 +117,7 @@ impl Orders {
                     &command,
                     now.timestamp(),
                 )?);
-                Ok(Plan::Apply(change))
+                Ok(Plan::apply(change))
             })
             .await?;
         Ok(accepted)
@@ -259,7 +259,7 @@ impl Orders {
                 item: settled.to_item()?,
                 cond: Cond::eq("status", "processing"),
             });
-            Ok(Plan::Apply(change))
+            Ok(Plan::apply(change))
         })
         .await?;
         Ok(())

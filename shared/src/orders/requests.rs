@@ -230,7 +230,7 @@ pub fn luhn(number: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn wallet_is_valid(currency: &str, wallet: &str) -> bool {
