@@ -162,7 +162,6 @@ def read(suffix):
     return list(csv.DictReader(open(path, newline=""))) if os.path.exists(path) else []
 
 rows = read("stats")
-rows = list(csv.DictReader(open(stats_file, newline="")))
 
 def cell(value, digits=0):
     try:

@@ -9,11 +9,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
 
-use bazaar_shared::ports::{IdGenerator, Store, SystemClock, UlidGenerator};
+use bazaar_shared::ports::{IdGenerator, Notifiers, Store, SystemClock, UlidGenerator};
 use bazaar_shared::{Ports, outbox};
 
 use crate::aws::{self, DynamoStore, S3Blobs, SqsQueue};
 use crate::embedded::{EmbeddedBlobs, EmbeddedQueue, EmbeddedStore};
+use crate::notify::NotifySettings;
+use crate::notify::aws::{SesEmail, SnsMessages};
+use crate::notify::files::FileOutbox;
+use crate::notify::http::HttpNotifier;
 use crate::payments;
 
 /// Where state, queues and blobs live.
@@ -45,13 +49,16 @@ pub struct BackendConfig {
     /// Receives before a message is dead-lettered (embedded queues; SQS queues carry their
     /// own redrive policy).
     pub max_receives: u32,
+    /// Where notifications go.
+    pub notify: NotifySettings,
 }
 
 /// The queues whose URLs may be configured (`BAZAAR_QUEUE_URL_<NAME>`, `..._DLQ`).
-const QUEUES: [&str; 3] = [
+const QUEUES: [&str; 4] = [
     outbox::NOTIFICATIONS_QUEUE,
     outbox::PAYMENTS_QUEUE,
     outbox::INVOICES_QUEUE,
+    outbox::DELIVERIES_QUEUE,
 ];
 
 pub const DEFAULT_DATA_DIR: &str = ".bazaar";
@@ -117,9 +124,25 @@ impl BackendConfig {
                     .unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_owned()),
             }
         };
+        let allow_private_targets = match lookup("BAZAAR_ALLOW_PRIVATE_TARGETS").as_deref() {
+            None => !aws,
+            Some("true" | "1") => true,
+            Some("false" | "0") => false,
+            Some(other) => {
+                return Err(format!(
+                    "BAZAAR_ALLOW_PRIVATE_TARGETS must be true or false, not {other:?}"
+                ));
+            }
+        };
+        let notify = NotifySettings {
+            email_from: lookup("BAZAAR_EMAIL_FROM")
+                .unwrap_or_else(|| NotifySettings::DEFAULT_FROM.to_owned()),
+            allow_private_targets,
+        };
         Ok(Self {
             backend,
             max_receives,
+            notify,
         })
     }
 
@@ -133,6 +156,9 @@ impl BackendConfig {
 #[derive(Clone)]
 pub struct Connected {
     pub ports: Ports,
+    /// The configuration the adapters were built from.
+    pub max_receives: u32,
+    pub notify: NotifySettings,
     pub embedded: Option<EmbeddedHandles>,
     pub aws: Option<aws_config::SdkConfig>,
 }
@@ -187,9 +213,12 @@ pub async fn connect_with(
                 clock: Arc::new(SystemClock),
                 ids: ids.clone(),
                 payments: payments::simulated(store, ids),
+                notifiers: local_notifiers(data_dir, &config.notify),
             };
             Ok(Connected {
                 ports,
+                max_receives: config.max_receives,
+                notify: config.notify.clone(),
                 embedded: Some(EmbeddedHandles {
                     data_dir: data_dir.clone(),
                     blobs,
@@ -226,13 +255,44 @@ pub async fn connect_with(
                 clock: Arc::new(SystemClock),
                 ids: ids.clone(),
                 payments: payments::simulated(store, ids),
+                notifiers: aws_notifiers(&sdk, &config.notify),
             };
             Ok(Connected {
                 ports,
+                max_receives: config.max_receives,
+                notify: config.notify.clone(),
                 embedded: None,
                 aws: Some(sdk),
             })
         }
+    }
+}
+
+/// Locally, e-mail, SMS and push are files in the data directory's outbox.
+fn local_notifiers(data_dir: &Path, settings: &NotifySettings) -> Notifiers {
+    let files = Arc::new(FileOutbox::new(
+        data_dir.join("outbox"),
+        settings.email_from.clone(),
+    ));
+    let http = Arc::new(HttpNotifier::new(settings.allow_private_targets));
+    Notifiers {
+        email: files.clone(),
+        sms: files.clone(),
+        push: files,
+        slack: http.clone(),
+        webhook: http,
+    }
+}
+
+fn aws_notifiers(sdk: &aws_config::SdkConfig, settings: &NotifySettings) -> Notifiers {
+    let sns = Arc::new(SnsMessages::new(sdk));
+    let http = Arc::new(HttpNotifier::new(settings.allow_private_targets));
+    Notifiers {
+        email: Arc::new(SesEmail::new(sdk, settings.email_from.clone())),
+        sms: sns.clone(),
+        push: sns,
+        slack: http.clone(),
+        webhook: http,
     }
 }
 

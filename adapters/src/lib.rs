@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod config;
 pub mod embedded;
+pub mod notify;
 pub mod payments;
 
 pub use config::{Backend, BackendConfig, connect};

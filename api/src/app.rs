@@ -11,6 +11,7 @@ use bazaar_shared::users::{AddressBook, UserService};
 use crate::cache::{self, ResponseCache};
 use crate::settings;
 use bazaar_shared::catalogue::Products;
+use bazaar_shared::notifications::{NotificationSettings, Notifications};
 use bazaar_shared::orders::{OrderSettings, Orders};
 
 #[derive(Clone)]
@@ -24,6 +25,7 @@ struct Inner {
     addresses: AddressBook,
     products: Products,
     orders: Orders,
+    notifications: Notifications,
     cache: ResponseCache,
 }
 
@@ -75,12 +77,17 @@ impl App {
         orders: OrderSettings,
     ) -> Self {
         let ports = connected.ports.clone();
+        let notifications = NotificationSettings {
+            allow_private_targets: connected.notify.allow_private_targets,
+            max_receives: connected.max_receives,
+        };
         Self {
             inner: Arc::new(Inner {
                 users: UserService::new(ports.clone(), tokens, LoginThrottle::default()),
                 addresses: AddressBook::new(ports.clone()),
                 products: Products::new(ports.clone()),
-                orders: Orders::new(ports, orders),
+                orders: Orders::new(ports.clone(), orders),
+                notifications: Notifications::new(ports, notifications),
                 cache: ResponseCache::new(cache::TTL, cache::CAPACITY),
                 connected,
             }),
@@ -109,6 +116,10 @@ impl App {
 
     pub fn orders(&self) -> &Orders {
         &self.inner.orders
+    }
+
+    pub fn notifications(&self) -> &Notifications {
+        &self.inner.notifications
     }
 
     /// Hot catalogue reads, kept across warm invocations of a function.

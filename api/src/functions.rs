@@ -46,7 +46,9 @@ const fn http(name: &'static str, method: &'static str, path: &'static str) -> F
     }
 }
 
-pub use bazaar_shared::outbox::{INVOICES_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE};
+pub use bazaar_shared::outbox::{
+    DELIVERIES_QUEUE, INVOICES_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE,
+};
 
 /// Every function, in the order the README lists them.
 pub const ALL: &[FunctionSpec] = &[
@@ -94,10 +96,37 @@ pub const ALL: &[FunctionSpec] = &[
         "POST",
         "/api/v1/admin/orders/{id}/deliver",
     ),
+    http(
+        "notifications-subscribe",
+        "POST",
+        "/api/v1/notifications/subscriptions",
+    ),
+    http(
+        "notifications-subscriptions-list",
+        "GET",
+        "/api/v1/notifications/subscriptions",
+    ),
+    http(
+        "notifications-unsubscribe",
+        "DELETE",
+        "/api/v1/notifications/subscriptions/{id}",
+    ),
+    http("notifications-list", "GET", "/api/v1/notifications"),
+    http(
+        "notifications-notify",
+        "POST",
+        "/api/v1/notifications/notify",
+    ),
     FunctionSpec {
         name: "notifications-consumer",
         trigger: Trigger::Queue {
             queue: NOTIFICATIONS_QUEUE,
+        },
+    },
+    FunctionSpec {
+        name: "notifications-deliver",
+        trigger: Trigger::Queue {
+            queue: DELIVERIES_QUEUE,
         },
     },
     FunctionSpec {

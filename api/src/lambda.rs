@@ -40,6 +40,18 @@ pub async fn serve_notifications_consumer() -> Result<(), Error> {
     .await
 }
 
+/// Runs the notification delivery step (single deliveries from the deliveries queue).
+pub async fn serve_notification_deliverer() -> Result<(), Error> {
+    let app = start(false).await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let app = app.clone();
+        async move {
+            Ok::<SqsBatchResponse, Error>(handlers::deliveries::handle(&app, event.payload).await)
+        }
+    }))
+    .await
+}
+
 /// Runs the payment step (charges and refunds from the payments queue).
 pub async fn serve_payments_processor() -> Result<(), Error> {
     let app = start(false).await?;

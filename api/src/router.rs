@@ -9,7 +9,9 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::App;
-use crate::endpoints::{addresses, catalogue, health, images, imports, orders, users};
+use crate::endpoints::{
+    addresses, catalogue, health, images, imports, notifications, orders, users,
+};
 use crate::functions::{ALL, FunctionSpec, Trigger};
 use crate::problem::Problem;
 
@@ -48,6 +50,11 @@ pub fn handler(name: &str) -> Option<MethodRouter<App>> {
         "orders-invoice" => get(orders::invoice),
         "orders-ship" => post(orders::ship),
         "orders-deliver" => post(orders::deliver),
+        "notifications-subscribe" => post(notifications::subscribe),
+        "notifications-subscriptions-list" => get(notifications::subscriptions),
+        "notifications-unsubscribe" => delete(notifications::unsubscribe),
+        "notifications-list" => get(notifications::list),
+        "notifications-notify" => post(notifications::notify),
         _ => return None,
     })
 }

@@ -178,17 +178,24 @@ async fn provision() -> anyhow::Result<()> {
     provision::create_bucket(&sdk, bucket)
         .await
         .map_err(anyhow::Error::msg)?;
-    let (url, dlq) = provision::create_queue(
-        &sdk,
-        queue_prefix,
-        "notifications",
-        backend.max_receives,
-        30,
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
-    println!("table {table}, bucket {bucket}");
-    println!("BAZAAR_QUEUE_URL_NOTIFICATIONS={url}");
-    println!("BAZAAR_QUEUE_URL_NOTIFICATIONS_DLQ={dlq}");
+    provision::verify_sender(&sdk, &backend.notify.email_from)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!(
+        "table {table}, bucket {bucket}, sender {}",
+        backend.notify.email_from
+    );
+    for spec in bazaar_api::functions::ALL {
+        let bazaar_api::functions::Trigger::Queue { queue } = spec.trigger else {
+            continue;
+        };
+        let (url, dlq) =
+            provision::create_queue(&sdk, queue_prefix, queue, backend.max_receives, 30)
+                .await
+                .map_err(anyhow::Error::msg)?;
+        let variable = format!("BAZAAR_QUEUE_URL_{}", queue.to_uppercase());
+        println!("{variable}={url}");
+        println!("{variable}_DLQ={dlq}");
+    }
     Ok(())
 }

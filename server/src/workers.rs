@@ -80,6 +80,7 @@ pub async fn deliver_batch(
     let response = match name {
         "notifications-consumer" => handlers::notifications::handle(app, event).await,
         "payments-process" => handlers::payments::handle(app, event).await,
+        "notifications-deliver" => handlers::deliveries::handle(app, event).await,
         "invoices-render" => handlers::invoices::handle(app, event).await,
         other => return Err(format!("no queue handler named {other}")),
     };

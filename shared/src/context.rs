@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::ports::{BlobStore, Clock, IdGenerator, PaymentGateways, Queue, Store};
+use crate::ports::{BlobStore, Clock, IdGenerator, Notifiers, PaymentGateways, Queue, Store};
 
 /// Every port, wired once at start-up by whoever runs the domain (a Lambda function, the
 /// local server, a test) with the adapters that configuration chose.
@@ -14,4 +14,5 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub payments: PaymentGateways,
+    pub notifiers: Notifiers,
 }

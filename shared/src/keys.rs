@@ -192,3 +192,37 @@ pub fn expiry_sort(expires_at: i64, order_id: &str) -> String {
 pub fn idempotency(user_id: &str, key: &str) -> Key {
     Key::new(format!("IDEMPOTENCY#{user_id}#{key}"), "KEY")
 }
+
+/// Sort-key prefix of a user's notification subscriptions, in the user's partition.
+pub const SUBSCRIPTION_PREFIX: &str = "SUBSCRIPTION#";
+
+pub fn subscription(user_id: &str, subscription_id: &str) -> Key {
+    Key::new(
+        user_partition(user_id),
+        format!("{SUBSCRIPTION_PREFIX}{subscription_id}"),
+    )
+}
+
+/// The claim that makes (channel, target) unique among one user's subscriptions; `digest`
+/// is a hash of the normalised target.
+pub fn subscription_claim(user_id: &str, channel: &str, digest: &str) -> Key {
+    Key::new(
+        user_partition(user_id),
+        format!("SUBCLAIM#{channel}#{digest}"),
+    )
+}
+
+/// How many subscriptions a user holds (bounded by a conditional add).
+pub fn subscription_count(user_id: &str) -> Key {
+    Key::new(user_partition(user_id), "SUBCOUNT")
+}
+
+/// The partition listing every subscription to one event type: what an event without a
+/// user (out of stock, import finished) and an admin's broadcast read.
+pub fn subscribers_partition(event_type: &str) -> String {
+    format!("SUBSCRIBERS#{event_type}")
+}
+
+pub fn subscriber_entry(event_type: &str, subscription_id: &str) -> Key {
+    Key::new(subscribers_partition(event_type), subscription_id)
+}

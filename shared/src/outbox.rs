@@ -19,6 +19,8 @@ pub const NOTIFICATIONS_QUEUE: &str = "notifications";
 pub const PAYMENTS_QUEUE: &str = "payments";
 /// The queue of paid orders waiting for their invoice.
 pub const INVOICES_QUEUE: &str = "invoices";
+/// The queue of single notification deliveries (one recipient, one channel).
+pub const DELIVERIES_QUEUE: &str = "deliveries";
 
 /// How long an outbox entry may wait before the sweeper considers its inline send lost.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(30);

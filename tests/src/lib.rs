@@ -4,6 +4,7 @@
 pub mod faults;
 pub mod http;
 pub mod moto;
+pub mod receiver;
 pub mod recording;
 pub mod server;
 

@@ -16,6 +16,9 @@ use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 static ENDPOINT: OnceLock<String> = OnceLock::new();
 
 /// The endpoint URL of the moto server, starting it if needed.
+/// The e-mail sender every test server on moto uses, verified in SES when it starts.
+pub const VERIFIED_SENDER: &str = "Bazaar Tests <no-reply@bazaar.test>";
+
 pub fn endpoint() -> String {
     ENDPOINT
         .get_or_init(|| match std::env::var("BAZAAR_TEST_AWS_ENDPOINT") {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bazaar_adapters::config::{Backend as BackendKind, BackendConfig};
+use bazaar_adapters::notify::NotifySettings;
 use bazaar_api::App;
 use bazaar_shared::Ports;
 use tokio::sync::oneshot;
@@ -99,6 +100,10 @@ impl TestServer {
                         public_url: base_url.clone(),
                     },
                     max_receives,
+                    notify: NotifySettings {
+                        email_from: NotifySettings::DEFAULT_FROM.to_owned(),
+                        allow_private_targets: true,
+                    },
                 };
                 (config, None)
             }
@@ -112,6 +117,9 @@ impl TestServer {
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
                 provision::create_bucket(&sdk, &bucket)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                provision::verify_sender(&sdk, crate::moto::VERIFIED_SENDER)
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
                 let mut queue_urls = HashMap::new();
@@ -134,6 +142,11 @@ impl TestServer {
                         assets_url: None,
                     },
                     max_receives,
+                    // The tests' webhook receivers listen on loopback.
+                    notify: NotifySettings {
+                        email_from: crate::moto::VERIFIED_SENDER.to_owned(),
+                        allow_private_targets: true,
+                    },
                 };
                 (config, Some(sdk))
             }
@@ -195,6 +208,16 @@ impl TestServer {
                 .await
                 .unwrap_or_else(|error| panic!("cannot create queue {name}: {error}"));
         }
+    }
+
+    /// The data directory of an embedded server.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.data_dir.as_deref()
+    }
+
+    /// The emulator's SDK configuration (AWS only).
+    pub fn sdk(&self) -> Option<&aws_config::SdkConfig> {
+        self.aws.as_ref().map(|(sdk, _)| sdk)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -285,3 +285,25 @@ where
 {
     format!("{action} {resource}: {}", DisplayErrorContext(error))
 }
+
+/// Verifies an e-mail identity in SES so that it may send (an emulator verifies at once; in
+/// a real account SES mails a confirmation link, and a domain identity is the better choice).
+/// `address` may be `Name <address>`.
+pub async fn verify_sender(config: &aws_config::SdkConfig, address: &str) -> Result<(), String> {
+    let address = address
+        .rsplit_once('<')
+        .map(|(_, rest)| rest.trim_end_matches('>'))
+        .unwrap_or(address)
+        .trim();
+    let client = aws_sdk_sesv2::Client::new(config);
+    match client
+        .create_email_identity()
+        .email_identity(address)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error_code(&error) == Some("AlreadyExistsException") => Ok(()),
+        Err(error) => Err(described("verifying sender", address, &error)),
+    }
+}

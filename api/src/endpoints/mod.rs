@@ -5,5 +5,6 @@ pub mod catalogue;
 pub mod health;
 pub mod images;
 pub mod imports;
+pub mod notifications;
 pub mod orders;
 pub mod users;

@@ -1,5 +1,6 @@
 //! The functions that are not behind HTTP: SQS consumers and scheduled jobs.
 
+pub mod deliveries;
 pub mod imports;
 pub mod invoices;
 pub mod notifications;

@@ -1,8 +1,7 @@
-//! The `notifications-consumer` function: events from the notifications queue.
+//! The `notifications-consumer` function: the fan-out step. Each event (or admin message) on
+//! the notifications queue becomes one delivery per recipient and channel.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use bazaar_shared::events::Event;
-use bazaar_shared::notifications;
 
 use crate::App;
 use crate::handlers::sqs::for_each_record;
@@ -12,11 +11,12 @@ pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
         let body = record.body.unwrap_or_default();
         // A body that is not an event fails every time and so ends in the dead-letter queue,
         // where it can be inspected, instead of being dropped silently.
-        let event: Event = serde_json::from_str(&body).map_err(|error| format!("not an event: {error}"))?;
-        let outcome = notifications::handle(app.ports(), &event)
+        let outcome = app
+            .notifications()
+            .fan_out(&body)
             .await
             .map_err(|error| error.to_string())?;
-        tracing::info!(event_id = %event.id, event_type = event.kind.as_str(), ?outcome, "event handled");
+        tracing::info!(?outcome, "notification fanned out");
         Ok(())
     })
     .await

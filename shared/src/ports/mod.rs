@@ -7,6 +7,7 @@
 pub mod blob;
 pub mod clock;
 pub mod ids;
+pub mod notifier;
 pub mod payments;
 pub mod queue;
 pub mod store;
@@ -14,6 +15,7 @@ pub mod store;
 pub use blob::{Blob, BlobError, BlobStore, PresignedRequest};
 pub use clock::{Clock, SystemClock};
 pub use ids::{IdGenerator, UlidGenerator};
+pub use notifier::{Channel, Notifier, Notifiers};
 pub use payments::{PaymentGateway, PaymentGateways, PaymentMethod};
 pub use queue::{Queue, QueueError, ReceivedMessage};
 pub use store::{Cond, Index, Item, Key, Page, Query, Store, StoreError, TxOp, Update};

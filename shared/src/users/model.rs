@@ -15,6 +15,24 @@ pub enum Role {
     Admin,
 }
 
+/// The language a user reads notifications in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    En,
+    Fa,
+}
+
+impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Fa => "fa",
+        }
+    }
+}
+
 /// A user as stored. Never serialised to clients: see [`UserView`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct User {
@@ -38,6 +56,9 @@ pub struct User {
     pub address_count: i64,
     #[serde(default)]
     pub default_address_id: Option<String>,
+    /// What notifications are written in.
+    #[serde(default)]
+    pub language: Language,
 }
 
 /// The profile as the API shows it: no password hash, no bookkeeping.
@@ -51,6 +72,7 @@ pub struct UserView {
     pub phone: Option<String>,
     pub role: Role,
     pub is_active: bool,
+    pub language: Language,
     pub created_at: DateTime<Utc>,
 }
 
@@ -65,6 +87,7 @@ impl From<&User> for UserView {
             phone: user.phone.clone(),
             role: user.role,
             is_active: user.is_active,
+            language: user.language,
             created_at: user.created_at,
         }
     }
@@ -110,6 +133,7 @@ impl User {
             address_book_version: 0,
             address_count: 0,
             default_address_id: None,
+            language: Language::En,
         }
     }
 }

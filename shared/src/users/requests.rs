@@ -6,6 +6,7 @@ use validator::Validate;
 
 use crate::error::FieldError;
 use crate::users::Role;
+use crate::users::model::Language;
 use crate::validation;
 
 /// The longest password accepted: long enough for any passphrase, short enough that hashing
@@ -32,6 +33,8 @@ pub struct RegisterRequest {
     pub last_name: Option<String>,
     #[validate(custom(function = "validation::phone"))]
     pub phone: Option<String>,
+    /// `en` (the default) or `fa`: the language of notifications.
+    pub language: Option<Language>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Validate)]
@@ -56,6 +59,7 @@ pub struct UpdateProfileRequest {
     pub password_confirm: Option<String>,
     #[validate(length(min = 1, max = "MAX_PASSWORD"))]
     pub current_password: Option<String>,
+    pub language: Option<Language>,
 }
 
 /// `PATCH /users/{id}` (admin).

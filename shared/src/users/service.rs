@@ -12,6 +12,7 @@ use crate::keys;
 use crate::outbox::{self, Staged};
 use crate::pagination::{self, Listing, PageRequest};
 use crate::ports::{Cond, Index, Item, Query, StoreError, TxOp, Update, store};
+use crate::users::model::Language;
 use crate::users::requests::{
     self, AdminUpdateRequest, LoginRequest, RegisterRequest, UpdateProfileRequest,
 };
@@ -61,6 +62,7 @@ struct NewAccount {
     first_name: Option<String>,
     last_name: Option<String>,
     phone: Option<String>,
+    language: Language,
 }
 
 #[derive(Clone)]
@@ -108,6 +110,7 @@ impl UserService {
             first_name: request.first_name.map(|name| name.trim().to_owned()),
             last_name: request.last_name.map(|name| name.trim().to_owned()),
             phone: request.phone,
+            language: request.language.unwrap_or_default(),
         };
         let user = self
             .create_account(account, Role::Customer, correlation_id)
@@ -145,6 +148,7 @@ impl UserService {
             address_book_version: 0,
             address_count: 0,
             default_address_id: None,
+            language: account.language,
         };
         let event = Event::new(
             EventType::UserRegistered,
@@ -328,6 +332,9 @@ impl UserService {
 
         let mut condition = Cond::Exists;
         let changes_password = request.password.is_some();
+        if let Some(language) = request.language {
+            updates.push(Update::set("language", language.as_str()));
+        }
         if let (Some(password), Some(current)) = (&request.password, &request.current_password) {
             self.throttle.attempt(&self.ports, &user.email).await?;
             if !passwords::verify(current, Some(&user.password_hash)).await {
@@ -477,6 +484,7 @@ impl UserService {
             first_name: None,
             last_name: None,
             phone: None,
+            language: Language::En,
         };
         let user = self
             .create_account(account, Role::Admin, "bootstrap")

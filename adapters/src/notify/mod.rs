@@ -1,0 +1,22 @@
+//! Senders for the notification channels, chosen at run time like the other adapters:
+//!
+//! - e-mail through Amazon SES, SMS and push through Amazon SNS ([`aws`]); locally, a
+//!   readable file per message in an outbox directory ([`files`]);
+//! - Slack and webhooks by HTTPS POST in both modes ([`http`]), webhook bodies signed.
+
+pub mod aws;
+pub mod files;
+pub mod http;
+
+/// Where and how notifications go, from configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifySettings {
+    /// The sender of e-mail (`BAZAAR_EMAIL_FROM`), an address SES has verified.
+    pub email_from: String,
+    /// Whether Slack and webhook targets may be private addresses over plain HTTP.
+    pub allow_private_targets: bool,
+}
+
+impl NotifySettings {
+    pub const DEFAULT_FROM: &'static str = "Bazaar <no-reply@bazaar.example>";
+}

@@ -1,0 +1,75 @@
+//! The notification endpoints (API.md, "Notifications").
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bazaar_shared::notifications::model::{AdminMessage, Subscribed};
+use bazaar_shared::notifications::requests::{NotifyRequest, SubscribeRequest};
+use bazaar_shared::notifications::{NotificationView, SubscriptionView};
+use bazaar_shared::pagination::Listing;
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::extract::{Admin, Correlation, CurrentUser, JsonBody, Page};
+use crate::problem::ApiResult;
+
+/// `POST /api/v1/notifications/subscriptions`
+pub async fn subscribe(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    JsonBody(request): JsonBody<SubscribeRequest>,
+) -> ApiResult<(StatusCode, Json<Subscribed>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(app.notifications().subscribe(&user, request).await?),
+    ))
+}
+
+/// `GET /api/v1/notifications/subscriptions`
+pub async fn subscriptions(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+) -> ApiResult<Json<Listing<SubscriptionView>>> {
+    Ok(Json(app.notifications().subscriptions(&user).await?))
+}
+
+/// `DELETE /api/v1/notifications/subscriptions/{id}`
+pub async fn unsubscribe(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    app.notifications().unsubscribe(&user, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/notifications`
+pub async fn list(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Page(page): Page,
+) -> ApiResult<Json<Listing<NotificationView>>> {
+    Ok(Json(app.notifications().log(&user, &page).await?))
+}
+
+/// `POST /api/v1/notifications/notify` (admin)
+pub async fn notify(
+    State(app): State<App>,
+    Admin(admin): Admin,
+    Correlation(correlation): Correlation,
+    JsonBody(request): JsonBody<NotifyRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let message: AdminMessage = app
+        .notifications()
+        .notify(&admin, request, &correlation)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "id": message.id,
+            "user_id": message.user_id,
+            "event": message.event,
+            "status": "queued",
+        })),
+    ))
+}

@@ -1,0 +1,198 @@
+//! The delivery step (`notifications-deliver`): sends one delivery through its channel.
+//!
+//! A delivery is leased before it is sent (a conditional update), so that two copies of its
+//! command never send it twice at the same time; once sent it is settled for good and later
+//! copies do nothing. Transient failures are retried here with a short backoff, then by the
+//! queue (the message comes back after its visibility timeout); the last receive marks the
+//! delivery failed and the message goes on to the dead-letter queue. Every try is counted in
+//! the delivery log.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::notifications::Notifications;
+use crate::notifications::model::{DeliverCommand, Delivery, DeliveryStatus, Medium, Subscription};
+use crate::notifications::templates;
+use crate::ports::notifier::{Channel, Outgoing, SendError};
+use crate::ports::{Cond, StoreError, Update};
+
+/// How long a delivery step may hold a delivery.
+const LEASE_SECONDS: i64 = 60;
+/// Tries within one receive, and the pause before each retry.
+const BACKOFF: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(800)];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    /// Refused for good (or its subscription is gone): recorded, not retried.
+    Failed(String),
+    /// Settled earlier (a duplicate command).
+    AlreadySettled,
+}
+
+fn channel_of(medium: Medium) -> Option<Channel> {
+    match medium {
+        Medium::Inbox => None,
+        Medium::Email => Some(Channel::Email),
+        Medium::Sms => Some(Channel::Sms),
+        Medium::Push => Some(Channel::Push),
+        Medium::Slack => Some(Channel::Slack),
+        Medium::Webhook => Some(Channel::Webhook),
+    }
+}
+
+impl Notifications {
+    /// Sends one delivery. `receive_count` is how often its queue has handed the command
+    /// out (this time included): on the last receive a transient failure is final.
+    pub async fn deliver(&self, command: &DeliverCommand, receive_count: u32) -> Result<Outcome> {
+        let key = keys::notification(&command.user_id, &command.notification_id);
+        let delivery = self
+            .ports
+            .store
+            .get(&key)
+            .await?
+            .map(Delivery::from_item)
+            .transpose()?
+            .ok_or(Error::NotFound("notification"))?;
+        let settled = matches!(
+            delivery.status,
+            DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Delivered
+        );
+        let Some(channel) = channel_of(delivery.channel).filter(|_| !settled) else {
+            return Ok(Outcome::AlreadySettled);
+        };
+        let now = self.ports.clock.now();
+        let lease = self
+            .ports
+            .store
+            .update(
+                &key,
+                vec![
+                    Update::set("status", "sending"),
+                    Update::set("lease_until", now.timestamp() + LEASE_SECONDS),
+                    Update::set("updated_at", serde_json::json!(now)),
+                ],
+                Cond::AtMost("lease_until".into(), now.timestamp()),
+            )
+            .await;
+        match lease {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed) => {
+                let current = self.ports.store.get(&key).await?;
+                let status = current
+                    .as_ref()
+                    .and_then(|item| item.get("status"))
+                    .and_then(Value::as_str);
+                return match status {
+                    Some("sent" | "failed") => Ok(Outcome::AlreadySettled),
+                    _ => Err(Error::Unavailable(
+                        "the delivery is being sent by another worker".into(),
+                    )),
+                };
+            }
+            Err(other) => return Err(other.into()),
+        }
+
+        let signing_secret = match (channel, &delivery.subscription_id) {
+            (Channel::Webhook, Some(id)) => {
+                match self
+                    .ports
+                    .store
+                    .get(&keys::subscription(&delivery.user_id, id))
+                    .await?
+                {
+                    Some(item) => Subscription::from_item(item)?.signing_secret,
+                    None => {
+                        let reason = "the subscription was deleted".to_owned();
+                        self.settle(&key, DeliveryStatus::Failed, 0, Some(&reason))
+                            .await?;
+                        return Ok(Outcome::Failed(reason));
+                    }
+                }
+            }
+            _ => None,
+        };
+        let rendered =
+            templates::render(&delivery.event, channel, delivery.language, &delivery.data);
+        let message = Outgoing {
+            channel,
+            target: delivery.target.clone().unwrap_or_default(),
+            delivery_id: delivery.id.clone(),
+            event_type: delivery.event.clone(),
+            subject: rendered.subject,
+            text: rendered.text,
+            payload: delivery.payload.clone(),
+            signing_secret,
+        };
+        let notifier = self.ports.notifiers.for_channel(channel);
+        let mut tries = 0;
+        let result = loop {
+            tries += 1;
+            match notifier.send(&message).await {
+                Err(SendError::Transient(reason)) if tries <= BACKOFF.len() => {
+                    tracing::info!(delivery = %delivery.id, %reason, tries, "transient failure; retrying");
+                    tokio::time::sleep(BACKOFF[tries - 1]).await;
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.settle(&key, DeliveryStatus::Sent, tries, None).await?;
+                Ok(Outcome::Sent)
+            }
+            Err(SendError::Permanent(reason)) => {
+                self.settle(&key, DeliveryStatus::Failed, tries, Some(&reason))
+                    .await?;
+                Ok(Outcome::Failed(reason))
+            }
+            Err(SendError::Transient(reason)) => {
+                if receive_count >= self.settings.max_receives {
+                    let reason = format!("gave up after the last try: {reason}");
+                    self.settle(&key, DeliveryStatus::Failed, tries, Some(&reason))
+                        .await?;
+                } else {
+                    let updates = vec![
+                        Update::set("status", "retrying"),
+                        Update::set("lease_until", 0),
+                        Update::add("attempts", tries as i64),
+                        Update::set("last_error", reason.clone()),
+                        Update::set("updated_at", serde_json::json!(self.ports.clock.now())),
+                    ];
+                    self.ports.store.update(&key, updates, Cond::Exists).await?;
+                }
+                // Fails the message: the queue brings it back, or dead-letters it.
+                Err(Error::Unavailable(format!("delivery failed: {reason}")))
+            }
+        }
+    }
+
+    /// Records a final outcome; the lease never lapses after it.
+    async fn settle(
+        &self,
+        key: &crate::ports::Key,
+        status: DeliveryStatus,
+        tries: usize,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let status = match status {
+            DeliveryStatus::Sent => "sent",
+            _ => "failed",
+        };
+        let mut updates = vec![
+            Update::set("status", status),
+            Update::set("lease_until", i64::MAX),
+            Update::add("attempts", tries as i64),
+            Update::set("updated_at", serde_json::json!(self.ports.clock.now())),
+        ];
+        updates.push(match error {
+            Some(error) => Update::set("last_error", error),
+            None => Update::Remove("last_error".into()),
+        });
+        self.ports.store.update(key, updates, Cond::Exists).await?;
+        Ok(())
+    }
+}

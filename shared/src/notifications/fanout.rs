@@ -1,0 +1,305 @@
+//! The fan-out step (`notifications-consumer`): one event (or admin message) becomes one
+//! delivery per recipient and channel, each written with its send command (through the
+//! outbox) in its own small transaction keyed by (event, channel, target). A redelivered
+//! event finds its deliveries already written and adds none; a consumed-marker makes the
+//! common duplicate cheap.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::events::{Event, EventType};
+use crate::keys;
+use crate::notifications::model::{
+    AdminMessage, DeliverCommand, Delivery, DeliveryStatus, Medium, Subscription,
+};
+use crate::notifications::subscriptions::{ADMIN_EVENTS, digest};
+use crate::notifications::{CONSUMER, DELIVERIES_QUEUE, Notifications};
+use crate::outbox::{self, Staged};
+use crate::ports::notifier::Channel;
+use crate::ports::{Cond, Index, Item, Key, Query, StoreError, TxOp, store};
+use crate::users::User;
+use crate::users::model::Language;
+
+/// How long a consumed-marker is kept: far longer than any queue's retention (14 days).
+const MARKER_TTL_SECONDS: i64 = 30 * 24 * 3600;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Deliveries were written (this many).
+    FannedOut(usize),
+    /// The event had been handled before.
+    Duplicate,
+}
+
+/// One recipient of one message on one medium.
+struct Recipient {
+    user_id: String,
+    language: Language,
+    medium: Medium,
+    target: Option<String>,
+    subscription_id: Option<String>,
+}
+
+/// What is being fanned out.
+struct Message {
+    id: String,
+    event: String,
+    data: Value,
+    payload: String,
+}
+
+impl Notifications {
+    /// Handles one body from the notifications queue: an event, or an admin's message.
+    pub async fn fan_out(&self, body: &str) -> Result<Outcome> {
+        let value: Value = serde_json::from_str(body)
+            .map_err(|error| Error::BadRequest(format!("not JSON: {error}")))?;
+        if value.get("kind").and_then(Value::as_str) == Some("admin_message") {
+            let message: AdminMessage = serde_json::from_value(value["message"].clone())
+                .map_err(|error| Error::BadRequest(format!("not an admin message: {error}")))?;
+            return self.fan_out_admin_message(&message).await;
+        }
+        let event: Event = serde_json::from_value(value)
+            .map_err(|error| Error::BadRequest(format!("not an event: {error}")))?;
+        self.fan_out_event(&event).await
+    }
+
+    async fn fan_out_event(&self, event: &Event) -> Result<Outcome> {
+        let marker = keys::consumed(CONSUMER, &event.id);
+        if self.ports.store.get(&marker).await?.is_some() {
+            return Ok(Outcome::Duplicate);
+        }
+        let message = Message {
+            id: event.id.clone(),
+            event: event.kind.as_str().to_owned(),
+            data: event.data.clone(),
+            payload: serde_json::to_string(event).unwrap_or_default(),
+        };
+        let user_id = event.data.get("user_id").and_then(Value::as_str);
+        let recipients = match user_id {
+            Some(user_id) if !ADMIN_EVENTS.contains(&event.kind) => {
+                self.recipients_of_user(user_id, Some(event.kind), true)
+                    .await?
+            }
+            _ => self.subscribers_of(event.kind).await?,
+        };
+        let written = self.write_all(&message, recipients).await?;
+        self.mark_consumed(&marker).await?;
+        Ok(Outcome::FannedOut(written))
+    }
+
+    async fn fan_out_admin_message(&self, admin: &AdminMessage) -> Result<Outcome> {
+        let marker = keys::consumed(CONSUMER, &admin.id);
+        if self.ports.store.get(&marker).await?.is_some() {
+            return Ok(Outcome::Duplicate);
+        }
+        let data = json!({"subject": admin.subject, "message": admin.message});
+        let message = Message {
+            id: admin.id.clone(),
+            event: "ADMIN_MESSAGE".to_owned(),
+            payload: json!({
+                "id": admin.id,
+                "type": "ADMIN_MESSAGE",
+                "correlation_id": admin.correlation_id,
+                "data": data,
+            })
+            .to_string(),
+            data,
+        };
+        let recipients = match (&admin.user_id, admin.event) {
+            (Some(user_id), _) => self.recipients_of_user(user_id, None, true).await?,
+            (None, Some(event)) => self.subscribers_of(event).await?,
+            (None, None) => Vec::new(),
+        };
+        let written = self.write_all(&message, recipients).await?;
+        self.mark_consumed(&marker).await?;
+        Ok(Outcome::FannedOut(written))
+    }
+
+    /// A user's inbox, account e-mail and subscriptions (to `event`, or all of them for an
+    /// admin's message).
+    async fn recipients_of_user(
+        &self,
+        user_id: &str,
+        event: Option<EventType>,
+        inbox: bool,
+    ) -> Result<Vec<Recipient>> {
+        let Some(item) = self.ports.store.get(&keys::user(user_id)).await? else {
+            return Ok(Vec::new());
+        };
+        let user = User::from_item(item)?;
+        let mut recipients = Vec::new();
+        let mut seen = BTreeSet::new();
+        if inbox {
+            recipients.push(Recipient {
+                user_id: user.id.clone(),
+                language: user.language,
+                medium: Medium::Inbox,
+                target: None,
+                subscription_id: None,
+            });
+        }
+        // Transactional e-mail goes to the account address whatever the subscriptions.
+        if user.is_active {
+            seen.insert((Channel::Email, user.email.clone()));
+            recipients.push(Recipient {
+                user_id: user.id.clone(),
+                language: user.language,
+                medium: Medium::Email,
+                target: Some(user.email.clone()),
+                subscription_id: None,
+            });
+        }
+        for subscription in self.user_subscriptions(&user.id).await? {
+            let wanted = event.is_none_or(|event| subscription.events.contains(&event));
+            if wanted && seen.insert((subscription.channel, subscription.target.clone())) {
+                recipients.push(recipient(&subscription, user.language));
+            }
+        }
+        Ok(recipients)
+    }
+
+    /// Every subscription to `event`, across users.
+    async fn subscribers_of(&self, event: EventType) -> Result<Vec<Recipient>> {
+        let mut recipients = Vec::new();
+        let mut start_after = None;
+        loop {
+            let query =
+                Query::partition(Index::Primary, keys::subscribers_partition(event.as_str()))
+                    .limit(100)
+                    .start_after(start_after);
+            let page = self.ports.store.query(&query).await?;
+            let keys: Vec<Key> = page
+                .items
+                .iter()
+                .filter_map(|entry| {
+                    let user_id = entry.get("user_id")?.as_str()?;
+                    let id = entry.get("subscription_id")?.as_str()?;
+                    Some(keys::subscription(user_id, id))
+                })
+                .collect();
+            let subscriptions: Vec<Subscription> = self
+                .ports
+                .store
+                .get_many(&keys)
+                .await?
+                .into_iter()
+                .map(Subscription::from_item)
+                .collect::<Result<_>>()?;
+            let user_keys: Vec<Key> = subscriptions
+                .iter()
+                .map(|s| keys::user(&s.user_id))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let users: Vec<User> = self
+                .ports
+                .store
+                .get_many(&user_keys)
+                .await?
+                .into_iter()
+                .map(User::from_item)
+                .collect::<Result<_>>()?;
+            for subscription in &subscriptions {
+                let user = users.iter().find(|user| user.id == subscription.user_id);
+                // Admin events reach only those who are still admins.
+                let allowed = user.is_some_and(|user| {
+                    user.is_active && (!ADMIN_EVENTS.contains(&event) || user.is_admin())
+                });
+                if let (true, Some(user)) = (allowed, user) {
+                    recipients.push(recipient(subscription, user.language));
+                }
+            }
+            match page.last_key {
+                Some(last) => start_after = Some(last),
+                None => return Ok(recipients),
+            }
+        }
+    }
+
+    /// Writes every recipient's delivery (once), with its send command for the channels.
+    async fn write_all(&self, message: &Message, recipients: Vec<Recipient>) -> Result<usize> {
+        let mut written = 0;
+        let now = self.ports.clock.now();
+        for recipient in recipients {
+            let suffix = match &recipient.target {
+                Some(target) => digest(&format!("{:?}|{target}", recipient.medium)),
+                None => "inbox".to_owned(),
+            };
+            let inbox = recipient.medium == Medium::Inbox;
+            let delivery = Delivery {
+                id: format!("{}-{suffix}", message.id),
+                user_id: recipient.user_id,
+                event: message.event.clone(),
+                event_id: message.id.clone(),
+                channel: recipient.medium,
+                target: recipient.target,
+                subscription_id: recipient.subscription_id,
+                language: recipient.language,
+                status: if inbox {
+                    DeliveryStatus::Delivered
+                } else {
+                    DeliveryStatus::Pending
+                },
+                attempts: u32::from(inbox),
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+                data: message.data.clone(),
+                payload: message.payload.clone(),
+                lease_until: if inbox { i64::MAX } else { 0 },
+            };
+            let mut ops = vec![TxOp::Put {
+                item: delivery.to_item()?,
+                cond: Cond::NotExists,
+            }];
+            let mut staged = Vec::new();
+            if !inbox {
+                let command = DeliverCommand {
+                    user_id: delivery.user_id.clone(),
+                    notification_id: delivery.id.clone(),
+                };
+                staged.push(Staged::command(
+                    DELIVERIES_QUEUE,
+                    &delivery.id,
+                    &command,
+                    now.timestamp(),
+                )?);
+            }
+            ops.extend(outbox::writes(&staged)?);
+            match self.ports.store.transact(ops).await {
+                Ok(()) => {
+                    outbox::deliver(&self.ports, &staged).await;
+                    written += 1;
+                }
+                // Written by an earlier delivery of the same event.
+                Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(written)
+    }
+
+    async fn mark_consumed(&self, marker: &Key) -> Result<()> {
+        let mut item = Item::new();
+        item.insert(store::PK.into(), marker.pk.clone().into());
+        item.insert(store::SK.into(), marker.sk.clone().into());
+        let expires = self.ports.clock.now().timestamp() + MARKER_TTL_SECONDS;
+        item.insert("expires_at".into(), expires.into());
+        match self.ports.store.put(item, Cond::Always).await {
+            Ok(()) => Ok(()),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+fn recipient(subscription: &Subscription, language: Language) -> Recipient {
+    Recipient {
+        user_id: subscription.user_id.clone(),
+        language,
+        medium: Medium::from(subscription.channel),
+        target: Some(subscription.target.clone()),
+        subscription_id: Some(subscription.id.clone()),
+    }
+}

@@ -1,0 +1,204 @@
+//! Subscriptions and deliveries as stored, and what clients see of them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::entity;
+use crate::error::Result;
+use crate::events::EventType;
+use crate::keys;
+use crate::ports::notifier::Channel;
+use crate::ports::{Item, Key};
+use crate::users::model::Language;
+
+/// A user's wish to hear about some events on one channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub id: String,
+    pub user_id: String,
+    pub channel: Channel,
+    pub target: String,
+    pub events: Vec<EventType>,
+    /// Webhooks only: the key their bodies are signed with (shown once, at creation).
+    pub signing_secret: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Subscription {
+    pub fn key(&self) -> Key {
+        keys::subscription(&self.user_id, &self.id)
+    }
+
+    pub fn to_item(&self) -> Result<Item> {
+        entity::to_item(self, self.key(), "subscription")
+    }
+
+    pub fn from_item(item: Item) -> Result<Self> {
+        entity::from_item(item, "subscription")
+    }
+}
+
+/// A subscription as listed (no secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionView {
+    pub id: String,
+    pub channel: Channel,
+    pub target: String,
+    pub events: Vec<EventType>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Subscription> for SubscriptionView {
+    fn from(subscription: &Subscription) -> Self {
+        Self {
+            id: subscription.id.clone(),
+            channel: subscription.channel,
+            target: subscription.target.clone(),
+            events: subscription.events.clone(),
+            created_at: subscription.created_at,
+        }
+    }
+}
+
+/// The answer to subscribing: the subscription, and for a webhook its signing secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscribed {
+    #[serde(flatten)]
+    pub subscription: SubscriptionView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for the delivery step.
+    Pending,
+    /// Being sent right now.
+    Sending,
+    /// The channel accepted it.
+    Sent,
+    /// The last try failed for a reason that may pass; it will be tried again.
+    Retrying,
+    /// Given up: a permanent refusal, or the last try failed.
+    Failed,
+    /// Written to the in-app inbox.
+    Delivered,
+}
+
+/// "inbox" or a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Medium {
+    Inbox,
+    Email,
+    Sms,
+    Push,
+    Slack,
+    Webhook,
+}
+
+impl From<Channel> for Medium {
+    fn from(channel: Channel) -> Self {
+        match channel {
+            Channel::Email => Medium::Email,
+            Channel::Sms => Medium::Sms,
+            Channel::Push => Medium::Push,
+            Channel::Slack => Medium::Slack,
+            Channel::Webhook => Medium::Webhook,
+        }
+    }
+}
+
+/// One notification to one user on one medium: what `GET /notifications` lists, and what
+/// the delivery step works from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: String,
+    pub user_id: String,
+    /// The event type, or `ADMIN_MESSAGE` for a message sent by an admin.
+    pub event: String,
+    pub event_id: String,
+    pub channel: Medium,
+    pub target: Option<String>,
+    pub subscription_id: Option<String>,
+    pub language: Language,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// What the message is rendered from: the event's data (or the admin's message).
+    pub data: Value,
+    /// The whole event, for webhooks.
+    pub payload: String,
+    /// While a delivery step holds it (unix seconds); `i64::MAX` once settled.
+    #[serde(default)]
+    pub lease_until: i64,
+}
+
+impl Delivery {
+    pub fn key(&self) -> Key {
+        keys::notification(&self.user_id, &self.id)
+    }
+
+    pub fn to_item(&self) -> Result<Item> {
+        entity::to_item(self, self.key(), "notification")
+    }
+
+    pub fn from_item(item: Item) -> Result<Self> {
+        entity::from_item(item, "notification")
+    }
+}
+
+/// A notification as its user sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationView {
+    pub id: String,
+    pub event: String,
+    pub channel: Medium,
+    pub target: Option<String>,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Delivery> for NotificationView {
+    fn from(delivery: &Delivery) -> Self {
+        Self {
+            id: delivery.id.clone(),
+            event: delivery.event.clone(),
+            channel: delivery.channel,
+            target: delivery.target.clone(),
+            status: delivery.status,
+            attempts: delivery.attempts,
+            last_error: delivery.last_error.clone(),
+            created_at: delivery.created_at,
+            updated_at: delivery.updated_at,
+        }
+    }
+}
+
+/// A command on the deliveries queue: send this notification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverCommand {
+    pub user_id: String,
+    pub notification_id: String,
+}
+
+/// A command on the notifications queue beside events: an admin's message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminMessage {
+    pub id: String,
+    /// To one user (all their subscriptions and their account e-mail) ...
+    pub user_id: Option<String>,
+    /// ... or to every subscriber of an event.
+    pub event: Option<EventType>,
+    pub subject: String,
+    pub message: String,
+    pub sent_by: String,
+    pub correlation_id: String,
+}

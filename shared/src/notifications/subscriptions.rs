@@ -1,0 +1,315 @@
+//! Subscribing and unsubscribing, the delivery log, and admins' messages. A subscription is
+//! written with a claim on its (channel, target), a bounded per-user count and one index
+//! entry per event, in one transaction: a duplicate or one too many leaves nothing behind.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, FieldError, Result};
+use crate::events::EventType;
+use crate::keys;
+use crate::notifications::model::{
+    AdminMessage, Delivery, NotificationView, Subscribed, Subscription, SubscriptionView,
+};
+use crate::notifications::requests::{NotifyRequest, SubscribeRequest};
+use crate::notifications::{Notifications, targets};
+use crate::outbox::{self, Staged};
+use crate::pagination::{self, Listing, PageRequest};
+use crate::ports::notifier::Channel;
+use crate::ports::{Cond, Index, Item, Query, StoreError, TxOp, Update, store};
+use crate::users::User;
+use crate::validation;
+
+/// The most subscriptions one user may hold.
+pub const MAX_SUBSCRIPTIONS: i64 = 20;
+
+/// Events about shop operations rather than about a customer: admins only.
+pub const ADMIN_EVENTS: [EventType; 2] = [EventType::ProductOutOfStock, EventType::ImportFinished];
+
+/// Every event a customer may subscribe to.
+pub const CUSTOMER_EVENTS: [EventType; 8] = [
+    EventType::UserRegistered,
+    EventType::OrderCreated,
+    EventType::PaymentSuccessful,
+    EventType::PaymentFailed,
+    EventType::OrderCancelled,
+    EventType::RefundIssued,
+    EventType::ShipmentShipped,
+    EventType::ShipmentDelivered,
+];
+
+/// A short digest naming a target in keys (targets may be long URLs).
+pub fn digest(text: &str) -> String {
+    let hash = Sha256::digest(text.as_bytes());
+    hash.iter()
+        .take(10)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn item(value: Value) -> Item {
+    match value {
+        Value::Object(map) => map,
+        _ => Item::new(),
+    }
+}
+
+impl Notifications {
+    pub async fn subscribe(&self, user: &User, request: SubscribeRequest) -> Result<Subscribed> {
+        let mut problems = Vec::new();
+        if let Err(Error::Validation(errors)) = validation::check(&request) {
+            problems.extend(errors);
+        }
+        let channel = request.channel;
+        let mut target = String::new();
+        if let (Some(channel), Some(raw)) = (channel, &request.target) {
+            match targets::check(channel, raw, self.settings.allow_private_targets) {
+                Ok(checked) => target = checked,
+                Err(message) => problems.push(FieldError::new("target", message)),
+            }
+        }
+        let allowed: Vec<EventType> = if user.is_admin() {
+            CUSTOMER_EVENTS
+                .iter()
+                .chain(&ADMIN_EVENTS)
+                .copied()
+                .collect()
+        } else {
+            CUSTOMER_EVENTS.to_vec()
+        };
+        let mut events = Vec::new();
+        for (index, event) in request
+            .events
+            .clone()
+            .unwrap_or(allowed.clone())
+            .into_iter()
+            .enumerate()
+        {
+            if !allowed.contains(&event) {
+                problems.push(FieldError::new(
+                    format!("events[{index}]"),
+                    format!("only admins may subscribe to {}", event.as_str()),
+                ));
+            } else if !events.contains(&event) {
+                events.push(event);
+            }
+        }
+        let Some(channel) = channel.filter(|_| problems.is_empty()) else {
+            problems.sort_by(|a, b| a.field.cmp(&b.field));
+            return Err(Error::Validation(problems));
+        };
+        let signing_secret = (channel == Channel::Webhook).then(|| {
+            let mut bytes = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            format!("whsec_{}", URL_SAFE_NO_PAD.encode(bytes))
+        });
+        let subscription = Subscription {
+            id: self.ports.ids.new_id(),
+            user_id: user.id.clone(),
+            channel,
+            target: target.clone(),
+            events,
+            signing_secret: signing_secret.clone(),
+            created_at: self.ports.clock.now(),
+        };
+
+        // The counter starts at zero the first time (a conditional add needs the attribute).
+        let counter = keys::subscription_count(&user.id);
+        let zero = item(json!({store::PK: counter.pk, store::SK: counter.sk, "count": 0}));
+        match self.ports.store.put(zero, Cond::NotExists).await {
+            Ok(()) | Err(StoreError::ConditionFailed) => {}
+            Err(other) => return Err(other.into()),
+        }
+        let claim = keys::subscription_claim(&user.id, channel.as_str(), &digest(&target));
+        let mut ops = vec![
+            TxOp::Put {
+                item: subscription.to_item()?,
+                cond: Cond::NotExists,
+            },
+            TxOp::Put {
+                item: item(json!({
+                    store::PK: claim.pk, store::SK: claim.sk,
+                    "subscription_id": subscription.id,
+                })),
+                cond: Cond::NotExists,
+            },
+            TxOp::Update {
+                key: counter,
+                updates: vec![Update::add("count", 1)],
+                cond: Cond::AtMost("count".into(), MAX_SUBSCRIPTIONS - 1),
+            },
+        ];
+        for event in &subscription.events {
+            let entry = keys::subscriber_entry(event.as_str(), &subscription.id);
+            ops.push(TxOp::Put {
+                item: item(json!({
+                    store::PK: entry.pk, store::SK: entry.sk,
+                    "user_id": user.id,
+                    "subscription_id": subscription.id,
+                })),
+                cond: Cond::NotExists,
+            });
+        }
+        match self.ports.store.transact(ops).await {
+            Ok(()) => Ok(Subscribed {
+                subscription: SubscriptionView::from(&subscription),
+                signing_secret,
+            }),
+            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
+                Err(Error::Conflict {
+                    message: format!(
+                        "you are already subscribed with this {} target",
+                        channel.as_str()
+                    ),
+                    fields: vec![FieldError::new("target", "already subscribed")],
+                })
+            }
+            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&2) => {
+                Err(Error::conflict(format!(
+                    "at most {MAX_SUBSCRIPTIONS} subscriptions per user"
+                )))
+            }
+            Err(StoreError::TransactionConflict) => {
+                Err(Error::conflict("a concurrent change interfered; try again"))
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    pub async fn subscriptions(&self, user: &User) -> Result<Listing<SubscriptionView>> {
+        let items = self.user_subscriptions(&user.id).await?;
+        Ok(Listing {
+            items: items.iter().map(SubscriptionView::from).collect(),
+            next_cursor: None,
+        })
+    }
+
+    /// Every subscription of a user (at most [`MAX_SUBSCRIPTIONS`]: one page).
+    pub async fn user_subscriptions(&self, user_id: &str) -> Result<Vec<Subscription>> {
+        let query = Query::partition(Index::Primary, keys::user_partition(user_id))
+            .prefix(keys::SUBSCRIPTION_PREFIX)
+            .limit(100);
+        let page = self.ports.store.query(&query).await?;
+        page.items
+            .into_iter()
+            .map(Subscription::from_item)
+            .collect()
+    }
+
+    pub async fn unsubscribe(&self, user: &User, subscription_id: &str) -> Result<()> {
+        let key = keys::subscription(&user.id, subscription_id);
+        let subscription = self
+            .ports
+            .store
+            .get(&key)
+            .await?
+            .map(Subscription::from_item)
+            .transpose()?
+            .ok_or(Error::NotFound("subscription"))?;
+        let claim = keys::subscription_claim(
+            &user.id,
+            subscription.channel.as_str(),
+            &digest(&subscription.target),
+        );
+        let mut ops = vec![
+            TxOp::Delete {
+                key,
+                cond: Cond::Exists,
+            },
+            TxOp::Delete {
+                key: claim,
+                cond: Cond::Always,
+            },
+            TxOp::Update {
+                key: keys::subscription_count(&user.id),
+                updates: vec![Update::add("count", -1)],
+                cond: Cond::AtLeast("count".into(), 1),
+            },
+        ];
+        for event in &subscription.events {
+            ops.push(TxOp::Delete {
+                key: keys::subscriber_entry(event.as_str(), &subscription.id),
+                cond: Cond::Always,
+            });
+        }
+        match self.ports.store.transact(ops).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {
+                Err(Error::NotFound("subscription"))
+            }
+            Err(StoreError::TransactionConflict) => {
+                Err(Error::conflict("a concurrent change interfered; try again"))
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// What was sent to the user, newest first, with each delivery's status.
+    pub async fn log(&self, user: &User, page: &PageRequest) -> Result<Listing<NotificationView>> {
+        let query = page.apply(
+            Query::partition(Index::Primary, keys::user_partition(&user.id))
+                .prefix(keys::NOTIFICATION_PREFIX)
+                .descending(),
+        )?;
+        let result = self.ports.store.query(&query).await?;
+        let items = result
+            .items
+            .into_iter()
+            .map(|item| Delivery::from_item(item).map(|delivery| NotificationView::from(&delivery)))
+            .collect::<Result<_>>()?;
+        Ok(Listing {
+            items,
+            next_cursor: result.last_key.as_ref().map(pagination::encode),
+        })
+    }
+
+    /// Queues an admin's message to one user or to every subscriber of an event.
+    pub async fn notify(
+        &self,
+        admin: &User,
+        request: NotifyRequest,
+        correlation_id: &str,
+    ) -> Result<AdminMessage> {
+        let mut problems = match validation::check(&request) {
+            Err(Error::Validation(errors)) => errors,
+            _ => Vec::new(),
+        };
+        if request.user_id.is_some() == request.event.is_some() {
+            problems.push(FieldError::new(
+                "user_id",
+                "give exactly one of `user_id` and `event`",
+            ));
+        }
+        if !problems.is_empty() {
+            problems.sort_by(|a, b| a.field.cmp(&b.field));
+            return Err(Error::Validation(problems));
+        }
+        if let Some(user_id) = &request.user_id
+            && self.ports.store.get(&keys::user(user_id)).await?.is_none()
+        {
+            return Err(Error::invalid("user_id", "no such user"));
+        }
+        let message = AdminMessage {
+            id: self.ports.ids.new_id(),
+            user_id: request.user_id,
+            event: request.event,
+            subject: request.subject.unwrap_or_default().trim().to_owned(),
+            message: request.message.unwrap_or_default().trim().to_owned(),
+            sent_by: admin.id.clone(),
+            correlation_id: correlation_id.to_owned(),
+        };
+        let body = json!({"kind": "admin_message", "message": message});
+        let staged = Staged::command(
+            outbox::NOTIFICATIONS_QUEUE,
+            &message.id,
+            &body,
+            self.ports.clock.now().timestamp(),
+        )?;
+        self.ports.store.transact(vec![staged.write()?]).await?;
+        outbox::deliver(&self.ports, std::slice::from_ref(&staged)).await;
+        Ok(message)
+    }
+}
