@@ -5,6 +5,7 @@
 
 pub mod blobs;
 pub mod bucket_events;
+pub mod dead_letters;
 pub mod docs;
 pub mod metrics_endpoint;
 pub mod workers;

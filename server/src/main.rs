@@ -34,6 +34,10 @@ enum Command {
     },
     /// Create the table, queues and bucket on an AWS-compatible endpoint (moto, LocalStack).
     Provision,
+    /// List the messages in a queue's dead-letter queue (e.g. `payments`).
+    DeadLetters { queue: String },
+    /// Move every message of a queue's dead-letter queue back to the queue.
+    Redrive { queue: String },
 }
 
 #[tokio::main]
@@ -43,7 +47,48 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve().await,
         Command::CreateAdmin { email, username } => create_admin(&email, &username).await,
         Command::Provision => provision().await,
+        Command::DeadLetters { queue } => dead_letters(&queue, false).await,
+        Command::Redrive { queue } => dead_letters(&queue, true).await,
     }
+}
+
+/// `bazaar dead-letters <queue>` and `bazaar redrive <queue>` on the configured backend.
+async fn dead_letters(queue: &str, redrive: bool) -> anyhow::Result<()> {
+    let known: Vec<&str> = bazaar_api::functions::ALL
+        .iter()
+        .filter_map(|spec| match spec.trigger {
+            bazaar_api::functions::Trigger::Queue { queue } => Some(queue),
+            _ => None,
+        })
+        .collect();
+    if !known.contains(&queue) {
+        bail!(
+            "unknown queue {queue:?}; the queues are {}",
+            known.join(", ")
+        );
+    }
+    let backend = BackendConfig::from_env().map_err(anyhow::Error::msg)?;
+    let connected = bazaar_adapters::config::connect(&backend)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let ports = &connected.ports;
+    if redrive {
+        let moved = bazaar::dead_letters::redrive(ports, queue)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        println!("moved {moved} message(s) from {queue}-dlq back to {queue}");
+    } else {
+        for message in bazaar::dead_letters::list(ports, queue)
+            .await
+            .map_err(anyhow::Error::msg)?
+        {
+            println!(
+                "{}\treceived {} times\t{}",
+                message.message_id, message.receive_count, message.body
+            );
+        }
+    }
+    Ok(())
 }
 
 fn env(name: &str) -> Option<String> {

@@ -1126,7 +1126,7 @@ async fn a_poison_message_is_dead_lettered_while_its_batch_succeeds(backend: Bac
     for _ in 0..100 {
         dead = ports
             .queue
-            .receive("payments-dlq", 10, Duration::from_secs(30))
+            .receive("payments-dlq", 10, Duration::from_secs(1))
             .await
             .unwrap_or_default();
         if !dead.is_empty() {
