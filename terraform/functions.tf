@@ -13,6 +13,8 @@
 #   upload        key prefix in the assets bucket whose ObjectCreated events trigger it, or null
 #   bucket_put    key prefixes in the assets bucket it may write (presigned uploads are signed with its role)
 #   bucket_get    key prefixes in the assets bucket it may read
+#   notify_send   whether it sends notifications: e-mail through SES (ses:SendEmail from the
+#                 verified identities) and SMS and push through SNS (sns:Publish)
 locals {
   functions = {
     "health" = {
@@ -26,6 +28,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "users-register" = {
       route         = "POST /api/v1/users/register"
@@ -38,6 +41,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "users-login" = {
       route         = "POST /api/v1/users/login"
@@ -50,6 +54,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "users-me-get" = {
       route         = "GET /api/v1/users/me"
@@ -62,6 +67,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "users-me-update" = {
       route         = "PATCH /api/v1/users/me"
@@ -74,6 +80,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "users-list" = {
       route         = "GET /api/v1/users"
@@ -86,6 +93,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "users-update" = {
       route         = "PATCH /api/v1/users/{id}"
@@ -98,6 +106,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "addresses-list" = {
       route         = "GET /api/v1/users/me/addresses"
@@ -110,6 +119,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "addresses-create" = {
       route         = "POST /api/v1/users/me/addresses"
@@ -122,6 +132,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "addresses-update" = {
       route         = "PATCH /api/v1/users/me/addresses/{id}"
@@ -134,6 +145,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "addresses-delete" = {
       route         = "DELETE /api/v1/users/me/addresses/{id}"
@@ -146,6 +158,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "categories-list" = {
       route         = "GET /api/v1/categories"
@@ -158,6 +171,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "categories-create" = {
       route         = "POST /api/v1/categories"
@@ -170,6 +184,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "products-list" = {
       route         = "GET /api/v1/products"
@@ -182,6 +197,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "products-get" = {
       route         = "GET /api/v1/products/{id}"
@@ -194,6 +210,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "products-create" = {
       route         = "POST /api/v1/products"
@@ -206,6 +223,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "products-update" = {
       route         = "PATCH /api/v1/products/{id}"
@@ -218,6 +236,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "products-archive" = {
       route         = "DELETE /api/v1/products/{id}"
@@ -230,6 +249,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "products-stock" = {
       route         = "PUT /api/v1/products/{id}/stock"
@@ -242,6 +262,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "products-images" = {
       route         = "POST /api/v1/products/{id}/images"
@@ -254,6 +275,7 @@ locals {
       upload        = null
       bucket_put    = ["products/"]
       bucket_get    = []
+      notify_send   = false
     }
     "imports-create" = {
       route         = "POST /api/v1/imports"
@@ -266,6 +288,7 @@ locals {
       upload        = null
       bucket_put    = ["imports/"]
       bucket_get    = []
+      notify_send   = false
     }
     "imports-get" = {
       route         = "GET /api/v1/imports/{id}"
@@ -278,6 +301,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "orders-create" = {
       route         = "POST /api/v1/orders"
@@ -290,6 +314,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "orders-list" = {
       route         = "GET /api/v1/orders"
@@ -302,6 +327,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "orders-get" = {
       route         = "GET /api/v1/orders/{id}"
@@ -314,6 +340,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "orders-tracking" = {
       route         = "GET /api/v1/orders/{id}/tracking"
@@ -326,6 +353,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "orders-cancel" = {
       route         = "POST /api/v1/orders/{id}/cancel"
@@ -338,6 +366,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "orders-pay" = {
       route         = "POST /api/v1/orders/{id}/pay"
@@ -350,6 +379,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "orders-refund" = {
       route         = "POST /api/v1/orders/{id}/refund"
@@ -362,6 +392,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "orders-invoice" = {
       route         = "GET /api/v1/orders/{id}/invoice"
@@ -374,6 +405,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = ["invoices/"]
+      notify_send   = false
     }
     "orders-ship" = {
       route         = "POST /api/v1/admin/orders/{id}/ship"
@@ -386,6 +418,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "orders-deliver" = {
       route         = "POST /api/v1/admin/orders/{id}/deliver"
@@ -398,6 +431,72 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
+    }
+    "notifications-subscribe" = {
+      route         = "POST /api/v1/notifications/subscriptions"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+      notify_send   = false
+    }
+    "notifications-subscriptions-list" = {
+      route         = "GET /api/v1/notifications/subscriptions"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:Query"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+      notify_send   = false
+    }
+    "notifications-unsubscribe" = {
+      route         = "DELETE /api/v1/notifications/subscriptions/{id}"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+      notify_send   = false
+    }
+    "notifications-list" = {
+      route         = "GET /api/v1/notifications"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:Query"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+      notify_send   = false
+    }
+    "notifications-notify" = {
+      route         = "POST /api/v1/notifications/notify"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+      index_query   = false
+      queue_send    = ["notifications"]
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+      notify_send   = false
     }
     "imports-process" = {
       route         = null
@@ -410,18 +509,33 @@ locals {
       upload        = "imports/"
       bucket_put    = []
       bucket_get    = ["imports/"]
+      notify_send   = false
     }
     "notifications-consumer" = {
       route         = null
       queue         = "notifications"
       schedule      = null
-      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"]
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = ["deliveries"]
+      ssm           = false
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+      notify_send   = false
+    }
+    "notifications-deliver" = {
+      route         = null
+      queue         = "deliveries"
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
       index_query   = false
       queue_send    = []
       ssm           = false
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = true
     }
     "payments-process" = {
       route         = null
@@ -434,6 +548,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "invoices-render" = {
       route         = null
@@ -446,6 +561,7 @@ locals {
       upload        = null
       bucket_put    = ["invoices/"]
       bucket_get    = []
+      notify_send   = false
     }
     "orders-expire" = {
       route         = null
@@ -458,6 +574,7 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
     "outbox-relay" = {
       route         = null
@@ -465,11 +582,12 @@ locals {
       schedule      = "rate(1 minute)"
       table_actions = ["dynamodb:Query", "dynamodb:DeleteItem"]
       index_query   = false
-      queue_send    = ["notifications", "payments", "invoices"]
+      queue_send    = ["notifications", "payments", "invoices", "deliveries"]
       ssm           = false
       upload        = null
       bucket_put    = []
       bucket_get    = []
+      notify_send   = false
     }
   }
 }
@@ -484,6 +602,17 @@ locals {
 
   ssm_parameter_arn = "arn:${data.aws_partition.current.partition}:ssm:${var.region}:${data.aws_caller_identity.current.account_id}:parameter${var.jwt_secret_parameter_name}"
 
+  # The SES identities (addresses and domains) of this account and region: var.email_from's is
+  # one of them, verified by the operator.
+  ses_identities_arn = "arn:${data.aws_partition.current.partition}:ses:${var.region}:${data.aws_caller_identity.current.account_id}:identity/*"
+
+  # Settings that differ from the defaults of aws_lambda_function.function and
+  # aws_lambda_event_source_mapping.queue below. notifications-deliver makes up to 3 HTTPS
+  # tries of 5 s each (1 s of backoff) per message, so it takes one message per invocation and
+  # has 30 s for it; its queue's visibility timeout (sqs.tf) is 6x that.
+  function_timeouts = { "notifications-deliver" = 30 }
+  queue_batch_sizes = { "notifications-deliver" = 1 }
+
   # Same variables as the Globals of template.yaml.
   function_environment = {
     BAZAAR_BACKEND                 = "aws"
@@ -492,9 +621,12 @@ locals {
     BAZAAR_QUEUE_URL_NOTIFICATIONS = aws_sqs_queue.notifications.url
     BAZAAR_QUEUE_URL_PAYMENTS      = aws_sqs_queue.payments.url
     BAZAAR_QUEUE_URL_INVOICES      = aws_sqs_queue.invoices.url
+    BAZAAR_QUEUE_URL_DELIVERIES    = aws_sqs_queue.deliveries.url
     BAZAAR_JWT_SECRET_PARAMETER    = var.jwt_secret_parameter_name
     BAZAAR_JWT_ISSUER              = var.jwt_issuer
     BAZAAR_JWT_AUDIENCE            = var.jwt_audience
+    BAZAAR_EMAIL_FROM              = var.email_from
+    BAZAAR_ALLOW_PRIVATE_TARGETS   = "false" # Slack and webhook targets: HTTPS to public addresses only
     RUST_LOG                       = "info"
   }
 }
@@ -612,6 +744,26 @@ data "aws_iam_policy_document" "function" {
       resources = [local.ssm_parameter_arn]
     }
   }
+
+  dynamic "statement" {
+    for_each = each.value.notify_send ? [true] : []
+    content {
+      sid       = "SendEmail"
+      actions   = ["ses:SendEmail"]
+      resources = [local.ses_identities_arn]
+    }
+  }
+
+  # SNS Publish to a phone number (SMS) has no resource to scope it to; push goes to the
+  # platform endpoint ARNs that users subscribe.
+  dynamic "statement" {
+    for_each = each.value.notify_send ? [true] : []
+    content {
+      sid       = "PublishSmsAndPush"
+      actions   = ["sns:Publish"]
+      resources = ["*"]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "function" {
@@ -627,10 +779,10 @@ resource "aws_iam_role_policy" "function" {
 # ---------------------------------------------------------------------------------------------
 
 resource "aws_lambda_function" "function" {
-  #checkov:skip=CKV_AWS_117:No VPC resources are used; DynamoDB, SQS, S3 and SSM are reached over TLS with IAM auth, and a VPC would add NAT/endpoints and cold-start cost for nothing.
+  #checkov:skip=CKV_AWS_117:No VPC resources are used; DynamoDB, SQS, S3, SSM, SES and SNS are reached over TLS with IAM auth, and a VPC would add NAT/endpoints and cold-start cost for nothing. notifications-deliver also POSTs to Slack and webhook URLs on the public internet (private addresses are refused, BAZAAR_ALLOW_PRIVATE_TARGETS = false), which from a VPC would need a NAT gateway.
   #checkov:skip=CKV_AWS_116:HTTP calls are synchronous and the SQS sources dead-letter through their queues' redrive policies; the scheduled functions (outbox relay, order expiry) retry on their next run since the outbox and the expiry entries stay in the table; an import whose S3 invocation fails all its retries stays visible as running with its checkpoint, and a new delivery of its event resumes it.
   #checkov:skip=CKV_AWS_115:Reserved concurrency would carve up the account pool (and fails on accounts with the default low quota); load is bounded by the HTTP API throttling instead.
-  #checkov:skip=CKV_AWS_173:The environment holds only resource names and the SSM parameter name, no secrets (the JWT secret is read from SSM at run time); Lambda encrypts it at rest with an AWS-managed key.
+  #checkov:skip=CKV_AWS_173:The environment holds only resource names, the e-mail sender and the SSM parameter name, no secrets (the JWT secret is read from SSM at run time); Lambda encrypts it at rest with an AWS-managed key.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile in the build pipeline; packages are built reproducibly by cargo-lambda and deployed by this configuration only.
   for_each = local.functions
 
@@ -641,7 +793,7 @@ resource "aws_lambda_function" "function" {
   architectures = ["arm64"]
   # Upload handlers stream whole files (imports checkpoint and resume); the rest answer fast.
   memory_size      = each.value.upload != null ? 512 : 256
-  timeout          = each.value.upload != null ? 900 : 10
+  timeout          = lookup(local.function_timeouts, each.key, each.value.upload != null ? 900 : 10)
   filename         = "${local.package_dir}/${each.key}/bootstrap.zip"
   source_code_hash = filebase64sha256("${local.package_dir}/${each.key}/bootstrap.zip")
 
@@ -705,7 +857,7 @@ resource "aws_lambda_event_source_mapping" "queue" {
 
   event_source_arn        = local.queues[each.value.queue].arn
   function_name           = aws_lambda_function.function[each.key].arn
-  batch_size              = 10
+  batch_size              = lookup(local.queue_batch_sizes, each.key, 10)
   function_response_types = ["ReportBatchItemFailures"]
 }
 

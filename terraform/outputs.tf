@@ -43,6 +43,16 @@ output "invoices_dead_letter_queue_url" {
   value       = aws_sqs_queue.invoices_dlq.url
 }
 
+output "deliveries_queue_url" {
+  description = "The deliveries queue (single notifications to send)."
+  value       = aws_sqs_queue.deliveries.url
+}
+
+output "deliveries_dead_letter_queue_url" {
+  description = "The deliveries dead-letter queue."
+  value       = aws_sqs_queue.deliveries_dlq.url
+}
+
 output "function_names" {
   description = "Deployed function names, by binary name."
   value       = { for name, f in aws_lambda_function.function : name => f.function_name }

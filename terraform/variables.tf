@@ -38,6 +38,17 @@ variable "jwt_audience" {
   default     = "bazaar-api"
 }
 
+variable "email_from" {
+  description = "The sender of notification e-mail (\"Name <address>\" or a bare address). Its address or domain must be an identity verified in Amazon SES in var.region beforehand (e.g. `aws sesv2 create-email-identity --email-identity no-reply@example.com`); while the account is in the SES sandbox, recipients must be verified too."
+  type        = string
+  default     = "Bazaar <no-reply@example.com>"
+
+  validation {
+    condition     = can(regex("@", var.email_from))
+    error_message = "email_from must contain an e-mail address."
+  }
+}
+
 variable "log_retention_days" {
   description = "How long CloudWatch keeps the functions' and the API's logs."
   type        = number

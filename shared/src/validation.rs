@@ -120,6 +120,20 @@ pub fn text(value: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// Free text that may span lines (messages): as [`text`], but line breaks and tabs are fine.
+pub fn multiline_text(value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() {
+        Err(rule("blank", "must not be blank"))
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        Err(rule("control", "must not contain control characters"))
+    } else {
+        Ok(())
+    }
+}
+
 /// ISO 3166-1 alpha-2 country codes, upper-case (`IR`, `DE`).
 pub fn country(value: &str) -> Result<(), ValidationError> {
     if value.len() == 2 && value.chars().all(|c| c.is_ascii_uppercase()) {

@@ -6,7 +6,8 @@
 //! - `terraform/` (the `local.functions` map in functions.tf, the queues in sqs.tf).
 //!
 //! It also checks that both descriptions declare the same table (the key names the code uses)
-//! and the same per-function permissions. Each test collects every disagreement it finds and
+//! and the same per-function permissions, including which functions may send notifications
+//! (SES e-mail, SNS SMS and push). Each test collects every disagreement it finds and
 //! fails once with the whole list, so one run shows everything to fix.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -584,9 +585,10 @@ struct TfFunction {
     upload: Option<String>,
     bucket_put: BTreeSet<String>,
     bucket_get: BTreeSet<String>,
+    notify_send: bool,
 }
 
-const TF_FIELDS: [&str; 10] = [
+const TF_FIELDS: [&str; 11] = [
     "route",
     "queue",
     "schedule",
@@ -597,6 +599,7 @@ const TF_FIELDS: [&str; 10] = [
     "upload",
     "bucket_put",
     "bucket_get",
+    "notify_send",
 ];
 
 /// Parses `locals { functions = { ... } }` of terraform/functions.tf.
@@ -680,7 +683,11 @@ fn terraform_functions(problems: &mut Problems) -> BTreeMap<String, TfFunction> 
                 false
             }
         };
-        let (index_query, ssm) = (boolean("index_query"), boolean("ssm"));
+        let (index_query, ssm, notify_send) = (
+            boolean("index_query"),
+            boolean("ssm"),
+            boolean("notify_send"),
+        );
         let function = TfFunction {
             route,
             queue,
@@ -692,6 +699,7 @@ fn terraform_functions(problems: &mut Problems) -> BTreeMap<String, TfFunction> 
             upload,
             bucket_put,
             bucket_get,
+            notify_send,
         };
         if functions.insert(name.clone(), function).is_some() {
             problems.add(format!("terraform: local.functions has {name:?} twice"));
@@ -957,6 +965,10 @@ struct Grants {
     /// Key prefixes of the assets bucket it may write and read.
     bucket_put: BTreeSet<String>,
     bucket_get: BTreeSet<String>,
+    /// `ses:SendEmail` (on any resource): it may send e-mail.
+    ses_send_email: bool,
+    /// `sns:Publish` (on any resource): it may send SMS and push notifications.
+    sns_publish: bool,
 }
 
 /// The key prefix a statement on `arn:...:s3:::<assets bucket>/<prefix>*` covers.
@@ -1012,6 +1024,10 @@ fn sam_grants(id: &str, function: &Yaml, problems: &mut Problems) -> Grants {
                         && sub.ends_with(":parameter${JwtSecretParameterName}")
                     {
                         grants.ssm = true;
+                    } else if action == "ses:SendEmail" {
+                        grants.ses_send_email = true;
+                    } else if action == "sns:Publish" {
+                        grants.sns_publish = true;
                     }
                 }
             }
@@ -1043,6 +1059,9 @@ fn sam_and_terraform_grant_the_same_permissions() {
             ssm: tf.ssm,
             bucket_put: tf.bucket_put.clone(),
             bucket_get: tf.bucket_get.clone(),
+            // `notify_send` grants both: e-mail through SES, SMS and push through SNS.
+            ses_send_email: tf.notify_send,
+            sns_publish: tf.notify_send,
         };
         // Exactly the functions that handle tokens may read the signing secret: the others
         // start without it (`FunctionSpec::uses_tokens`) and must not be granted it.
@@ -1058,6 +1077,20 @@ fn sam_and_terraform_grant_the_same_permissions() {
                 }
             )
         });
+        // Sending e-mail, SMS and push reaches people outside the system: exactly the functions
+        // terraform marks `notify_send` may do it, in both descriptions.
+        problems.check(
+            in_sam.ses_send_email == tf.notify_send && in_sam.sns_publish == tf.notify_send,
+            || {
+                format!(
+                    "{}: terraform says notify_send = {}, but template.yaml {id} {} ses:SendEmail and {} sns:Publish",
+                    spec.name,
+                    tf.notify_send,
+                    if in_sam.ses_send_email { "grants" } else { "does not grant" },
+                    if in_sam.sns_publish { "grants" } else { "does not grant" },
+                )
+            },
+        );
         problems.check(in_sam == in_terraform, || {
             format!("{}: template.yaml {id} grants {in_sam:?}\n      but terraform local.functions grants {in_terraform:?}", spec.name)
         });

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use bazaar_tests::faults::DuplicatingQueue;
-use bazaar_tests::http::{Client, Response};
+use bazaar_tests::faults::server_with_duplicating_queue;
+use bazaar_tests::http::{Client, Response, eventually};
 use bazaar_tests::receiver::{Received, Receiver};
 use bazaar_tests::{Backend, TestServer};
 use hmac::{Hmac, Mac};
@@ -37,21 +37,6 @@ fn text(value: &Value) -> String {
 
 async fn subscribe(client: &Client, token: &str, body: Value) -> Response {
     client.post(SUBSCRIPTIONS, Some(token), body).await
-}
-
-/// Polls until `check` holds.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never happened: {what}");
 }
 
 /// The delivery log of a user, by (event, channel).
@@ -372,10 +357,7 @@ async fn subscriptions_are_checked_unique_and_removable(backend: Backend) {
 }
 
 async fn a_webhook_gets_each_event_once_and_signed_even_when_redelivered(backend: Backend) {
-    let server = TestServer::start_customised(backend, 5, |ports| {
-        ports.queue = DuplicatingQueue::wrap(ports.queue.clone(), 3);
-    })
-    .await;
+    let server = server_with_duplicating_queue(backend, 3).await;
     let shop = Shop::start(server).await;
     let receiver = Receiver::start().await;
     let product = shop.product("HOOK-1", 10).await;
@@ -668,10 +650,10 @@ async fn admins_message_users_and_subscribers_on_every_channel(backend: Backend)
 
     let queued = shop
         .client
-        .post(NOTIFY, Some(&shop.admin), json!({"user_id": user_id, "subject": "Sale!", "message": "Everything is 10% off today."}))
+        .post(NOTIFY, Some(&shop.admin), json!({"user_id": user_id, "subject": "Sale!", "message": "Everything is 10% off today.\nOnly today."}))
         .await;
     queued.expect(202);
-    let sale = json!({"text": "*Sale!*\nEverything is 10% off today."});
+    let sale = json!({"text": "*Sale!*\nEverything is 10% off today.\nOnly today."});
     eventually("slack got the message", || async {
         receiver
             .on("/slack")

@@ -13,8 +13,8 @@ use bazaar_shared::orders::states::{self, Action, Actor, Status};
 use bazaar_shared::orders::{OrderSettings, Orders};
 use bazaar_shared::outbox;
 use bazaar_shared::ports::{Clock, Index, Query};
-use bazaar_tests::faults::{DuplicatingQueue, FailingQueue};
-use bazaar_tests::http::{Client, Response, concurrently, count};
+use bazaar_tests::faults::{server_with_duplicating_queue, server_with_failing_queue};
+use bazaar_tests::http::{Client, Response, concurrently, count, eventually};
 use bazaar_tests::{Backend, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -187,21 +187,6 @@ impl Shop {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("order {order} never became {status}; it is {last}");
-    }
-
-    /// Waits until `check` holds, polling `what`.
-    async fn eventually<F, Fut>(&self, what: &str, mut check: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        for _ in 0..300 {
-            if check().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("never happened: {what}");
     }
 
     /// The simulated provider's ledger of an order: (charges captured, total refunded).
@@ -395,7 +380,7 @@ async fn an_order_goes_from_placing_to_delivery_and_refund(backend: Backend) {
     let invoice_path = format!("{ORDERS}/{id}/invoice");
     let client = shop.client.clone();
     let token = buyer.token.clone();
-    shop.eventually("the invoice is issued", || {
+    eventually("the invoice is issued", || {
         let (client, path, token) = (client.clone(), invoice_path.clone(), token.clone());
         async move { client.get(&path, Some(&token)).await.status == 200 }
     })
@@ -499,7 +484,7 @@ async fn an_order_goes_from_placing_to_delivery_and_refund(backend: Backend) {
         .await
         .expect_problem(409);
     let ledger_order = id.clone();
-    shop.eventually("the provider refunded everything", || {
+    eventually("the provider refunded everything", || {
         let shop = &shop;
         let order = ledger_order.clone();
         async move { shop.ledger(&order).await == (1, 5997, 2) }
@@ -897,21 +882,7 @@ async fn expiry_cancels_unpaid_orders_and_releases_their_stock(backend: Backend)
 }
 
 async fn a_payment_landing_after_expiry_is_refunded(backend: Backend) {
-    let probe: Arc<std::sync::Mutex<Option<Arc<FailingQueue>>>> = Arc::default();
-    let slot = probe.clone();
-    let server = TestServer::start_customised(backend, 5, move |ports| {
-        let failing = FailingQueue::wrap(ports.queue.clone());
-        ports.queue = failing.clone();
-        if let Ok(mut slot) = slot.lock() {
-            *slot = Some(failing);
-        }
-    })
-    .await;
-    let failing = probe
-        .lock()
-        .ok()
-        .and_then(|slot| slot.clone())
-        .unwrap_or_else(|| panic!("no queue"));
+    let (server, failing) = server_with_failing_queue(backend).await;
     let shop = shop_on(server).await;
     let product = shop.product("LATE-1", 4200, 3).await;
     let buyer = shop.buyer("late").await;
@@ -934,7 +905,7 @@ async fn a_payment_landing_after_expiry_is_refunded(backend: Backend) {
     let sent = outbox::sweep(shop.server.app.ports(), Duration::ZERO).await;
     assert!(sent.is_ok_and(|sent| sent >= 1));
     let order_id = order.clone();
-    shop.eventually("the late payment is refunded", || {
+    eventually("the late payment is refunded", || {
         let shop = &shop;
         let order = order_id.clone();
         async move { shop.ledger(&order).await == (1, 4200, 1) }
@@ -948,10 +919,7 @@ async fn a_payment_landing_after_expiry_is_refunded(backend: Backend) {
 }
 
 async fn every_message_delivered_three_times_has_one_effect(backend: Backend) {
-    let server = TestServer::start_customised(backend, 5, |ports| {
-        ports.queue = DuplicatingQueue::wrap(ports.queue.clone(), 3);
-    })
-    .await;
+    let server = server_with_duplicating_queue(backend, 3).await;
     let shop = shop_on(server).await;
     let product = shop.product("TRIPLE-1", 1200, 10).await;
     let buyer = shop.buyer("triple").await;
@@ -972,13 +940,13 @@ async fn every_message_delivered_three_times_has_one_effect(backend: Backend) {
         .expect(202);
     let invoice_path = format!("{ORDERS}/{order}/invoice");
     let (client, token) = (shop.client.clone(), buyer.token.clone());
-    shop.eventually("the invoice is issued", || {
+    eventually("the invoice is issued", || {
         let (client, path, token) = (client.clone(), invoice_path.clone(), token.clone());
         async move { client.get(&path, Some(&token)).await.status == 200 }
     })
     .await;
     let order_id = order.clone();
-    shop.eventually("the refund went through", || {
+    eventually("the refund went through", || {
         let shop = &shop;
         let order = order_id.clone();
         async move { shop.ledger(&order).await == (1, 400, 1) }
@@ -1023,41 +991,32 @@ async fn every_message_delivered_three_times_has_one_effect(backend: Backend) {
     let inbox = shop
         .partition(&format!("USER#{}", buyer.id), "NOTIFICATION#")
         .await;
-    let mut events: Vec<String> = inbox.iter().map(|item| text(&item["event"])).collect();
-    events.sort();
-    assert_eq!(
-        events,
-        [
-            "ORDER_CREATED",
-            "PAYMENT_SUCCESSFUL",
-            "REFUND_ISSUED",
-            "SHIPMENT_DELIVERED",
-            "SHIPMENT_SHIPPED",
-            "USER_REGISTERED"
-        ],
-        "one notification per event"
-    );
+    let on = |channel: &str| {
+        let mut events: Vec<String> = inbox
+            .iter()
+            .filter(|item| item["channel"] == json!(channel))
+            .map(|item| text(&item["event"]))
+            .collect();
+        events.sort();
+        events
+    };
+    let expected = [
+        "ORDER_CREATED",
+        "PAYMENT_SUCCESSFUL",
+        "REFUND_ISSUED",
+        "SHIPMENT_DELIVERED",
+        "SHIPMENT_SHIPPED",
+        "USER_REGISTERED",
+    ];
+    assert_eq!(on("inbox"), expected, "one inbox entry per event");
+    assert_eq!(on("email"), expected, "one e-mail per event");
     assert_eq!(shop.stock(&product).await, 8);
     assert_eq!(shop.reserved(&product).await, 0);
     shop.server.stop().await;
 }
 
 async fn a_crash_between_the_write_and_the_send_loses_nothing(backend: Backend) {
-    let probe: Arc<std::sync::Mutex<Option<Arc<FailingQueue>>>> = Arc::default();
-    let slot = probe.clone();
-    let server = TestServer::start_customised(backend, 5, move |ports| {
-        let failing = FailingQueue::wrap(ports.queue.clone());
-        ports.queue = failing.clone();
-        if let Ok(mut slot) = slot.lock() {
-            *slot = Some(failing);
-        }
-    })
-    .await;
-    let failing = probe
-        .lock()
-        .ok()
-        .and_then(|slot| slot.clone())
-        .unwrap_or_else(|| panic!("no queue"));
+    let (server, failing) = server_with_failing_queue(backend).await;
     let shop = shop_on(server).await;
     let product = shop.product("CRASH-1", 800, 4).await;
     let buyer = shop.buyer("crashy").await;
@@ -1091,7 +1050,7 @@ async fn a_crash_between_the_write_and_the_send_loses_nothing(backend: Backend) 
     shop.wait_for(&buyer.token, &order, "paid").await;
     assert_eq!(shop.ledger(&order).await, (1, 0, 0));
     let order_id = order.clone();
-    shop.eventually("the order confirmation reached the inbox", || {
+    eventually("the order confirmation reached the inbox", || {
         let shop = &shop;
         let user = buyer.id.clone();
         let order = order_id.clone();

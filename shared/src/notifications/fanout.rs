@@ -101,6 +101,7 @@ impl Notifications {
             payload: json!({
                 "id": admin.id,
                 "type": "ADMIN_MESSAGE",
+                "occurred_at": self.ports.clock.now(),
                 "correlation_id": admin.correlation_id,
                 "data": data,
             })
@@ -223,8 +224,13 @@ impl Notifications {
         let mut written = 0;
         let now = self.ports.clock.now();
         for recipient in recipients {
+            // Unique per (message, user, medium, target): two users subscribing the same
+            // URL get two deliveries with two ids.
             let suffix = match &recipient.target {
-                Some(target) => digest(&format!("{:?}|{target}", recipient.medium)),
+                Some(target) => digest(&format!(
+                    "{}|{:?}|{target}",
+                    recipient.user_id, recipient.medium
+                )),
                 None => "inbox".to_owned(),
             };
             let inbox = recipient.medium == Medium::Inbox;

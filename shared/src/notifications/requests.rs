@@ -35,7 +35,7 @@ pub struct NotifyRequest {
     #[validate(
         required,
         length(min = 1, max = 4000),
-        custom(function = "validation::text")
+        custom(function = "validation::multiline_text")
     )]
     pub message: Option<String>,
 }
