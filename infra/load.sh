@@ -57,7 +57,12 @@ fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/bazaar-load.XXXXXX")"
 server_pid=""
+locust_pid=""
 cleanup() {
+  if [[ -n "$locust_pid" ]] && kill -0 "$locust_pid" 2>/dev/null; then
+    kill -TERM "$locust_pid" 2>/dev/null || true
+    wait "$locust_pid" 2>/dev/null || true
+  fi
   if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
@@ -66,7 +71,7 @@ cleanup() {
   fi
   if [[ -n "${LOAD_RESULTS_DIR:-}" ]]; then
     mkdir -p "$LOAD_RESULTS_DIR"
-    cp "$work"/load_*.csv "$work/server.log" "$LOAD_RESULTS_DIR"/ 2>/dev/null || true
+    cp "$work"/load_* "$work/server.log" "$LOAD_RESULTS_DIR"/ 2>/dev/null || true
   fi
   rm -rf "$work"
 }
@@ -86,7 +91,9 @@ printf '%s' "$admin_password" | run_nice "$bazaar" create-admin --email "$admin_
 step "bazaar serve on a free loopback port"
 # Port 0: the kernel picks a free port, the server prints the address it bound (and uses
 # it as BAZAAR_PUBLIC_URL), so there is no race between choosing a port and binding it.
-BAZAAR_LISTEN=127.0.0.1:0 run_nice "$bazaar" serve >"$work/server.log" 2>&1 &
+# `nice` execs the server, so $! is the server itself (a shell function run in the
+# background would be a subshell, and killing it would leave the server running).
+BAZAAR_LISTEN=127.0.0.1:0 nice -n "$niceness" "$bazaar" serve >"$work/server.log" 2>&1 &
 server_pid=$!
 base=""
 for _ in $(seq 300); do
@@ -134,12 +141,18 @@ done
 echo "seeded $products products (stock 1000000 each) in category $category_id"
 
 step "locust: $users users (spawned at $spawn_rate/s), ${seconds}s, against $base"
-locust_status=0
-run_nice "$python" -m locust -f "$root/infra/locustfile.py" --headless --only-summary \
+# In the background and waited for, so that a signal to this script is handled at once
+# (the EXIT trap stops locust too); `nice` execs python, so $! is locust itself.
+LOAD_SUMMARY_JSON="$work/load_summary.json" nice -n "$niceness" "$python" -m locust \
+  -f "$root/infra/locustfile.py" --headless --only-summary \
   -u "$users" -r "$spawn_rate" -t "${seconds}s" --stop-timeout 10 \
   --host "$base" --csv "$work/load" --loglevel WARNING \
-  >"$work/locust.log" 2>&1 || locust_status=$?
-if [[ ! -s "$work/load_stats.csv" ]]; then
+  >"$work/locust.log" 2>&1 </dev/null &
+locust_pid=$!
+locust_status=0
+wait "$locust_pid" || locust_status=$?
+locust_pid=""
+if [[ ! -s "$work/load_summary.json" ]]; then
   cat "$work/locust.log" >&2
   echo "load.sh: locust wrote no statistics (exit status $locust_status)" >&2
   exit 1
@@ -152,60 +165,49 @@ if ! kill -0 "$server_pid" 2>/dev/null; then
   exit 1
 fi
 verdict=0
-"$python" - "$work/load" "$max_error_pct" "$users" "$seconds" <<'EOF' || verdict=$?
-import csv, os, sys
+"$python" - "$work/load_summary.json" "$max_error_pct" "$users" "$seconds" <<'EOF' || verdict=$?
+import json, sys
 
-prefix, max_pct, users, seconds = sys.argv[1:5]
-
-def read(suffix):
-    path = f"{prefix}_{suffix}.csv"
-    return list(csv.DictReader(open(path, newline=""))) if os.path.exists(path) else []
-
-rows = read("stats")
+path, max_pct, users, seconds = sys.argv[1:5]
+summary = json.load(open(path))
 
 def cell(value, digits=0):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return value or "-"
-    return f"{number:.{digits}f}"
+    return "-" if value is None else f"{value:.{digits}f}"
+
+def line(row):
+    return (row["type"], row["name"], str(row["requests"]), str(row["failures"]),
+            cell(row["rps"], 1), cell(row["p50"]), cell(row["p99"]), cell(row["max"]))
 
 header = ("Type", "Name", "Requests", "Fails", "Req/s", "p50 ms", "p99 ms", "Max ms")
-table = [header]
-for row in rows:
-    table.append((
-        row["Type"], row["Name"], row["Request Count"], row["Failure Count"],
-        cell(row["Requests/s"], 1), cell(row["50%"]), cell(row["99%"]),
-        cell(row["Max Response Time"]),
-    ))
-widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
-for index, line in enumerate(table):
-    if index == len(table) - 1 and rows and rows[-1]["Name"] == "Aggregated":
-        print("  ".join("-" * w for w in widths))
-    print("  ".join(str(v).ljust(w) if i < 2 else str(v).rjust(w) for i, (v, w) in enumerate(zip(line, widths))))
+body = [line(row) for row in summary["endpoints"]]
+footer = [line(summary["http"]), line(summary["all"])]
+widths = [max(len(cells[i]) for cells in [header] + body + footer) for i in range(len(header))]
+def show(cells):
+    print("  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(cells, widths))))
+for cells in [header] + body:
+    show(cells)
+print("  ".join("-" * w for w in widths))
+for cells in footer:
+    show(cells)
 
-failures = read("failures")
-if failures:
+if summary["failures"]:
     print("\nFailures (occurrences, request, error):")
-    for row in sorted(failures, key=lambda r: -int(r["Occurrences"])):
-        print(f"  {row['Occurrences']:>6}  {row['Method']} {row['Name']}: {row['Error'][:300]}")
-
-exceptions = read("exceptions")
-if exceptions:
+    for row in summary["failures"]:
+        print(f"  {row['occurrences']:>6}  {row['method']} {row['name']}: {row['error'][:300]}")
+if summary["exceptions"]:
     print("\nExceptions raised in the locustfile (count, message):")
-    for row in exceptions:
-        print(f"  {row['Count']:>6}  {row['Message'][:300]}")
+    for row in summary["exceptions"]:
+        print(f"  {row['count']:>6}  {row['message'][:300]}")
 
-total = next((r for r in rows if r["Name"] == "Aggregated"), None)
-count = int(total["Request Count"]) if total else 0
-failed = int(total["Failure Count"]) if total else 0
+total = summary["all"]
+count, failed = total["requests"], total["failures"]
 pct = 100.0 * failed / count if count else 100.0
 print(f"\n{users} users, {seconds} s: {count} requests, {failed} failed ({pct:.2f}%), "
-      f"{cell(total['Requests/s'], 1) if total else 0} req/s overall; threshold {max_pct}%")
+      f"{total['rps']:.1f} req/s overall; threshold {max_pct}%")
 if count == 0:
     print("FAIL: no requests were made", file=sys.stderr)
     sys.exit(1)
-if exceptions:
+if summary["exceptions"]:
     print("FAIL: the locustfile raised exceptions", file=sys.stderr)
     sys.exit(1)
 if pct > float(max_pct):

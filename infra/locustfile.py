@@ -14,15 +14,18 @@ reported as the pseudo-request `ASYNC pay->paid`. Any unexpected status, includi
 "not enough stock", is a failure whose message carries the status and the start of the body.
 
 Environment: LOAD_WAIT_MIN / LOAD_WAIT_MAX (seconds between tasks, default 0.5 / 1.5),
-LOAD_PAID_TIMEOUT (seconds to wait for `paid`, default 15).
+LOAD_PAID_TIMEOUT (seconds to wait for `paid`, default 15), LOAD_SUMMARY_JSON (a file to
+write the final statistics to, see write_summary).
 """
 
+import json
 import os
 import random
 import time
 import uuid
 
-from locust import FastHttpUser, between, task
+from locust import FastHttpUser, between, events, task
+from locust.stats import StatsEntry
 
 API = "/api/v1"
 
@@ -190,3 +193,54 @@ class Shopper(FastHttpUser):
             exception=RuntimeError(error) if error else None,
             context={},
         )
+
+
+
+@events.quitting.add_listener
+def write_summary(environment, **_kwargs):
+    """Writes the final statistics to LOAD_SUMMARY_JSON, if set (infra/load.sh prints them).
+
+    Locust's CSV files are rewritten once a second and may miss the last second; this runs
+    after the users have stopped. Besides locust's "Aggregated" row, which also counts the
+    ASYNC pseudo-requests (much longer), it gives the totals of the HTTP requests alone.
+    """
+    path = os.environ.get("LOAD_SUMMARY_JSON")
+    stats = environment.stats
+    if not path or stats is None:
+        return
+
+    def row(entry, kind, name):
+        return {
+            "type": kind,
+            "name": name,
+            "requests": entry.num_requests,
+            "failures": entry.num_failures,
+            "rps": entry.total_rps,
+            "p50": entry.get_response_time_percentile(0.5) if entry.num_requests else None,
+            "p99": entry.get_response_time_percentile(0.99) if entry.num_requests else None,
+            "max": entry.max_response_time if entry.num_requests else None,
+        }
+
+    http = StatsEntry(stats, "HTTP requests", "")
+    for entry in stats.entries.values():
+        if entry.method != "ASYNC":
+            http.extend(entry)
+    runner = environment.runner
+    summary = {
+        "endpoints": [
+            row(entry, entry.method, entry.name)
+            for entry in sorted(stats.entries.values(), key=lambda e: (e.method == "ASYNC", e.name))
+        ],
+        "http": row(http, "HTTP", "all HTTP requests"),
+        "all": row(stats.total, "", "Aggregated (HTTP + ASYNC)"),
+        "failures": [
+            {"method": e.method, "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
+            for e in sorted(stats.errors.values(), key=lambda e: -e.occurrences)
+        ],
+        "exceptions": [
+            {"count": e["count"], "message": e["msg"]}
+            for e in (runner.exceptions.values() if runner else [])
+        ],
+    }
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(summary, out)

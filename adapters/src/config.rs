@@ -18,6 +18,7 @@ use crate::notify::NotifySettings;
 use crate::notify::aws::{SesEmail, SnsMessages};
 use crate::notify::files::FileOutbox;
 use crate::notify::http::HttpNotifier;
+use crate::notify::smtp::SmtpEmail;
 use crate::payments;
 
 /// Where state, queues and blobs live.
@@ -138,6 +139,7 @@ impl BackendConfig {
             email_from: lookup("BAZAAR_EMAIL_FROM")
                 .unwrap_or_else(|| NotifySettings::DEFAULT_FROM.to_owned()),
             allow_private_targets,
+            smtp_url: lookup("BAZAAR_SMTP_URL"),
         };
         Ok(Self {
             backend,
@@ -213,7 +215,7 @@ pub async fn connect_with(
                 clock: Arc::new(SystemClock),
                 ids: ids.clone(),
                 payments: payments::simulated(store, ids),
-                notifiers: local_notifiers(data_dir, &config.notify),
+                notifiers: local_notifiers(data_dir, &config.notify)?,
             };
             Ok(Connected {
                 ports,
@@ -268,20 +270,25 @@ pub async fn connect_with(
     }
 }
 
-/// Locally, e-mail, SMS and push are files in the data directory's outbox.
-fn local_notifiers(data_dir: &Path, settings: &NotifySettings) -> Notifiers {
+/// Locally, e-mail, SMS and push are files in the data directory's outbox (e-mail goes to
+/// an SMTP server instead when one is configured).
+fn local_notifiers(data_dir: &Path, settings: &NotifySettings) -> Result<Notifiers, String> {
     let files = Arc::new(FileOutbox::new(
         data_dir.join("outbox"),
         settings.email_from.clone(),
     ));
     let http = Arc::new(HttpNotifier::new(settings.allow_private_targets));
-    Notifiers {
-        email: files.clone(),
+    let email: Arc<dyn bazaar_shared::ports::Notifier> = match &settings.smtp_url {
+        Some(url) => Arc::new(SmtpEmail::new(url, &settings.email_from)?),
+        None => files.clone(),
+    };
+    Ok(Notifiers {
+        email,
         sms: files.clone(),
         push: files,
         slack: http.clone(),
         webhook: http,
-    }
+    })
 }
 
 fn aws_notifiers(sdk: &aws_config::SdkConfig, settings: &NotifySettings) -> Notifiers {

@@ -7,6 +7,7 @@ pub mod moto;
 pub mod receiver;
 pub mod recording;
 pub mod server;
+pub mod smtp_receiver;
 
 pub use server::{Backend, TestServer};
 

@@ -103,6 +103,7 @@ impl TestServer {
                     notify: NotifySettings {
                         email_from: NotifySettings::DEFAULT_FROM.to_owned(),
                         allow_private_targets: true,
+                        smtp_url: None,
                     },
                 };
                 (config, None)
@@ -146,6 +147,7 @@ impl TestServer {
                     notify: NotifySettings {
                         email_from: crate::moto::VERIFIED_SENDER.to_owned(),
                         allow_private_targets: true,
+                        smtp_url: None,
                     },
                 };
                 (config, Some(sdk))

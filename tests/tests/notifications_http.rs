@@ -716,3 +716,46 @@ async fn admins_hear_about_stock(backend: Backend) {
     assert_eq!(event["data"]["product_id"], json!(product));
     shop.server.stop().await;
 }
+
+/// Locally, with an SMTP server configured, e-mail goes there instead of the outbox folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_email_goes_to_a_configured_smtp_server() {
+    use bazaar_adapters::notify::smtp::SmtpEmail;
+    let smtp = bazaar_tests::smtp_receiver::SmtpReceiver::start().await;
+    let url = smtp.url();
+    let server = TestServer::start_customised(Backend::Embedded, 5, move |ports| {
+        let email = SmtpEmail::new(&url, "Bazaar <no-reply@bazaar.test>")
+            .unwrap_or_else(|error| panic!("{error}"));
+        ports.notifiers.email = std::sync::Arc::new(email);
+    })
+    .await;
+    let shop = Shop::start(server).await;
+    shop.buyer("smtpuser", "fa").await;
+    eventually("the welcome e-mail reached the SMTP server", || async {
+        smtp.messages()
+            .iter()
+            .any(|message| message.contains("To: smtpuser@example.com"))
+    })
+    .await;
+    let message = smtp
+        .messages()
+        .into_iter()
+        .find(|message| message.contains("To: smtpuser@example.com"))
+        .unwrap_or_default();
+    assert!(
+        message.contains("From: Bazaar <no-reply@bazaar.test>"),
+        "{message}"
+    );
+    // The Persian subject travels encoded (RFC 2047).
+    assert!(
+        message.contains("Subject: smtpuser =?utf-8?b?"),
+        "{message}"
+    );
+    assert!(
+        shop.outbox_emails().is_empty(),
+        "nothing went to the outbox folder"
+    );
+    assert!(SmtpEmail::new("http://127.0.0.1:25", "a@b.test").is_err());
+    assert!(SmtpEmail::new("smtp://127.0.0.1:1025", "not an address").is_err());
+    shop.server.stop().await;
+}

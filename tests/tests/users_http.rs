@@ -231,24 +231,38 @@ async fn registration_publishes_user_registered(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = Client::new(&server);
     let (_, user_id) = client.register("nima").await;
-    // The in-process consumer takes USER_REGISTERED off the notifications queue and records an
-    // inbox notification for the new user.
-    let notifications = wait_for_notifications(&server, &user_id, 1).await;
-    assert_eq!(notifications.len(), 1, "{notifications:?}");
-    assert_eq!(notifications[0]["event"], "USER_REGISTERED");
-    assert_eq!(notifications[0]["status"], "delivered");
-    // And the outbox is empty again: the event was handed on, not left behind.
-    let outbox = server
-        .app
-        .ports()
-        .store
-        .query(&bazaar_shared::ports::Query::partition(
-            bazaar_shared::ports::Index::Primary,
-            "OUTBOX",
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(outbox.items.is_empty(), "{:?}", outbox.items);
+    // The in-process consumer takes USER_REGISTERED off the notifications queue and writes an
+    // inbox notification and a welcome e-mail for the new user; the delivery step sends it.
+    let notifications = wait_for_notifications(&server, &user_id, 2).await;
+    assert_eq!(notifications.len(), 2, "{notifications:?}");
+    let inbox: Vec<_> = notifications
+        .iter()
+        .filter(|n| n["channel"] == "inbox")
+        .collect();
+    assert_eq!(inbox.len(), 1, "{notifications:?}");
+    assert_eq!(inbox[0]["event"], "USER_REGISTERED");
+    assert_eq!(inbox[0]["status"], "delivered");
+    let email: Vec<_> = notifications
+        .iter()
+        .filter(|n| n["channel"] == "email")
+        .collect();
+    assert_eq!(email.len(), 1, "{notifications:?}");
+    assert_eq!(email[0]["target"], "nima@example.com");
+    // And the outbox empties: every message was handed on, not left behind.
+    let outbox =
+        bazaar_shared::ports::Query::partition(bazaar_shared::ports::Index::Primary, "OUTBOX");
+    let ports = server.app.ports().clone();
+    bazaar_tests::http::eventually("the outbox is empty", || {
+        let (ports, outbox) = (ports.clone(), outbox.clone());
+        async move {
+            ports
+                .store
+                .query(&outbox)
+                .await
+                .is_ok_and(|page| page.items.is_empty())
+        }
+    })
+    .await;
 }
 
 async fn wait_for_notifications(server: &TestServer, user_id: &str, count: usize) -> Vec<Value> {

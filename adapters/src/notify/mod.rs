@@ -1,12 +1,14 @@
 //! Senders for the notification channels, chosen at run time like the other adapters:
 //!
 //! - e-mail through Amazon SES, SMS and push through Amazon SNS ([`aws`]); locally, a
-//!   readable file per message in an outbox directory ([`files`]);
+//!   readable file per message in an outbox directory ([`files`]), or e-mail to a
+//!   development SMTP server when one is configured ([`smtp`]);
 //! - Slack and webhooks by HTTPS POST in both modes ([`http`]), webhook bodies signed.
 
 pub mod aws;
 pub mod files;
 pub mod http;
+pub mod smtp;
 
 /// Where and how notifications go, from configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +17,9 @@ pub struct NotifySettings {
     pub email_from: String,
     /// Whether Slack and webhook targets may be private addresses over plain HTTP.
     pub allow_private_targets: bool,
+    /// Embedded only: send e-mail to this SMTP server (`smtp://host:port`) instead of
+    /// writing it to the outbox directory.
+    pub smtp_url: Option<String>,
 }
 
 impl NotifySettings {
