@@ -208,9 +208,19 @@ impl PaymentGateway for SimulatedProvider {
         }
         let scenario = Scenario::parse(&request.token, self.method)
             .ok_or_else(|| GatewayError::Invalid("unknown payment token".into()))?;
-        let (status, reason) = match scenario {
-            Scenario::Decline => ("declined", "card_declined: the issuer declined the payment"),
-            Scenario::Succeed | Scenario::TimeOutOnce => ("captured", ""),
+        let (status, reason) = match (scenario, self.method) {
+            (Scenario::Decline, PaymentMethod::Card) => {
+                ("declined", "card_declined: the issuer declined the payment")
+            }
+            (Scenario::Decline, PaymentMethod::Paypal) => (
+                "declined",
+                "paypal_declined: the payer's PayPal account declined",
+            ),
+            (Scenario::Decline, PaymentMethod::Crypto) => (
+                "declined",
+                "insufficient_funds: the wallet cannot cover the amount",
+            ),
+            (Scenario::Succeed | Scenario::TimeOutOnce, _) => ("captured", ""),
         };
         let reference = format!(
             "{}_{}",

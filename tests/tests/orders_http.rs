@@ -745,6 +745,14 @@ async fn paypal_and_crypto_pay_through_their_own_gateways(backend: Backend) {
             .expect(202);
         let settled = shop.wait_for(&buyer.token, &order, outcome).await;
         assert_eq!(settled["payment"]["method"], body["method"], "{settled}");
+        if outcome == "payment_failed" {
+            let expected = match body["method"].as_str() {
+                Some("paypal") => "paypal_declined",
+                _ => "insufficient_funds",
+            };
+            let reason = text(&settled["payment"]["failure_reason"]);
+            assert!(reason.contains(expected), "{reason}");
+        }
         let charges = usize::from(outcome == "paid");
         assert_eq!(shop.ledger(&order).await, (charges, 0, 0), "{body}");
     }

@@ -23,12 +23,25 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct HttpNotifier {
     allow_private: bool,
+    /// Reused (connection pool, TLS set-up) wherever no address has to be pinned.
+    shared: reqwest::Client,
 }
 
 impl HttpNotifier {
     pub fn new(allow_private: bool) -> Self {
-        Self { allow_private }
+        let shared = builder().build().unwrap_or_default();
+        Self {
+            allow_private,
+            shared,
+        }
     }
+}
+
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("Bazaar-Webhooks/1")
 }
 
 /// The `x-signature` header value for `body` sent at `timestamp`.
@@ -42,15 +55,10 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
 }
 
 impl HttpNotifier {
+    /// The shared client, or (on AWS) one pinned to the target's checked public address.
     async fn client_for(&self, url: &url::Url) -> Result<reqwest::Client, SendError> {
-        let builder = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("Bazaar-Webhooks/1");
         if self.allow_private {
-            return builder
-                .build()
-                .map_err(|error| SendError::Transient(error.to_string()));
+            return Ok(self.shared.clone());
         }
         let host = url.host_str().unwrap_or_default().to_owned();
         let port = url.port_or_known_default().unwrap_or(443);
@@ -74,7 +82,7 @@ impl HttpNotifier {
                 "{host} resolves to a private address"
             )));
         }
-        builder
+        builder()
             .resolve(&host, *public)
             .build()
             .map_err(|error| SendError::Transient(error.to_string()))
