@@ -610,7 +610,7 @@ locals {
   # aws_lambda_event_source_mapping.queue below. notifications-deliver makes up to 3 HTTPS
   # tries of 5 s each (1 s of backoff) per message, so it takes one message per invocation and
   # has 30 s for it; its queue's visibility timeout (sqs.tf) is 6x that.
-  function_timeouts = { "notifications-deliver" = 30 }
+  function_timeouts = { "notifications-deliver" = 30, "notifications-consumer" = 60 }
   queue_batch_sizes = { "notifications-deliver" = 1 }
 
   # Same variables as the Globals of template.yaml.

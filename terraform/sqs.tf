@@ -12,7 +12,7 @@ resource "aws_sqs_queue" "notifications_dlq" {
 resource "aws_sqs_queue" "notifications" {
   name = "${var.name_prefix}-notifications"
   # At least 6x the consumer's timeout, as AWS recommends for Lambda event sources.
-  visibility_timeout_seconds = 60
+  visibility_timeout_seconds = 360
   sqs_managed_sse_enabled    = true
 
   redrive_policy = jsonencode({
