@@ -23,12 +23,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use bazaar_shared::entity;
 use bazaar_shared::money::Money;
 use bazaar_shared::ports::payments::{
     ChargeRequest, GatewayError, Instrument, PaymentDetails, PaymentGateway, PaymentGateways,
     PaymentMethod, Receipt, RefundRequest,
 };
-use bazaar_shared::ports::{Cond, IdGenerator, Item, Key, Store, StoreError, TxOp, Update, store};
+use bazaar_shared::ports::{Cond, IdGenerator, Item, Key, Store, StoreError, TxOp, Update};
 
 /// The card number that always succeeds.
 pub const CARD_SUCCEEDS: &str = "4242424242424242";
@@ -102,13 +103,6 @@ fn refund_key(order_id: &str, key: &str) -> Key {
 
 fn unavailable(error: StoreError) -> GatewayError {
     GatewayError::Unavailable(error.to_string())
-}
-
-fn item(value: Value) -> Item {
-    match value {
-        Value::Object(map) => map,
-        _ => Item::new(),
-    }
 }
 
 /// The outcome a ledger record stands for, checked against the request that asks again.
@@ -231,16 +225,17 @@ impl PaymentGateway for SimulatedProvider {
             },
             self.ids.new_id().to_lowercase()
         );
-        let record = item(json!({
-            store::PK: key.pk,
-            store::SK: key.sk,
-            "reference": reference,
-            "amount": request.amount.amount,
-            "currency": request.amount.currency,
-            "status": status,
-            "reason": reason,
-            "refunded": 0,
-        }));
+        let record = entity::keyed(
+            &key,
+            json!({
+                "reference": reference,
+                "amount": request.amount.amount,
+                "currency": request.amount.currency,
+                "status": status,
+                "reason": reason,
+                "refunded": 0,
+            }),
+        );
         match self.ledger.put(record.clone(), Cond::NotExists).await {
             Ok(()) => {}
             // The same key is being charged concurrently: whatever was recorded stands.
@@ -282,15 +277,16 @@ impl PaymentGateway for SimulatedProvider {
         }
         let captured = charge.get("amount").and_then(Value::as_i64).unwrap_or(0);
         let reference = format!("re_{}", self.ids.new_id().to_lowercase());
-        let record = item(json!({
-            store::PK: key.pk,
-            store::SK: key.sk,
-            "reference": reference,
-            "charge": request.charge_key,
-            "amount": request.amount.amount,
-            "currency": request.amount.currency,
-            "status": "captured",
-        }));
+        let record = entity::keyed(
+            &key,
+            json!({
+                "reference": reference,
+                "charge": request.charge_key,
+                "amount": request.amount.amount,
+                "currency": request.amount.currency,
+                "status": "captured",
+            }),
+        );
         let ops = vec![
             TxOp::Update {
                 key: charge_key,

@@ -157,6 +157,14 @@ pub const ALL: &[FunctionSpec] = &[
     },
 ];
 
+/// The queues that trigger a function (each with its dead-letter queue), in catalogue order.
+pub fn queues() -> impl Iterator<Item = &'static str> {
+    ALL.iter().filter_map(|spec| match spec.trigger {
+        Trigger::Queue { queue } => Some(queue),
+        _ => None,
+    })
+}
+
 /// The function with this name.
 pub fn find(name: &str) -> Option<&'static FunctionSpec> {
     ALL.iter().find(|spec| spec.name == name)

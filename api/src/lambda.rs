@@ -3,10 +3,11 @@
 //! fails at start-up rather than serving requests wrongly.
 
 use aws_lambda_events::s3::S3Event;
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
+use crate::functions::Trigger;
 use crate::{App, handlers, router, telemetry};
 
 pub type Error = lambda_runtime::Error;
@@ -26,64 +27,39 @@ pub async fn serve_http(name: &str) -> Result<(), Error> {
     lambda_http::run(router::for_function(app, name)?).await
 }
 
-/// Runs the notifications queue consumer.
-pub async fn serve_notifications_consumer() -> Result<(), Error> {
+/// Runs the SQS consumer `name` (partial batch failures: one bad message never fails its
+/// batch).
+pub async fn serve_queue(name: &'static str) -> Result<(), Error> {
+    let spec = crate::functions::find(name).map(|spec| spec.trigger);
+    if !matches!(spec, Some(Trigger::Queue { .. })) {
+        return Err(format!("no queue consumer named {name}").into());
+    }
     let app = start(false).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let app = app.clone();
         async move {
-            Ok::<SqsBatchResponse, Error>(
-                handlers::notifications::handle(&app, event.payload).await,
-            )
+            handlers::consume(&app, name, event.payload)
+                .await
+                .ok_or_else(|| Error::from(format!("no queue consumer named {name}")))
         }
     }))
     .await
 }
 
-/// Runs the notification delivery step (single deliveries from the deliveries queue).
-pub async fn serve_notification_deliverer() -> Result<(), Error> {
-    let app = start(false).await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let app = app.clone();
-        async move {
-            Ok::<SqsBatchResponse, Error>(handlers::deliveries::handle(&app, event.payload).await)
-        }
-    }))
-    .await
-}
-
-/// Runs the payment step (charges and refunds from the payments queue).
-pub async fn serve_payments_processor() -> Result<(), Error> {
-    let app = start(false).await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let app = app.clone();
-        async move {
-            Ok::<SqsBatchResponse, Error>(handlers::payments::handle(&app, event.payload).await)
-        }
-    }))
-    .await
-}
-
-/// Runs the invoice step (paid orders from the invoices queue).
-pub async fn serve_invoice_renderer() -> Result<(), Error> {
-    let app = start(false).await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let app = app.clone();
-        async move {
-            Ok::<SqsBatchResponse, Error>(handlers::invoices::handle(&app, event.payload).await)
-        }
-    }))
-    .await
-}
-
-/// Runs the scheduled reservation expiry.
-pub async fn serve_order_expiry() -> Result<(), Error> {
+/// Runs the scheduled function `name` (EventBridge); an error makes the run count as failed.
+pub async fn serve_scheduled(name: &'static str) -> Result<(), Error> {
+    let spec = crate::functions::find(name).map(|spec| spec.trigger);
+    if !matches!(spec, Some(Trigger::Schedule { .. })) {
+        return Err(format!("no scheduled function named {name}").into());
+    }
     let app = start(false).await?;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
         let app = app.clone();
         async move {
-            let expired = handlers::order_expiry::run(&app).await?;
-            Ok::<Value, Error>(serde_json::json!({ "expired": expired }))
+            let outcome = handlers::run_scheduled(&app, name)
+                .await
+                .ok_or_else(|| Error::from(format!("no scheduled function named {name}")))?;
+            Ok::<Value, Error>(outcome?)
         }
     }))
     .await
@@ -99,19 +75,6 @@ pub async fn serve_import_processor() -> Result<(), Error> {
                 .await
                 .map_err(Error::from)?;
             Ok::<Value, Error>(serde_json::json!({ "ok": true }))
-        }
-    }))
-    .await
-}
-
-/// Runs the scheduled outbox relay.
-pub async fn serve_outbox_relay() -> Result<(), Error> {
-    let app = start(false).await?;
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
-        let app = app.clone();
-        async move {
-            let sent = handlers::outbox_relay::run(&app).await?;
-            Ok::<Value, Error>(serde_json::json!({ "sent": sent }))
         }
     }))
     .await

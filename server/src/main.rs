@@ -54,13 +54,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// `bazaar dead-letters <queue>` and `bazaar redrive <queue>` on the configured backend.
 async fn dead_letters(queue: &str, redrive: bool) -> anyhow::Result<()> {
-    let known: Vec<&str> = bazaar_api::functions::ALL
-        .iter()
-        .filter_map(|spec| match spec.trigger {
-            bazaar_api::functions::Trigger::Queue { queue } => Some(queue),
-            _ => None,
-        })
-        .collect();
+    let known: Vec<&str> = bazaar_api::functions::queues().collect();
     if !known.contains(&queue) {
         bail!(
             "unknown queue {queue:?}; the queues are {}",
@@ -230,10 +224,7 @@ async fn provision() -> anyhow::Result<()> {
         "table {table}, bucket {bucket}, sender {}",
         backend.notify.email_from
     );
-    for spec in bazaar_api::functions::ALL {
-        let bazaar_api::functions::Trigger::Queue { queue } = spec.trigger else {
-            continue;
-        };
+    for queue in bazaar_api::functions::queues() {
         let (url, dlq) =
             provision::create_queue(&sdk, queue_prefix, queue, backend.max_receives, 30)
                 .await

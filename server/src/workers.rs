@@ -77,13 +77,9 @@ pub async fn deliver_batch(
         return Ok(0);
     }
     let event = sqs::event_for(queue, &messages).map_err(|error| error.to_string())?;
-    let response = match name {
-        "notifications-consumer" => handlers::notifications::handle(app, event).await,
-        "payments-process" => handlers::payments::handle(app, event).await,
-        "notifications-deliver" => handlers::deliveries::handle(app, event).await,
-        "invoices-render" => handlers::invoices::handle(app, event).await,
-        other => return Err(format!("no queue handler named {other}")),
-    };
+    let response = handlers::consume(app, name, event)
+        .await
+        .ok_or_else(|| format!("no queue handler named {name}"))?;
     let failed: HashSet<&str> = response
         .batch_item_failures
         .iter()
@@ -131,13 +127,9 @@ async fn every(app: App, name: &'static str, period: Duration, mut stop: watch::
         if pause(&mut stop, period).await {
             break;
         }
-        let result = match name {
-            "outbox-relay" => handlers::outbox_relay::run(&app).await.map(|_| ()),
-            "orders-expire" => handlers::order_expiry::run(&app).await.map(|_| ()),
-            other => {
-                tracing::error!(function = other, "no scheduled handler with this name");
-                return;
-            }
+        let Some(result) = handlers::run_scheduled(&app, name).await else {
+            tracing::error!(function = name, "no scheduled handler with this name");
+            return;
         };
         if let Err(error) = result {
             tracing::error!(function = name, %error, "scheduled run failed");

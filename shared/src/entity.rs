@@ -34,6 +34,22 @@ pub fn to_indexed_item<T: Serialize>(
     Ok(item)
 }
 
+/// A JSON object as an item; anything else is an empty item.
+pub fn object(value: Value) -> Item {
+    match value {
+        Value::Object(map) => map,
+        _ => Item::new(),
+    }
+}
+
+/// An item under `key` holding the fields of `fields` (a JSON object).
+pub fn keyed(key: &Key, fields: Value) -> Item {
+    let mut item = object(fields);
+    item.insert(store::PK.into(), key.pk.clone().into());
+    item.insert(store::SK.into(), key.sk.clone().into());
+    item
+}
+
 /// The entity stored in `item` (key attributes are ignored).
 pub fn from_item<T: DeserializeOwned>(item: Item, what: &str) -> Result<T> {
     serde_json::from_value(Value::Object(item))

@@ -14,9 +14,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::Ports;
+use crate::entity;
 use crate::error::{Error, FieldError, Result};
 use crate::keys;
-use crate::ports::{Cond, Item, Key, StoreError, TxOp, store};
+use crate::ports::{Cond, Key, StoreError, TxOp};
 
 /// How long a claim protects a request in flight.
 pub const LEASE_SECONDS: i64 = 60;
@@ -72,14 +73,7 @@ pub fn fingerprint(operation: &str, body: &impl Serialize) -> String {
         .chain_update([0])
         .chain_update(body.as_bytes())
         .finalize();
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-fn as_item(value: Value) -> Item {
-    match value {
-        Value::Object(map) => map,
-        _ => Item::new(),
-    }
+    crate::digest::hex(&digest)
 }
 
 /// Claims `key` for the request with `fingerprint`, or finds what became of an earlier one.
@@ -94,15 +88,16 @@ pub async fn begin(ports: &Ports, user_id: &str, key: &str, fingerprint: &str) -
             fingerprint: fingerprint.to_owned(),
             expires_at: now + RETENTION_SECONDS,
         };
-        let record = as_item(json!({
-            store::PK: record_key.pk,
-            store::SK: record_key.sk,
-            "state": "in_flight",
-            "token": claim.token,
-            "fingerprint": fingerprint,
-            "locked_until": now + LEASE_SECONDS,
-            "expires_at": claim.expires_at,
-        }));
+        let record = entity::keyed(
+            &record_key,
+            json!({
+                "state": "in_flight",
+                "token": claim.token,
+                "fingerprint": fingerprint,
+                "locked_until": now + LEASE_SECONDS,
+                "expires_at": claim.expires_at,
+            }),
+        );
         let Some(existing) = ports.store.get(&record_key).await? else {
             match ports.store.put(record, Cond::NotExists).await {
                 Ok(()) => return Ok(Begin::Proceed(claim)),
@@ -152,16 +147,17 @@ impl Claim {
     pub fn complete(&self, status: u16, body: &impl Serialize) -> Result<TxOp> {
         let body = serde_json::to_value(body)
             .map_err(|error| Error::Internal(format!("response does not serialise: {error}")))?;
-        let record = as_item(json!({
-            store::PK: self.key.pk,
-            store::SK: self.key.sk,
-            "state": "done",
-            "token": self.token,
-            "fingerprint": self.fingerprint,
-            "status": status,
-            "body": body,
-            "expires_at": self.expires_at,
-        }));
+        let record = entity::keyed(
+            &self.key,
+            json!({
+                "state": "done",
+                "token": self.token,
+                "fingerprint": self.fingerprint,
+                "status": status,
+                "body": body,
+                "expires_at": self.expires_at,
+            }),
+        );
         Ok(TxOp::Put {
             item: record,
             cond: Cond::eq("token", self.token.clone()),

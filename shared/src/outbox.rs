@@ -8,10 +8,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::Ports;
+use crate::entity;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::keys;
-use crate::ports::{Cond, Index, Item, Key, Query, TxOp, store};
+use crate::ports::{Cond, Index, Key, Query, TxOp};
 
 /// The logical name of the queue feeding the notification pipeline.
 pub const NOTIFICATIONS_QUEUE: &str = "notifications";
@@ -76,16 +77,13 @@ impl Staged {
 
     /// The transaction operation that records the message in the outbox.
     pub fn write(&self) -> Result<TxOp> {
-        let key = self.key();
         let item = json!({
-            store::PK: key.pk,
-            store::SK: key.sk,
             "queue": self.queue,
             "body": self.body,
             "created_at": self.created_at,
         });
         Ok(TxOp::Put {
-            item: as_item(item),
+            item: entity::keyed(&self.key(), item),
             cond: Cond::NotExists,
         })
     }
@@ -94,13 +92,6 @@ impl Staged {
 /// The outbox writes of `staged`, to add to the transaction that causes them.
 pub fn writes(staged: &[Staged]) -> Result<Vec<TxOp>> {
     staged.iter().map(Staged::write).collect()
-}
-
-fn as_item(value: Value) -> Item {
-    match value {
-        Value::Object(map) => map,
-        _ => Item::new(),
-    }
 }
 
 /// Sends messages whose transaction has committed and clears them from the outbox. A failure

@@ -124,7 +124,7 @@ impl TestServer {
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
                 let mut queue_urls = HashMap::new();
-                for queue in pipeline_queues() {
+                for queue in bazaar_api::functions::queues() {
                     let (url, dlq) =
                         provision::create_queue(&sdk, &prefix, queue, max_receives, 30)
                             .await
@@ -244,17 +244,6 @@ enum Setup {
     Recorded,
     /// The ports changed by a closure.
     Customised(Box<dyn FnOnce(&mut Ports) + Send>),
-}
-
-/// The queues of the pipeline (every queue a function consumes).
-pub fn pipeline_queues() -> Vec<&'static str> {
-    bazaar_api::functions::ALL
-        .iter()
-        .filter_map(|spec| match spec.trigger {
-            bazaar_api::functions::Trigger::Queue { queue } => Some(queue),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The app over the configured adapters, its ports changed by `customise`, issuing tokens

@@ -26,8 +26,8 @@ fn content(text: &str) -> Result<Content, SendError> {
         .map_err(|error| SendError::Permanent(error.to_string()))
 }
 
-/// SDK errors: throttling and service faults pass, the rest (bad address, unverified
-/// sender, opted-out number) do not.
+/// SDK errors (SES and SNS share the type): throttling, service faults and transport
+/// failures pass; the rest (bad address, unverified sender, opted-out number) do not.
 fn classify<E: std::fmt::Debug>(error: aws_sdk_sesv2::error::SdkError<E>) -> SendError {
     use aws_sdk_sesv2::error::SdkError;
     let text = format!("{error:?}");
@@ -85,19 +85,6 @@ impl Notifier for SnsMessages {
                 .target_arn(&message.target)
                 .subject(&message.subject),
         };
-        request.send().await.map(|_| ()).map_err(|error| {
-            use aws_sdk_sns::error::SdkError;
-            let text = format!("{error:?}");
-            match &error {
-                SdkError::ServiceError(service)
-                    if service.raw().status().as_u16() < 500
-                        && service.raw().status().as_u16() != 429
-                        && !text.contains("Throttl") =>
-                {
-                    SendError::Permanent(text)
-                }
-                _ => SendError::Transient(text),
-            }
-        })
+        request.send().await.map(|_| ()).map_err(classify)
     }
 }

@@ -50,8 +50,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(format!("{timestamp}.{body}").as_bytes());
     let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("t={timestamp},v1={hex}")
+    format!("t={timestamp},v1={}", bazaar_shared::digest::hex(&digest))
 }
 
 impl HttpNotifier {

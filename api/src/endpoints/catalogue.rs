@@ -14,7 +14,6 @@ use bazaar_shared::catalogue::requests::{
 };
 use bazaar_shared::catalogue::{Category, Product, ProductView, stock};
 use bazaar_shared::pagination::{Listing, PageRequest};
-use sha2::{Digest, Sha256};
 
 use crate::App;
 use crate::cache::Cached;
@@ -138,11 +137,7 @@ fn internal(error: serde_json::Error) -> ApiError {
 }
 
 fn digest(body: &[u8]) -> String {
-    Sha256::digest(body)
-        .iter()
-        .take(12)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    bazaar_shared::digest::sha256_hex(body, 12)
 }
 
 /// A product's entity tag: its version and its stock version, so it changes with either.

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::users::{Role, User};
@@ -48,12 +47,7 @@ impl SigningSecret {
 
     /// A key id derived from the secret, so that rotating the secret rotates the id too.
     fn key_id(&self) -> String {
-        let digest = Sha256::digest(&self.0);
-        digest
-            .iter()
-            .take(6)
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        crate::digest::sha256_hex(&self.0, 6)
     }
 }
 

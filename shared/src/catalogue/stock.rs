@@ -10,11 +10,12 @@ use crate::Ports;
 use crate::catalogue::model::Product;
 use crate::catalogue::products::Products;
 use crate::catalogue::requests::{MAX_STOCK, StockChange};
+use crate::entity;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType};
 use crate::keys;
 use crate::outbox::{self, Staged};
-use crate::ports::{Cond, StoreError, TxOp, Update, store};
+use crate::ports::{Cond, StoreError, TxOp, Update};
 use crate::validation;
 
 /// How often a change is recomputed when a concurrent stock change won the race.
@@ -176,14 +177,9 @@ pub fn reserve(
 /// The record of a stock transition, kept in the product's partition.
 fn transition_record(ports: &Ports, product_id: &str, kind: &str, available: i64) -> TxOp {
     let key = keys::stock_event(product_id, &ports.ids.new_id());
-    let mut item = crate::ports::Item::new();
-    item.insert(store::PK.into(), key.pk.into());
-    item.insert(store::SK.into(), key.sk.into());
-    item.insert("transition".into(), kind.into());
-    item.insert("available".into(), available.into());
-    item.insert("at".into(), json!(ports.clock.now()));
+    let fields = json!({"transition": kind, "available": available, "at": ports.clock.now()});
     TxOp::Put {
-        item,
+        item: entity::keyed(&key, fields),
         cond: Cond::NotExists,
     }
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::notifications::Notifications;
-use crate::notifications::model::{DeliverCommand, Delivery, DeliveryStatus, Medium, Subscription};
+use crate::notifications::model::{DeliverCommand, Delivery, DeliveryStatus, Subscription};
 use crate::notifications::templates;
 use crate::ports::notifier::{Channel, Outgoing, SendError};
 use crate::ports::{Cond, StoreError, Update};
@@ -31,17 +31,6 @@ pub enum Outcome {
     Failed(String),
     /// Settled earlier (a duplicate command).
     AlreadySettled,
-}
-
-fn channel_of(medium: Medium) -> Option<Channel> {
-    match medium {
-        Medium::Inbox => None,
-        Medium::Email => Some(Channel::Email),
-        Medium::Sms => Some(Channel::Sms),
-        Medium::Push => Some(Channel::Push),
-        Medium::Slack => Some(Channel::Slack),
-        Medium::Webhook => Some(Channel::Webhook),
-    }
 }
 
 impl Notifications {
@@ -61,7 +50,7 @@ impl Notifications {
             delivery.status,
             DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Delivered
         );
-        let Some(channel) = channel_of(delivery.channel).filter(|_| !settled) else {
+        let Some(channel) = delivery.channel.channel().filter(|_| !settled) else {
             return Ok(Outcome::AlreadySettled);
         };
         let now = self.ports.clock.now();
@@ -71,7 +60,7 @@ impl Notifications {
             .update(
                 &key,
                 vec![
-                    Update::set("status", "sending"),
+                    Update::set("status", DeliveryStatus::Sending.as_str()),
                     Update::set("lease_until", now.timestamp() + LEASE_SECONDS),
                     Update::set("updated_at", serde_json::json!(now)),
                 ],
@@ -156,7 +145,7 @@ impl Notifications {
                         .await?;
                 } else {
                     let updates = vec![
-                        Update::set("status", "retrying"),
+                        Update::set("status", DeliveryStatus::Retrying.as_str()),
                         Update::set("lease_until", 0),
                         Update::add("attempts", tries as i64),
                         Update::set("last_error", reason.clone()),
@@ -170,7 +159,7 @@ impl Notifications {
         }
     }
 
-    /// Records a final outcome; the lease never lapses after it.
+    /// Records a final outcome (`Sent` or `Failed`); the lease never lapses after it.
     async fn settle(
         &self,
         key: &crate::ports::Key,
@@ -178,12 +167,8 @@ impl Notifications {
         tries: usize,
         error: Option<&str>,
     ) -> Result<()> {
-        let status = match status {
-            DeliveryStatus::Sent => "sent",
-            _ => "failed",
-        };
         let mut updates = vec![
-            Update::set("status", status),
+            Update::set("status", status.as_str()),
             Update::set("lease_until", i64::MAX),
             Update::add("attempts", tries as i64),
             Update::set("updated_at", serde_json::json!(self.ports.clock.now())),

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
+use crate::entity;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType};
 use crate::keys;
@@ -18,7 +19,7 @@ use crate::notifications::subscriptions::{ADMIN_EVENTS, digest};
 use crate::notifications::{CONSUMER, DELIVERIES_QUEUE, Notifications};
 use crate::outbox::{self, Staged};
 use crate::ports::notifier::Channel;
-use crate::ports::{Cond, Index, Item, Key, Query, StoreError, TxOp, store};
+use crate::ports::{Cond, Index, Key, Query, StoreError, TxOp};
 use crate::users::User;
 use crate::users::model::Language;
 
@@ -79,8 +80,7 @@ impl Notifications {
         let user_id = event.data.get("user_id").and_then(Value::as_str);
         let recipients = match user_id {
             Some(user_id) if !ADMIN_EVENTS.contains(&event.kind) => {
-                self.recipients_of_user(user_id, Some(event.kind), true)
-                    .await?
+                self.recipients_of_user(user_id, Some(event.kind)).await?
             }
             _ => self.subscribers_of(event.kind).await?,
         };
@@ -109,7 +109,7 @@ impl Notifications {
             data,
         };
         let recipients = match (&admin.user_id, admin.event) {
-            (Some(user_id), _) => self.recipients_of_user(user_id, None, true).await?,
+            (Some(user_id), _) => self.recipients_of_user(user_id, None).await?,
             (None, Some(event)) => self.subscribers_of(event).await?,
             (None, None) => Vec::new(),
         };
@@ -124,23 +124,19 @@ impl Notifications {
         &self,
         user_id: &str,
         event: Option<EventType>,
-        inbox: bool,
     ) -> Result<Vec<Recipient>> {
         let Some(item) = self.ports.store.get(&keys::user(user_id)).await? else {
             return Ok(Vec::new());
         };
         let user = User::from_item(item)?;
-        let mut recipients = Vec::new();
+        let mut recipients = vec![Recipient {
+            user_id: user.id.clone(),
+            language: user.language,
+            medium: Medium::Inbox,
+            target: None,
+            subscription_id: None,
+        }];
         let mut seen = BTreeSet::new();
-        if inbox {
-            recipients.push(Recipient {
-                user_id: user.id.clone(),
-                language: user.language,
-                medium: Medium::Inbox,
-                target: None,
-                subscription_id: None,
-            });
-        }
         // Transactional e-mail goes to the account address whatever the subscriptions.
         if user.is_active {
             seen.insert((Channel::Email, user.email.clone()));
@@ -288,15 +284,10 @@ impl Notifications {
     }
 
     async fn mark_consumed(&self, marker: &Key) -> Result<()> {
-        let mut item = Item::new();
-        item.insert(store::PK.into(), marker.pk.clone().into());
-        item.insert(store::SK.into(), marker.sk.clone().into());
         let expires = self.ports.clock.now().timestamp() + MARKER_TTL_SECONDS;
-        item.insert("expires_at".into(), expires.into());
-        match self.ports.store.put(item, Cond::Always).await {
-            Ok(()) => Ok(()),
-            Err(other) => Err(other.into()),
-        }
+        let item = entity::keyed(marker, json!({"expires_at": expires}));
+        self.ports.store.put(item, Cond::Always).await?;
+        Ok(())
     }
 }
 

@@ -87,6 +87,20 @@ pub enum DeliveryStatus {
     Delivered,
 }
 
+impl DeliveryStatus {
+    /// The stored (and shown) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Sending => "sending",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Delivered => "delivered",
+        }
+    }
+}
+
 /// "inbox" or a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -97,6 +111,20 @@ pub enum Medium {
     Push,
     Slack,
     Webhook,
+}
+
+impl Medium {
+    /// The channel a delivery on this medium is sent through; none for the inbox.
+    pub fn channel(self) -> Option<Channel> {
+        match self {
+            Medium::Inbox => None,
+            Medium::Email => Some(Channel::Email),
+            Medium::Sms => Some(Channel::Sms),
+            Medium::Push => Some(Channel::Push),
+            Medium::Slack => Some(Channel::Slack),
+            Medium::Webhook => Some(Channel::Webhook),
+        }
+    }
 }
 
 impl From<Channel> for Medium {

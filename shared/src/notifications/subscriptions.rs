@@ -5,9 +5,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 
+use crate::entity;
 use crate::error::{Error, FieldError, Result};
 use crate::events::EventType;
 use crate::keys;
@@ -19,7 +19,7 @@ use crate::notifications::{Notifications, targets};
 use crate::outbox::{self, Staged};
 use crate::pagination::{self, Listing, PageRequest};
 use crate::ports::notifier::Channel;
-use crate::ports::{Cond, Index, Item, Query, StoreError, TxOp, Update, store};
+use crate::ports::{Cond, Index, Query, StoreError, TxOp, Update};
 use crate::users::User;
 use crate::validation;
 
@@ -43,18 +43,7 @@ pub const CUSTOMER_EVENTS: [EventType; 8] = [
 
 /// A short digest naming a target in keys (targets may be long URLs).
 pub fn digest(text: &str) -> String {
-    let hash = Sha256::digest(text.as_bytes());
-    hash.iter()
-        .take(10)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
-fn item(value: Value) -> Item {
-    match value {
-        Value::Object(map) => map,
-        _ => Item::new(),
-    }
+    crate::digest::sha256_hex(text.as_bytes(), 10)
 }
 
 impl Notifications {
@@ -118,7 +107,7 @@ impl Notifications {
 
         // The counter starts at zero the first time (a conditional add needs the attribute).
         let counter = keys::subscription_count(&user.id);
-        let zero = item(json!({store::PK: counter.pk, store::SK: counter.sk, "count": 0}));
+        let zero = entity::keyed(&counter, json!({"count": 0}));
         match self.ports.store.put(zero, Cond::NotExists).await {
             Ok(()) | Err(StoreError::ConditionFailed) => {}
             Err(other) => return Err(other.into()),
@@ -130,10 +119,7 @@ impl Notifications {
                 cond: Cond::NotExists,
             },
             TxOp::Put {
-                item: item(json!({
-                    store::PK: claim.pk, store::SK: claim.sk,
-                    "subscription_id": subscription.id,
-                })),
+                item: entity::keyed(&claim, json!({"subscription_id": subscription.id})),
                 cond: Cond::NotExists,
             },
             TxOp::Update {
@@ -145,11 +131,10 @@ impl Notifications {
         for event in &subscription.events {
             let entry = keys::subscriber_entry(event.as_str(), &subscription.id);
             ops.push(TxOp::Put {
-                item: item(json!({
-                    store::PK: entry.pk, store::SK: entry.sk,
-                    "user_id": user.id,
-                    "subscription_id": subscription.id,
-                })),
+                item: entity::keyed(
+                    &entry,
+                    json!({"user_id": user.id, "subscription_id": subscription.id}),
+                ),
                 cond: Cond::NotExists,
             });
         }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::catalogue::model::Product;
 use crate::catalogue::stock;
+use crate::entity;
 use crate::error::{Error, FieldError, Result};
 use crate::events::EventType;
 use crate::idempotency::{self, Claim};
@@ -18,7 +19,7 @@ use crate::orders::model::{HistoryEntry, Order, OrderLine, ShippingAddress};
 use crate::orders::requests::{MergedLine, PlaceOrder};
 use crate::orders::states::Status;
 use crate::outbox::{self, Staged};
-use crate::ports::{Cond, Item, Key, StoreError, TxOp, store};
+use crate::ports::{Cond, Key, StoreError, TxOp};
 use crate::users::User;
 
 /// How often placing is recomputed when stock moved between the read and the write. Each
@@ -92,7 +93,7 @@ impl Orders {
                 Err(StoreError::TransactionCancelled { failed })
                     if failed.iter().all(|index| *index >= fixed) => {}
                 Err(StoreError::TransactionConflict) => {
-                    let pause = 2 + fastrand_jitter(attempt);
+                    let pause = 2 + jitter(attempt);
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
                 Err(StoreError::TransactionCancelled { .. }) => {
@@ -235,11 +236,11 @@ impl Orders {
                 cond: Cond::NotExists,
             },
             TxOp::Put {
-                item: key_item(&listed, json!({"user_id": order.user_id})),
+                item: entity::keyed(&listed, json!({"user_id": order.user_id})),
                 cond: Cond::NotExists,
             },
             TxOp::Put {
-                item: key_item(&due, json!({"order_id": order.id})),
+                item: entity::keyed(&due, json!({"order_id": order.id})),
                 cond: Cond::NotExists,
             },
         ];
@@ -263,18 +264,8 @@ pub fn tax_on(subtotal: i64, bps: u32) -> i64 {
     (i128::from(subtotal) * i128::from(bps) + 5_000).div_euclid(10_000) as i64
 }
 
-fn key_item(key: &Key, extra: Value) -> Item {
-    let mut item = match extra {
-        Value::Object(map) => map,
-        _ => Item::new(),
-    };
-    item.insert(store::PK.into(), key.pk.clone().into());
-    item.insert(store::SK.into(), key.sk.clone().into());
-    item
-}
-
 /// A small spread of retry pauses, so that colliding writers do not collide again.
-fn fastrand_jitter(attempt: usize) -> u64 {
+fn jitter(attempt: usize) -> u64 {
     use rand::Rng;
     rand::thread_rng().gen_range(0..=(5 * attempt as u64 + 5))
 }
