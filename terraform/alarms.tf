@@ -85,3 +85,21 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx" {
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
+
+# An import upload event that failed all its tries (the run is resumed by imports-sweep, but
+# why it failed needs a look).
+resource "aws_cloudwatch_metric_alarm" "imports_failed" {
+  alarm_name          = "${var.name_prefix}-imports-failed"
+  alarm_description   = "An import upload event failed all its tries (see the imports-failed queue); imports-sweep resumes the import, inspect why it failed."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.imports_failed.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}

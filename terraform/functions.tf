@@ -589,6 +589,19 @@ locals {
       bucket_get    = []
       notify_send   = false
     }
+    "imports-sweep" = {
+      route         = null
+      queue         = null
+      schedule      = "rate(5 minutes)"
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      index_query   = true
+      queue_send    = ["notifications"]
+      ssm           = false
+      upload        = null
+      bucket_put    = []
+      bucket_get    = ["imports/"]
+      notify_send   = false
+    }
   }
 }
 
@@ -610,7 +623,7 @@ locals {
   # aws_lambda_event_source_mapping.queue below. notifications-deliver makes up to 3 HTTPS
   # tries of 5 s each (1 s of backoff) per message, so it takes one message per invocation and
   # has 30 s for it; its queue's visibility timeout (sqs.tf) is 6x that.
-  function_timeouts = { "notifications-deliver" = 30, "notifications-consumer" = 60 }
+  function_timeouts = { "notifications-deliver" = 30, "notifications-consumer" = 60, "imports-sweep" = 900 }
   queue_batch_sizes = { "notifications-deliver" = 1 }
 
   # Same variables as the Globals of template.yaml.
@@ -780,7 +793,7 @@ resource "aws_iam_role_policy" "function" {
 
 resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_117:No VPC resources are used; DynamoDB, SQS, S3, SSM, SES and SNS are reached over TLS with IAM auth, and a VPC would add NAT/endpoints and cold-start cost for nothing. notifications-deliver also POSTs to Slack and webhook URLs on the public internet (private addresses are refused, BAZAAR_ALLOW_PRIVATE_TARGETS = false), which from a VPC would need a NAT gateway.
-  #checkov:skip=CKV_AWS_116:HTTP calls are synchronous and the SQS sources dead-letter through their queues' redrive policies; the scheduled functions (outbox relay, order expiry) retry on their next run since the outbox and the expiry entries stay in the table; an import whose S3 invocation fails all its retries stays visible as running with its checkpoint, and a new delivery of its event resumes it.
+  #checkov:skip=CKV_AWS_116:HTTP calls are synchronous and the SQS sources dead-letter through their queues' redrive policies; the scheduled functions (outbox relay, order expiry) retry on their next run since the outbox and the expiry entries stay in the table; an import whose S3 invocation fails all its retries goes to the imports_failed queue (its on-failure destination, below) and imports-sweep resumes it.
   #checkov:skip=CKV_AWS_115:Reserved concurrency would carve up the account pool (and fails on accounts with the default low quota); load is bounded by the HTTP API throttling instead.
   #checkov:skip=CKV_AWS_173:The environment holds only resource names, the e-mail sender and the SSM parameter name, no secrets (the JWT secret is read from SSM at run time); Lambda encrypts it at rest with an AWS-managed key.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile in the build pipeline; packages are built reproducibly by cargo-lambda and deployed by this configuration only.
@@ -924,4 +937,34 @@ resource "aws_s3_bucket_notification" "uploads" {
   }
 
   depends_on = [aws_lambda_permission.upload]
+}
+
+# ---------------------------------------------------------------------------------------------
+# Upload events that failed all their tries: kept in a queue (alarmed in alarms.tf); the
+# imports-sweep schedule resumes the import itself
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_lambda_function_event_invoke_config" "imports_process" {
+  function_name          = aws_lambda_function.function["imports-process"].function_name
+  maximum_retry_attempts = 2
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.imports_failed.arn
+    }
+  }
+}
+
+data "aws_iam_policy_document" "imports_failed_destination" {
+  statement {
+    sid       = "OnFailureDestination"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.imports_failed.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "imports_failed_destination" {
+  name   = "${var.name_prefix}-imports-process-on-failure"
+  role   = aws_iam_role.function["imports-process"].id
+  policy = data.aws_iam_policy_document.imports_failed_destination.json
 }

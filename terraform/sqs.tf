@@ -107,3 +107,11 @@ locals {
     }
   }
 }
+
+# The on-failure destination of imports-process (functions.tf): one record per upload event
+# that failed all its tries. Nothing consumes it; alarms.tf raises an alarm when it is not empty.
+resource "aws_sqs_queue" "imports_failed" {
+  name                      = "${var.name_prefix}-imports-failed"
+  message_retention_seconds = 1209600 # 14 days, the maximum
+  sqs_managed_sse_enabled   = true
+}

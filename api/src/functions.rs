@@ -155,6 +155,10 @@ pub const ALL: &[FunctionSpec] = &[
         name: "outbox-relay",
         trigger: Trigger::Schedule { every_minutes: 1 },
     },
+    FunctionSpec {
+        name: "imports-sweep",
+        trigger: Trigger::Schedule { every_minutes: 5 },
+    },
 ];
 
 /// The queues that trigger a function (each with its dead-letter queue), in catalogue order.

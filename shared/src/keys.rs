@@ -226,3 +226,8 @@ pub fn subscribers_partition(event_type: &str) -> String {
 pub fn subscriber_entry(event_type: &str, subscription_id: &str) -> Key {
     Key::new(subscribers_partition(event_type), subscription_id)
 }
+
+/// The `gsi1` partition listing the imports that are running (`gsi1sk` = the import's id): a
+/// run takes an import into it with its lease and takes it out when it finishes, so the
+/// sweeper finds stranded imports without a scan.
+pub const RUNNING_IMPORTS_PARTITION: &str = "IMPORTS_RUNNING";

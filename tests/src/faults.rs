@@ -97,3 +97,119 @@ pub async fn server_with_duplicating_queue(backend: Backend, copies: usize) -> T
     })
     .await
 }
+
+/// A state store whose transactions start failing after a number of them succeeded, as if
+/// the process had died there: a run in progress stops mid-way with its state half written.
+pub struct DyingStore {
+    inner: Arc<dyn bazaar_shared::ports::Store>,
+    /// Transactions still allowed before the "death"; negative when not armed.
+    remaining: std::sync::atomic::AtomicI64,
+    /// Transactions failed so far.
+    pub deaths: AtomicUsize,
+}
+
+impl DyingStore {
+    pub fn new(inner: Arc<dyn bazaar_shared::ports::Store>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            remaining: std::sync::atomic::AtomicI64::new(-1),
+            deaths: AtomicUsize::new(0),
+        })
+    }
+
+    /// Lets `transactions` more transactions through, then fails every one until disarmed.
+    pub fn die_after(&self, transactions: i64) {
+        self.remaining.store(transactions, Ordering::SeqCst);
+    }
+
+    pub fn disarm(&self) {
+        self.remaining.store(-1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl bazaar_shared::ports::Store for DyingStore {
+    async fn get(
+        &self,
+        key: &bazaar_shared::ports::Key,
+    ) -> Result<Option<bazaar_shared::ports::Item>, bazaar_shared::ports::StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn put(
+        &self,
+        item: bazaar_shared::ports::Item,
+        cond: bazaar_shared::ports::Cond,
+    ) -> Result<(), bazaar_shared::ports::StoreError> {
+        self.inner.put(item, cond).await
+    }
+
+    async fn update(
+        &self,
+        key: &bazaar_shared::ports::Key,
+        updates: Vec<bazaar_shared::ports::Update>,
+        cond: bazaar_shared::ports::Cond,
+    ) -> Result<bazaar_shared::ports::Item, bazaar_shared::ports::StoreError> {
+        self.inner.update(key, updates, cond).await
+    }
+
+    async fn delete(
+        &self,
+        key: &bazaar_shared::ports::Key,
+        cond: bazaar_shared::ports::Cond,
+    ) -> Result<(), bazaar_shared::ports::StoreError> {
+        self.inner.delete(key, cond).await
+    }
+
+    async fn transact(
+        &self,
+        ops: Vec<bazaar_shared::ports::TxOp>,
+    ) -> Result<(), bazaar_shared::ports::StoreError> {
+        let left = self
+            .remaining
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                (left > 0).then_some(left - 1)
+            });
+        if left == Err(0) {
+            self.deaths.fetch_add(1, Ordering::SeqCst);
+            return Err(bazaar_shared::ports::StoreError::Unavailable(
+                "injected death of the process".into(),
+            ));
+        }
+        self.inner.transact(ops).await
+    }
+
+    async fn query(
+        &self,
+        query: &bazaar_shared::ports::Query,
+    ) -> Result<bazaar_shared::ports::Page, bazaar_shared::ports::StoreError> {
+        self.inner.query(query).await
+    }
+
+    async fn get_many(
+        &self,
+        keys: &[bazaar_shared::ports::Key],
+    ) -> Result<Vec<bazaar_shared::ports::Item>, bazaar_shared::ports::StoreError> {
+        self.inner.get_many(keys).await
+    }
+}
+
+/// A test server whose store transactions can be made to fail; returns the switch too.
+pub async fn server_with_dying_store(backend: Backend) -> (TestServer, Arc<DyingStore>) {
+    let slot: Arc<Mutex<Option<Arc<DyingStore>>>> = Arc::default();
+    let filled = slot.clone();
+    let server = TestServer::start_customised(backend, 5, move |ports| {
+        let dying = DyingStore::new(ports.store.clone());
+        ports.store = dying.clone();
+        if let Ok(mut slot) = filled.lock() {
+            *slot = Some(dying);
+        }
+    })
+    .await;
+    let store = slot
+        .lock()
+        .ok()
+        .and_then(|slot| slot.clone())
+        .unwrap_or_else(|| panic!("the store was not wrapped"));
+    (server, store)
+}

@@ -1107,3 +1107,103 @@ fn repo_root_is_the_workspace() {
         repo_root().display()
     );
 }
+
+// -------------------------------------------------------------------------------------------
+// Upload functions: failed invocations are kept and alarmed
+// -------------------------------------------------------------------------------------------
+
+/// S3 invokes upload functions asynchronously: an event that fails all its tries must land in
+/// an on-failure destination (an SQS queue) that raises an alarm, in both descriptions.
+#[test]
+fn upload_functions_keep_and_alarm_their_failed_events() {
+    let template = Template::load();
+    let mut problems = Problems::default();
+    let sam = template.functions(&mut problems);
+    let functions_tf = parse_hcl("terraform/functions.tf");
+    let sqs_tf = parse_hcl("terraform/sqs.tf");
+    let alarms_tf = parse_hcl("terraform/alarms.tf");
+    for spec in ALL {
+        if !matches!(spec.trigger, Trigger::Upload { .. }) {
+            continue;
+        }
+        let name = spec.name;
+
+        // template.yaml: EventInvokeConfig.DestinationConfig.OnFailure → a queue with an alarm.
+        if let Some((id, function)) = sam.get(name) {
+            let on_failure = get_path(
+                function,
+                &["Properties", "EventInvokeConfig", "DestinationConfig", "OnFailure"],
+            );
+            let kind = on_failure.and_then(|target| get_str(target, &["Type"]));
+            let queue = on_failure
+                .and_then(|target| get(target, "Destination"))
+                .and_then(get_att)
+                .filter(|(queue, attribute)| {
+                    attribute == "Arn" && template.type_of(queue) == Some("AWS::SQS::Queue")
+                })
+                .map(|(queue, _)| queue);
+            problems.check(kind == Some("SQS") && queue.is_some(), || {
+                format!("template.yaml: {id} needs EventInvokeConfig.DestinationConfig.OnFailure {{Type: SQS, Destination: !GetAtt <an AWS::SQS::Queue>.Arn}}")
+            });
+            if let Some(queue) = queue {
+                let alarmed = template.of_type("AWS::CloudWatch::Alarm").any(|(_, alarm)| {
+                    let watches = get_path(alarm, &["Properties", "Dimensions"])
+                        .map(one_or_many)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|dimension| {
+                            get_str(dimension, &["Name"]) == Some("QueueName")
+                                && get(dimension, "Value").and_then(get_att)
+                                    == Some((queue.clone(), "QueueName".to_owned()))
+                        });
+                    let acts = get_path(alarm, &["Properties", "AlarmActions"])
+                        .is_some_and(|actions| !one_or_many(actions).is_empty());
+                    watches && acts
+                });
+                problems.check(alarmed, || {
+                    format!("template.yaml: no AWS::CloudWatch::Alarm with AlarmActions on the QueueName of {queue} (the on-failure destination of {id})")
+                });
+            }
+        }
+
+        // terraform: aws_lambda_function_event_invoke_config → a queue in sqs.tf with an alarm.
+        let function_ref = format!("aws_lambda_function.function[\"{name}\"]");
+        let config = blocks(
+            &functions_tf,
+            "resource",
+            &["aws_lambda_function_event_invoke_config"],
+        )
+        .find(|block| {
+            attribute(block.body(), "function_name")
+                .is_some_and(|expr| expr.to_string().starts_with(&function_ref))
+        });
+        let destination = config
+            .and_then(|block| blocks(block.body(), "destination_config", &[]).next())
+            .and_then(|block| blocks(block.body(), "on_failure", &[]).next())
+            .and_then(|block| attribute(block.body(), "destination"))
+            .map(ToString::to_string);
+        let queue = destination
+            .as_deref()
+            .and_then(|target| target.strip_prefix("aws_sqs_queue."))
+            .and_then(|target| target.strip_suffix(".arn"))
+            .filter(|queue| blocks(&sqs_tf, "resource", &["aws_sqs_queue", queue]).count() == 1)
+            .map(str::to_owned);
+        problems.check(queue.is_some(), || {
+            format!("terraform/functions.tf: {name} needs a resource \"aws_lambda_function_event_invoke_config\" (function_name = {function_ref}...) whose destination_config.on_failure.destination is an aws_sqs_queue of sqs.tf, has {destination:?}")
+        });
+        if let Some(queue) = queue {
+            let queue_name = format!("aws_sqs_queue.{queue}.name");
+            let alarmed = blocks(&alarms_tf, "resource", &["aws_cloudwatch_metric_alarm"]).any(
+                |alarm| {
+                    let watches = attribute(alarm.body(), "dimensions")
+                        .is_some_and(|dimensions| dimensions.to_string().contains(&queue_name));
+                    watches && attribute(alarm.body(), "alarm_actions").is_some()
+                },
+            );
+            problems.check(alarmed, || {
+                format!("terraform/alarms.tf: no aws_cloudwatch_metric_alarm with alarm_actions whose dimensions name {queue_name} (the on-failure destination of {name})")
+            });
+        }
+    }
+    problems.finish("an upload function's failed events are not kept and alarmed");
+}

@@ -4,6 +4,7 @@
 
 pub mod deliveries;
 pub mod imports;
+pub mod imports_sweep;
 pub mod invoices;
 pub mod notifications;
 pub mod order_expiry;
@@ -37,6 +38,7 @@ pub async fn run_scheduled(app: &App, name: &str) -> Option<Result<Value, bazaar
         "orders-expire" => order_expiry::run(app)
             .await
             .map(|expired| json!({ "expired": expired })),
+        "imports-sweep" => imports_sweep::run(app).await.map(|swept| json!(swept)),
         _ => return None,
     })
 }

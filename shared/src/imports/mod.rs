@@ -6,14 +6,17 @@
 //!
 //! Re-running is safe at any point: rows are upserts (a row that matches the product changes
 //! nothing), progress is checkpointed with the byte offset of the next row, and a run that
-//! dies is resumed from its last checkpoint by the next delivery of the event.
+//! dies is resumed from its last checkpoint by the next delivery of the event, or by the
+//! scheduled [`sweep`] once its lease has lapsed.
 
 pub mod model;
 pub mod rows;
 pub mod run;
+pub mod sweep;
 
 pub use model::{Import, ImportStatus, ImportView, Rejection};
 pub use run::{create, get, run};
+pub use sweep::{Swept, sweep};
 
 /// Where uploads of catalogue files go: `imports/<import id>/<file name>`.
 pub const KEY_PREFIX: &str = "imports/";

@@ -19,13 +19,14 @@ use crate::imports::{KEY_PREFIX, import_id_of};
 use crate::keys;
 use crate::money::Money;
 use crate::outbox::{self, Staged};
+use crate::ports::store::{GSI1PK, GSI1SK};
 use crate::ports::{BlobStore, Cond, PresignedRequest, StoreError, TxOp, Update};
 
 /// How long a presigned upload URL stays valid.
 pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(3600);
 /// How long a run holds an import past its last checkpoint before another delivery of its
 /// event may take it over.
-const LEASE: Duration = Duration::from_secs(60);
+pub const LEASE: Duration = Duration::from_secs(60);
 /// The longest reason kept for a rejected line, and for a failed import: the import record
 /// must stay far below DynamoDB's 400 KB item limit whatever the file holds.
 const MAX_REASON_CHARS: usize = 200;
@@ -38,8 +39,17 @@ const MAX_LINE_BYTES: u64 = 1024 * 1024;
 const CHECKPOINT_ROWS: u64 = 500;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
-/// Starts an import: records it and hands out the URL to upload the file to.
-pub async fn create(ports: &Ports, file_name: Option<&str>) -> Result<(Import, PresignedRequest)> {
+/// The largest catalogue file accepted. The upload URL is signed for the exact size the admin
+/// announces, so neither S3 nor the local server accepts a byte more.
+pub const MAX_IMPORT_BYTES: u64 = 100 * 1024 * 1024;
+
+/// Starts an import: records it and hands out the URL to upload the file to, signed for a
+/// file of exactly `size` bytes.
+pub async fn create(
+    ports: &Ports,
+    file_name: Option<&str>,
+    size: Option<u64>,
+) -> Result<(Import, PresignedRequest)> {
     let file_name = file_name.map(str::trim).unwrap_or("catalogue.csv");
     if file_name.is_empty()
         || file_name.chars().count() > 100
@@ -52,6 +62,14 @@ pub async fn create(ports: &Ports, file_name: Option<&str>) -> Result<(Import, P
             "must be 1 to 100 characters, without '/' or control characters",
         ));
     }
+    let size = size
+        .filter(|size| *size <= MAX_IMPORT_BYTES)
+        .ok_or_else(|| {
+            Error::invalid(
+                "size",
+                &format!("must be the file's size in bytes, at most {MAX_IMPORT_BYTES}"),
+            )
+        })?;
     let now = ports.clock.now();
     let id = ports.ids.new_id();
     let import = Import {
@@ -75,7 +93,7 @@ pub async fn create(ports: &Ports, file_name: Option<&str>) -> Result<(Import, P
     };
     let upload = ports
         .blobs
-        .presign_put(&import.key, "text/csv", None, UPLOAD_URL_TTL)
+        .presign_put(&import.key, "text/csv", Some(size), UPLOAD_URL_TTL)
         .await?;
     ports.store.put(import.to_item()?, Cond::NotExists).await?;
     Ok((import, upload))
@@ -124,6 +142,10 @@ pub async fn run(products: &Products, key: &str) -> Result<ImportView> {
                 Update::set("status", json!(ImportStatus::Running)),
                 Update::set("lease_until", import.lease_until),
                 Update::add("lease_version", 1),
+                // Listed among the running imports, where the sweeper finds it if this run
+                // dies; the same write, so no running import is ever unlisted.
+                Update::set(GSI1PK, keys::RUNNING_IMPORTS_PARTITION),
+                Update::set(GSI1SK, import.id.clone()),
             ],
             Cond::eq("lease_version", import.lease_version),
         )
@@ -362,6 +384,9 @@ impl Runner {
         updates.push(Update::set("status", json!(self.import.status)));
         updates.push(Update::set("error", json!(self.import.error)));
         updates.push(Update::set("finished_at", json!(now)));
+        // No longer running: off the sweeper's list, in the same write.
+        updates.push(Update::Remove(GSI1PK.to_owned()));
+        updates.push(Update::Remove(GSI1SK.to_owned()));
         let ops = vec![
             TxOp::Update {
                 key: keys::import(&self.import.id),
