@@ -11,5 +11,6 @@ pub mod config;
 pub mod embedded;
 pub mod notify;
 pub mod payments;
+pub mod private_files;
 
 pub use config::{Backend, BackendConfig, connect};

@@ -423,11 +423,11 @@ fn write_atomically(staging: &Path, destination: &Path, bytes: &[u8]) -> io::Res
     let parent = destination
         .parent()
         .ok_or_else(|| io::Error::other("an object path has no parent directory"))?;
-    fs::create_dir_all(parent)?;
-    fs::create_dir_all(staging)?;
+    crate::private_files::create_dir(parent)?;
+    crate::private_files::create_dir(staging)?;
     let temporary = staging.join(format!("{}.part", ulid::Ulid::new()));
     let result = (|| {
-        let mut file = File::create_new(&temporary)?;
+        let mut file = crate::private_files::create_new(&temporary)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&temporary, destination)?;

@@ -43,6 +43,9 @@ impl Sqlite {
     /// (idempotent `CREATE ... IF NOT EXISTS` statements). Errors are SQLite's messages.
     pub(crate) fn open(path: &Path, schema: &str) -> Result<Self, String> {
         create_parent_directory(path)?;
+        // Owner-only before SQLite writes a byte; its WAL and shared-memory files copy the mode.
+        crate::private_files::ensure_file(path)
+            .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
         let connection = Connection::open(path).map_err(|error| describe(path, &error))?;
         configure(&connection).map_err(|error| describe(path, &error))?;
         connection
@@ -51,6 +54,11 @@ impl Sqlite {
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
         })
+    }
+
+    /// A handle that does not keep the database open (see [`WeakSqlite`]).
+    pub(crate) fn downgrade(&self) -> WeakSqlite {
+        WeakSqlite(Arc::downgrade(&self.connection))
     }
 
     /// Runs `work` with the connection on the blocking pool. `unavailable` builds the caller's
@@ -76,6 +84,16 @@ impl Sqlite {
     }
 }
 
+/// A database handle for background work that should stop once everyone else has let go
+/// of the database.
+pub(crate) struct WeakSqlite(std::sync::Weak<Mutex<Connection>>);
+
+impl WeakSqlite {
+    pub(crate) fn upgrade(&self) -> Option<Sqlite> {
+        self.0.upgrade().map(|connection| Sqlite { connection })
+    }
+}
+
 /// WAL lets readers (including another process) proceed while one writer commits;
 /// `synchronous=FULL` makes every commit durable before it returns, which an order or a
 /// payment record needs; the busy timeout makes concurrent writers queue rather than fail.
@@ -95,7 +113,7 @@ fn configure(connection: &Connection) -> rusqlite::Result<()> {
 /// SQLite creates the file but not its directory; a fresh data directory should just work.
 fn create_parent_directory(path: &Path) -> Result<(), String> {
     match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => std::fs::create_dir_all(parent)
+        Some(parent) if !parent.as_os_str().is_empty() => crate::private_files::create_dir(parent)
             .map_err(|error| format!("cannot create {}: {error}", parent.display())),
         _ => Ok(()),
     }

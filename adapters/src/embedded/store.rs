@@ -33,7 +33,15 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk)
     WHERE gsi1pk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_expiry ON items (json_extract(body, '$.expires_at'))
+    WHERE json_extract(body, '$.expires_at') IS NOT NULL;
 ";
+
+/// How often the embedded store deletes expired items, as DynamoDB's TTL does (DynamoDB takes
+/// up to a few days; code that relies on expiry checks the time itself either way).
+pub const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// Items deleted per purge transaction, so that writers never wait long behind a purge.
+const PURGE_BATCH: usize = 500;
 
 /// The state store on one SQLite file. Cheap to clone; clones share the connection.
 #[derive(Clone)]
@@ -46,6 +54,31 @@ impl EmbeddedStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Sqlite::open(path, SCHEMA).map_err(StoreError::Unavailable)?;
         Ok(Self { db })
+    }
+
+    /// Deletes every item whose `expires_at` (Unix seconds, a number) is before `now`: the
+    /// embedded model of DynamoDB's TTL, so login counters, idempotency records and consumed
+    /// markers do not pile up for ever. Returns how many were deleted.
+    pub async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
+        self.call(move |connection| purge(connection, now)).await
+    }
+
+    /// Purges expired items every `every` on the current tokio runtime, for as long as any
+    /// other handle on this store is alive.
+    pub fn spawn_purger(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let weak = self.db.downgrade();
+        tokio::spawn(async move {
+            loop {
+                let Some(db) = weak.upgrade() else { break };
+                let now = chrono::Utc::now().timestamp();
+                match (Self { db }).purge_expired(now).await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::debug!(purged, "expired items purged"),
+                    Err(error) => tracing::warn!(%error, "purging expired items failed"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
     }
 
     async fn call<T: Send + 'static>(
@@ -245,6 +278,26 @@ fn updated(key: &Key, current: Option<Item>, updates: &[Update]) -> Item {
 
 /// All conditions are evaluated against the state before the transaction; only if every one
 /// holds is anything written, as in DynamoDB's `TransactWriteItems`.
+fn purge(connection: &mut Connection, now: i64) -> Result<usize, StoreError> {
+    let mut purged = 0;
+    loop {
+        let deleted = connection
+            .execute(
+                "DELETE FROM items WHERE rowid IN (SELECT rowid FROM items
+                    WHERE json_extract(body, '$.expires_at') IS NOT NULL
+                    AND json_extract(body, '$.expires_at') < ?1
+                    AND typeof(json_extract(body, '$.expires_at')) IN ('integer', 'real')
+                    LIMIT ?2)",
+                params![now, PURGE_BATCH as i64],
+            )
+            .map_err(sql_error)?;
+        purged += deleted;
+        if deleted < PURGE_BATCH {
+            return Ok(purged);
+        }
+    }
+}
+
 fn run_transaction(connection: &mut Connection, ops: Vec<TxOp>) -> Result<(), StoreError> {
     let transaction = immediate(connection)?;
     let mut currents = Vec::with_capacity(ops.len());
@@ -535,6 +588,67 @@ mod tests {
             }
             assert!(pages < 100, "pagination does not terminate");
         }
+    }
+
+    #[tokio::test]
+    async fn expired_items_are_purged_and_the_rest_kept() {
+        let dir = TempDir::new("purge");
+        let store = open(&dir);
+        let now = 1_800_000_000_i64;
+        let items = [
+            json!({"pk": "LOGIN#a", "sk": "W#1", "expires_at": now - 1}),
+            json!({"pk": "LOGIN#b", "sk": "W#1", "expires_at": (now - 10) as f64 + 0.5}),
+            json!({"pk": "LOGIN#c", "sk": "W#1", "expires_at": now + 60}),
+            json!({"pk": "LOGIN#d", "sk": "W#1", "expires_at": now}),
+            json!({"pk": "USER#1", "sk": "PROFILE"}),
+            json!({"pk": "ODD#1", "sk": "X", "expires_at": "yesterday"}),
+        ];
+        for value in items {
+            store.put(item(value), Cond::Always).await.expect("put");
+        }
+        for n in 0..(PURGE_BATCH + 3) {
+            let value = json!({"pk": format!("IDEMPOTENCY#{n}"), "sk": "KEY", "expires_at": 5});
+            store.put(item(value), Cond::Always).await.expect("put");
+        }
+        let purged = store.purge_expired(now).await.expect("purge");
+        assert_eq!(purged, PURGE_BATCH + 3 + 2);
+        for (pk, kept) in [
+            ("LOGIN#a", false),
+            ("LOGIN#b", false),
+            ("LOGIN#c", true),
+            ("LOGIN#d", true),
+            ("IDEMPOTENCY#0", false),
+        ] {
+            let sk = if pk.starts_with("IDEMPOTENCY") { "KEY" } else { "W#1" };
+            let found = store.get(&Key::new(pk, sk)).await.expect("get");
+            assert_eq!(found.is_some(), kept, "{pk}");
+        }
+        assert!(store.get(&Key::new("USER#1", "PROFILE")).await.expect("get").is_some());
+        assert!(store.get(&Key::new("ODD#1", "X")).await.expect("get").is_some());
+        assert_eq!(store.purge_expired(now).await.expect("purge"), 0);
+    }
+
+    #[tokio::test]
+    async fn the_purger_runs_in_the_background_until_the_store_is_dropped() {
+        let dir = TempDir::new("purger");
+        let store = open(&dir);
+        let expired = json!({"pk": "CONSUMED#1", "sk": "X", "expires_at": 1});
+        store.put(item(expired), Cond::Always).await.expect("put");
+        let purger = store.spawn_purger(std::time::Duration::from_millis(20));
+        let mut gone = false;
+        for _ in 0..200 {
+            if store.get(&Key::new("CONSUMED#1", "X")).await.expect("get").is_none() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(gone, "the expired item was never purged");
+        drop(store);
+        tokio::time::timeout(std::time::Duration::from_secs(5), purger)
+            .await
+            .expect("the purger outlived its store")
+            .expect("the purger panicked");
     }
 
     #[tokio::test]

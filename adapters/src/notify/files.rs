@@ -71,10 +71,21 @@ impl Notifier for FileOutbox {
             message.delivery_id
         );
         let write = async {
-            tokio::fs::create_dir_all(&dir).await?;
-            // Write aside, then rename: a reader never sees half a message.
-            let partial = dir.join(format!(".{name}.partial"));
-            tokio::fs::write(&partial, content.as_bytes()).await?;
+            // Messages carry addresses and codes: owner-only, like the rest of the data.
+            let (private_dir, partial) = (dir.clone(), dir.join(format!(".{name}.partial")));
+            let (partial_path, bytes) = (partial.clone(), content.clone().into_bytes());
+            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                use std::io::Write;
+                crate::private_files::create_dir(&private_dir)?;
+                // Write aside, then rename: a reader never sees half a message.
+                let mut file = crate::private_files::file_options()
+                    .create(true)
+                    .truncate(true)
+                    .open(&partial_path)?;
+                file.write_all(&bytes)
+            })
+            .await
+            .map_err(std::io::Error::other)??;
             tokio::fs::rename(&partial, dir.join(&name)).await
         };
         write
