@@ -5,19 +5,21 @@
 
 pub mod blobs;
 pub mod bucket_events;
+pub mod connections;
 pub mod dead_letters;
 pub mod docs;
 pub mod metrics_endpoint;
 pub mod workers;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 use axum::Router;
 use axum::routing::get;
 use bazaar_api::App;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+pub use connections::Limits;
 
 /// The routes the local server adds to the functions' own.
 fn local_routes() -> Router<App> {
@@ -52,15 +54,21 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     visibility: std::time::Duration,
 ) -> std::io::Result<()> {
+    serve_limited(listener, app, shutdown, visibility, Limits::default()).await
+}
+
+/// As [`serve_with`], within the connection `limits` (read timeouts, connection cap).
+pub async fn serve_limited(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    visibility: std::time::Duration,
+    limits: Limits,
+) -> std::io::Result<()> {
     metrics_endpoint::install();
     let (stop, stopped) = watch::channel(false);
     let workers = workers::spawn(app.clone(), stopped, visibility);
-    let result = axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let result = connections::serve(listener, router(app), limits, shutdown).await;
     let _ = stop.send(true);
     workers.join().await;
     result

@@ -105,6 +105,7 @@ async fn serve() -> anyhow::Result<()> {
         _ => env(name),
     };
     let backend = BackendConfig::from_lookup(lookup).map_err(anyhow::Error::msg)?;
+    let limits = bazaar::Limits::from_lookup(env).map_err(anyhow::Error::msg)?;
     let app = App::build(&backend, &lookup)
         .await
         .map_err(anyhow::Error::msg)?;
@@ -130,7 +131,14 @@ async fn serve() -> anyhow::Result<()> {
     println!(
         "Bazaar listening on {public_url}  (API {public_url}/api/v1, docs {public_url}/api/v1/docs)"
     );
-    bazaar::serve(listener, app, shutdown_signal()).await?;
+    bazaar::serve_limited(
+        listener,
+        app,
+        shutdown_signal(),
+        bazaar::workers::VISIBILITY,
+        limits,
+    )
+    .await?;
     println!("Bazaar stopped");
     Ok(())
 }

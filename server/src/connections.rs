@@ -1,0 +1,192 @@
+//! The local server's connection loop: axum's router served by hyper with the limits a
+//! server on a shared network needs, so that a slow or hostile client cannot hold it:
+//! a deadline for a request's headers, a deadline for its body, and a cap on open
+//! connections (one over the cap is closed as soon as it is accepted).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ConnectInfo;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::time::{Instant, Sleep};
+
+/// The limits of the connection loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// From the first byte of a request (or of an idle kept-alive connection) to the end of
+    /// its headers.
+    pub header_read_timeout: Duration,
+    /// From the end of a request's headers to the end of its body.
+    pub body_read_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(60),
+            max_connections: 512,
+        }
+    }
+}
+
+impl Limits {
+    /// The limits from `BAZAAR_HEADER_READ_TIMEOUT_SECS`, `BAZAAR_BODY_READ_TIMEOUT_SECS` and
+    /// `BAZAAR_MAX_CONNECTIONS` (each a positive whole number; unset for the default).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let defaults = Self::default();
+        let positive = |name: &str, default: u64| -> Result<u64, String> {
+            match lookup(name) {
+                None => Ok(default),
+                Some(text) => text
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|value| (1..=1_000_000).contains(value))
+                    .ok_or_else(|| {
+                        format!("{name} must be a whole number from 1 to 1000000, not {text:?}")
+                    }),
+            }
+        };
+        Ok(Self {
+            header_read_timeout: Duration::from_secs(positive(
+                "BAZAAR_HEADER_READ_TIMEOUT_SECS",
+                defaults.header_read_timeout.as_secs(),
+            )?),
+            body_read_timeout: Duration::from_secs(positive(
+                "BAZAAR_BODY_READ_TIMEOUT_SECS",
+                defaults.body_read_timeout.as_secs(),
+            )?),
+            max_connections: positive("BAZAAR_MAX_CONNECTIONS", defaults.max_connections as u64)?
+                as usize,
+        })
+    }
+}
+
+/// Serves `router` on `listener` within `limits` until `shutdown` resolves; then stops
+/// accepting, lets every open connection finish its request, and returns.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stopping, stop) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // A connection that failed before it was accepted, or out of descriptors
+                // for a moment: keep serving the others.
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(
+                limit = limits.max_connections,
+                "connection limit reached; a new connection was closed"
+            );
+            drop(stream);
+            continue;
+        };
+        let body_timeout = limits.body_read_timeout;
+        let service = tower::ServiceExt::map_request(
+            router.clone(),
+            move |request: hyper::Request<Incoming>| {
+                let (mut parts, body) = request.into_parts();
+                parts.extensions.insert(ConnectInfo(remote));
+                hyper::Request::from_parts(parts, DeadlineBody::new(body, body_timeout))
+            },
+        );
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let connection =
+                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            tokio::pin!(connection);
+            let served = tokio::select! {
+                served = connection.as_mut() => served,
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = served {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = stopping.send(true);
+    // Every connection holds a slot until it ends: having them all means all have ended.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = slots.acquire_many(all).await;
+    Ok(())
+}
+
+/// A request body that fails once its deadline passes: a client trickling its body byte by
+/// byte is cut off after the body read timeout, however steadily it trickles.
+struct DeadlineBody {
+    inner: Incoming,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl DeadlineBody {
+    fn new(inner: Incoming, timeout: Duration) -> Self {
+        Self {
+            inner,
+            deadline: Box::pin(tokio::time::sleep_until(Instant::now() + timeout)),
+        }
+    }
+}
+
+impl Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the request body was not received within the body read timeout",
+            ))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
