@@ -17,6 +17,8 @@ bazaar_tests::on_both_backends!(
     importing_the_same_file_again_changes_nothing,
     a_bad_header_fails_the_import_and_imports_nothing,
     an_interrupted_import_resumes_without_duplicates,
+    the_sweeper_resumes_an_import_whose_run_died,
+    an_import_upload_is_bounded_by_its_announced_size,
 );
 
 const HEADER: &str = "sku,name,description,category,price,currency,stock\n";
@@ -53,7 +55,7 @@ async fn import_and_wait(
         .post(
             "/api/v1/imports",
             Some(admin),
-            json!({"file_name": file_name}),
+            json!({"file_name": file_name, "size": csv.len()}),
         )
         .await;
     created.expect(201);
@@ -446,4 +448,192 @@ async fn a_hundred_thousand_row_catalogue_is_imported() {
         )
         .await;
     assert_eq!(page.body["items"].as_array().map(Vec::len), Some(100));
+}
+
+/// The clock `by` ahead of the real one.
+struct Ahead(chrono::TimeDelta);
+
+impl bazaar_shared::ports::Clock for Ahead {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.0
+    }
+}
+
+/// The running imports the sweeper's index partition lists.
+async fn listed_as_running(server: &TestServer) -> Vec<String> {
+    let query = bazaar_shared::ports::Query::partition(
+        bazaar_shared::ports::Index::Gsi1,
+        keys::RUNNING_IMPORTS_PARTITION,
+    );
+    let page = server
+        .app
+        .ports()
+        .store
+        .query(&query)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    page.items
+        .iter()
+        .filter_map(|item| item.get("id").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+async fn the_sweeper_resumes_an_import_whose_run_died(backend: Backend) {
+    let (server, store) = bazaar_tests::faults::server_with_dying_store(backend).await;
+    let client = Client::new(&server);
+    let admin = client.admin(&server).await;
+    let rows: String = (0..20)
+        .map(|n| format!("S-{n},Row {n},,,{},USD,1\n", 100 + n))
+        .collect();
+    let csv = format!("{HEADER}{rows}");
+    let created = client
+        .post(
+            "/api/v1/imports",
+            Some(&admin),
+            json!({"file_name": "rows.csv", "size": csv.len()}),
+        )
+        .await;
+    created.expect(201);
+    let id = created.body["id"].as_str().unwrap_or_default().to_owned();
+
+    // The process dies after a few rows: every later write fails, and nothing retries.
+    store.die_after(6);
+    let mut upload =
+        reqwest::Client::new().put(created.body["upload_url"].as_str().unwrap_or_default());
+    if let Some(headers) = created.body["headers"].as_object() {
+        for (name, value) in headers {
+            upload = upload.header(name, value.as_str().unwrap_or_default());
+        }
+    }
+    let uploaded = upload
+        .body(csv.clone())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(uploaded.status().is_success(), "{}", uploaded.status());
+    if server.backend == Backend::Aws {
+        let event = event_for("assets", &format!("imports/{id}/rows.csv"), csv.len())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(handle(&server.app, event).await.is_err());
+    }
+    let started = std::time::Instant::now();
+    while store.deaths.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the run never died");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    store.disarm();
+    let stranded = client
+        .get(&format!("/api/v1/imports/{id}"), Some(&admin))
+        .await;
+    assert_eq!(stranded.body["status"], "running", "{}", stranded.text);
+    let products_before = client.get("/api/v1/products?limit=50", None).await;
+    let made_before = products_before.body["items"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or_default();
+    assert!(made_before > 0 && made_before < 20, "{made_before} made");
+    assert_eq!(listed_as_running(&server).await, vec![id.clone()]);
+
+    // While the dead run's lease is still live, the sweeper leaves the import alone.
+    let swept = bazaar_api::handlers::run_scheduled(&server.app, "imports-sweep")
+        .await
+        .unwrap_or_else(|| panic!("no imports-sweep function"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(swept["resumed"], 0, "{swept}");
+    assert_eq!(swept["busy"], 1, "{swept}");
+
+    // Past the lease, two sweepers at once: the import is resumed, by exactly one of them.
+    let mut later = server.app.ports().clone();
+    later.clock = std::sync::Arc::new(Ahead(chrono::TimeDelta::minutes(2)));
+    let products = bazaar_shared::catalogue::Products::new(later);
+    let (first, second) = tokio::join!(
+        bazaar_shared::imports::sweep(&products),
+        bazaar_shared::imports::sweep(&products)
+    );
+    let (first, second) = (
+        first.unwrap_or_else(|e| panic!("{e}")),
+        second.unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert!(first.resumed + second.resumed >= 1, "{first:?} {second:?}");
+    assert_eq!(first.failed + second.failed, 0, "{first:?} {second:?}");
+
+    let finished = wait_until_finished(&client, &admin, &id, Duration::from_secs(30)).await;
+    assert_eq!(finished.body["status"], "done", "{}", finished.text);
+    // No checkpoint was saved before the death: the whole file was read again, once.
+    assert_eq!(finished.body["rows_read"], 20, "{}", finished.text);
+    assert_eq!(finished.body["created"], 20 - made_before, "{}", finished.text);
+    assert_eq!(finished.body["unchanged"], made_before, "{}", finished.text);
+    let listed = client.get("/api/v1/products?limit=100", None).await;
+    assert_eq!(
+        listed.body["items"].as_array().map(Vec::len),
+        Some(20),
+        "{}",
+        listed.text
+    );
+    assert!(listed_as_running(&server).await.is_empty());
+}
+
+async fn an_import_upload_is_bounded_by_its_announced_size(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = Client::new(&server);
+    let admin = client.admin(&server).await;
+    let max = bazaar_shared::imports::run::MAX_IMPORT_BYTES;
+    for body in [
+        json!({"file_name": "a.csv"}),
+        json!({"file_name": "a.csv", "size": max + 1}),
+        json!({"file_name": "a.csv", "size": -1}),
+    ] {
+        let refused = client.post("/api/v1/imports", Some(&admin), body).await;
+        refused.expect_problem(422);
+        assert_eq!(refused.error_fields(), ["size"], "{}", refused.text);
+    }
+
+    let csv = format!("{HEADER}B-1,Book,,,100,USD,1\n");
+    let created = client
+        .post(
+            "/api/v1/imports",
+            Some(&admin),
+            json!({"file_name": "a.csv", "size": csv.len()}),
+        )
+        .await;
+    created.expect(201);
+    // The URL is signed for exactly that length.
+    assert_eq!(
+        created.body["headers"]["content-length"],
+        csv.len().to_string(),
+        "{}",
+        created.text
+    );
+    let url = created.body["upload_url"].as_str().unwrap_or_default().to_owned();
+    if backend == Backend::Aws {
+        let signed = url
+            .split(['?', '&'])
+            .find_map(|pair| pair.strip_prefix("X-Amz-SignedHeaders="))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(signed.contains("content-length"), "{url}");
+    }
+    let put = |body: Vec<u8>| {
+        let mut request = reqwest::Client::new().put(&url);
+        if let Some(headers) = created.body["headers"].as_object() {
+            for (name, value) in headers {
+                if name != "content-length" {
+                    request = request.header(name, value.as_str().unwrap_or_default());
+                }
+            }
+        }
+        request.body(body).send()
+    };
+    if backend == Backend::Embedded {
+        // moto does not check signatures; S3 and the local server refuse another length.
+        let mut larger = csv.clone().into_bytes();
+        larger.extend_from_slice(&[b'x'; 4096]);
+        let status = put(larger).await.unwrap_or_else(|e| panic!("{e}")).status();
+        assert!(status.is_client_error(), "a larger file was accepted: {status}");
+    }
+    let status = put(csv.into_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .status();
+    assert!(status.is_success(), "the announced file was refused: {status}");
 }

@@ -16,6 +16,8 @@ use crate::problem::ApiResult;
 pub struct CreateImport {
     /// The uploaded file's name, kept in its object key (`imports/<id>/<file_name>`).
     pub file_name: Option<String>,
+    /// The file's exact size in bytes: the upload URL accepts nothing else.
+    pub size: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -35,7 +37,7 @@ pub async fn create(
     Admin(_admin): Admin,
     JsonBody(request): JsonBody<CreateImport>,
 ) -> ApiResult<(StatusCode, Json<ImportCreated>)> {
-    let (import, upload) = imports::create(app.ports(), request.file_name.as_deref()).await?;
+    let (import, upload) = imports::create(app.ports(), request.file_name.as_deref(), request.size).await?;
     Ok((
         StatusCode::CREATED,
         Json(ImportCreated {
