@@ -3,7 +3,11 @@
 //! store put in the URL. It also serves public objects (product images) under `/assets/`,
 //! as a CDN in front of the bucket does in AWS.
 
-use axum::body::{Body, to_bytes};
+use std::pin::Pin;
+
+use axum::body::Body;
+use http_body::Body as _;
+use tokio::io::AsyncWriteExt;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -124,29 +128,66 @@ pub async fn upload(
         Some(signed) => signed,
         None => max,
     };
-    let Ok(bytes) = to_bytes(body, usize::try_from(limit).unwrap_or(MAX_UPLOAD_BYTES)).await else {
-        return too_large(limit);
+    let Some(embedded) = &app.connected().embedded else {
+        return Problem::not_found("no such route").into_response();
     };
+    // Written to a staging file as it arrives: memory stays small whatever the upload's size.
+    let mut staged = match embedded.blobs.stage() {
+        Ok(staged) => staged,
+        Err(error) => return unavailable(error.to_string()),
+    };
+    let Some(file) = staged.take_file() else {
+        return unavailable("the staging file is gone".to_owned());
+    };
+    let mut file = tokio::fs::File::from_std(file);
+    let mut body = body;
+    let mut received: u64 = 0;
+    loop {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        let data = match frame {
+            None => break,
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
+            // The client went away or was too slow (the body read timeout).
+            Some(Err(error)) => {
+                return Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-request",
+                    "Bad request",
+                    format!("the upload was not received whole: {error}"),
+                )
+                .into_response();
+            }
+        };
+        received += data.len() as u64;
+        if received > limit {
+            return too_large(limit);
+        }
+        if let Err(error) = file.write_all(&data).await {
+            return unavailable(error.to_string());
+        }
+    }
     // The body is framed by the declared length, which was checked; a short body (the client
     // gave up) must not be stored either.
     if let Some(signed) = grant.content_length
-        && bytes.len() as u64 != signed
+        && received != signed
     {
         return forbidden(format!(
-            "the upload must be exactly {signed} bytes, not {}",
-            bytes.len()
+            "the upload must be exactly {signed} bytes, not {received}"
         ))
         .into_response();
     }
+    if let Err(error) = file.flush().await {
+        return unavailable(error.to_string());
+    }
+    let file = file.into_std().await;
     let content_type = content_type.unwrap_or("application/octet-stream");
-    match app
-        .ports()
-        .blobs
-        .put(&key, bytes.to_vec(), content_type)
-        .await
-    {
+    match embedded.blobs.commit(staged, file, &key, content_type).await {
         Ok(()) => {
-            crate::bucket_events::object_created(&app, &key, bytes.len());
+            let size = usize::try_from(received).unwrap_or(usize::MAX);
+            crate::bucket_events::object_created(&app, &key, size);
             StatusCode::OK.into_response()
         }
         Err(error) => unavailable(error.to_string()),

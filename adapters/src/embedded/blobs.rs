@@ -154,6 +154,71 @@ impl EmbeddedBlobs {
         })
     }
 
+    /// Starts an upload that is written to disk as it arrives (see [`StagedUpload`]) instead
+    /// of being held in memory.
+    pub fn stage(&self) -> io::Result<StagedUpload> {
+        let staging = self.root.join("tmp");
+        crate::private_files::create_dir(&staging)?;
+        let path = staging.join(format!("{}.part", ulid::Ulid::new()));
+        let file = crate::private_files::create_new(&path)?;
+        Ok(StagedUpload {
+            path,
+            file: Some(file),
+        })
+    }
+
+    /// Makes a fully written staged upload the object `key`: synced, then renamed into place
+    /// (readers see the old object or the whole new one), then its content type recorded.
+    pub async fn commit(
+        &self,
+        mut staged: StagedUpload,
+        file: File,
+        key: &str,
+        content_type: &str,
+    ) -> Result<(), BlobError> {
+        validate_key(key)?;
+        let (blobs, key, content_type) = (self.clone(), key.to_owned(), content_type.to_owned());
+        let from = std::mem::take(&mut staged.path);
+        blocking(move || {
+            let result = blobs.commit_blocking(&from, file, &key, &content_type);
+            if result.is_err() {
+                let _ = fs::remove_file(&from);
+            }
+            result
+        })
+        .await
+    }
+
+    fn commit_blocking(
+        &self,
+        from: &Path,
+        file: File,
+        key: &str,
+        content_type: &str,
+    ) -> Result<(), BlobError> {
+        if self.is_taken_by_a_prefix(key) {
+            return Err(BlobError::InvalidKey(key.to_owned()));
+        }
+        let destination = self.object_path(key);
+        let parent = destination
+            .parent()
+            .ok_or_else(|| BlobError::InvalidKey(key.to_owned()))?;
+        let moved = (|| {
+            file.sync_all()?;
+            drop(file);
+            crate::private_files::create_dir(parent)?;
+            fs::rename(from, &destination)?;
+            sync_directory(parent)
+        })();
+        moved.map_err(|error| io_error(key, &error))?;
+        let meta = serde_json::to_vec(&Meta {
+            content_type: content_type.to_owned(),
+        })
+        .map_err(|error| BlobError::Unavailable(error.to_string()))?;
+        write_atomically(&self.root.join("tmp"), &self.meta_path(key), &meta)
+            .map_err(|error| io_error(key, &error))
+    }
+
     fn object_path(&self, key: &str) -> PathBuf {
         under(&self.root.join("objects"), key)
     }
@@ -410,6 +475,28 @@ impl SignedParams {
     }
 }
 
+/// An upload on its way to disk: a private file in the store's staging directory, removed
+/// again unless [`EmbeddedBlobs::commit`] moves it into place.
+pub struct StagedUpload {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl StagedUpload {
+    /// The file to write the upload to (once); hand it back to [`EmbeddedBlobs::commit`].
+    pub fn take_file(&mut self) -> Option<File> {
+        self.file.take()
+    }
+}
+
+impl Drop for StagedUpload {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
 fn under(base: &Path, key: &str) -> PathBuf {
     let mut path = base.to_path_buf();
     path.extend(key.split('/'));
@@ -510,6 +597,37 @@ mod tests {
     const UNSIZED: Grant = Grant {
         content_length: None,
     };
+
+    #[tokio::test]
+    async fn staged_uploads_become_private_objects_or_vanish() {
+        let dir = TempDir::new("staged");
+        let store = blobs(&dir);
+        let mut staged = store.stage().expect("stage");
+        let mut file = staged.take_file().expect("a file");
+        file.write_all(b"sku,name\n").expect("write");
+        store
+            .commit(staged, file, "imports/01A/a.csv", "text/csv")
+            .await
+            .expect("commit");
+        let blob = store.get("imports/01A/a.csv").await.expect("get");
+        assert_eq!(blob.map(|blob| (blob.body, blob.content_type)), Some((b"sku,name\n".to_vec(), "text/csv".to_owned())));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(store.object_path("imports/01A/a.csv"))
+                .expect("metadata")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // An upload given up on leaves nothing behind.
+        let abandoned = store.stage().expect("stage");
+        drop(abandoned);
+        let leftovers = fs::read_dir(dir.path().join("tmp"))
+            .map(|entries| entries.count())
+            .unwrap_or(0);
+        assert_eq!(leftovers, 0);
+    }
 
     fn blobs(dir: &TempDir) -> EmbeddedBlobs {
         EmbeddedBlobs::new(
