@@ -507,4 +507,49 @@ mod tests {
         assert_eq!(leftovers, 1, "temporary files left behind");
         let _ = std::fs::remove_dir_all(dir);
     }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_data_directory_and_its_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("bazaar-modes-{}", ulid::Ulid::new()));
+        let data_dir = root.join("data");
+        let config = BackendConfig {
+            backend: Backend::Embedded {
+                data_dir: data_dir.clone(),
+                public_url: "http://127.0.0.1:3000".to_owned(),
+            },
+            max_receives: 5,
+            notify: NotifySettings {
+                email_from: NotifySettings::DEFAULT_FROM.to_owned(),
+                allow_private_targets: true,
+                smtp_url: None,
+            },
+        };
+        let connected = connect(&config).await.unwrap_or_else(|e| panic!("{e}"));
+        connected
+            .ports
+            .blobs
+            .put("imports/01A/a.csv", b"sku".to_vec(), "text/csv")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mode = |path: &Path| {
+            std::fs::metadata(path)
+                .map(|metadata| metadata.permissions().mode() & 0o777)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        };
+        assert_eq!(mode(&data_dir), 0o700);
+        for file in ["state.sqlite3", "queues.sqlite3", "blob-signing-key"] {
+            assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
+        }
+        let object = data_dir.join("blobs/objects/imports/01A/a.csv");
+        assert_eq!(mode(&object), 0o600);
+        for entry in std::fs::read_dir(&data_dir).unwrap_or_else(|e| panic!("{e}")).flatten() {
+            let path = entry.path();
+            let expected = if path.is_dir() { 0o700 } else { 0o600 };
+            assert_eq!(mode(&path), expected, "{}", path.display());
+        }
+        drop(connected);
+        let _ = std::fs::remove_dir_all(root);
+    }
 }

@@ -48,7 +48,7 @@ async fn start(limits: Limits) -> Running {
         },
     };
     let lookup = |name: &str| match name {
-        "BAZAAR_JWT_SECRET" => Some("test-only:connections-secret-0123456789abcdef".to_owned()),
+        "BAZAAR_JWT_SECRET" => Some("test-only:Zr8#Tq3$Wm6!Lp1&Vx4*Nc9@Hs2^Kd7".to_owned()),
         _ => None,
     };
     let app = App::build_with(&config, &lookup, None, true)
