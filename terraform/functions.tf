@@ -804,8 +804,9 @@ resource "aws_lambda_function" "function" {
   runtime       = "provided.al2023"
   handler       = "bootstrap"
   architectures = ["arm64"]
-  # Upload handlers stream whole files (imports checkpoint and resume); the rest answer fast.
-  memory_size      = each.value.upload != null ? 512 : 256
+  # Upload handlers stream whole files (imports checkpoint and resume), as does the import
+  # sweeper when it resumes one; the rest answer fast.
+  memory_size      = each.value.upload != null || each.key == "imports-sweep" ? 512 : 256
   timeout          = lookup(local.function_timeouts, each.key, each.value.upload != null ? 900 : 10)
   filename         = "${local.package_dir}/${each.key}/bootstrap.zip"
   source_code_hash = filebase64sha256("${local.package_dir}/${each.key}/bootstrap.zip")

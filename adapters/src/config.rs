@@ -544,7 +544,10 @@ mod tests {
         }
         let object = data_dir.join("blobs/objects/imports/01A/a.csv");
         assert_eq!(mode(&object), 0o600);
-        for entry in std::fs::read_dir(&data_dir).unwrap_or_else(|e| panic!("{e}")).flatten() {
+        for entry in std::fs::read_dir(&data_dir)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+        {
             let path = entry.path();
             let expected = if path.is_dir() { 0o700 } else { 0o600 };
             assert_eq!(mode(&path), expected, "{}", path.display());

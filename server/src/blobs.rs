@@ -6,14 +6,14 @@
 use std::pin::Pin;
 
 use axum::body::Body;
-use http_body::Body as _;
-use tokio::io::AsyncWriteExt;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bazaar_adapters::embedded::blobs::Grant;
 use bazaar_api::App;
 use bazaar_api::problem::Problem;
+use http_body::Body as _;
+use tokio::io::AsyncWriteExt;
 
 pub const ROUTE: &str = "/_blobs/{*key}";
 
@@ -184,7 +184,11 @@ pub async fn upload(
     }
     let file = file.into_std().await;
     let content_type = content_type.unwrap_or("application/octet-stream");
-    match embedded.blobs.commit(staged, file, &key, content_type).await {
+    match embedded
+        .blobs
+        .commit(staged, file, &key, content_type)
+        .await
+    {
         Ok(()) => {
             let size = usize::try_from(received).unwrap_or(usize::MAX);
             crate::bucket_events::object_created(&app, &key, size);

@@ -33,8 +33,7 @@ async fn start(limits: Limits) -> Running {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    let data_dir =
-        std::env::temp_dir().join(format!("bazaar-connections-{}", ulid::Ulid::new()));
+    let data_dir = std::env::temp_dir().join(format!("bazaar-connections-{}", ulid::Ulid::new()));
     let config = BackendConfig {
         backend: Backend::Embedded {
             data_dir: data_dir.clone(),
@@ -121,7 +120,12 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
         "the unfinished request was answered"
     );
     // Others are served meanwhile and after.
-    assert!(health(server.address).await.unwrap_or_default().contains(" 200 "));
+    assert!(
+        health(server.address)
+            .await
+            .unwrap_or_default()
+            .contains(" 200 ")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,7 +159,11 @@ async fn a_client_that_trickles_its_body_is_cut_off() {
         }
     }
     assert!(cut_off, "the trickling body was read for 10 s");
-    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,10 +193,17 @@ async fn connections_over_the_limit_are_closed() {
     // The freed slot is reused once the server has seen the close.
     let started = Instant::now();
     loop {
-        if health(server.address).await.unwrap_or_default().contains(" 200 ") {
+        if health(server.address)
+            .await
+            .unwrap_or_default()
+            .contains(" 200 ")
+        {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "the slot was never freed");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the slot was never freed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -204,8 +219,7 @@ fn limits_are_read_from_the_environment_with_clear_errors() {
         _ => None,
     });
     assert_eq!(set, Ok(limits(5, 20, 64)));
-    let bad = Limits::from_lookup(|name| {
-        (name == "BAZAAR_MAX_CONNECTIONS").then(|| "0".to_owned())
-    });
+    let bad =
+        Limits::from_lookup(|name| (name == "BAZAAR_MAX_CONNECTIONS").then(|| "0".to_owned()));
     assert!(bad.is_err_and(|error| error.contains("BAZAAR_MAX_CONNECTIONS")));
 }

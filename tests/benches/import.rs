@@ -34,9 +34,13 @@ async fn main() {
 
     // The file is put straight into the store below; the upload URL (signed for the largest
     // file) goes unused.
-    let (import, _) = imports::create(&ports, Some("bench.csv"), Some(imports::run::MAX_IMPORT_BYTES))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (import, _) = imports::create(
+        &ports,
+        Some("bench.csv"),
+        Some(imports::run::MAX_IMPORT_BYTES),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut csv = String::with_capacity(rows * 70);
     csv.push_str("sku,name,description,category,price,currency,stock\n");
     for n in 0..rows {

@@ -518,7 +518,10 @@ async fn the_sweeper_resumes_an_import_whose_run_died(backend: Backend) {
     }
     let started = std::time::Instant::now();
     while store.deaths.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(30), "the run never died");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the run never died"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     store.disarm();
@@ -561,7 +564,12 @@ async fn the_sweeper_resumes_an_import_whose_run_died(backend: Backend) {
     assert_eq!(finished.body["status"], "done", "{}", finished.text);
     // No checkpoint was saved before the death: the whole file was read again, once.
     assert_eq!(finished.body["rows_read"], 20, "{}", finished.text);
-    assert_eq!(finished.body["created"], 20 - made_before, "{}", finished.text);
+    assert_eq!(
+        finished.body["created"],
+        20 - made_before,
+        "{}",
+        finished.text
+    );
     assert_eq!(finished.body["unchanged"], made_before, "{}", finished.text);
     let listed = client.get("/api/v1/products?limit=100", None).await;
     assert_eq!(
@@ -604,7 +612,10 @@ async fn an_import_upload_is_bounded_by_its_announced_size(backend: Backend) {
         "{}",
         created.text
     );
-    let url = created.body["upload_url"].as_str().unwrap_or_default().to_owned();
+    let url = created.body["upload_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     if backend == Backend::Aws {
         let signed = url
             .split(['?', '&'])
@@ -629,11 +640,17 @@ async fn an_import_upload_is_bounded_by_its_announced_size(backend: Backend) {
         let mut larger = csv.clone().into_bytes();
         larger.extend_from_slice(&[b'x'; 4096]);
         let status = put(larger).await.unwrap_or_else(|e| panic!("{e}")).status();
-        assert!(status.is_client_error(), "a larger file was accepted: {status}");
+        assert!(
+            status.is_client_error(),
+            "a larger file was accepted: {status}"
+        );
     }
     let status = put(csv.into_bytes())
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .status();
-    assert!(status.is_success(), "the announced file was refused: {status}");
+    assert!(
+        status.is_success(),
+        "the announced file was refused: {status}"
+    );
 }

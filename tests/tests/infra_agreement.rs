@@ -1132,7 +1132,12 @@ fn upload_functions_keep_and_alarm_their_failed_events() {
         if let Some((id, function)) = sam.get(name) {
             let on_failure = get_path(
                 function,
-                &["Properties", "EventInvokeConfig", "DestinationConfig", "OnFailure"],
+                &[
+                    "Properties",
+                    "EventInvokeConfig",
+                    "DestinationConfig",
+                    "OnFailure",
+                ],
             );
             let kind = on_failure.and_then(|target| get_str(target, &["Type"]));
             let queue = on_failure
@@ -1146,20 +1151,22 @@ fn upload_functions_keep_and_alarm_their_failed_events() {
                 format!("template.yaml: {id} needs EventInvokeConfig.DestinationConfig.OnFailure {{Type: SQS, Destination: !GetAtt <an AWS::SQS::Queue>.Arn}}")
             });
             if let Some(queue) = queue {
-                let alarmed = template.of_type("AWS::CloudWatch::Alarm").any(|(_, alarm)| {
-                    let watches = get_path(alarm, &["Properties", "Dimensions"])
-                        .map(one_or_many)
-                        .unwrap_or_default()
-                        .iter()
-                        .any(|dimension| {
-                            get_str(dimension, &["Name"]) == Some("QueueName")
-                                && get(dimension, "Value").and_then(get_att)
-                                    == Some((queue.clone(), "QueueName".to_owned()))
-                        });
-                    let acts = get_path(alarm, &["Properties", "AlarmActions"])
-                        .is_some_and(|actions| !one_or_many(actions).is_empty());
-                    watches && acts
-                });
+                let alarmed = template
+                    .of_type("AWS::CloudWatch::Alarm")
+                    .any(|(_, alarm)| {
+                        let watches = get_path(alarm, &["Properties", "Dimensions"])
+                            .map(one_or_many)
+                            .unwrap_or_default()
+                            .iter()
+                            .any(|dimension| {
+                                get_str(dimension, &["Name"]) == Some("QueueName")
+                                    && get(dimension, "Value").and_then(get_att)
+                                        == Some((queue.clone(), "QueueName".to_owned()))
+                            });
+                        let acts = get_path(alarm, &["Properties", "AlarmActions"])
+                            .is_some_and(|actions| !one_or_many(actions).is_empty());
+                        watches && acts
+                    });
                 problems.check(alarmed, || {
                     format!("template.yaml: no AWS::CloudWatch::Alarm with AlarmActions on the QueueName of {queue} (the on-failure destination of {id})")
                 });
@@ -1193,13 +1200,12 @@ fn upload_functions_keep_and_alarm_their_failed_events() {
         });
         if let Some(queue) = queue {
             let queue_name = format!("aws_sqs_queue.{queue}.name");
-            let alarmed = blocks(&alarms_tf, "resource", &["aws_cloudwatch_metric_alarm"]).any(
-                |alarm| {
+            let alarmed =
+                blocks(&alarms_tf, "resource", &["aws_cloudwatch_metric_alarm"]).any(|alarm| {
                     let watches = attribute(alarm.body(), "dimensions")
                         .is_some_and(|dimensions| dimensions.to_string().contains(&queue_name));
                     watches && attribute(alarm.body(), "alarm_actions").is_some()
-                },
-            );
+                });
             problems.check(alarmed, || {
                 format!("terraform/alarms.tf: no aws_cloudwatch_metric_alarm with alarm_actions whose dimensions name {queue_name} (the on-failure destination of {name})")
             });

@@ -610,7 +610,10 @@ mod tests {
             .await
             .expect("commit");
         let blob = store.get("imports/01A/a.csv").await.expect("get");
-        assert_eq!(blob.map(|blob| (blob.body, blob.content_type)), Some((b"sku,name\n".to_vec(), "text/csv".to_owned())));
+        assert_eq!(
+            blob.map(|blob| (blob.body, blob.content_type)),
+            Some((b"sku,name\n".to_vec(), "text/csv".to_owned()))
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

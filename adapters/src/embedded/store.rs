@@ -619,12 +619,28 @@ mod tests {
             ("LOGIN#d", true),
             ("IDEMPOTENCY#0", false),
         ] {
-            let sk = if pk.starts_with("IDEMPOTENCY") { "KEY" } else { "W#1" };
+            let sk = if pk.starts_with("IDEMPOTENCY") {
+                "KEY"
+            } else {
+                "W#1"
+            };
             let found = store.get(&Key::new(pk, sk)).await.expect("get");
             assert_eq!(found.is_some(), kept, "{pk}");
         }
-        assert!(store.get(&Key::new("USER#1", "PROFILE")).await.expect("get").is_some());
-        assert!(store.get(&Key::new("ODD#1", "X")).await.expect("get").is_some());
+        assert!(
+            store
+                .get(&Key::new("USER#1", "PROFILE"))
+                .await
+                .expect("get")
+                .is_some()
+        );
+        assert!(
+            store
+                .get(&Key::new("ODD#1", "X"))
+                .await
+                .expect("get")
+                .is_some()
+        );
         assert_eq!(store.purge_expired(now).await.expect("purge"), 0);
     }
 
@@ -637,7 +653,12 @@ mod tests {
         let purger = store.spawn_purger(std::time::Duration::from_millis(20));
         let mut gone = false;
         for _ in 0..200 {
-            if store.get(&Key::new("CONSUMED#1", "X")).await.expect("get").is_none() {
+            if store
+                .get(&Key::new("CONSUMED#1", "X"))
+                .await
+                .expect("get")
+                .is_none()
+            {
                 gone = true;
                 break;
             }

@@ -37,7 +37,8 @@ pub async fn create(
     Admin(_admin): Admin,
     JsonBody(request): JsonBody<CreateImport>,
 ) -> ApiResult<(StatusCode, Json<ImportCreated>)> {
-    let (import, upload) = imports::create(app.ports(), request.file_name.as_deref(), request.size).await?;
+    let (import, upload) =
+        imports::create(app.ports(), request.file_name.as_deref(), request.size).await?;
     Ok((
         StatusCode::CREATED,
         Json(ImportCreated {
