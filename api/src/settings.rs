@@ -3,6 +3,7 @@
 use bazaar_adapters::config::{Backend, BackendConfig, Connected, load_or_create_secret};
 use bazaar_shared::auth::{SigningSecret, TokenSettings};
 use bazaar_shared::orders::OrderSettings;
+use bazaar_shared::orders::requests::MAX_QUANTITY;
 
 /// Reads the token settings. The signing secret comes from `BAZAAR_JWT_SECRET`, or in AWS from
 /// the SSM SecureString parameter named by `BAZAAR_JWT_SECRET_PARAMETER`. On AWS there is no
@@ -52,7 +53,9 @@ pub async fn token_settings(
 }
 
 /// Reads the order settings: `BAZAAR_RESERVATION_MINUTES` (1..=1440, default 15),
-/// `BAZAAR_TAX_RATE_BPS` (0..=10000 basis points, default 0) and `BAZAAR_CARRIER`.
+/// `BAZAAR_TAX_RATE_BPS` (0..=10000 basis points, default 0), `BAZAAR_CARRIER`,
+/// `BAZAAR_MAX_PENDING_ORDERS` (unpaid orders one customer may hold, 1..=1000, default 3) and
+/// `BAZAAR_MAX_UNITS_PER_LINE` (units of one product per order, 1..=1000, default 10).
 pub fn order_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<OrderSettings, String> {
     let mut settings = OrderSettings::default();
     if let Some(value) = lookup("BAZAAR_RESERVATION_MINUTES") {
@@ -72,6 +75,22 @@ pub fn order_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<OrderS
     }
     if let Some(carrier) = lookup("BAZAAR_CARRIER") {
         settings.carrier = carrier;
+    }
+    if let Some(value) = lookup("BAZAAR_MAX_PENDING_ORDERS") {
+        settings.max_pending_orders = value
+            .parse::<u32>()
+            .ok()
+            .filter(|max| (1..=1000).contains(max))
+            .ok_or_else(|| format!("BAZAAR_MAX_PENDING_ORDERS must be 1..=1000, not {value:?}"))?;
+    }
+    if let Some(value) = lookup("BAZAAR_MAX_UNITS_PER_LINE") {
+        settings.max_units_per_line = value
+            .parse::<i64>()
+            .ok()
+            .filter(|max| (1..=MAX_QUANTITY).contains(max))
+            .ok_or_else(|| {
+                format!("BAZAAR_MAX_UNITS_PER_LINE must be 1..={MAX_QUANTITY}, not {value:?}")
+            })?;
     }
     Ok(settings)
 }

@@ -226,3 +226,9 @@ pub fn subscribers_partition(event_type: &str) -> String {
 pub fn subscriber_entry(event_type: &str, subscription_id: &str) -> Key {
     Key::new(subscribers_partition(event_type), subscription_id)
 }
+
+/// How many unpaid orders a customer holds (bounded by a conditional add when placing,
+/// given back when an order is paid, cancelled or expires).
+pub fn unpaid_order_count(user_id: &str) -> Key {
+    Key::new(user_partition(user_id), "UNPAIDCOUNT")
+}
