@@ -94,3 +94,55 @@ pub fn order_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<OrderS
     }
     Ok(settings)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::order_settings;
+
+    fn with(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        }
+    }
+
+    #[test]
+    fn order_limits_default_and_parse() {
+        let defaults = order_settings(&with(&[])).ok();
+        assert_eq!(
+            defaults.map(|s| (s.max_pending_orders, s.max_units_per_line)),
+            Some((3, 10))
+        );
+        let set = order_settings(&with(&[
+            ("BAZAAR_MAX_PENDING_ORDERS", "7"),
+            ("BAZAAR_MAX_UNITS_PER_LINE", "250"),
+        ]))
+        .ok();
+        assert_eq!(
+            set.map(|s| (s.max_pending_orders, s.max_units_per_line)),
+            Some((7, 250))
+        );
+    }
+
+    #[test]
+    fn order_limits_out_of_range_are_refused_by_name() {
+        for (name, value) in [
+            ("BAZAAR_MAX_PENDING_ORDERS", "0"),
+            ("BAZAAR_MAX_PENDING_ORDERS", "many"),
+            ("BAZAAR_MAX_UNITS_PER_LINE", "0"),
+            ("BAZAAR_MAX_UNITS_PER_LINE", "1001"),
+        ] {
+            let error = order_settings(&with(&[(name, value)])).err();
+            assert!(
+                error.as_deref().is_some_and(|error| error.contains(name)),
+                "{name}={value}: {error:?}"
+            );
+        }
+    }
+}
