@@ -146,6 +146,10 @@ fn problem_of(error: Error) -> Problem {
         Error::Queue(error) => unavailable(&error.to_string()),
         Error::Unavailable(message) => unavailable(&message),
         Error::Blob(error) => unavailable(&error.to_string()),
+        Error::Limit { message, fields } => {
+            Problem::new(StatusCode::CONFLICT, "limit", "Limit reached", message)
+                .with_errors(fields)
+        }
         other => {
             tracing::error!(error = %other, "request failed");
             Problem::new(

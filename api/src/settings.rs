@@ -3,6 +3,7 @@
 use bazaar_adapters::config::{Backend, BackendConfig, Connected, load_or_create_secret};
 use bazaar_shared::auth::{SigningSecret, TokenSettings};
 use bazaar_shared::orders::OrderSettings;
+use bazaar_shared::orders::requests::MAX_QUANTITY;
 
 /// Reads the token settings. The signing secret comes from `BAZAAR_JWT_SECRET`, or in AWS from
 /// the SSM SecureString parameter named by `BAZAAR_JWT_SECRET_PARAMETER`. On AWS there is no
@@ -52,7 +53,9 @@ pub async fn token_settings(
 }
 
 /// Reads the order settings: `BAZAAR_RESERVATION_MINUTES` (1..=1440, default 15),
-/// `BAZAAR_TAX_RATE_BPS` (0..=10000 basis points, default 0) and `BAZAAR_CARRIER`.
+/// `BAZAAR_TAX_RATE_BPS` (0..=10000 basis points, default 0), `BAZAAR_CARRIER`,
+/// `BAZAAR_MAX_PENDING_ORDERS` (unpaid orders one customer may hold, 1..=1000, default 3) and
+/// `BAZAAR_MAX_UNITS_PER_LINE` (units of one product per order, 1..=1000, default 10).
 pub fn order_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<OrderSettings, String> {
     let mut settings = OrderSettings::default();
     if let Some(value) = lookup("BAZAAR_RESERVATION_MINUTES") {
@@ -73,5 +76,73 @@ pub fn order_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<OrderS
     if let Some(carrier) = lookup("BAZAAR_CARRIER") {
         settings.carrier = carrier;
     }
+    if let Some(value) = lookup("BAZAAR_MAX_PENDING_ORDERS") {
+        settings.max_pending_orders = value
+            .parse::<u32>()
+            .ok()
+            .filter(|max| (1..=1000).contains(max))
+            .ok_or_else(|| format!("BAZAAR_MAX_PENDING_ORDERS must be 1..=1000, not {value:?}"))?;
+    }
+    if let Some(value) = lookup("BAZAAR_MAX_UNITS_PER_LINE") {
+        settings.max_units_per_line = value
+            .parse::<i64>()
+            .ok()
+            .filter(|max| (1..=MAX_QUANTITY).contains(max))
+            .ok_or_else(|| {
+                format!("BAZAAR_MAX_UNITS_PER_LINE must be 1..={MAX_QUANTITY}, not {value:?}")
+            })?;
+    }
     Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::order_settings;
+
+    fn with(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        }
+    }
+
+    #[test]
+    fn order_limits_default_and_parse() {
+        let defaults = order_settings(&with(&[])).ok();
+        assert_eq!(
+            defaults.map(|s| (s.max_pending_orders, s.max_units_per_line)),
+            Some((3, 10))
+        );
+        let set = order_settings(&with(&[
+            ("BAZAAR_MAX_PENDING_ORDERS", "7"),
+            ("BAZAAR_MAX_UNITS_PER_LINE", "250"),
+        ]))
+        .ok();
+        assert_eq!(
+            set.map(|s| (s.max_pending_orders, s.max_units_per_line)),
+            Some((7, 250))
+        );
+    }
+
+    #[test]
+    fn order_limits_out_of_range_are_refused_by_name() {
+        for (name, value) in [
+            ("BAZAAR_MAX_PENDING_ORDERS", "0"),
+            ("BAZAAR_MAX_PENDING_ORDERS", "many"),
+            ("BAZAAR_MAX_UNITS_PER_LINE", "0"),
+            ("BAZAAR_MAX_UNITS_PER_LINE", "1001"),
+        ] {
+            let error = order_settings(&with(&[(name, value)])).err();
+            assert!(
+                error.as_deref().is_some_and(|error| error.contains(name)),
+                "{name}={value}: {error:?}"
+            );
+        }
+    }
 }

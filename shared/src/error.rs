@@ -65,6 +65,13 @@ pub enum Error {
     /// A bug or a broken invariant; the message is for logs, not for clients.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A business limit that the request would exceed (unpaid orders per customer, units per
+    /// line, declined payments per order); the message names the limit.
+    #[error("{message}")]
+    Limit {
+        message: String,
+        fields: Vec<FieldError>,
+    },
 }
 
 impl Error {
@@ -77,6 +84,13 @@ impl Error {
 
     pub fn invalid(field: &str, message: &str) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn limit(message: impl Into<String>) -> Self {
+        Self::Limit {
+            message: message.into(),
+            fields: Vec::new(),
+        }
     }
 }
 

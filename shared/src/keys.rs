@@ -231,3 +231,8 @@ pub fn subscriber_entry(event_type: &str, subscription_id: &str) -> Key {
 /// run takes an import into it with its lease and takes it out when it finishes, so the
 /// sweeper finds stranded imports without a scan.
 pub const RUNNING_IMPORTS_PARTITION: &str = "IMPORTS_RUNNING";
+/// How many unpaid orders a customer holds (bounded by a conditional add when placing,
+/// given back when an order is paid, cancelled or expires).
+pub fn unpaid_order_count(user_id: &str) -> Key {
+    Key::new(user_partition(user_id), "UNPAIDCOUNT")
+}

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bazaar_shared::keys;
 use bazaar_shared::orders::states::{self, Action, Actor, Status};
 use bazaar_shared::orders::{OrderSettings, Orders};
 use bazaar_shared::outbox;
@@ -28,12 +29,17 @@ bazaar_tests::on_both_backends!(
     paypal_and_crypto_pay_through_their_own_gateways,
     the_state_machine_allows_exactly_its_table,
     expiry_cancels_unpaid_orders_and_releases_their_stock,
-    a_payment_landing_after_expiry_is_refunded,
+    a_payment_landing_after_cancellation_is_refunded,
     every_message_delivered_three_times_has_one_effect,
     a_crash_between_the_write_and_the_send_loses_nothing,
     a_poison_message_is_dead_lettered_while_its_batch_succeeds,
     customers_see_and_act_on_only_their_own_orders,
     bad_order_input_is_refused_and_writes_nothing,
+    unpaid_orders_per_customer_are_limited_even_when_placed_at_once,
+    an_order_line_may_reserve_only_so_many_units,
+    three_declined_payments_close_an_order_to_payment,
+    a_payment_timing_out_after_charging_is_not_expired,
+    an_order_waits_for_its_payment_in_flight_and_expires_once_it_fails,
 );
 
 const ORDERS: &str = "/api/v1/orders";
@@ -302,6 +308,55 @@ impl Shop {
             )
             .await
     }
+
+    /// The customer's unpaid-order counter as stored.
+    async fn unpaid_count(&self, buyer: &Buyer) -> i64 {
+        self.server
+            .app
+            .ports()
+            .store
+            .get(&keys::unpaid_order_count(&buyer.id))
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
+            .and_then(|item| item.get("count").and_then(Value::as_i64))
+            .unwrap_or_default()
+    }
+
+    /// Charges the simulated provider recorded for an order (captured or declined).
+    async fn charges_recorded(&self, order: &str) -> usize {
+        self.partition(&format!("PSP#{order}"), "CHARGE#")
+            .await
+            .len()
+    }
+
+    /// Pays and waits until that attempt has settled; returns the order as the buyer sees it.
+    async fn pay_and_settle(&self, buyer: &Buyer, order: &str, body: Value) -> Value {
+        let accepted = self.pay(&buyer.token, order, body).await;
+        accepted.expect(202);
+        let payment_id = accepted.body["payment_id"].clone();
+        for _ in 0..300 {
+            let response = self.get_order(&buyer.token, order).await;
+            response.expect(200);
+            let payment = &response.body["payment"];
+            if payment["id"] == payment_id && payment["status"] != json!("processing") {
+                return response.body.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("payment {payment_id} of order {order} never settled");
+    }
+}
+
+/// Asserts a 409 problem of the `limit` type.
+#[track_caller]
+fn expect_limit(response: &Response) {
+    response.expect_problem(409);
+    assert_eq!(
+        response.body["type"],
+        json!("urn:bazaar:problem:limit"),
+        "{}",
+        response.text
+    );
 }
 
 /// The clock `by` ahead of the real one.
@@ -750,8 +805,13 @@ async fn paypal_and_crypto_pay_through_their_own_gateways(backend: Backend) {
                 Some("paypal") => "paypal_declined",
                 _ => "insufficient_funds",
             };
-            let reason = text(&settled["payment"]["failure_reason"]);
-            assert!(reason.contains(expected), "{reason}");
+            assert_eq!(
+                settled["payment"]["failure_reason"],
+                json!("payment declined")
+            );
+            let for_admin = shop.get_order(&shop.admin, &order).await;
+            let detail = text(&for_admin.body["payment"]["failure_detail"]);
+            assert!(detail.contains(expected), "{detail}");
         }
         let charges = usize::from(outcome == "paid");
         assert_eq!(shop.ledger(&order).await, (charges, 0, 0), "{body}");
@@ -803,6 +863,17 @@ async fn the_state_machine_allows_exactly_its_table(backend: Backend) {
                     );
                     let unchanged = shop.get_order(&buyer.token, &order).await;
                     assert_eq!(unchanged.body["status"], json!(from.as_str()));
+                    // Keep the buyer under the unpaid-order limit.
+                    if from.is_unpaid() {
+                        shop.client
+                            .post(
+                                &format!("{ORDERS}/{order}/cancel"),
+                                Some(&shop.admin),
+                                json!({}),
+                            )
+                            .await
+                            .expect(200);
+                    }
                 }
             }
         }
@@ -812,6 +883,7 @@ async fn the_state_machine_allows_exactly_its_table(backend: Backend) {
             let response = shop.pay(&buyer.token, &order, card(GOOD_CARD)).await;
             if from.is_unpaid() {
                 response.expect(202);
+                shop.wait_for(&buyer.token, &order, "paid").await;
             } else {
                 response.expect_problem(409);
             }
@@ -889,24 +961,25 @@ async fn expiry_cancels_unpaid_orders_and_releases_their_stock(backend: Backend)
     shop.server.stop().await;
 }
 
-async fn a_payment_landing_after_expiry_is_refunded(backend: Backend) {
+async fn a_payment_landing_after_cancellation_is_refunded(backend: Backend) {
     let (server, failing) = server_with_failing_queue(backend).await;
     let shop = shop_on(server).await;
     let product = shop.product("LATE-1", 4200, 3).await;
     let buyer = shop.buyer("late").await;
     let order = shop.order(&buyer, &product, 1).await;
-    // The charge command is written but its send "crashes"; meanwhile the order expires.
+    // The charge command is written but its send "crashes"; meanwhile the customer cancels.
     failing.fail(true);
     shop.pay(&buyer.token, &order, card(GOOD_CARD))
         .await
         .expect(202);
-    assert_eq!(
-        orders_later(&shop.server, 16)
-            .expire_overdue("test")
-            .await
-            .ok(),
-        Some(1)
-    );
+    shop.client
+        .post(
+            &format!("{ORDERS}/{order}/cancel"),
+            Some(&buyer.token),
+            json!({}),
+        )
+        .await
+        .expect(200);
     assert_eq!(shop.stock(&product).await, 3);
     failing.fail(false);
     // The sweeper sends the charge late; the money is captured and given back in full.
@@ -923,6 +996,7 @@ async fn a_payment_landing_after_expiry_is_refunded(backend: Backend) {
     assert_eq!(settled.body["status"], json!("cancelled"));
     assert_eq!(settled.body["payment"]["status"], json!("refunded_late"));
     assert_eq!(settled.body["payment"]["refunded"], usd(4200));
+    assert_eq!(shop.unpaid_count(&buyer).await, 0, "released once");
     shop.server.stop().await;
 }
 
@@ -1315,5 +1389,296 @@ async fn bad_order_input_is_refused_and_writes_nothing(backend: Backend) {
         "no attempt was recorded"
     );
     assert_eq!(shop.ledger(&order).await, (0, 0, 0));
+    shop.server.stop().await;
+}
+
+/// One customer may hold only so many unpaid orders (3 by default), however many they place
+/// at once; every way out of "unpaid" (cancel, payment, expiry) gives the slot back, once.
+async fn unpaid_orders_per_customer_are_limited_even_when_placed_at_once(backend: Backend) {
+    let shop = shop(backend).await;
+    let product = shop.product("HOARD-1", 500, 100).await;
+    let hoarder = Arc::new(shop.buyer("hoarder").await);
+    let client = shop.client.clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (client, hoarder, product) = (client.clone(), hoarder.clone(), product.clone());
+        tasks.spawn(async move {
+            client
+                .post(
+                    ORDERS,
+                    Some(&hoarder.token),
+                    json!({"items": [{"product_id": product, "quantity": 1}], "shipping_address_id": hoarder.address}),
+                )
+                .await
+        });
+    }
+    let mut placed = Vec::new();
+    let mut refused = 0;
+    while let Some(Ok(response)) = tasks.join_next().await {
+        if response.status == 201 {
+            placed.push(text(&response.body["id"]));
+        } else {
+            expect_limit(&response);
+            assert!(
+                text(&response.body["detail"]).contains("3 unpaid orders"),
+                "{}",
+                response.text
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!((placed.len(), refused), (3, 7));
+    assert_eq!(
+        shop.reserved(&product).await,
+        3,
+        "refused orders hold nothing"
+    );
+    assert_eq!(shop.unpaid_count(&hoarder).await, 3);
+
+    // Someone else is not affected.
+    let other = shop.buyer("neighbour").await;
+    shop.order(&other, &product, 1).await;
+
+    // Cancelling one frees a slot, exactly one.
+    shop.client
+        .post(
+            &format!("{ORDERS}/{}/cancel", placed[0]),
+            Some(&hoarder.token),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    let fourth = shop.order(&hoarder, &product, 1).await;
+    expect_limit(
+        &shop
+            .place(&hoarder, json!([{"product_id": product, "quantity": 1}]))
+            .await,
+    );
+
+    // Paying one frees a slot.
+    shop.pay(&hoarder.token, &placed[1], card(GOOD_CARD))
+        .await
+        .expect(202);
+    shop.wait_for(&hoarder.token, &placed[1], "paid").await;
+    shop.order(&hoarder, &product, 1).await;
+    expect_limit(
+        &shop
+            .place(&hoarder, json!([{"product_id": product, "quantity": 1}]))
+            .await,
+    );
+    // A declined payment leaves the order unpaid: no slot comes back.
+    shop.pay_and_settle(&hoarder, &fourth, card(DECLINED_CARD))
+        .await;
+    expect_limit(
+        &shop
+            .place(&hoarder, json!([{"product_id": product, "quantity": 1}]))
+            .await,
+    );
+    assert_eq!(shop.unpaid_count(&hoarder).await, 3);
+
+    // Expiry frees every slot of the expired orders (the neighbour's too), once.
+    assert_eq!(
+        orders_later(&shop.server, 16)
+            .expire_overdue("test")
+            .await
+            .ok(),
+        Some(4)
+    );
+    assert_eq!(shop.unpaid_count(&hoarder).await, 0);
+    assert_eq!(shop.unpaid_count(&other).await, 0);
+    for _ in 0..3 {
+        shop.order(&hoarder, &product, 1).await;
+    }
+    expect_limit(
+        &shop
+            .place(&hoarder, json!([{"product_id": product, "quantity": 1}]))
+            .await,
+    );
+    assert_eq!(shop.unpaid_count(&hoarder).await, 3);
+    shop.server.stop().await;
+}
+
+/// An order may reserve at most 10 units of one product by default (a 409 naming the line);
+/// more than 1000 stays invalid input (422).
+async fn an_order_line_may_reserve_only_so_many_units(backend: Backend) {
+    let shop = shop(backend).await;
+    let product = shop.product("BULK-1", 100, 500).await;
+    let other = shop.product("BULK-2", 100, 500).await;
+    let buyer = shop.buyer("bulk").await;
+    let too_many = shop
+        .place(
+            &buyer,
+            json!([{"product_id": other, "quantity": 2}, {"product_id": product, "quantity": 11}]),
+        )
+        .await;
+    expect_limit(&too_many);
+    assert_eq!(too_many.error_fields(), ["items[1].quantity"]);
+    assert!(
+        text(&too_many.body["detail"]).contains("at most 10 units"),
+        "{}",
+        too_many.text
+    );
+    // Lines for the same product are added up.
+    let split = shop
+        .place(
+            &buyer,
+            json!([{"product_id": product, "quantity": 6}, {"product_id": product, "quantity": 5}]),
+        )
+        .await;
+    expect_limit(&split);
+    assert_eq!(split.error_fields(), ["items[0].quantity"]);
+    shop.place(&buyer, json!([{"product_id": product, "quantity": 1001}]))
+        .await
+        .expect_problem(422);
+    assert_eq!(shop.stock(&product).await, 500, "nothing was reserved");
+    assert_eq!(shop.unpaid_count(&buyer).await, 0, "no slot was taken");
+    shop.order(&buyer, &product, 10).await;
+    assert_eq!(shop.stock(&product).await, 490);
+    shop.server.stop().await;
+}
+
+/// Card testing: after three declined attempts an order takes no more payment, refused
+/// before the provider is asked; customers see a generic reason, admins the issuer's.
+async fn three_declined_payments_close_an_order_to_payment(backend: Backend) {
+    let shop = shop(backend).await;
+    let product = shop.product("TEST-CARD-1", 700, 10).await;
+    let buyer = shop.buyer("tester").await;
+    let order = shop.order(&buyer, &product, 1).await;
+    for attempt in 1..=3 {
+        let settled = shop
+            .pay_and_settle(&buyer, &order, card(DECLINED_CARD))
+            .await;
+        assert_eq!(settled["status"], json!("payment_failed"));
+        assert_eq!(settled["declined_attempts"], json!(attempt));
+        assert_eq!(
+            settled["payment"]["failure_reason"],
+            json!("payment declined"),
+            "{settled}"
+        );
+        assert!(
+            settled["payment"].get("failure_detail").is_none(),
+            "{settled}"
+        );
+    }
+    assert_eq!(shop.charges_recorded(&order).await, 3);
+    let refused = shop.pay(&buyer.token, &order, card(GOOD_CARD)).await;
+    expect_limit(&refused);
+    assert!(
+        text(&refused.body["detail"]).contains("declined 3 times"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(
+        shop.charges_recorded(&order).await,
+        3,
+        "the provider was not asked again"
+    );
+    let unchanged = shop.get_order(&buyer.token, &order).await;
+    assert_eq!(unchanged.body["status"], json!("payment_failed"));
+    assert_eq!(unchanged.body["payment"]["status"], json!("failed"));
+    // The customer's listing is as discreet; the admin sees the issuer's reason.
+    let listed = shop.client.get(ORDERS, Some(&buyer.token)).await;
+    assert!(!listed.text.contains("card_declined"), "{}", listed.text);
+    let for_admin = shop.get_order(&shop.admin, &order).await;
+    assert!(
+        text(&for_admin.body["payment"]["failure_detail"]).contains("card_declined"),
+        "{}",
+        for_admin.text
+    );
+    // Another order of the same customer still takes payment.
+    let next = shop.order(&buyer, &product, 1).await;
+    let paid = shop.pay_and_settle(&buyer, &next, card(GOOD_CARD)).await;
+    assert_eq!(paid["status"], json!("paid"));
+    shop.server.stop().await;
+}
+
+/// The provider times out after charging; before the payment step retries, the expiry
+/// schedule runs past the deadline: the order is not cancelled, and the retry makes it paid
+/// (charged once, nothing refunded).
+async fn a_payment_timing_out_after_charging_is_not_expired(backend: Backend) {
+    let shop = shop(backend).await;
+    let product = shop.product("SLOW-1", 1500, 5).await;
+    let buyer = shop.buyer("slow").await;
+    let order = shop.order(&buyer, &product, 1).await;
+    shop.pay(&buyer.token, &order, card(SLOW_CARD))
+        .await
+        .expect(202);
+    let order_id = order.clone();
+    eventually("the provider records the charge", || {
+        let shop = &shop;
+        let order = order_id.clone();
+        async move { shop.ledger(&order).await.0 == 1 }
+    })
+    .await;
+    // The step saw a timeout and retries later (the worker hides the message for 2 s).
+    let during = shop.get_order(&buyer.token, &order).await;
+    assert_eq!(during.body["payment"]["status"], json!("processing"));
+    assert_eq!(
+        orders_later(&shop.server, 16)
+            .expire_overdue("test")
+            .await
+            .ok(),
+        Some(0),
+        "an order with a payment in flight does not expire"
+    );
+    let after = shop.get_order(&buyer.token, &order).await;
+    assert_ne!(after.body["status"], json!("cancelled"), "{}", after.text);
+    shop.wait_for(&buyer.token, &order, "paid").await;
+    assert_eq!(shop.ledger(&order).await, (1, 0, 0), "charged once, kept");
+    assert_eq!(shop.stock(&product).await, 4);
+    assert_eq!(shop.reserved(&product).await, 0);
+    assert_eq!(shop.unpaid_count(&buyer).await, 0);
+    // Its deadline entry is gone with the payment: later runs find nothing.
+    assert_eq!(
+        orders_later(&shop.server, 30)
+            .expire_overdue("test")
+            .await
+            .ok(),
+        Some(0)
+    );
+    shop.server.stop().await;
+}
+
+/// While a payment attempt has not settled, expiry leaves the order alone; once the attempt
+/// fails, the next run expires it.
+async fn an_order_waits_for_its_payment_in_flight_and_expires_once_it_fails(backend: Backend) {
+    let (server, failing) = server_with_failing_queue(backend).await;
+    let shop = shop_on(server).await;
+    let product = shop.product("WAIT-1", 900, 4).await;
+    let buyer = shop.buyer("waiting").await;
+    let order = shop.order(&buyer, &product, 2).await;
+    // The charge command stays in the outbox: the attempt is in flight for as long as needed.
+    failing.fail(true);
+    shop.pay(&buyer.token, &order, card(DECLINED_CARD))
+        .await
+        .expect(202);
+    for minutes in [16, 60] {
+        assert_eq!(
+            orders_later(&shop.server, minutes)
+                .expire_overdue("test")
+                .await
+                .ok(),
+            Some(0)
+        );
+    }
+    let waiting = shop.get_order(&buyer.token, &order).await;
+    assert_eq!(waiting.body["status"], json!("pending_payment"));
+    assert_eq!(shop.reserved(&product).await, 2);
+    failing.fail(false);
+    let sent = outbox::sweep(shop.server.app.ports(), Duration::ZERO).await;
+    assert!(sent.is_ok_and(|sent| sent >= 1));
+    shop.wait_for(&buyer.token, &order, "payment_failed").await;
+    assert_eq!(
+        orders_later(&shop.server, 16)
+            .expire_overdue("test")
+            .await
+            .ok(),
+        Some(1)
+    );
+    let expired = shop.get_order(&buyer.token, &order).await;
+    assert_eq!(expired.body["status"], json!("cancelled"));
+    assert_eq!(shop.stock(&product).await, 4);
+    assert_eq!(shop.reserved(&product).await, 0);
+    assert_eq!(shop.unpaid_count(&buyer).await, 0);
     shop.server.stop().await;
 }

@@ -19,7 +19,7 @@ use crate::orders::model::{
 };
 use crate::orders::requests::{RefundRequest, ShipRequest};
 use crate::orders::states::{self, Action, Actor, Status};
-use crate::orders::{Orders, actor, visible};
+use crate::orders::{Orders, actor, limits, visible};
 use crate::outbox::{self, PAYMENTS_QUEUE, Staged};
 use crate::ports::{Cond, StoreError, TxOp};
 use crate::users::User;
@@ -172,7 +172,7 @@ impl Orders {
                     .map(Plan::apply)
             })
             .await?;
-        Ok(order)
+        Ok(order.for_viewer(viewer.is_admin()))
     }
 
     /// The change that cancels `order` by `action` (cancel, or expiry).
@@ -188,6 +188,7 @@ impl Orders {
         let mut change = self.transition(order, action, by, correlation_id, ())?;
         change.order.expires_at = None;
         if was.is_unpaid() {
+            limits::release_unpaid_slot(&mut change.order, &mut change.ops);
             for line in &change.order.items {
                 change
                     .ops

@@ -38,7 +38,7 @@ impl Orders {
                             self.ports.store.delete(&key, Cond::Always).await?;
                         }
                     }
-                    Ok(Outcome::NotDue) => {}
+                    Ok(Outcome::NotDue | Outcome::PaymentInFlight) => {}
                     Err(error) => {
                         tracing::warn!(%error, order_id, "order not expired; next run retries")
                     }
@@ -73,6 +73,13 @@ impl Orders {
                 {
                     return Ok(Plan::Skip(Outcome::NotDue));
                 }
+                // A payment in flight may already have moved the money: the order waits for
+                // the attempt to settle (captured: paid; failed: a later run expires it). The
+                // cancel below is conditional on the version read here, and starting a payment
+                // bumps the version, so a payment starting meanwhile makes this run read again.
+                if order.processing_payment.is_some() {
+                    return Ok(Plan::Skip(Outcome::PaymentInFlight));
+                }
                 let change =
                     self.cancellation(order, Action::Expire, Actor::System, correlation_id)?;
                 Ok(Plan::apply(change.with_output(Outcome::Expired)))
@@ -93,4 +100,6 @@ enum Outcome {
     /// Paid or cancelled meanwhile (or gone): the entry is stale.
     Settled,
     NotDue,
+    /// A payment attempt has not settled yet: the entry stays for a later run.
+    PaymentInFlight,
 }

@@ -5,6 +5,7 @@
 mod changes;
 pub mod expiry;
 pub mod invoices;
+pub mod limits;
 pub mod model;
 mod payments;
 mod place;
@@ -35,6 +36,10 @@ pub struct OrderSettings {
     pub tax_rate_bps: u32,
     /// The carrier a paid order's shipment is assigned to.
     pub carrier: String,
+    /// How many unpaid orders one customer may hold at once.
+    pub max_pending_orders: u32,
+    /// How many units of one product one order may reserve.
+    pub max_units_per_line: i64,
 }
 
 impl Default for OrderSettings {
@@ -43,6 +48,8 @@ impl Default for OrderSettings {
             reservation: Duration::from_secs(15 * 60),
             tax_rate_bps: 0,
             carrier: "Bazaar Post".to_owned(),
+            max_pending_orders: 3,
+            max_units_per_line: 10,
         }
     }
 }
@@ -96,7 +103,7 @@ impl Orders {
     pub async fn get(&self, viewer: &User, order_id: &str) -> Result<Order> {
         let order = self.load(order_id).await?;
         visible(viewer, &order)?;
-        Ok(order)
+        Ok(order.for_viewer(viewer.is_admin()))
     }
 
     /// A customer's own orders, or every order for an admin; newest first.
@@ -109,7 +116,7 @@ impl Orders {
             let items = result
                 .items
                 .into_iter()
-                .map(Order::from_item)
+                .map(|item| Order::from_item(item).map(|order| order.for_viewer(false)))
                 .collect::<Result<_>>()?;
             return Ok(Listing {
                 items,

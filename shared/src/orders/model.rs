@@ -64,6 +64,10 @@ pub struct PaymentSummary {
     /// Refunds requested so far (confirmed or on their way).
     pub refunded: Money,
     pub failure_reason: Option<String>,
+    /// The provider's precise reason for a failure: for admins only (customers see the
+    /// generic `failure_reason`, so that a card tester learns nothing from the issuer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_detail: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +92,14 @@ pub struct Order {
     pub updated_at: DateTime<Utc>,
     /// Bumped by every change; every change is conditional on it.
     pub version: u64,
+    /// Whether the order counts toward its customer's unpaid-order limit (true from placing
+    /// until it is paid, cancelled or expires).
+    #[serde(default)]
+    pub holds_unpaid_slot: bool,
+    /// How many payment attempts the provider declined; at the limit the order takes no more
+    /// payment.
+    #[serde(default)]
+    pub declined_attempts: u32,
 }
 
 impl Order {
@@ -103,6 +115,14 @@ impl Order {
 
     pub fn from_item(item: Item) -> Result<Self> {
         entity::from_item(item, "order")
+    }
+
+    /// The order as `viewer` may see it: customers get the generic failure reason only.
+    pub fn for_viewer(mut self, viewer_is_admin: bool) -> Self {
+        if !viewer_is_admin && let Some(payment) = self.payment.as_mut() {
+            payment.failure_detail = None;
+        }
+        self
     }
 
     /// What is still refundable of the captured payment.

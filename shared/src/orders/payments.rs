@@ -11,7 +11,6 @@ use crate::events::EventType;
 use crate::idempotency::{self, Claim};
 use crate::keys;
 use crate::money::Money;
-use crate::orders::Orders;
 use crate::orders::changes::{Change, Plan};
 use crate::orders::model::{
     AttemptStatus, PaymentAccepted, PaymentAttempt, PaymentCommand, PaymentSummary, Refund,
@@ -19,6 +18,7 @@ use crate::orders::model::{
 };
 use crate::orders::requests::PayRequest;
 use crate::orders::states::{Action, Actor};
+use crate::orders::{Orders, limits};
 use crate::outbox::{self, PAYMENTS_QUEUE, Staged};
 use crate::ports::payments::{ChargeRequest, GatewayError, Receipt, RefundRequest};
 use crate::ports::{Cond, StoreError, TxOp};
@@ -35,6 +35,15 @@ impl Orders {
         correlation_id: &str,
     ) -> Result<PaymentAccepted> {
         let now = self.ports.clock.now();
+        // An order that has had its share of declines is refused before any provider call,
+        // so that a card tester learns nothing more from it.
+        let current = self.load(order_id).await?;
+        if current.user_id != user.id {
+            return Err(Error::NotFound("order"));
+        }
+        if current.declined_attempts >= limits::MAX_DECLINED_ATTEMPTS {
+            return Err(limits::too_many_declines());
+        }
         let details = request.details(now)?;
         let instrument = self
             .ports
@@ -58,6 +67,9 @@ impl Orders {
                         "cannot pay an order that is {}",
                         order.status.as_str()
                     )));
+                }
+                if order.declined_attempts >= limits::MAX_DECLINED_ATTEMPTS {
+                    return Err(limits::too_many_declines());
                 }
                 if order.processing_payment.is_some() {
                     return Err(Error::conflict(
@@ -95,6 +107,7 @@ impl Orders {
                         currency: order.currency.clone(),
                     },
                     failure_reason: None,
+                    failure_detail: None,
                 });
                 let accepted = PaymentAccepted {
                     order_id: order.id.clone(),
@@ -157,12 +170,12 @@ impl Orders {
             amount: attempt.amount.clone(),
             token: attempt.token.clone(),
         };
-        let outcome: std::result::Result<Receipt, String> = match gateway.charge(&request).await {
+        let outcome: std::result::Result<Receipt, Failure> = match gateway.charge(&request).await {
             Ok(receipt) => Ok(receipt),
             Err(error) if error.is_transient() => {
                 return Err(Error::Unavailable(error.to_string()));
             }
-            Err(error) => Err(error.to_string()),
+            Err(error) => Err(Failure::of(&error)),
         };
         let correlation_id = attempt.correlation_id.clone();
         self.change(order_id, |order| {
@@ -183,6 +196,7 @@ impl Orders {
                         &correlation_id,
                         (),
                     )?;
+                    limits::release_unpaid_slot(&mut change.order, &mut change.ops);
                     let order = &mut change.order;
                     order.processing_payment = None;
                     order.expires_at = None;
@@ -230,7 +244,7 @@ impl Orders {
                     settled.reference = Some(receipt.reference.clone());
                     change
                 }
-                Err(reason) => {
+                Err(failure) => {
                     let mut change = if ours && order.status.is_unpaid() {
                         self.transition(
                             order,
@@ -246,12 +260,16 @@ impl Orders {
                     if ours {
                         order.processing_payment = None;
                     }
+                    if failure.declined {
+                        order.declined_attempts += 1;
+                    }
                     if let Some(payment) = order.payment.as_mut() {
                         payment.status = AttemptStatus::Failed;
-                        payment.failure_reason = Some(reason.clone());
+                        payment.failure_reason = Some(failure.generic().to_owned());
+                        payment.failure_detail = Some(failure.detail.clone());
                     }
                     settled.status = AttemptStatus::Failed;
-                    settled.failure_reason = Some(reason.clone());
+                    settled.failure_reason = Some(failure.detail.clone());
                     change
                 }
             };
@@ -322,6 +340,32 @@ impl Orders {
             // A duplicate delivery settled it first.
             Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => Ok(()),
             Err(other) => Err(other.into()),
+        }
+    }
+}
+
+/// Why the provider refused a charge for good.
+struct Failure {
+    /// The issuer declined (as opposed to refusing the details): counts toward the limit.
+    declined: bool,
+    /// The provider's own words, for admins.
+    detail: String,
+}
+
+impl Failure {
+    fn of(error: &GatewayError) -> Self {
+        Self {
+            declined: matches!(error, GatewayError::Declined(_)),
+            detail: error.to_string(),
+        }
+    }
+
+    /// What the customer is told: the same few words whatever the issuer said.
+    fn generic(&self) -> &'static str {
+        if self.declined {
+            "payment declined"
+        } else {
+            "payment failed"
         }
     }
 }

@@ -14,10 +14,10 @@ use crate::events::EventType;
 use crate::idempotency::{self, Claim};
 use crate::keys;
 use crate::money::Money;
-use crate::orders::Orders;
 use crate::orders::model::{HistoryEntry, Order, OrderLine, ShippingAddress};
 use crate::orders::requests::{MergedLine, PlaceOrder};
 use crate::orders::states::Status;
+use crate::orders::{Orders, limits};
 use crate::outbox::{self, Staged};
 use crate::ports::{Cond, Key, StoreError, TxOp};
 use crate::users::User;
@@ -26,6 +26,9 @@ use crate::users::User;
 /// retry follows someone else's successful reservation of the same product, so retries are
 /// bounded by the stock that is left.
 const ATTEMPTS: usize = 24;
+
+/// Where in the placing transaction the customer's unpaid-order slot is taken.
+const SLOT: usize = 1;
 
 impl Orders {
     pub async fn place(
@@ -36,6 +39,7 @@ impl Orders {
         correlation_id: &str,
     ) -> Result<Order> {
         let (lines, address_id) = request.checked()?;
+        limits::check_units_per_line(&lines, self.settings.max_units_per_line)?;
         let address = match self.addresses.get(user, &address_id).await {
             Ok(address) => address,
             Err(Error::NotFound(_)) => {
@@ -56,6 +60,7 @@ impl Orders {
         };
         let ids: Vec<String> = lines.iter().map(|line| line.product_id.clone()).collect();
         let order_id = self.ports.ids.new_id();
+        limits::ensure_unpaid_counter(self.ports.store.as_ref(), &user.id).await?;
         for attempt in 0..ATTEMPTS {
             let products = self.products_for(&lines, &ids).await?;
             let short: Vec<FieldError> = lines
@@ -87,6 +92,9 @@ impl Orders {
                 Ok(()) => {
                     outbox::deliver(&self.ports, &staged).await;
                     return Ok(order);
+                }
+                Err(StoreError::TransactionCancelled { failed }) if failed.contains(&SLOT) => {
+                    return Err(limits::too_many_unpaid(self.settings.max_pending_orders));
                 }
                 // A line's stock moved since it was read (or another transaction touched
                 // it): read again and recompute.
@@ -205,11 +213,14 @@ impl Orders {
             created_at: now,
             updated_at: now,
             version: 1,
+            holds_unpaid_slot: true,
+            declined_attempts: 0,
         })
     }
 
-    /// Everything placing writes: the order's own items first (their count is returned too),
-    /// then per line its reservation (and out-of-stock event).
+    /// Everything placing writes: the order's own items first (their count is returned too;
+    /// the customer's unpaid-order slot is at [`SLOT`]), then per line its reservation (and
+    /// out-of-stock event).
     fn placing_writes(
         &self,
         order: &Order,
@@ -231,6 +242,7 @@ impl Orders {
                 item: order.to_item()?,
                 cond: Cond::NotExists,
             },
+            limits::take_unpaid_slot(&order.user_id, self.settings.max_pending_orders),
             TxOp::Put {
                 item: entry.to_item(&order.id, order.version)?,
                 cond: Cond::NotExists,
