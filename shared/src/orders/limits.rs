@@ -8,7 +8,7 @@
 //! cancel, expiry) takes it back. The order remembers that it holds a slot, so the slot is
 //! given back exactly once, and orders placed before the limit existed give nothing back.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::entity;
 use crate::error::{Error, FieldError, Result};
@@ -57,14 +57,20 @@ pub fn too_many_declines() -> Error {
     ))
 }
 
-/// Creates the customer's unpaid-order counter at zero the first time (a conditional add
-/// needs the attribute to exist); an existing counter is left as it is.
-pub async fn ensure_unpaid_counter(store: &dyn Store, user_id: &str) -> Result<()> {
-    let zero = entity::keyed(&keys::unpaid_order_count(user_id), json!({"count": 0}));
-    match store.put(zero, Cond::NotExists).await {
-        Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(other) => Err(other.into()),
-    }
+/// Whether a placement refused at the unpaid-order slot may be tried again: the customer's
+/// first order finds no counter (a conditional add needs the attribute), which is created at
+/// zero here; a counter below `max` was freed meanwhile. A full counter is the limit.
+pub async fn slot_may_be_free(store: &dyn Store, user_id: &str, max: u32) -> Result<bool> {
+    let key = keys::unpaid_order_count(user_id);
+    let Some(counter) = store.get(&key).await? else {
+        let zero = entity::keyed(&key, json!({"count": 0}));
+        return match store.put(zero, Cond::NotExists).await {
+            Ok(()) | Err(StoreError::ConditionFailed) => Ok(true),
+            Err(other) => Err(other.into()),
+        };
+    };
+    let held = counter.get("count").and_then(Value::as_i64).unwrap_or(0);
+    Ok(held < i64::from(max))
 }
 
 /// The write that takes one of the customer's unpaid-order slots; the transaction is

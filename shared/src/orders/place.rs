@@ -60,7 +60,6 @@ impl Orders {
         };
         let ids: Vec<String> = lines.iter().map(|line| line.product_id.clone()).collect();
         let order_id = self.ports.ids.new_id();
-        limits::ensure_unpaid_counter(self.ports.store.as_ref(), &user.id).await?;
         for attempt in 0..ATTEMPTS {
             let products = self.products_for(&lines, &ids).await?;
             let short: Vec<FieldError> = lines
@@ -94,7 +93,10 @@ impl Orders {
                     return Ok(order);
                 }
                 Err(StoreError::TransactionCancelled { failed }) if failed.contains(&SLOT) => {
-                    return Err(limits::too_many_unpaid(self.settings.max_pending_orders));
+                    let max = self.settings.max_pending_orders;
+                    if !limits::slot_may_be_free(self.ports.store.as_ref(), &user.id, max).await? {
+                        return Err(limits::too_many_unpaid(max));
+                    }
                 }
                 // A line's stock moved since it was read (or another transaction touched
                 // it): read again and recompute.
