@@ -193,6 +193,9 @@ impl BlobStore for S3Blobs {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            // A presigned download (an invoice document, an export) is saved, not rendered
+            // as a page of the bucket's origin.
+            .response_content_disposition("attachment")
             .presigned(presigning(expires_in)?)
             .await
             .map_err(unavailable)?;
