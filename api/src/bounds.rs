@@ -5,6 +5,7 @@
 //! embedded store would take them silently. Either way the client's mistake is a 400 here, and
 //! the same on both backends. Routes added later get the same bounds without doing anything.
 
+use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRequestParts, RawPathParams, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -27,9 +28,11 @@ pub async fn bound_input(request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let checked = match RawPathParams::from_request_parts(&mut parts, &()).await {
         Ok(params) => check_path_parameters(params.iter()),
-        Err(_) => Err(Problem::malformed(
+        Err(RawPathParamsRejection::InvalidUtf8InPathParam(_)) => Err(Problem::malformed(
             "a path parameter is not valid percent-encoded UTF-8",
         )),
+        // A route without parameters.
+        Err(_) => Ok(()),
     }
     .and_then(|()| check_query(parts.uri.query()))
     .and_then(|()| check_headers(&parts.headers));
