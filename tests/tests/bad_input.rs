@@ -3,6 +3,7 @@
 
 use bazaar_api::router::http_functions;
 use bazaar_tests::http::Client;
+use bazaar_tests::recording::Call;
 use bazaar_tests::{Backend, TestServer};
 use reqwest::Method;
 
@@ -138,11 +139,37 @@ fn odd_headers() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// DynamoDB's bounds on key attributes: 1 to 2048 bytes for a partition key, 1 to 1024 for a
+/// sort key. Checked on every call the store receives, so that the sweep shows no bad key
+/// reaches it even where the emulator would not refuse it as DynamoDB does.
+fn keys_within_dynamodb_bounds(what: &str, calls: &[Call]) {
+    for call in calls {
+        for partition in &call.partitions {
+            assert!(
+                (1..=2048).contains(&partition.len()),
+                "{what}: {} with a partition key of {} bytes",
+                call.operation,
+                partition.len()
+            );
+        }
+        for key in &call.keys {
+            assert!(
+                (1..=1024).contains(&key.sk.len()),
+                "{what}: {} with a sort key of {} bytes",
+                call.operation,
+                key.sk.len()
+            );
+        }
+    }
+}
+
 async fn no_oversized_or_odd_key_gets_a_server_error(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let (server, recorder) = TestServer::start_recording(backend).await;
     let client = Client::new(&server);
     let admin = client.admin(&server).await;
+    recorder.clear();
     let check = |what: String, response: bazaar_tests::http::Response| {
+        keys_within_dynamodb_bounds(&what, &recorder.take());
         assert!(
             response.status < 500,
             "{what} → {}: {}",
