@@ -88,7 +88,7 @@ impl App {
                 products: Products::new(ports.clone()),
                 orders: Orders::new(ports.clone(), orders),
                 notifications: Notifications::new(ports, notifications),
-                cache: ResponseCache::new(cache::TTL, cache::CAPACITY),
+                cache: ResponseCache::new(cache::TTL, cache::MAX_BYTES),
                 connected,
             }),
         }

@@ -18,6 +18,10 @@ use crate::problem::{ApiError, ApiResult, Problem};
 /// The largest request body accepted: far above any legitimate request of this API.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The longest cursor accepted: the encoded keys of this API's listings are a few hundred
+/// bytes, and what one decodes to stays inside DynamoDB's key bounds.
+pub const MAX_CURSOR_BYTES: usize = 1024;
+
 /// A JSON request body.
 pub struct JsonBody<T>(pub T);
 
@@ -61,10 +65,14 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match parts.headers.get(bazaar_shared::idempotency::HEADER) {
             None => Ok(Self(None)),
-            Some(value) => value
-                .to_str()
-                .map(|key| Self(Some(key.to_owned())))
-                .map_err(|_| Problem::malformed("Idempotency-Key must be printable ASCII").into()),
+            Some(value) => {
+                let key = value
+                    .to_str()
+                    .map_err(|_| Problem::malformed("Idempotency-Key must be printable ASCII"))?;
+                // Checked here, before any handler can use it in a store key.
+                bazaar_shared::idempotency::validate_key(key)?;
+                Ok(Self(Some(key.to_owned())))
+            }
         }
     }
 }
@@ -232,7 +240,13 @@ pub fn page_parameter(page: &mut PageRequest, name: &str, value: &str) -> ApiRes
             })?;
             page.limit = Some(limit);
         }
-        "cursor" => page.cursor = Some(value.to_owned()),
+        "cursor" => {
+            // A cursor names a store key; a longer one is no cursor this API made.
+            if value.is_empty() || value.len() > MAX_CURSOR_BYTES {
+                return Err(Problem::malformed("the cursor is not valid for this listing").into());
+            }
+            page.cursor = Some(value.to_owned());
+        }
         _ => return Ok(false),
     }
     Ok(true)

@@ -9,6 +9,7 @@
 //! - [`lambda`]: what each function's `main` calls.
 
 pub mod app;
+pub mod bounds;
 pub mod cache;
 pub mod endpoints;
 pub mod extract;
@@ -18,6 +19,7 @@ pub mod lambda;
 pub mod middleware;
 pub mod problem;
 pub mod router;
+pub mod security_headers;
 pub mod settings;
 pub mod telemetry;
 

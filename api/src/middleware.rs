@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
@@ -19,6 +19,25 @@ pub struct RequestId(pub String);
 /// explode with every id.
 #[derive(Clone, Debug)]
 struct RouteLabel(String);
+
+/// The `method` label of a request's metrics: one of the methods the API knows, or `OTHER`.
+/// A client may send any token as a method, and a label value per made-up method would grow
+/// the metrics without bound.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: &[Method] = &[
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+    ];
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or("OTHER", Method::as_str)
+}
 
 /// A client-sent id is echoed when it is short, printable ASCII; otherwise a new one is made.
 fn request_id(request: &Request) -> String {
@@ -37,7 +56,7 @@ fn request_id(request: &Request) -> String {
 pub async fn observe(mut request: Request, next: Next) -> Response {
     let id = request_id(&request);
     request.extensions_mut().insert(RequestId(id.clone()));
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let path = request.uri().path().to_owned();
     let span = tracing::info_span!(
         "request",
@@ -60,7 +79,7 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
     });
     metrics::counter!(
         "http_requests_total",
-        "method" => method.clone(),
+        "method" => method,
         "route" => route.clone(),
         "status" => status.to_string()
     )

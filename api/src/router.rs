@@ -93,8 +93,10 @@ fn finish(router: Router<App>, app: App) -> Router {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(axum::middleware::from_fn(crate::bounds::bound_input))
         .route_layer(axum::middleware::from_fn(crate::middleware::label_route))
         .layer(CatchPanicLayer::custom(|_| internal_error()))
+        .layer(axum::middleware::from_fn(crate::security_headers::secure))
         .layer(axum::middleware::from_fn(crate::middleware::observe))
         .with_state(app)
 }

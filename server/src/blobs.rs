@@ -89,7 +89,16 @@ pub async fn download(
         return problem.into_response();
     }
     match app.ports().blobs.get(&key).await {
-        Ok(Some(blob)) => ([(header::CONTENT_TYPE, blob.content_type)], blob.body).into_response(),
+        // A presigned download (an invoice document, an export) is saved, never rendered in
+        // this origin: an HTML invoice holding customer text must not run as a page here.
+        Ok(Some(blob)) => (
+            [
+                (header::CONTENT_TYPE, blob.content_type),
+                (header::CONTENT_DISPOSITION, "attachment".to_owned()),
+            ],
+            blob.body,
+        )
+            .into_response(),
         Ok(None) => Problem::not_found("no such object").into_response(),
         Err(error) => unavailable(error.to_string()),
     }

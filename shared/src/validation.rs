@@ -120,6 +120,15 @@ pub fn text(value: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// Free text that may be left blank (an optional address line): no control characters.
+pub fn optional_text(value: &str) -> Result<(), ValidationError> {
+    if value.chars().any(char::is_control) {
+        Err(rule("control", "must not contain control characters"))
+    } else {
+        Ok(())
+    }
+}
+
 /// Free text that may span lines (messages): as [`text`], but line breaks and tabs are fine.
 pub fn multiline_text(value: &str) -> Result<(), ValidationError> {
     if value.trim().is_empty() {

@@ -450,6 +450,14 @@ async fn an_order_goes_from_placing_to_delivery_and_refund(backend: Backend) {
         .await
         .unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(document.status().as_u16(), 200);
+    assert_eq!(
+        document
+            .headers()
+            .get("content-disposition")
+            .and_then(|value| value.to_str().ok()),
+        Some("attachment"),
+        "the invoice document would render as a page"
+    );
     let html = document.text().await.unwrap_or_default();
     assert!(
         html.contains(&format!("Invoice {year}-000001")) && html.contains("59.97 USD"),

@@ -65,6 +65,9 @@ impl BlobStore for S3Blobs {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            // What the app writes (rendered invoices) is downloaded, never rendered as a page
+            // of the bucket's origin, even through a URL that does not ask for an attachment.
+            .content_disposition("attachment")
             .body(ByteStream::from(body))
             .send()
             .await
@@ -193,6 +196,9 @@ impl BlobStore for S3Blobs {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            // A presigned download (an invoice document, an export) is saved, not rendered
+            // as a page of the bucket's origin.
+            .response_content_disposition("attachment")
             .presigned(presigning(expires_in)?)
             .await
             .map_err(unavailable)?;

@@ -48,12 +48,11 @@ pub async fn list_products(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let query = query.unwrap_or_default();
-    let key = format!("list?{query}");
+    let request = parse_list_request(&query.unwrap_or_default())?;
+    let key = list_key(&request);
     if let Some(cached) = app.cache().get(&key) {
         return Ok(respond(&headers, cached));
     }
-    let request = parse_list_request(&query)?;
     let listing = listing::list(app.products(), &request).await?;
     let body = Bytes::from(serde_json::to_vec(&listing).map_err(internal)?);
     let cached = Cached {
@@ -219,6 +218,26 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
     })
 }
 
+/// The cache key of a listing: the parameters as parsed, in a fixed order, so that the same
+/// listing asked for with parameters in another order, repeated, or with unknown parameters
+/// added is one entry, and junk in the query string cannot make new ones.
+fn list_key(request: &ListRequest) -> String {
+    let ListRequest {
+        category,
+        q,
+        min_price,
+        max_price,
+        in_stock,
+        sort,
+        page: PageRequest { limit, cursor },
+    } = request;
+    // `Debug` quotes and escapes strings, so distinct requests never share a key.
+    format!(
+        "list?category={category:?}&q={q:?}&min_price={min_price:?}&max_price={max_price:?}\
+         &in_stock={in_stock}&sort={sort:?}&limit={limit:?}&cursor={cursor:?}"
+    )
+}
+
 /// Reads the listing parameters; anything malformed is a 400 naming the parameter.
 fn parse_list_request(query: &str) -> ApiResult<ListRequest> {
     let mut request = ListRequest {
@@ -277,6 +296,20 @@ mod tests {
         assert_eq!(with("5"), Some(5));
         assert_eq!(with("\"garbage\""), None);
         assert_eq!(if_match(&HeaderMap::new()).ok(), Some(None));
+    }
+
+    #[test]
+    fn list_keys_are_the_parsed_known_parameters() {
+        let key = |query: &str| {
+            parse_list_request(query)
+                .map(|request| list_key(&request))
+                .ok()
+        };
+        let plain = key("q=lamp&sort=name&limit=5");
+        assert!(plain.is_some());
+        assert_eq!(key("limit=5&junk=1&sort=name&q=lamp&zzz"), plain);
+        assert_ne!(key("q=lamp&sort=name&limit=6"), plain);
+        assert_ne!(key("q=lamp%22&sort=name&limit=5"), plain);
     }
 
     #[test]

@@ -231,8 +231,9 @@ async fn search(
         })
         .collect();
     sort(&mut found, request.sort);
-    let next_cursor =
-        (found.len() > offset + limit).then(|| pagination::encode_offset(offset + limit));
+    // The offset comes from the client's cursor: saturate rather than overflow.
+    let end = offset.saturating_add(limit);
+    let next_cursor = (found.len() > end).then(|| pagination::encode_offset(end));
     Ok(Listing {
         items: found
             .iter()

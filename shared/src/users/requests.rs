@@ -73,7 +73,9 @@ pub struct AdminUpdateRequest {
 pub struct AddressRequest {
     #[validate(length(min = 1, max = 200), custom(function = "validation::text"))]
     pub line1: Option<String>,
+    /// May be blank (no second line), but is bounded as `line1` is.
     #[serde(default, deserialize_with = "validation::nullable")]
+    #[validate(length(max = 200), custom(function = "validation::optional_text"))]
     pub line2: Option<Option<String>>,
     #[validate(length(min = 1, max = 100), custom(function = "validation::text"))]
     pub city: Option<String>,
