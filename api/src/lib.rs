@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod cache;
+pub mod client;
 pub mod endpoints;
 pub mod extract;
 pub mod functions;

@@ -146,6 +146,15 @@ fn problem_of(error: Error) -> Problem {
         Error::Queue(error) => unavailable(&error.to_string()),
         Error::Unavailable(message) => unavailable(&message),
         Error::Blob(error) => unavailable(&error.to_string()),
+        Error::Busy { retry_after_secs } => Problem {
+            retry_after: Some(retry_after_secs),
+            ..Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Server busy",
+                format!("the server is busy; try again in {retry_after_secs} seconds"),
+            )
+        },
         other => {
             tracing::error!(error = %other, "request failed");
             Problem::new(

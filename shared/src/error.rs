@@ -65,6 +65,10 @@ pub enum Error {
     /// A bug or a broken invariant; the message is for logs, not for clients.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The server is at capacity for this kind of work (password hashing); retry after this
+    /// many seconds.
+    #[error("the server is busy; try again in {retry_after_secs} seconds")]
+    Busy { retry_after_secs: u64 },
 }
 
 impl Error {

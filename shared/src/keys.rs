@@ -226,3 +226,14 @@ pub fn subscribers_partition(event_type: &str) -> String {
 pub fn subscriber_entry(event_type: &str, subscription_id: &str) -> Key {
     Key::new(subscribers_partition(event_type), subscription_id)
 }
+
+/// Requests of one client (an address, or an IPv6 /64) under one named rate limit in one
+/// fixed window.
+pub fn rate_limit(limit: &str, client: &str, window: i64) -> Key {
+    Key::new(format!("RATE#{limit}#{client}"), format!("WINDOW#{window}"))
+}
+
+/// Failed-login back-off of one account (by normalised e-mail) from one client.
+pub fn login_backoff(email: &str, client: &str) -> Key {
+    Key::new(format!("LOGIN#{email}"), format!("CLIENT#{client}"))
+}
