@@ -43,9 +43,9 @@ fn verify_now(password: &str, stored: &str) -> bool {
 }
 
 /// The longest a request waits for a free hashing slot before it is told to come back.
-pub const MAX_WAIT: Duration = Duration::from_secs(2);
+pub const MAX_WAIT: Duration = Duration::from_secs(5);
 /// How many requests may wait for a slot per slot; beyond that the answer is at once.
-pub const QUEUE_PER_SLOT: usize = 4;
+pub const QUEUE_PER_SLOT: usize = 8;
 /// What a refused request is told: try again in this many seconds.
 pub const RETRY_AFTER_SECS: u64 = 2;
 
