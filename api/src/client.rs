@@ -84,6 +84,10 @@ pub struct ClientAddress(pub IpAddr);
 
 impl ClientAddress {
     fn of(parts: &Parts, app: &App) -> IpAddr {
+        Self::from_parts(parts, app.trusted_proxies())
+    }
+
+    fn from_parts(parts: &Parts, proxies: &TrustedProxies) -> IpAddr {
         if let Some(RequestContext::ApiGatewayV2(context)) =
             parts.extensions.get::<RequestContext>()
             && let Some(source) = context.http.source_ip.as_deref()
@@ -101,7 +105,7 @@ impl ClientAddress {
             .iter()
             .filter_map(|value| value.to_str().ok())
             .collect();
-        app.trusted_proxies().client(peer.ip(), &forwarded)
+        proxies.client(peer.ip(), &forwarded)
     }
 }
 
@@ -216,6 +220,49 @@ mod tests {
             proxies.client(ip("::ffff:10.0.0.1"), &["203.0.113.9"]),
             ip("203.0.113.9")
         );
+    }
+
+    #[test]
+    fn the_address_comes_from_api_gateway_or_the_socket() {
+        use lambda_http::aws_lambda_events::apigw::{
+            ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+        };
+        let request = |source_ip: Option<&str>, peer: Option<&str>| {
+            let (mut parts, ()) = axum::http::Request::builder()
+                .header("x-forwarded-for", "192.0.2.200")
+                .body(())
+                .unwrap_or_else(|error| panic!("{error}"))
+                .into_parts();
+            if let Some(source_ip) = source_ip {
+                let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+                http.source_ip = Some(source_ip.to_owned());
+                let mut context = ApiGatewayV2httpRequestContext::default();
+                context.http = http;
+                parts
+                    .extensions
+                    .insert(RequestContext::ApiGatewayV2(context));
+            }
+            if let Some(peer) = peer {
+                let peer: SocketAddr = peer.parse().unwrap_or_else(|error| panic!("{error}"));
+                parts.extensions.insert(ConnectInfo(peer));
+            }
+            parts
+        };
+        let none = TrustedProxies::default();
+        // Lambda: API Gateway's source IP; the client's header means nothing.
+        let lambda = request(Some("203.0.113.5"), None);
+        assert_eq!(ClientAddress::from_parts(&lambda, &none), ip("203.0.113.5"));
+        // Local: the TCP peer.
+        let local = request(None, Some("198.51.100.9:40000"));
+        assert_eq!(ClientAddress::from_parts(&local, &none), ip("198.51.100.9"));
+        let trusted = TrustedProxies::parse("198.51.100.0/24").unwrap_or_default();
+        assert_eq!(
+            ClientAddress::from_parts(&local, &trusted),
+            ip("192.0.2.200")
+        );
+        // Neither: one shared bucket.
+        let neither = request(None, None);
+        assert_eq!(ClientAddress::from_parts(&neither, &none), ip("0.0.0.0"));
     }
 
     #[test]

@@ -42,11 +42,6 @@ pub fn address(user_id: &str, address_id: &str) -> Key {
     )
 }
 
-/// Failed-login counter of one account (by normalised e-mail) in one time window.
-pub fn login_failures(email: &str, window: i64) -> Key {
-    Key::new(format!("LOGIN#{email}"), format!("WINDOW#{window}"))
-}
-
 /// The partition of events written but not yet handed to their queue.
 pub const OUTBOX_PARTITION: &str = "OUTBOX";
 
