@@ -34,7 +34,7 @@ locals {
       route         = "POST /api/v1/users/register"
       queue         = null
       schedule      = null
-      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]
       index_query   = false
       queue_send    = ["notifications"]
       ssm           = true

@@ -9,10 +9,12 @@ use bazaar_shared::auth::{LoginThrottle, TokenService};
 use bazaar_shared::users::{AddressBook, UserService};
 
 use crate::cache::{self, ResponseCache};
+use crate::client::TrustedProxies;
 use crate::settings;
 use bazaar_shared::catalogue::Products;
 use bazaar_shared::notifications::{NotificationSettings, Notifications};
 use bazaar_shared::orders::{OrderSettings, Orders};
+use bazaar_shared::ratelimit::RateLimits;
 
 #[derive(Clone)]
 pub struct App {
@@ -27,6 +29,14 @@ struct Inner {
     orders: Orders,
     notifications: Notifications,
     cache: ResponseCache,
+    guards: Guards,
+}
+
+/// The edge's abuse guards: per-client rate limits and whose forwarded addresses to believe.
+#[derive(Clone, Debug, Default)]
+pub struct Guards {
+    pub rate_limits: RateLimits,
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl App {
@@ -62,7 +72,8 @@ impl App {
             None
         };
         let orders = settings::order_settings(lookup)?;
-        Ok(Self::assemble_with(connected, tokens, orders))
+        let guards = settings::guards(lookup)?;
+        Ok(Self::assemble_guarded(connected, tokens, orders, guards))
     }
 
     /// Wires the app over adapters that are already connected, with default order settings.
@@ -70,11 +81,21 @@ impl App {
         Self::assemble_with(connected, tokens, OrderSettings::default())
     }
 
-    /// Wires the app over adapters that are already connected.
+    /// Wires the app over adapters that are already connected, with the default guards.
     pub fn assemble_with(
         connected: Connected,
         tokens: Option<TokenService>,
         orders: OrderSettings,
+    ) -> Self {
+        Self::assemble_guarded(connected, tokens, orders, Guards::default())
+    }
+
+    /// Wires the app over adapters that are already connected.
+    pub fn assemble_guarded(
+        connected: Connected,
+        tokens: Option<TokenService>,
+        orders: OrderSettings,
+        guards: Guards,
     ) -> Self {
         let ports = connected.ports.clone();
         let notifications = NotificationSettings {
@@ -90,6 +111,7 @@ impl App {
                 notifications: Notifications::new(ports, notifications),
                 cache: ResponseCache::new(cache::TTL, cache::MAX_BYTES),
                 connected,
+                guards,
             }),
         }
     }
@@ -125,5 +147,15 @@ impl App {
     /// Hot catalogue reads, kept across warm invocations of a function.
     pub fn cache(&self) -> &ResponseCache {
         &self.inner.cache
+    }
+
+    /// The per-client rate limits.
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.inner.guards.rate_limits
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.inner.guards.trusted_proxies
     }
 }

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod bounds;
 pub mod cache;
+pub mod client;
 pub mod endpoints;
 pub mod extract;
 pub mod functions;

@@ -150,6 +150,15 @@ fn problem_of(error: Error) -> Problem {
             Problem::new(StatusCode::CONFLICT, "limit", "Limit reached", message)
                 .with_errors(fields)
         }
+        Error::Busy { retry_after_secs } => Problem {
+            retry_after: Some(retry_after_secs),
+            ..Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Server busy",
+                format!("the server is busy; try again in {retry_after_secs} seconds"),
+            )
+        },
         other => {
             tracing::error!(error = %other, "request failed");
             Problem::new(

@@ -95,6 +95,26 @@ pub fn order_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<OrderS
     Ok(settings)
 }
 
+/// Reads the abuse guards: `BAZAAR_RATE_LIMIT_<NAME>` per limit (`<count>/<seconds>` or
+/// `off`; names `LOGIN`, `REGISTER`, `PAY`, `SUBSCRIBE`, `VERIFY`) and
+/// `BAZAAR_TRUSTED_PROXIES` (comma-separated CIDR blocks; default none).
+pub fn guards(lookup: &impl Fn(&str) -> Option<String>) -> Result<crate::app::Guards, String> {
+    use bazaar_shared::ratelimit::{Limit, Rate};
+    let mut guards = crate::app::Guards::default();
+    for limit in Limit::ALL {
+        let name = format!("BAZAAR_RATE_LIMIT_{}", limit.name().to_uppercase());
+        if let Some(value) = lookup(&name) {
+            let rate = Rate::parse(&value).map_err(|error| format!("{name}: {error}"))?;
+            guards.rate_limits.set(limit, rate);
+        }
+    }
+    if let Some(value) = lookup("BAZAAR_TRUSTED_PROXIES") {
+        guards.trusted_proxies = crate::client::TrustedProxies::parse(&value)
+            .map_err(|error| format!("BAZAAR_TRUSTED_PROXIES: {error}"))?;
+    }
+    Ok(guards)
+}
+
 #[cfg(test)]
 mod tests {
     use super::order_settings;

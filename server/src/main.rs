@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use anyhow::{Context, bail};
 use bazaar_adapters::config::{Backend, BackendConfig};
 use bazaar_api::App;
-use bazaar_shared::users::AdminBootstrap;
+use bazaar_shared::users::{AdminBootstrap, PromoteExisting};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -24,13 +24,17 @@ struct Cli {
 enum Command {
     /// Serve every endpoint and pipeline on BAZAAR_LISTEN (the default command).
     Serve,
-    /// Create an admin (or promote an existing account) on the configured backend; the
-    /// password is read from standard input.
+    /// Create an admin on the configured backend; the password is read from standard input.
     CreateAdmin {
         #[arg(long)]
         email: String,
         #[arg(long, default_value = "admin")]
         username: String,
+        /// If an account (a customer, or a deactivated admin) already has the e-mail, make it
+        /// an active admin, replace its password with the given one and revoke its tokens.
+        /// Without this flag such an account is left alone and the command fails.
+        #[arg(long)]
+        promote_existing: bool,
     },
     /// Create the table, queues and bucket on an AWS-compatible endpoint (moto, LocalStack).
     Provision,
@@ -45,7 +49,11 @@ async fn main() -> anyhow::Result<()> {
     bazaar_api::telemetry::init();
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
-        Command::CreateAdmin { email, username } => create_admin(&email, &username).await,
+        Command::CreateAdmin {
+            email,
+            username,
+            promote_existing,
+        } => create_admin(&email, &username, promote_existing).await,
         Command::Provision => provision().await,
         Command::DeadLetters { queue } => dead_letters(&queue, false).await,
         Command::Redrive { queue } => dead_letters(&queue, true).await,
@@ -112,16 +120,26 @@ async fn serve() -> anyhow::Result<()> {
 
     if let (Some(email), Some(password)) = (env("BAZAAR_ADMIN_EMAIL"), env("BAZAAR_ADMIN_PASSWORD"))
     {
-        let outcome = app
+        // Never takes over an existing account: an address someone else registered first is
+        // refused, and so is an admin another admin deactivated. The server still starts.
+        match app
             .users()
             .create_admin(
                 &email,
                 &password,
                 &env("BAZAAR_ADMIN_USERNAME").unwrap_or_else(|| "admin".to_owned()),
+                PromoteExisting::No,
             )
             .await
-            .map_err(|error| anyhow::anyhow!("cannot create the admin {email}: {error:?}"))?;
-        report_admin(&email, &outcome);
+        {
+            Ok(outcome) => report_admin(&email, &outcome),
+            Err(bazaar_shared::Error::Conflict { message, .. }) => {
+                tracing::error!(
+                    "BAZAAR_ADMIN_EMAIL: no admin created: {message}; starting without one"
+                );
+            }
+            Err(error) => bail!("cannot create the admin {email}: {error:?}"),
+        }
     }
 
     match &backend.backend {
@@ -167,12 +185,14 @@ async fn shutdown_signal() {
 fn report_admin(email: &str, outcome: &AdminBootstrap) {
     match outcome {
         AdminBootstrap::Created(id) => println!("admin {email} created ({id})"),
-        AdminBootstrap::Promoted(id) => println!("{email} ({id}) is now an active admin"),
+        AdminBootstrap::Promoted(id) => println!(
+            "{email} ({id}) is now an active admin with the given password; its older tokens are revoked"
+        ),
         AdminBootstrap::AlreadyAdmin(id) => println!("{email} ({id}) is already an admin"),
     }
 }
 
-async fn create_admin(email: &str, username: &str) -> anyhow::Result<()> {
+async fn create_admin(email: &str, username: &str, promote_existing: bool) -> anyhow::Result<()> {
     let mut password = String::new();
     std::io::stdin()
         .read_to_string(&mut password)
@@ -186,7 +206,16 @@ async fn create_admin(email: &str, username: &str) -> anyhow::Result<()> {
     let app = App::from_env(true).await.map_err(anyhow::Error::msg)?;
     let outcome = app
         .users()
-        .create_admin(email, password, username)
+        .create_admin(
+            email,
+            password,
+            username,
+            if promote_existing {
+                PromoteExisting::Yes
+            } else {
+                PromoteExisting::No
+            },
+        )
         .await
         .map_err(|error| match error {
             bazaar_shared::Error::Validation(fields) => anyhow::anyhow!(

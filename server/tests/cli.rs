@@ -41,8 +41,14 @@ fn create_admin(
     username: &str,
     password: &str,
 ) -> std::process::Output {
+    create_admin_with(data, &["--email", email, "--username", username], password)
+}
+
+/// `bazaar create-admin <args>` with `password` on standard input.
+fn create_admin_with(data: &DataDir, args: &[&str], password: &str) -> std::process::Output {
     let mut child = bazaar(data)
-        .args(["create-admin", "--email", email, "--username", username])
+        .arg("create-admin")
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -58,6 +64,8 @@ fn create_admin(
 struct Server {
     child: Child,
     base_url: String,
+    /// What it printed (its log lines included) before it listened.
+    startup: Vec<String>,
 }
 
 impl Server {
@@ -74,6 +82,7 @@ impl Server {
             .unwrap_or_else(|e| panic!("cannot run bazaar: {e}"));
         let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
         let mut lines = BufReader::new(stdout).lines();
+        let mut startup = Vec::new();
         let base_url = loop {
             let line = lines
                 .next()
@@ -86,10 +95,15 @@ impl Server {
                     .unwrap_or_default()
                     .to_owned();
             }
+            startup.push(line);
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self { child, base_url }
+        Self {
+            child,
+            base_url,
+            startup,
+        }
     }
 
     fn interrupt(&mut self) -> std::process::ExitStatus {
@@ -216,4 +230,90 @@ fn on_aws_a_missing_secret_stops_the_start() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!weak.status.success());
     assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 32"));
+}
+
+async fn register(base_url: &str, name: &str, password: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base_url}/api/v1/users/register"))
+        .json(&json!({
+            "email": format!("{name}@example.com"),
+            "username": name,
+            "password": password,
+            "password_confirm": password,
+        }))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_existing_account_is_promoted_only_on_explicit_request() {
+    let data = DataDir::new();
+    // Someone registers the address the operator will configure as the admin's.
+    let mut first = Server::start(&data, &[]);
+    let (status, body) = register(&first.base_url, "ops", "squatter-password").await;
+    assert_eq!(status, 201, "{body}");
+    assert!(first.interrupt().success());
+
+    // `serve` starts, creates no admin, and says why in one error.
+    let env = [
+        ("BAZAAR_ADMIN_EMAIL", "ops@example.com"),
+        ("BAZAAR_ADMIN_PASSWORD", "ops-password-123"),
+    ];
+    let mut server = Server::start(&data, &env);
+    let errors: Vec<&String> = server
+        .startup
+        .iter()
+        .filter(|line| line.contains("ERROR"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{:?}", server.startup);
+    assert!(errors[0].contains("no admin created"), "{}", errors[0]);
+    assert!(errors[0].contains("--promote-existing"), "{}", errors[0]);
+    assert!(
+        !errors[0].contains("ops@example.com"),
+        "personal data logged"
+    );
+    let (status, _) = login(&server.base_url, "ops@example.com", "ops-password-123").await;
+    assert_eq!(status, 401);
+    let (status, body) = login(&server.base_url, "ops@example.com", "squatter-password").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["role"], "customer");
+    let squatter_token = body["access_token"].as_str().unwrap_or_default().to_owned();
+    assert!(server.interrupt().success());
+
+    // `create-admin` refuses the same, unless told to promote.
+    let refused = create_admin_with(&data, &["--email", "ops@example.com"], "ops-password-123");
+    assert!(
+        !refused.status.success(),
+        "an existing account was promoted"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--promote-existing"));
+    let promoted = create_admin_with(
+        &data,
+        &["--email", "ops@example.com", "--promote-existing"],
+        "ops-password-123",
+    );
+    assert!(
+        promoted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promoted.stderr)
+    );
+    assert!(String::from_utf8_lossy(&promoted.stdout).contains("now an active admin"));
+
+    let mut server = Server::start(&data, &env);
+    let (status, _) = login(&server.base_url, "ops@example.com", "squatter-password").await;
+    assert_eq!(status, 401, "the old password still works");
+    let me = reqwest::Client::new()
+        .get(format!("{}/api/v1/users/me", server.base_url))
+        .bearer_auth(&squatter_token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(me.status().as_u16(), 401, "an older token survived");
+    let (status, body) = login(&server.base_url, "ops@example.com", "ops-password-123").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["role"], "admin");
+    assert!(server.interrupt().success());
 }

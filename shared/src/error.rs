@@ -72,6 +72,10 @@ pub enum Error {
         message: String,
         fields: Vec<FieldError>,
     },
+    /// The server is at capacity for this kind of work (password hashing); retry after this
+    /// many seconds.
+    #[error("the server is busy; try again in {retry_after_secs} seconds")]
+    Busy { retry_after_secs: u64 },
 }
 
 impl Error {

@@ -42,11 +42,6 @@ pub fn address(user_id: &str, address_id: &str) -> Key {
     )
 }
 
-/// Failed-login counter of one account (by normalised e-mail) in one time window.
-pub fn login_failures(email: &str, window: i64) -> Key {
-    Key::new(format!("LOGIN#{email}"), format!("WINDOW#{window}"))
-}
-
 /// The partition of events written but not yet handed to their queue.
 pub const OUTBOX_PARTITION: &str = "OUTBOX";
 
@@ -235,4 +230,15 @@ pub const RUNNING_IMPORTS_PARTITION: &str = "IMPORTS_RUNNING";
 /// given back when an order is paid, cancelled or expires).
 pub fn unpaid_order_count(user_id: &str) -> Key {
     Key::new(user_partition(user_id), "UNPAIDCOUNT")
+}
+
+/// Requests of one client (an address, or an IPv6 /64) under one named rate limit in one
+/// fixed window.
+pub fn rate_limit(limit: &str, client: &str, window: i64) -> Key {
+    Key::new(format!("RATE#{limit}#{client}"), format!("WINDOW#{window}"))
+}
+
+/// Failed-login back-off of one account (by normalised e-mail) from one client.
+pub fn login_backoff(email: &str, client: &str) -> Key {
+    Key::new(format!("LOGIN#{email}"), format!("CLIENT#{client}"))
 }

@@ -20,6 +20,7 @@ pub mod orders;
 pub mod outbox;
 pub mod pagination;
 pub mod ports;
+pub mod ratelimit;
 pub mod users;
 pub mod validation;
 

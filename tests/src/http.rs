@@ -181,7 +181,12 @@ impl Client {
         server
             .app
             .users()
-            .create_admin("root@example.com", "admin-password-1", "root")
+            .create_admin(
+                "root@example.com",
+                "admin-password-1",
+                "root",
+                bazaar_shared::users::PromoteExisting::No,
+            )
             .await
             .unwrap_or_else(|error| panic!("cannot create admin: {error:?}"));
         let response = self.login("root@example.com", "admin-password-1").await;

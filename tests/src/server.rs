@@ -68,6 +68,15 @@ impl TestServer {
         .0
     }
 
+    /// Starts a server with these settings (`BAZAAR_*` variables) besides the test defaults.
+    pub async fn start_with_settings(backend: Backend, settings: &[(&str, &str)]) -> Self {
+        let settings = settings
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        Self::launch(backend, 5, Setup::Settings(settings)).await.0
+    }
+
     /// Starts a server whose state store records every call made to it (see
     /// [`RecordingStore`]); the recorder is returned beside the server.
     pub async fn start_recording(backend: Backend) -> (Self, Arc<RecordingStore>) {
@@ -153,12 +162,13 @@ impl TestServer {
                 (config, Some(sdk))
             }
         };
-        let lookup = |name: &str| match name {
-            "BAZAAR_JWT_SECRET" => Some(TEST_JWT_SECRET.to_owned()),
-            _ => None,
+        let settings = match &setup {
+            Setup::Settings(settings) => settings.clone(),
+            _ => Vec::new(),
         };
+        let lookup = |name: &str| test_setting(name, &settings);
         let (app, recorder) = match setup {
-            Setup::Plain => {
+            Setup::Plain | Setup::Settings(_) => {
                 let app = App::build_with(&config, &lookup, sdk, true)
                     .await
                     .unwrap_or_else(|error| panic!("cannot build the app: {error}"));
@@ -244,6 +254,21 @@ enum Setup {
     Recorded,
     /// The ports changed by a closure.
     Customised(Box<dyn FnOnce(&mut Ports) + Send>),
+    /// Settings (`BAZAAR_*` variables) besides the test defaults.
+    Settings(Vec<(String, String)>),
+}
+
+/// A test server's setting: one of `overrides`, or the test default. Every test client calls
+/// from the loopback address, so the per-client rate limits are off unless a test sets them.
+fn test_setting(name: &str, overrides: &[(String, String)]) -> Option<String> {
+    if let Some((_, value)) = overrides.iter().find(|(known, _)| known == name) {
+        return Some(value.clone());
+    }
+    match name {
+        "BAZAAR_JWT_SECRET" => Some(TEST_JWT_SECRET.to_owned()),
+        _ if name.starts_with("BAZAAR_RATE_LIMIT_") => Some("off".to_owned()),
+        _ => None,
+    }
 }
 
 /// The app over the configured adapters, its ports changed by `customise`, issuing tokens
@@ -266,7 +291,14 @@ async fn customised_app(
         audience: "bazaar-api".to_owned(),
         ttl_seconds: 3600,
     });
-    App::assemble(connected, Some(tokens))
+    let guards = bazaar_api::settings::guards(&|name: &str| test_setting(name, &[]))
+        .unwrap_or_else(|error| panic!("the test settings are refused: {error}"));
+    App::assemble_guarded(
+        connected,
+        Some(tokens),
+        bazaar_shared::orders::OrderSettings::default(),
+        guards,
+    )
 }
 
 impl Drop for TestServer {

@@ -752,7 +752,12 @@ async fn pipeline_user(server: &TestServer, name: &str) -> String {
     let created = server
         .app
         .users()
-        .create_admin(&format!("{name}@example.com"), "pipeline-password-1", name)
+        .create_admin(
+            &format!("{name}@example.com"),
+            "pipeline-password-1",
+            name,
+            bazaar_shared::users::PromoteExisting::No,
+        )
         .await
         .unwrap_or_else(|error| panic!("{error:?}"));
     match created {

@@ -10,12 +10,14 @@ use bazaar_shared::users::requests::{
 use bazaar_shared::users::{LoggedIn, ProfileUpdated, Registered, UserView};
 
 use crate::App;
+use crate::client::{ClientAddress, RateLimited, limit};
 use crate::extract::{Admin, Correlation, CurrentUser, JsonBody, JsonOrForm, Page};
 use crate::problem::ApiResult;
 
 /// `POST /api/v1/users/register`
 pub async fn register(
     State(app): State<App>,
+    _: RateLimited<limit::Register>,
     Correlation(correlation): Correlation,
     JsonBody(request): JsonBody<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<Registered>)> {
@@ -26,9 +28,10 @@ pub async fn register(
 /// `POST /api/v1/users/login`
 pub async fn login(
     State(app): State<App>,
+    RateLimited(client, ..): RateLimited<limit::Login>,
     JsonOrForm(request): JsonOrForm<LoginRequest>,
 ) -> ApiResult<Json<LoggedIn>> {
-    Ok(Json(app.users().login(request).await?))
+    Ok(Json(app.users().login(request, client).await?))
 }
 
 /// `GET /api/v1/users/me`
@@ -40,9 +43,12 @@ pub async fn me(CurrentUser(user): CurrentUser) -> Json<UserView> {
 pub async fn update_me(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
+    ClientAddress(client): ClientAddress,
     JsonBody(request): JsonBody<UpdateProfileRequest>,
 ) -> ApiResult<Json<ProfileUpdated>> {
-    Ok(Json(app.users().update_profile(&user, request).await?))
+    Ok(Json(
+        app.users().update_profile(&user, request, client).await?,
+    ))
 }
 
 /// `GET /api/v1/users` (admin)

@@ -1,5 +1,6 @@
 //! Authentication: password hashing, access tokens and failed-login throttling.
 
+pub mod common_passwords;
 pub mod passwords;
 pub mod throttle;
 pub mod tokens;

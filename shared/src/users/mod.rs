@@ -8,4 +8,6 @@ pub mod service;
 
 pub use addresses::{Address, AddressBook};
 pub use model::{Role, User, UserView};
-pub use service::{AdminBootstrap, LoggedIn, ProfileUpdated, Registered, UserService};
+pub use service::{
+    AdminBootstrap, LoggedIn, ProfileUpdated, PromoteExisting, Registered, UserService,
+};

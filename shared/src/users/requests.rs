@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use validator::Validate;
 
+use crate::auth::common_passwords;
 use crate::error::FieldError;
 use crate::users::Role;
 use crate::users::model::Language;
@@ -23,7 +24,11 @@ pub struct RegisterRequest {
         custom(function = "validation::username")
     )]
     pub username: Option<String>,
-    #[validate(required, length(min = 8, max = "MAX_PASSWORD"))]
+    #[validate(
+        required,
+        length(min = 8, max = "MAX_PASSWORD"),
+        custom(function = "common_passwords::not_common")
+    )]
     pub password: Option<String>,
     #[validate(required)]
     pub password_confirm: Option<String>,
@@ -54,7 +59,10 @@ pub struct UpdateProfileRequest {
     pub last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "validation::nullable")]
     pub phone: Option<Option<String>>,
-    #[validate(length(min = 8, max = "MAX_PASSWORD"))]
+    #[validate(
+        length(min = 8, max = "MAX_PASSWORD"),
+        custom(function = "common_passwords::not_common")
+    )]
     pub password: Option<String>,
     pub password_confirm: Option<String>,
     #[validate(length(min = 1, max = "MAX_PASSWORD"))]

@@ -1,6 +1,8 @@
 //! The user service: registration, login, authentication, profile changes and the admin's
 //! user management.
 
+use std::net::IpAddr;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -219,15 +221,18 @@ impl UserService {
 
     /// Signs a user in. Unknown e-mail and wrong password are the same 401 and take the same
     /// time; an inactive account is a 403 (told only to whoever knows its password).
-    pub async fn login(&self, request: LoginRequest) -> Result<LoggedIn> {
+    ///
+    /// `client` is the caller's address: failures back off that client on that account only
+    /// (see [`LoginThrottle`]).
+    pub async fn login(&self, request: LoginRequest, client: IpAddr) -> Result<LoggedIn> {
         validation::check(&request)?;
         let email = normalise_email(request.email.as_deref().unwrap_or_default());
         let password = request.password.unwrap_or_default();
-        self.throttle.attempt(&self.ports, &email).await?;
+        self.throttle.attempt(&self.ports, &email, client).await?;
 
         let user = self.find_by_email(&email).await?;
         let verified =
-            passwords::verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
+            passwords::verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         let Some(user) = user.filter(|_| verified) else {
             return Err(Error::Unauthenticated(
                 "the e-mail or password is wrong".to_owned(),
@@ -236,7 +241,7 @@ impl UserService {
         if !user.is_active {
             return Err(Error::Forbidden("this account is deactivated".to_owned()));
         }
-        self.throttle.reset(&self.ports, &email).await?;
+        self.throttle.reset(&self.ports, &email, client).await?;
         let token = self.tokens()?.issue(&user, self.ports.clock.now())?;
         Ok(LoggedIn {
             token,
@@ -279,11 +284,13 @@ impl UserService {
         Ok(user)
     }
 
-    /// Changes the caller's own profile; a new password needs the current one.
+    /// Changes the caller's own profile; a new password needs the current one, checked under
+    /// the same per-client back-off as a login.
     pub async fn update_profile(
         &self,
         user: &User,
         request: UpdateProfileRequest,
+        client: IpAddr,
     ) -> Result<ProfileUpdated> {
         let mut problems =
             requests::confirmation_mismatch(&request.password, &request.password_confirm);
@@ -336,14 +343,18 @@ impl UserService {
             updates.push(Update::set("language", language.as_str()));
         }
         if let (Some(password), Some(current)) = (&request.password, &request.current_password) {
-            self.throttle.attempt(&self.ports, &user.email).await?;
-            if !passwords::verify(current, Some(&user.password_hash)).await {
+            self.throttle
+                .attempt(&self.ports, &user.email, client)
+                .await?;
+            if !passwords::verify(current, Some(&user.password_hash)).await? {
                 return Err(Error::invalid(
                     "current_password",
                     "is not the current password",
                 ));
             }
-            self.throttle.reset(&self.ports, &user.email).await?;
+            self.throttle
+                .reset(&self.ports, &user.email, client)
+                .await?;
             updates.push(Update::set(
                 "password_hash",
                 passwords::hash(password).await?,
@@ -444,30 +455,35 @@ impl UserService {
         Ok(UserView::from(&User::from_item(stored)?))
     }
 
-    /// Makes sure an admin with this e-mail exists: creates one (username `username`), or
-    /// promotes and reactivates an existing account.
+    /// Makes sure an active admin with this e-mail exists: creates one (username `username`)
+    /// when no account has the e-mail. An existing account is never promoted implicitly
+    /// (whoever registered the address first would become admin, with their own password),
+    /// nor is a deactivated admin reactivated (another admin deactivated it): both are
+    /// [`Error::Conflict`] unless `promote` is [`PromoteExisting::Yes`], which makes the
+    /// account an active admin with the given password and revokes every older token.
     pub async fn create_admin(
         &self,
         email: &str,
         password: &str,
         username: &str,
+        promote: PromoteExisting,
     ) -> Result<AdminBootstrap> {
         let email = normalise_email(email);
         if let Some(existing) = self.find_by_email(&email).await? {
             if existing.is_admin() && existing.is_active {
                 return Ok(AdminBootstrap::AlreadyAdmin(existing.id));
             }
-            let caller = User {
-                role: Role::Admin,
-                id: String::new(),
-                ..existing.clone()
-            };
-            let request = AdminUpdateRequest {
-                is_active: Some(true),
-                role: Some(Role::Admin),
-            };
-            self.admin_update(&caller, &existing.id, request).await?;
-            return Ok(AdminBootstrap::Promoted(existing.id));
+            if promote == PromoteExisting::No {
+                let what = if existing.is_admin() {
+                    "a deactivated admin"
+                } else {
+                    "an existing customer account"
+                };
+                return Err(Error::conflict(format!(
+                    "the admin e-mail belongs to {what}; it is not promoted or reactivated implicitly (use `bazaar create-admin --promote-existing`, which also resets its password)"
+                )));
+            }
+            return self.promote(existing, password).await;
         }
         let request = RegisterRequest {
             email: Some(email.clone()),
@@ -490,6 +506,50 @@ impl UserService {
             .create_account(account, Role::Admin, "bootstrap")
             .await?;
         Ok(AdminBootstrap::Created(user.id))
+    }
+}
+
+/// Whether [`UserService::create_admin`] may take over an account that already has the e-mail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromoteExisting {
+    No,
+    Yes,
+}
+
+impl UserService {
+    /// Makes `existing` an active admin with `password`, revoking its older tokens. Conditional
+    /// on the token version read, so a concurrent password change is not silently overwritten.
+    async fn promote(&self, existing: User, password: &str) -> Result<AdminBootstrap> {
+        let password_rules = RegisterRequest {
+            email: Some(existing.email.clone()),
+            username: Some(existing.username.clone()),
+            password: Some(password.to_owned()),
+            password_confirm: Some(password.to_owned()),
+            ..RegisterRequest::default()
+        };
+        validation::check(&password_rules)?;
+        let updates = vec![
+            Update::set("role", json!(Role::Admin)),
+            Update::set("is_active", true),
+            Update::set("password_hash", passwords::hash(password).await?),
+            Update::add("token_version", 1),
+            Update::set("updated_at", self.ports.clock.now().to_rfc3339()),
+        ];
+        self.ports
+            .store
+            .update(
+                &keys::user(&existing.id),
+                updates,
+                Cond::eq("token_version", existing.token_version),
+            )
+            .await
+            .map_err(|error| match error {
+                StoreError::ConditionFailed => {
+                    Error::conflict("the account changed meanwhile; try again")
+                }
+                other => other.into(),
+            })?;
+        Ok(AdminBootstrap::Promoted(existing.id))
     }
 }
 
