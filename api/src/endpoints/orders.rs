@@ -17,6 +17,7 @@ use bazaar_shared::users::User;
 use serde::Serialize;
 
 use crate::App;
+use crate::client::{RateLimited, limit};
 use crate::extract::{
     Admin, Correlation, CurrentUser, IdempotencyKey, JsonBody, OptionalJsonBody, Page,
 };
@@ -129,6 +130,7 @@ pub async fn cancel(
 pub async fn pay(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
+    _: RateLimited<limit::Pay>,
     Path(id): Path<String>,
     Correlation(correlation): Correlation,
     IdempotencyKey(key): IdempotencyKey,
