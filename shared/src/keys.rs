@@ -226,3 +226,9 @@ pub fn subscribers_partition(event_type: &str) -> String {
 pub fn subscriber_entry(event_type: &str, subscription_id: &str) -> Key {
     Key::new(subscribers_partition(event_type), subscription_id)
 }
+
+/// One send-budget counter for one UTC day: `scope` is `ACCOUNT` (by user id) or `TARGET`
+/// (by a digest of the channel and target, never the plain address or number).
+pub fn send_budget(scope: &str, subject: &str, day: i64) -> Key {
+    Key::new(format!("BUDGET#{scope}#{subject}"), format!("DAY#{day}"))
+}
