@@ -7,6 +7,7 @@ pub mod blobs;
 pub mod bucket_events;
 pub mod dead_letters;
 pub mod docs;
+pub mod local_settings;
 pub mod metrics_endpoint;
 pub mod workers;
 

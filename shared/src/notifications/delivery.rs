@@ -115,10 +115,7 @@ impl Notifications {
             }
             _ => (delivery.target.clone().unwrap_or_default(), None),
         };
-        if let Some(refusal) = self
-            .refusal(&delivery, channel, &target, charged)
-            .await?
-        {
+        if let Some(refusal) = self.refusal(&delivery, channel, &target, charged).await? {
             let reason = refusal.reason().to_owned();
             tracing::info!(delivery = %delivery.id, %reason, "delivery suppressed");
             self.settle(&key, DeliveryStatus::Suppressed, 0, Some(&reason))

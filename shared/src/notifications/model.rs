@@ -207,10 +207,13 @@ impl From<&Delivery> for NotificationView {
             id: delivery.id.clone(),
             event: delivery.event.clone(),
             channel: delivery.channel,
-            target: delivery.target.as_deref().map(|target| match delivery.channel {
-                Medium::Slack | Medium::Webhook => targets::origin(target),
-                _ => target.to_owned(),
-            }),
+            target: delivery
+                .target
+                .as_deref()
+                .map(|target| match delivery.channel {
+                    Medium::Slack | Medium::Webhook => targets::origin(target),
+                    _ => target.to_owned(),
+                }),
             status: delivery.status,
             attempts: delivery.attempts,
             last_error: public_reason(delivery),

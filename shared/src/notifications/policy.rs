@@ -123,8 +123,7 @@ impl Notifications {
         if !active {
             return Ok(Some(Refusal::AccountInactive));
         }
-        if channel == Channel::Sms && !sms_allowed(self.settings.sms_countries.as_deref(), target)
-        {
+        if channel == Channel::Sms && !sms_allowed(self.settings.sms_countries.as_deref(), target) {
             return Ok(Some(Refusal::CountryNotAllowed));
         }
         if charged {
@@ -143,10 +142,8 @@ impl Notifications {
         let budget = &self.settings.budget;
         let now = self.ports.clock.now().timestamp();
         let day = now.div_euclid(DAY_SECONDS);
-        let target_digest = crate::digest::sha256_hex(
-            format!("{}|{target}", channel.as_str()).as_bytes(),
-            16,
-        );
+        let target_digest =
+            crate::digest::sha256_hex(format!("{}|{target}", channel.as_str()).as_bytes(), 16);
         let mut counters: Vec<(Key, u32, Refusal)> = Vec::new();
         if is_paid(channel) {
             counters.push((

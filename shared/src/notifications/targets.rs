@@ -170,14 +170,14 @@ mod tests {
     #[test]
     fn addresses_that_translate_to_ipv4_are_refused() {
         for url in [
-            "https://[64:ff9b::a9fe:a9fe]/hook",   // NAT64 of 169.254.169.254
-            "https://[64:ff9b::808:808]/hook",     // NAT64, even of a public address
-            "https://[64:ff9b:1::a00:1]/hook",     // local-use NAT64
-            "https://[2002:a9fe:a9fe::1]/hook",    // 6to4 of 169.254.169.254
-            "https://[2001:0:4136:e378::1]/hook",  // Teredo
-            "https://[::a9fe:a9fe]/hook",          // IPv4-compatible
-            "https://192.0.0.1/hook",              // 192.0.0.0/24
-            "https://192.0.0.170/hook",            // NAT64 discovery
+            "https://[64:ff9b::a9fe:a9fe]/hook",  // NAT64 of 169.254.169.254
+            "https://[64:ff9b::808:808]/hook",    // NAT64, even of a public address
+            "https://[64:ff9b:1::a00:1]/hook",    // local-use NAT64
+            "https://[2002:a9fe:a9fe::1]/hook",   // 6to4 of 169.254.169.254
+            "https://[2001:0:4136:e378::1]/hook", // Teredo
+            "https://[::a9fe:a9fe]/hook",         // IPv4-compatible
+            "https://192.0.0.1/hook",             // 192.0.0.0/24
+            "https://192.0.0.170/hook",           // NAT64 discovery
         ] {
             assert!(check_url(url, false).is_err(), "{url} was allowed");
         }
@@ -191,7 +191,10 @@ mod tests {
             origin("https://hooks.slack.com/services/T0/B0/secret?x=1"),
             "https://hooks.slack.com"
         );
-        assert_eq!(origin("http://127.0.0.1:8080/hook/secret"), "http://127.0.0.1:8080");
+        assert_eq!(
+            origin("http://127.0.0.1:8080/hook/secret"),
+            "http://127.0.0.1:8080"
+        );
         assert_eq!(origin("https://[2001:db8::1]/x"), "https://[2001:db8::1]");
         assert_eq!(origin("not a url /secret"), "(not a URL)");
     }
