@@ -102,7 +102,7 @@ async fn serve() -> anyhow::Result<()> {
     // Presigned URLs of the embedded store point back at this server unless told otherwise;
     // private webhook targets are allowed only on loopback unless told otherwise.
     let lookup = bazaar::local_settings::with_listen_defaults(bound, env);
-    let backend = BackendConfig::from_lookup(lookup).map_err(anyhow::Error::msg)?;
+    let backend = BackendConfig::from_lookup(&lookup).map_err(anyhow::Error::msg)?;
     let app = App::build(&backend, &lookup)
         .await
         .map_err(anyhow::Error::msg)?;
