@@ -641,6 +641,7 @@ locals {
     BAZAAR_EMAIL_FROM              = var.email_from
     BAZAAR_ALLOW_PRIVATE_TARGETS   = "false" # Slack and webhook targets: HTTPS to public addresses only
     RUST_LOG                       = "info"
+    BAZAAR_SMS_COUNTRIES           = var.sms_countries
   }
 }
 

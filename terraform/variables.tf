@@ -89,3 +89,14 @@ variable "alarm_email" {
   type        = string
   default     = null
 }
+
+variable "sms_countries" {
+  description = "Calling-code prefixes SMS may be sent to, comma-separated (e.g. \"+98,+1\"); empty allows every country. Set it: SMS to unexpected countries are a classic fraud."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^(\\+[1-9][0-9]{0,5}(,\\+[1-9][0-9]{0,5})*)?$", var.sms_countries))
+    error_message = "sms_countries must list calling-code prefixes like +98,+1."
+  }
+}

@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
 
+use bazaar_shared::notifications::policy::{self, SendBudget};
 use bazaar_shared::ports::{IdGenerator, Notifiers, Store, SystemClock, UlidGenerator};
 use bazaar_shared::{Ports, outbox};
 
@@ -135,11 +136,30 @@ impl BackendConfig {
                 ));
             }
         };
+        let defaults = SendBudget::default();
+        let budget = SendBudget {
+            per_account: positive(
+                &lookup,
+                "BAZAAR_SEND_BUDGET_PER_ACCOUNT",
+                defaults.per_account,
+            )?,
+            per_target: positive(
+                &lookup,
+                "BAZAAR_SEND_BUDGET_PER_TARGET",
+                defaults.per_target,
+            )?,
+            per_url: positive(&lookup, "BAZAAR_SEND_BUDGET_PER_URL", defaults.per_url)?,
+        };
+        let sms_countries = lookup("BAZAAR_SMS_COUNTRIES")
+            .map(|text| policy::parse_sms_countries(&text))
+            .transpose()?;
         let notify = NotifySettings {
             email_from: lookup("BAZAAR_EMAIL_FROM")
                 .unwrap_or_else(|| NotifySettings::DEFAULT_FROM.to_owned()),
             allow_private_targets,
             smtp_url: lookup("BAZAAR_SMTP_URL"),
+            budget,
+            sms_countries,
         };
         Ok(Self {
             backend,
@@ -150,6 +170,23 @@ impl BackendConfig {
 
     pub fn is_aws(&self) -> bool {
         matches!(self.backend, Backend::Aws { .. })
+    }
+}
+
+/// A positive whole number setting, or its default when unset.
+fn positive(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: u32,
+) -> Result<u32, String> {
+    match lookup(name) {
+        None => Ok(default),
+        Some(value) => value
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("{name} must be a positive integer, not {value:?}")),
     }
 }
 
@@ -442,6 +479,42 @@ mod tests {
         assert!(config(&[("BAZAAR_BACKEND", "azure")]).is_err());
         assert!(config(&[("BAZAAR_MAX_RECEIVES", "0")]).is_err());
         assert!(config(&[("BAZAAR_MAX_RECEIVES", "many")]).is_err());
+    }
+
+    #[test]
+    fn send_budgets_and_sms_countries_are_read() {
+        let chosen = config(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(chosen.notify.budget, SendBudget::default());
+        assert_eq!(
+            chosen.notify.sms_countries, None,
+            "every country when unset"
+        );
+        let chosen = config(&[
+            ("BAZAAR_SEND_BUDGET_PER_ACCOUNT", "7"),
+            ("BAZAAR_SEND_BUDGET_PER_TARGET", "3"),
+            ("BAZAAR_SEND_BUDGET_PER_URL", "9"),
+            ("BAZAAR_SMS_COUNTRIES", "+98,+1"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            chosen.notify.budget,
+            SendBudget {
+                per_account: 7,
+                per_target: 3,
+                per_url: 9
+            }
+        );
+        assert_eq!(
+            chosen.notify.sms_countries,
+            Some(vec!["+98".to_owned(), "+1".to_owned()])
+        );
+        for bad in [
+            ("BAZAAR_SEND_BUDGET_PER_ACCOUNT", "0"),
+            ("BAZAAR_SEND_BUDGET_PER_TARGET", "lots"),
+            ("BAZAAR_SMS_COUNTRIES", "98"),
+        ] {
+            assert!(config(&[bad]).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -101,6 +101,8 @@ impl App {
         let notifications = NotificationSettings {
             allow_private_targets: connected.notify.allow_private_targets,
             max_receives: connected.max_receives,
+            budget: connected.notify.budget,
+            sms_countries: connected.notify.sms_countries.clone(),
         };
         Self {
             inner: Arc::new(Inner {

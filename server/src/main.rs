@@ -107,12 +107,10 @@ async fn serve() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
     let public_url = format!("http://{bound}");
-    // Presigned URLs of the embedded store point back at this server unless told otherwise.
-    let lookup = |name: &str| match name {
-        "BAZAAR_PUBLIC_URL" => env(name).or_else(|| Some(public_url.clone())),
-        _ => env(name),
-    };
-    let backend = BackendConfig::from_lookup(lookup).map_err(anyhow::Error::msg)?;
+    // Presigned URLs of the embedded store point back at this server unless told otherwise;
+    // private webhook targets are allowed only on loopback unless told otherwise.
+    let lookup = bazaar::local_settings::with_listen_defaults(bound, env);
+    let backend = BackendConfig::from_lookup(&lookup).map_err(anyhow::Error::msg)?;
     let limits = bazaar::Limits::from_lookup(env).map_err(anyhow::Error::msg)?;
     let app = App::build(&backend, &lookup)
         .await

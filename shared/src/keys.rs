@@ -242,3 +242,9 @@ pub fn rate_limit(limit: &str, client: &str, window: i64) -> Key {
 pub fn login_backoff(email: &str, client: &str) -> Key {
     Key::new(format!("LOGIN#{email}"), format!("CLIENT#{client}"))
 }
+
+/// One send-budget counter for one UTC day: `scope` is `ACCOUNT` (by user id) or `TARGET`
+/// (by a digest of the channel and target, never the plain address or number).
+pub fn send_budget(scope: &str, subject: &str, day: i64) -> Key {
+    Key::new(format!("BUDGET#{scope}#{subject}"), format!("DAY#{day}"))
+}

@@ -50,7 +50,9 @@ impl TestServer {
 
     /// Starts a server whose queues dead-letter after `max_receives`.
     pub async fn start_with(backend: Backend, max_receives: u32) -> Self {
-        Self::launch(backend, max_receives, Setup::Plain).await.0
+        Self::launch(backend, max_receives, Setup::Plain, None)
+            .await
+            .0
     }
 
     /// Starts a server whose ports are changed by `customise` first (fault injection).
@@ -63,6 +65,7 @@ impl TestServer {
             backend,
             max_receives,
             Setup::Customised(Box::new(customise)),
+            None,
         )
         .await
         .0
@@ -80,15 +83,33 @@ impl TestServer {
     /// Starts a server whose state store records every call made to it (see
     /// [`RecordingStore`]); the recorder is returned beside the server.
     pub async fn start_recording(backend: Backend) -> (Self, Arc<RecordingStore>) {
-        let (server, recorder) = Self::launch(backend, 5, Setup::Recorded).await;
+        let (server, recorder) = Self::launch(backend, 5, Setup::Recorded, None).await;
         let recorder = recorder.unwrap_or_else(|| panic!("the store is not recorded"));
         (server, recorder)
+    }
+
+    /// Starts a server whose notification settings (send budgets, SMS countries) are
+    /// changed by `configure` first.
+    pub async fn start_notifying(
+        backend: Backend,
+        max_receives: u32,
+        configure: impl FnOnce(&mut NotifySettings) + Send + 'static,
+    ) -> Self {
+        Self::launch(
+            backend,
+            max_receives,
+            Setup::Plain,
+            Some(Box::new(configure)),
+        )
+        .await
+        .0
     }
 
     async fn launch(
         backend: Backend,
         max_receives: u32,
         setup: Setup,
+        configure: Option<ConfigureNotify>,
     ) -> (Self, Option<Arc<RecordingStore>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -99,7 +120,7 @@ impl TestServer {
         let base_url = format!("http://{address}");
         let mut data_dir = None;
         let mut aws = None;
-        let (config, sdk) = match backend {
+        let (mut config, sdk) = match backend {
             Backend::Embedded => {
                 let dir = std::env::temp_dir().join(unique("bazaar-test"));
                 data_dir = Some(dir.clone());
@@ -113,6 +134,8 @@ impl TestServer {
                         email_from: NotifySettings::DEFAULT_FROM.to_owned(),
                         allow_private_targets: true,
                         smtp_url: None,
+                        budget: Default::default(),
+                        sms_countries: None,
                     },
                 };
                 (config, None)
@@ -157,11 +180,16 @@ impl TestServer {
                         email_from: crate::moto::VERIFIED_SENDER.to_owned(),
                         allow_private_targets: true,
                         smtp_url: None,
+                        budget: Default::default(),
+                        sms_countries: None,
                     },
                 };
                 (config, Some(sdk))
             }
         };
+        if let Some(configure) = configure {
+            configure(&mut config.notify);
+        }
         let settings = match &setup {
             Setup::Settings(settings) => settings.clone(),
             _ => Vec::new(),
@@ -246,6 +274,9 @@ impl TestServer {
         }
     }
 }
+
+/// Changes a test server's notification settings.
+type ConfigureNotify = Box<dyn FnOnce(&mut NotifySettings) + Send>;
 
 /// How a test server's app is wired.
 enum Setup {

@@ -7,9 +7,13 @@
 //!
 //! Unless private targets are allowed (local development), the target's name is resolved
 //! here and the request is pinned to an address checked to be public, so that DNS cannot
-//! point a webhook at the instance metadata service or the VPC after it was accepted.
+//! point a webhook at the instance metadata service or the VPC after it was accepted. A
+//! literal address (`https://[2001:db8::1]/`) is checked as it is, without DNS.
+//!
+//! Slack and webhook URLs are bearer secrets: no error text made here names more of the
+//! target than its origin (scheme, host, port), since errors reach logs and the delivery log.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -59,7 +63,14 @@ impl HttpNotifier {
         if self.allow_private {
             return Ok(self.shared.clone());
         }
-        let host = url.host_str().unwrap_or_default().to_owned();
+        // `host_str` of an IPv6 literal is bracketed, which DNS cannot resolve: literals
+        // need no resolving (nor pinning), only the check.
+        let host = match url.host() {
+            Some(url::Host::Domain(name)) => name.to_owned(),
+            Some(url::Host::Ipv4(ip)) => return self.literal(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => return self.literal(IpAddr::V6(ip)),
+            None => return Err(SendError::Permanent("the target names no host".into())),
+        };
         let port = url.port_or_known_default().unwrap_or(443);
         let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
             .await
@@ -84,8 +95,38 @@ impl HttpNotifier {
         builder()
             .resolve(&host, *public)
             .build()
-            .map_err(|error| SendError::Transient(error.to_string()))
+            .map_err(|error| SendError::Transient(describe(error)))
     }
+
+    /// The shared client, for a literal address that is public.
+    fn literal(&self, ip: IpAddr) -> Result<reqwest::Client, SendError> {
+        if targets::is_public(ip) {
+            Ok(self.shared.clone())
+        } else {
+            Err(SendError::Permanent(format!(
+                "{ip} is not a public address"
+            )))
+        }
+    }
+}
+
+/// An HTTP client error's text without the URL it was about (and its causes, which name at
+/// most the host and port).
+fn describe(error: reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut text = match error.url() {
+        Some(url) => format!("{}: ", targets::origin(url.as_str())),
+        None => String::new(),
+    };
+    let error = error.without_url();
+    text.push_str(&error.to_string());
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 #[async_trait]
@@ -111,11 +152,10 @@ impl Notifier for HttpNotifier {
                 .header("x-bazaar-timestamp", now.to_string())
                 .header("x-signature", signature(secret, now, &body));
         }
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|error| SendError::Transient(format!("POST failed: {error}")))?;
+        let response =
+            request.body(body).send().await.map_err(|error| {
+                SendError::Transient(format!("POST failed: {}", describe(error)))
+            })?;
         let status = response.status();
         if status.is_success() {
             Ok(())
@@ -133,7 +173,66 @@ impl Notifier for HttpNotifier {
 
 #[cfg(test)]
 mod tests {
-    use super::signature;
+    use super::*;
+
+    fn outgoing(channel: Channel, target: &str) -> Outgoing {
+        Outgoing {
+            channel,
+            target: target.to_owned(),
+            delivery_id: "d1".into(),
+            event_type: "ORDER_CREATED".into(),
+            subject: "s".into(),
+            text: "t".into(),
+            payload: "{}".into(),
+            signing_secret: Some("whsec_test".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn ipv6_literals_are_checked_without_dns() {
+        let notifier = HttpNotifier::new(false);
+        let parse = |url: &str| url::Url::parse(url).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            notifier
+                .client_for(&parse("https://[2606:4700:4700::1111]/hook"))
+                .await
+                .is_ok(),
+            "a public IPv6 literal is usable"
+        );
+        for private in [
+            "https://[64:ff9b::a9fe:a9fe]/hook",
+            "https://[2002:a00:1::1]/hook",
+            "https://[fd00::1]/hook",
+            "https://192.0.0.170/hook",
+        ] {
+            assert!(
+                matches!(
+                    notifier.client_for(&parse(private)).await,
+                    Err(SendError::Permanent(_))
+                ),
+                "{private} was usable"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn transport_errors_never_carry_the_url() {
+        // Nothing listens on port 1 of loopback: the connection is refused.
+        let notifier = HttpNotifier::new(true);
+        for channel in [Channel::Webhook, Channel::Slack] {
+            let result = notifier
+                .send(&outgoing(
+                    channel,
+                    "http://127.0.0.1:1/hooks/T0/SECRET-path?token=SECRET-query",
+                ))
+                .await;
+            let Err(SendError::Transient(text)) = result else {
+                panic!("{result:?}");
+            };
+            assert!(!text.contains("SECRET"), "{text}");
+            assert!(text.contains("http://127.0.0.1:1"), "{text}");
+        }
+    }
 
     #[test]
     fn signatures_cover_the_timestamp_and_the_body() {

@@ -10,6 +10,8 @@ pub mod files;
 pub mod http;
 pub mod smtp;
 
+use bazaar_shared::notifications::policy::SendBudget;
+
 /// Where and how notifications go, from configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NotifySettings {
@@ -20,6 +22,11 @@ pub struct NotifySettings {
     /// Embedded only: send e-mail to this SMTP server (`smtp://host:port`) instead of
     /// writing it to the outbox directory.
     pub smtp_url: Option<String>,
+    /// Daily send budgets (`BAZAAR_SEND_BUDGET_PER_ACCOUNT`, `_PER_TARGET`, `_PER_URL`).
+    pub budget: SendBudget,
+    /// Calling-code prefixes SMS may go to (`BAZAAR_SMS_COUNTRIES`, e.g. `+98,+1`); every
+    /// country when unset.
+    pub sms_countries: Option<Vec<String>>,
 }
 
 impl NotifySettings {

@@ -5,7 +5,9 @@
 //! copies do nothing. Transient failures are retried here with a short backoff, then by the
 //! queue (the message comes back after its visibility timeout); the last receive marks the
 //! delivery failed and the message goes on to the dead-letter queue. Every try is counted in
-//! the delivery log.
+//! the delivery log. Before sending, the send policy ([`super::policy`]) may suppress the
+//! delivery for good (deactivated account, SMS country, daily budget): it is recorded as
+//! `suppressed` and not retried.
 
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::keys;
 use crate::notifications::Notifications;
 use crate::notifications::model::{DeliverCommand, Delivery, DeliveryStatus, Subscription};
-use crate::notifications::templates;
+use crate::notifications::{policy, templates};
 use crate::ports::notifier::{Channel, Outgoing, SendError};
 use crate::ports::{Cond, StoreError, Update};
 
@@ -31,6 +33,8 @@ pub enum Outcome {
     Failed(String),
     /// Settled earlier (a duplicate command).
     AlreadySettled,
+    /// Not sent by the shop's rules (why): recorded, not retried.
+    Suppressed(String),
 }
 
 impl Notifications {
@@ -38,17 +42,20 @@ impl Notifications {
     /// out (this time included): on the last receive a transient failure is final.
     pub async fn deliver(&self, command: &DeliverCommand, receive_count: u32) -> Result<Outcome> {
         let key = keys::notification(&command.user_id, &command.notification_id);
-        let delivery = self
+        let item = self
             .ports
             .store
             .get(&key)
             .await?
-            .map(Delivery::from_item)
-            .transpose()?
             .ok_or(Error::NotFound("notification"))?;
+        let charged = item.get(policy::BUDGET_CHARGED) == Some(&Value::Bool(true));
+        let delivery = Delivery::from_item(item)?;
         let settled = matches!(
             delivery.status,
-            DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Delivered
+            DeliveryStatus::Sent
+                | DeliveryStatus::Failed
+                | DeliveryStatus::Delivered
+                | DeliveryStatus::Suppressed
         );
         let Some(channel) = delivery.channel.channel().filter(|_| !settled) else {
             return Ok(Outcome::AlreadySettled);
@@ -76,7 +83,7 @@ impl Notifications {
                     .and_then(|item| item.get("status"))
                     .and_then(Value::as_str);
                 return match status {
-                    Some("sent" | "failed") => Ok(Outcome::AlreadySettled),
+                    Some("sent" | "failed" | "suppressed") => Ok(Outcome::AlreadySettled),
                     _ => Err(Error::Unavailable(
                         "the delivery is being sent by another worker".into(),
                     )),
@@ -85,15 +92,19 @@ impl Notifications {
             Err(other) => return Err(other.into()),
         }
 
-        let signing_secret = match (channel, &delivery.subscription_id) {
-            (Channel::Webhook, Some(id)) => {
+        // URLs are read from the subscription: the delivery log keeps only their origin.
+        let (target, signing_secret) = match (channel, &delivery.subscription_id) {
+            (Channel::Webhook | Channel::Slack, Some(id)) => {
                 match self
                     .ports
                     .store
                     .get(&keys::subscription(&delivery.user_id, id))
                     .await?
                 {
-                    Some(item) => Subscription::from_item(item)?.signing_secret,
+                    Some(item) => {
+                        let subscription = Subscription::from_item(item)?;
+                        (subscription.target, subscription.signing_secret)
+                    }
                     None => {
                         let reason = "the subscription was deleted".to_owned();
                         self.settle(&key, DeliveryStatus::Failed, 0, Some(&reason))
@@ -102,13 +113,20 @@ impl Notifications {
                     }
                 }
             }
-            _ => None,
+            _ => (delivery.target.clone().unwrap_or_default(), None),
         };
+        if let Some(refusal) = self.refusal(&delivery, channel, &target, charged).await? {
+            let reason = refusal.reason().to_owned();
+            tracing::info!(delivery = %delivery.id, %reason, "delivery suppressed");
+            self.settle(&key, DeliveryStatus::Suppressed, 0, Some(&reason))
+                .await?;
+            return Ok(Outcome::Suppressed(reason));
+        }
         let rendered =
             templates::render(&delivery.event, channel, delivery.language, &delivery.data);
         let message = Outgoing {
             channel,
-            target: delivery.target.clone().unwrap_or_default(),
+            target,
             delivery_id: delivery.id.clone(),
             event_type: delivery.event.clone(),
             subject: rendered.subject,
@@ -159,7 +177,7 @@ impl Notifications {
         }
     }
 
-    /// Records a final outcome (`Sent` or `Failed`); the lease never lapses after it.
+    /// Records a final outcome (`Sent`, `Failed` or `Suppressed`); the lease never lapses after it.
     async fn settle(
         &self,
         key: &crate::ports::Key,

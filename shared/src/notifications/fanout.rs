@@ -16,7 +16,7 @@ use crate::notifications::model::{
     AdminMessage, DeliverCommand, Delivery, DeliveryStatus, Medium, Subscription,
 };
 use crate::notifications::subscriptions::{ADMIN_EVENTS, digest};
-use crate::notifications::{CONSUMER, DELIVERIES_QUEUE, Notifications};
+use crate::notifications::{CONSUMER, DELIVERIES_QUEUE, Notifications, targets};
 use crate::outbox::{self, Staged};
 use crate::ports::notifier::Channel;
 use crate::ports::{Cond, Index, Key, Query, StoreError, TxOp};
@@ -148,7 +148,13 @@ impl Notifications {
                 subscription_id: None,
             });
         }
-        for subscription in self.user_subscriptions(&user.id).await? {
+        // A deactivated account hears nothing outside its inbox.
+        let subscriptions = if user.is_active {
+            self.user_subscriptions(&user.id).await?
+        } else {
+            Vec::new()
+        };
+        for subscription in subscriptions {
             let wanted = event.is_none_or(|event| subscription.events.contains(&event));
             if wanted && seen.insert((subscription.channel, subscription.target.clone())) {
                 recipients.push(recipient(&subscription, user.language));
@@ -236,7 +242,7 @@ impl Notifications {
                 event: message.event.clone(),
                 event_id: message.id.clone(),
                 channel: recipient.medium,
-                target: recipient.target,
+                target: logged_target(recipient.medium, recipient.target),
                 subscription_id: recipient.subscription_id,
                 language: recipient.language,
                 status: if inbox {
@@ -288,6 +294,15 @@ impl Notifications {
         let item = entity::keyed(marker, json!({"expires_at": expires}));
         self.ports.store.put(item, Cond::Always).await?;
         Ok(())
+    }
+}
+
+/// What the delivery log keeps of a target: only the origin of a Slack or webhook URL (the
+/// delivery step reads the URL from the subscription).
+fn logged_target(medium: Medium, target: Option<String>) -> Option<String> {
+    match medium {
+        Medium::Slack | Medium::Webhook => target.map(|url| targets::origin(&url)),
+        _ => target,
     }
 }
 

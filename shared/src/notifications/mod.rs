@@ -9,6 +9,7 @@
 pub mod delivery;
 pub mod fanout;
 pub mod model;
+pub mod policy;
 pub mod requests;
 pub mod subscriptions;
 pub mod targets;
@@ -32,6 +33,10 @@ pub struct NotificationSettings {
     /// Receives of a delivery before its queue dead-letters it: the last one marks the
     /// delivery failed.
     pub max_receives: u32,
+    /// Daily send budgets per account and per target.
+    pub budget: policy::SendBudget,
+    /// Calling-code prefixes SMS may go to (`+98`, `+1`); every country when `None`.
+    pub sms_countries: Option<Vec<String>>,
 }
 
 impl Default for NotificationSettings {
@@ -39,6 +44,8 @@ impl Default for NotificationSettings {
         Self {
             allow_private_targets: true,
             max_receives: 5,
+            budget: policy::SendBudget::default(),
+            sms_countries: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::entity;
 use crate::error::Result;
 use crate::events::EventType;
 use crate::keys;
+use crate::notifications::targets;
 use crate::ports::notifier::Channel;
 use crate::ports::{Item, Key};
 use crate::users::model::Language;
@@ -85,6 +86,9 @@ pub enum DeliveryStatus {
     Failed,
     /// Written to the in-app inbox.
     Delivered,
+    /// Not sent, by the shop's rules: the account is deactivated, the SMS country is not
+    /// allowed, or a daily send budget is spent. Final; never retried.
+    Suppressed,
 }
 
 impl DeliveryStatus {
@@ -97,6 +101,7 @@ impl DeliveryStatus {
             DeliveryStatus::Retrying => "retrying",
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Suppressed => "suppressed",
         }
     }
 }
@@ -180,7 +185,9 @@ impl Delivery {
     }
 }
 
-/// A notification as its user sees it.
+/// A notification as its user sees it: a Slack or webhook target shows only its scheme and
+/// host (the rest of such URLs is a bearer secret), and a failure only a generic reason
+/// (the precise one, a remote status or error text, would make this a port scanner).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationView {
     pub id: String,
@@ -200,13 +207,32 @@ impl From<&Delivery> for NotificationView {
             id: delivery.id.clone(),
             event: delivery.event.clone(),
             channel: delivery.channel,
-            target: delivery.target.clone(),
+            target: delivery
+                .target
+                .as_deref()
+                .map(|target| match delivery.channel {
+                    Medium::Slack | Medium::Webhook => targets::origin(target),
+                    _ => target.to_owned(),
+                }),
             status: delivery.status,
             attempts: delivery.attempts,
-            last_error: delivery.last_error.clone(),
+            last_error: public_reason(delivery),
             created_at: delivery.created_at,
             updated_at: delivery.updated_at,
         }
+    }
+}
+
+/// What a customer is told about a delivery that did not go through.
+fn public_reason(delivery: &Delivery) -> Option<String> {
+    match delivery.status {
+        DeliveryStatus::Failed => Some("the message could not be delivered".to_owned()),
+        DeliveryStatus::Retrying => {
+            Some("the message could not be delivered yet; it will be tried again".to_owned())
+        }
+        // The shop's own rule, worded by the shop (see `policy::Refusal`).
+        DeliveryStatus::Suppressed => delivery.last_error.clone(),
+        _ => None,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::notifications::model::{
     AdminMessage, Delivery, NotificationView, Subscribed, Subscription, SubscriptionView,
 };
 use crate::notifications::requests::{NotifyRequest, SubscribeRequest};
-use crate::notifications::{Notifications, targets};
+use crate::notifications::{Notifications, policy, targets};
 use crate::outbox::{self, Staged};
 use crate::pagination::{self, Listing, PageRequest};
 use crate::ports::notifier::Channel;
@@ -59,6 +59,19 @@ impl Notifications {
                 Ok(checked) => target = checked,
                 Err(message) => problems.push(FieldError::new("target", message)),
             }
+        }
+        if channel == Some(Channel::Sms)
+            && !target.is_empty()
+            && let Some(allowed) = &self.settings.sms_countries
+            && !policy::sms_allowed(Some(allowed), &target)
+        {
+            problems.push(FieldError::new(
+                "target",
+                format!(
+                    "SMS are only sent to numbers starting with {}",
+                    allowed.join(", ")
+                ),
+            ));
         }
         let allowed: Vec<EventType> = if user.is_admin() {
             CUSTOMER_EVENTS

@@ -81,12 +81,24 @@ pub fn check_url(target: &str, allow_private: bool) -> Result<Url, String> {
     Ok(url)
 }
 
+/// What may be shown or logged of a Slack or webhook URL: its scheme, host and port. Their
+/// paths and queries are bearer secrets (`hooks.slack.com/services/T…/B…/<secret>`).
+pub fn origin(target: &str) -> String {
+    match Url::parse(target) {
+        Ok(url) => match url.origin() {
+            url::Origin::Tuple(..) => url.origin().ascii_serialization(),
+            url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+        },
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
 /// Whether an address is on the public internet: not loopback, private, link-local (the
 /// instance metadata service lives there), shared, documentation, multicast or unspecified.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(ip) => {
-            let [a, b, ..] = ip.octets();
+            let [a, b, c, _] = ip.octets();
             !(ip.is_loopback()
                 || ip.is_private()
                 || ip.is_link_local()
@@ -97,16 +109,28 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || a == 0
                 || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
                 || (a == 198 && (b == 18 || b == 19)) // benchmarking
+                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments (DS-Lite, NAT64 discovery)
                 || a >= 240)
         }
         IpAddr::V6(ip) => {
             if let Some(v4) = ip.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = ip.segments()[0];
+            let segments = ip.segments();
+            let first = segments[0];
+            // Prefixes that embed an IPv4 address the network translates to (and so reach
+            // private IPv4 space through a gateway) are refused whatever they embed.
+            let nat64 = first == 0x64 && segments[1] == 0xff9b && (segments[2] <= 1); // 64:ff9b::/96 and 64:ff9b:1::/48
+            let six_to_four = first == 0x2002; // 2002::/16
+            let teredo = first == 0x2001 && segments[1] == 0; // 2001::/32
+            let ipv4_compatible = segments[..6].iter().all(|segment| *segment == 0); // ::/96
             !(ip.is_loopback()
                 || ip.is_unspecified()
                 || ip.is_multicast()
+                || nat64
+                || six_to_four
+                || teredo
+                || ipv4_compatible
                 || (first & 0xfe00) == 0xfc00 // unique local
                 || (first & 0xffc0) == 0xfe80 // link local
                 || first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
@@ -138,8 +162,41 @@ mod tests {
             assert!(check_url(url, false).is_err(), "{url} was allowed");
         }
         assert!(check_url("https://hooks.slack.com/services/T0/B0/x", false).is_ok());
+        assert!(check_url("https://[2606:4700:4700::1111]/hook", false).is_ok());
         assert!(check_url("https://93.184.216.34/hook", false).is_ok());
         assert!(check_url("http://127.0.0.1:8080/hook", true).is_ok());
+    }
+
+    #[test]
+    fn addresses_that_translate_to_ipv4_are_refused() {
+        for url in [
+            "https://[64:ff9b::a9fe:a9fe]/hook",  // NAT64 of 169.254.169.254
+            "https://[64:ff9b::808:808]/hook",    // NAT64, even of a public address
+            "https://[64:ff9b:1::a00:1]/hook",    // local-use NAT64
+            "https://[2002:a9fe:a9fe::1]/hook",   // 6to4 of 169.254.169.254
+            "https://[2001:0:4136:e378::1]/hook", // Teredo
+            "https://[::a9fe:a9fe]/hook",         // IPv4-compatible
+            "https://192.0.0.1/hook",             // 192.0.0.0/24
+            "https://192.0.0.170/hook",           // NAT64 discovery
+        ] {
+            assert!(check_url(url, false).is_err(), "{url} was allowed");
+        }
+        assert!(check_url("https://192.0.2.1/hook", false).is_err());
+        assert!(check_url("https://192.0.1.1/hook", false).is_ok());
+    }
+
+    #[test]
+    fn only_the_origin_of_a_url_is_shown() {
+        assert_eq!(
+            origin("https://hooks.slack.com/services/T0/B0/secret?x=1"),
+            "https://hooks.slack.com"
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:8080/hook/secret"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(origin("https://[2001:db8::1]/x"), "https://[2001:db8::1]");
+        assert_eq!(origin("not a url /secret"), "(not a URL)");
     }
 
     #[test]

@@ -1,0 +1,77 @@
+//! The settings `bazaar serve` runs with: the environment, with defaults that depend on the
+//! address the server is bound to. Presigned URLs point back at the server, and Slack and
+//! webhook targets may be private addresses (plain HTTP, loopback, the LAN) only when the
+//! server listens on loopback: a server reachable from elsewhere must not let its users
+//! make it POST into its own network, unless `BAZAAR_ALLOW_PRIVATE_TARGETS=true` says so.
+
+use std::net::SocketAddr;
+
+/// `env` (a variable's value, if set) completed with the defaults for a server bound to
+/// `bound`.
+pub fn with_listen_defaults(
+    bound: SocketAddr,
+    env: impl Fn(&str) -> Option<String>,
+) -> impl Fn(&str) -> Option<String> {
+    let public_url = format!("http://{bound}");
+    let loopback = bound.ip().is_loopback();
+    move |name: &str| match name {
+        "BAZAAR_PUBLIC_URL" => env(name).or_else(|| Some(public_url.clone())),
+        // Off the loopback interface, refused unless set; on it, the backend's default
+        // (allowed when embedded, refused on AWS).
+        "BAZAAR_ALLOW_PRIVATE_TARGETS" => {
+            env(name).or_else(|| (!loopback).then(|| "false".to_owned()))
+        }
+        _ => env(name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bazaar_adapters::config::BackendConfig;
+
+    fn private_targets_allowed(bound: &str, explicit: Option<&str>) -> bool {
+        let bound: SocketAddr = bound.parse().unwrap_or_else(|e| panic!("{e}"));
+        let explicit = explicit.map(str::to_owned);
+        let lookup = with_listen_defaults(bound, move |name| match name {
+            "BAZAAR_ALLOW_PRIVATE_TARGETS" => explicit.clone(),
+            _ => None,
+        });
+        BackendConfig::from_lookup(lookup)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .notify
+            .allow_private_targets
+    }
+
+    #[test]
+    fn private_targets_are_allowed_by_default_only_on_loopback() {
+        assert!(private_targets_allowed("127.0.0.1:3000", None));
+        assert!(private_targets_allowed("[::1]:3000", None));
+        assert!(!private_targets_allowed("0.0.0.0:3000", None));
+        assert!(!private_targets_allowed("[::]:3000", None));
+        assert!(!private_targets_allowed("192.168.1.20:3000", None));
+        // An explicit setting wins either way.
+        assert!(private_targets_allowed("0.0.0.0:3000", Some("true")));
+        assert!(!private_targets_allowed("127.0.0.1:3000", Some("false")));
+    }
+
+    #[test]
+    fn on_aws_private_targets_stay_refused_on_loopback_too() {
+        let bound: SocketAddr = "127.0.0.1:3000".parse().unwrap_or_else(|e| panic!("{e}"));
+        let lookup = with_listen_defaults(bound, |name| {
+            (name == "BAZAAR_BACKEND").then(|| "aws".to_owned())
+        });
+        let config = BackendConfig::from_lookup(lookup).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!config.notify.allow_private_targets);
+    }
+
+    #[test]
+    fn presigned_urls_point_back_at_the_server() {
+        let bound: SocketAddr = "127.0.0.1:4000".parse().unwrap_or_else(|e| panic!("{e}"));
+        let lookup = with_listen_defaults(bound, |_| None);
+        assert_eq!(
+            lookup("BAZAAR_PUBLIC_URL").as_deref(),
+            Some("http://127.0.0.1:4000")
+        );
+    }
+}

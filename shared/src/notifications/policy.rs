@@ -1,0 +1,225 @@
+//! Whether a delivery may go out at all, decided by the delivery step just before it sends:
+//! a deactivated (or deleted) account receives nothing; SMS go only to the countries an
+//! operator allows (`BAZAAR_SMS_COUNTRIES`); and daily send budgets cap what one account
+//! receives on the paid channels (e-mail, SMS, push) and what one target (an address, a
+//! number, an endpoint, a URL) receives across all accounts, so that free accounts cannot
+//! pump paid messages at victims.
+//!
+//! Budgets are counters in the store, one per account or target and UTC day, bumped by a
+//! conditional add in the same transaction that marks the delivery as counted: a delivery
+//! is counted once however often its command is redelivered, and two workers can never both
+//! take the last unit. Counters carry `expires_at` and vanish two days later. Targets are
+//! named in keys by a digest, never in plain.
+
+use serde_json::{Value, json};
+
+use crate::entity;
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::notifications::Notifications;
+use crate::notifications::model::Delivery;
+use crate::ports::notifier::Channel;
+use crate::ports::{Cond, Key, StoreError, TxOp, Update};
+use crate::users::User;
+
+/// The delivery attribute that records that its budget units were taken.
+pub const BUDGET_CHARGED: &str = "budget_charged";
+
+const DAY_SECONDS: i64 = 86_400;
+
+/// Daily send budgets (per UTC day).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendBudget {
+    /// E-mail, SMS and push messages one account receives (`BAZAAR_SEND_BUDGET_PER_ACCOUNT`).
+    pub per_account: u32,
+    /// Messages one e-mail address, phone number or push endpoint receives, across all
+    /// accounts (`BAZAAR_SEND_BUDGET_PER_TARGET`).
+    pub per_target: u32,
+    /// Posts one Slack or webhook URL receives, across all accounts
+    /// (`BAZAAR_SEND_BUDGET_PER_URL`).
+    pub per_url: u32,
+}
+
+impl Default for SendBudget {
+    fn default() -> Self {
+        Self {
+            per_account: 50,
+            per_target: 20,
+            per_url: 500,
+        }
+    }
+}
+
+/// Why a delivery was not sent. The texts are the shop's own, safe to show to the customer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    AccountInactive,
+    CountryNotAllowed,
+    AccountBudget,
+    TargetBudget,
+}
+
+impl Refusal {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::AccountInactive => "not sent: the account is deactivated",
+            Refusal::CountryNotAllowed => "not sent: SMS to this country are not allowed",
+            Refusal::AccountBudget => "not sent: the account's daily message limit was reached",
+            Refusal::TargetBudget => "not sent: the target's daily message limit was reached",
+        }
+    }
+}
+
+/// Parses `BAZAAR_SMS_COUNTRIES`: comma-separated calling-code prefixes such as `+98,+1`.
+pub fn parse_sms_countries(text: &str) -> Result<Vec<String>, String> {
+    let prefixes: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|prefix| !prefix.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let valid = |prefix: &String| {
+        prefix.len() >= 2
+            && prefix.len() <= 7
+            && prefix.starts_with('+')
+            && prefix[1..].bytes().all(|byte| byte.is_ascii_digit())
+            && !prefix[1..].starts_with('0')
+    };
+    match prefixes.iter().find(|prefix| !valid(prefix)) {
+        Some(bad) => Err(format!(
+            "BAZAAR_SMS_COUNTRIES must list calling-code prefixes like +98,+1; {bad:?} is not one"
+        )),
+        None if prefixes.is_empty() => {
+            Err("BAZAAR_SMS_COUNTRIES lists no calling-code prefix".to_owned())
+        }
+        None => Ok(prefixes),
+    }
+}
+
+/// Whether SMS may go to `number` (E.164): always when no allow-list is set.
+pub fn sms_allowed(allowed: Option<&[String]>, number: &str) -> bool {
+    allowed.is_none_or(|prefixes| prefixes.iter().any(|prefix| number.starts_with(prefix)))
+}
+
+/// Whether a channel costs money per message (and so counts against the account's budget).
+fn is_paid(channel: Channel) -> bool {
+    matches!(channel, Channel::Email | Channel::Sms | Channel::Push)
+}
+
+impl Notifications {
+    /// Why `delivery` must not be sent to `target` now, if it must not; takes the delivery's
+    /// budget units when it may (once: `charged` says they were taken by an earlier try).
+    pub(crate) async fn refusal(
+        &self,
+        delivery: &Delivery,
+        channel: Channel,
+        target: &str,
+        charged: bool,
+    ) -> Result<Option<Refusal>> {
+        let active = match self.ports.store.get(&keys::user(&delivery.user_id)).await? {
+            Some(item) => User::from_item(item)?.is_active,
+            None => false,
+        };
+        if !active {
+            return Ok(Some(Refusal::AccountInactive));
+        }
+        if channel == Channel::Sms && !sms_allowed(self.settings.sms_countries.as_deref(), target) {
+            return Ok(Some(Refusal::CountryNotAllowed));
+        }
+        if charged {
+            return Ok(None);
+        }
+        self.charge(delivery, channel, target).await
+    }
+
+    /// Takes one unit of each budget that applies, or none if one is spent.
+    async fn charge(
+        &self,
+        delivery: &Delivery,
+        channel: Channel,
+        target: &str,
+    ) -> Result<Option<Refusal>> {
+        let budget = &self.settings.budget;
+        let now = self.ports.clock.now().timestamp();
+        let day = now.div_euclid(DAY_SECONDS);
+        let target_digest =
+            crate::digest::sha256_hex(format!("{}|{target}", channel.as_str()).as_bytes(), 16);
+        let mut counters: Vec<(Key, u32, Refusal)> = Vec::new();
+        if is_paid(channel) {
+            counters.push((
+                keys::send_budget("ACCOUNT", &delivery.user_id, day),
+                budget.per_account,
+                Refusal::AccountBudget,
+            ));
+        }
+        let per_target = if is_paid(channel) {
+            budget.per_target
+        } else {
+            budget.per_url
+        };
+        counters.push((
+            keys::send_budget("TARGET", &target_digest, day),
+            per_target,
+            Refusal::TargetBudget,
+        ));
+        // A conditional add needs the attribute: each counter starts at zero, once a day.
+        let expires_at = (day + 2) * DAY_SECONDS;
+        for (key, _, _) in &counters {
+            let zero = entity::keyed(key, json!({"count": 0, "expires_at": expires_at}));
+            match self.ports.store.put(zero, Cond::NotExists).await {
+                Ok(()) | Err(StoreError::ConditionFailed) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        let mut ops: Vec<TxOp> = counters
+            .iter()
+            .map(|(key, limit, _)| TxOp::Update {
+                key: key.clone(),
+                updates: vec![Update::add("count", 1)],
+                cond: Cond::AtMost("count".into(), i64::from(*limit) - 1),
+            })
+            .collect();
+        ops.push(TxOp::Update {
+            key: delivery.key(),
+            updates: vec![Update::set(BUDGET_CHARGED, Value::Bool(true))],
+            cond: Cond::Exists,
+        });
+        match self.ports.store.transact(ops).await {
+            Ok(()) => Ok(None),
+            Err(StoreError::TransactionCancelled { failed }) => {
+                match failed
+                    .iter()
+                    .find_map(|index| counters.get(*index).map(|(_, _, refusal)| *refusal))
+                {
+                    Some(refusal) => Ok(Some(refusal)),
+                    None => Err(Error::NotFound("notification")),
+                }
+            }
+            Err(StoreError::TransactionConflict) => Err(Error::Unavailable(
+                "a send budget is being counted concurrently".into(),
+            )),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sms_countries_are_calling_code_prefixes() {
+        assert_eq!(
+            parse_sms_countries(" +98, +1 "),
+            Ok(vec!["+98".to_owned(), "+1".to_owned()])
+        );
+        for bad in ["98", "+", "+0", "+9x", "", " , ", "+12345678"] {
+            assert!(parse_sms_countries(bad).is_err(), "{bad:?} accepted");
+        }
+        let allowed = vec!["+98".to_owned(), "+1".to_owned()];
+        assert!(sms_allowed(Some(&allowed), "+989121234567"));
+        assert!(sms_allowed(Some(&allowed), "+14155550100"));
+        assert!(!sms_allowed(Some(&allowed), "+447700900123"));
+        assert!(sms_allowed(None, "+447700900123"));
+    }
+}

@@ -1,0 +1,465 @@
+//! Black-box tests of the send policy through the local server over HTTP, on both backends:
+//! daily send budgets per account and per target, the SMS country allow-list, nothing at all
+//! for deactivated accounts, and Slack and webhook URLs (bearer secrets) kept out of logs and
+//! the delivery log, whose customers see only generic failure reasons.
+
+use std::io::Write;
+use std::sync::{Arc, LazyLock, Mutex, Once};
+
+use bazaar_shared::events::EventType;
+use bazaar_shared::keys;
+use bazaar_shared::notifications::delivery::Outcome;
+use bazaar_shared::notifications::model::{
+    DeliverCommand, Delivery, DeliveryStatus, Medium, Subscription,
+};
+use bazaar_shared::notifications::policy::SendBudget;
+use bazaar_shared::ports::notifier::Channel;
+use bazaar_shared::ports::{Cond, Index, Query};
+use bazaar_shared::users::model::Language;
+use bazaar_tests::http::Client;
+use bazaar_tests::receiver::Receiver;
+use bazaar_tests::{Backend, TestServer};
+use serde_json::{Value, json};
+
+bazaar_tests::on_both_backends!(
+    daily_budgets_cap_messages_per_target_and_per_account,
+    sms_go_only_to_allowed_countries,
+    deactivated_accounts_receive_nothing_on_any_channel,
+    secret_urls_stay_out_of_logs_and_the_delivery_log,
+);
+
+const SUBSCRIPTIONS: &str = "/api/v1/notifications/subscriptions";
+const LOG: &str = "/api/v1/notifications";
+const NOTIFY: &str = "/api/v1/notifications/notify";
+
+/// Everything logged by this test binary (JSON lines, as in production, at `info`).
+static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(Arc::default);
+
+struct Captured;
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = LOGS.lock() {
+            logs.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+            .with_writer(|| Captured)
+            .try_init();
+    });
+}
+
+fn captured_logs() -> String {
+    LOGS.lock()
+        .map(|logs| String::from_utf8_lossy(&logs).into_owned())
+        .unwrap_or_default()
+}
+
+/// Polls `check` every 100 ms until it gives a value; fails the test after 30 s.
+async fn until<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..300 {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+/// A user's deliveries of an admin's message on one channel, once `count` are settled.
+async fn settled_messages(client: &Client, token: &str, channel: &str, count: usize) -> Vec<Value> {
+    until("the message's deliveries are settled", || async {
+        let found: Vec<Value> = log(client, token)
+            .await
+            .into_iter()
+            .filter(|n| n["event"] == json!("ADMIN_MESSAGE") && n["channel"] == json!(channel))
+            .collect();
+        let settled = found.iter().all(|n| {
+            ["sent", "suppressed", "failed"]
+                .iter()
+                .any(|status| n["status"] == json!(status))
+        });
+        (found.len() == count && settled).then_some(found)
+    })
+    .await
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// A user's delivery log as they see it.
+async fn log(client: &Client, token: &str) -> Vec<Value> {
+    let response = client.get(&format!("{LOG}?limit=100"), Some(token)).await;
+    response.expect(200);
+    response.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn subscribe(client: &Client, token: &str, channel: &str, target: &str) -> Value {
+    let response = client
+        .post(
+            SUBSCRIPTIONS,
+            Some(token),
+            json!({"channel": channel, "target": target, "events": ["ORDER_CREATED"]}),
+        )
+        .await;
+    response.expect(201);
+    response.body.clone()
+}
+
+async fn message(client: &Client, admin: &str, to: Value) {
+    let mut body = json!({"subject": "Sale", "message": "Everything is 10% off."});
+    if let (Value::Object(body), Value::Object(to)) = (&mut body, to) {
+        body.extend(to);
+    }
+    client.post(NOTIFY, Some(admin), body).await.expect(202);
+}
+
+/// Paid deliveries (e-mail, SMS) in a log, once every one of them is settled.
+fn settled_paid(log: &[Value]) -> Option<Vec<Value>> {
+    let paid: Vec<Value> = log
+        .iter()
+        .filter(|n| n["channel"] == json!("email") || n["channel"] == json!("sms"))
+        .cloned()
+        .collect();
+    paid.iter()
+        .all(|n| n["status"] == json!("sent") || n["status"] == json!("suppressed"))
+        .then_some(paid)
+}
+
+fn with_status<'a>(deliveries: &'a [Value], status: &str) -> Vec<&'a Value> {
+    deliveries
+        .iter()
+        .filter(|n| n["status"] == json!(status))
+        .collect()
+}
+
+/// The SMS in the local outbox (embedded only) addressed to `number`.
+fn outbox_sms_to(server: &TestServer, number: &str) -> usize {
+    let Some(dir) = server.data_dir() else {
+        return 0;
+    };
+    std::fs::read_dir(dir.join("outbox/sms"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|entry| {
+                    std::fs::read_to_string(entry.path())
+                        .is_ok_and(|content| content.starts_with(&format!("To: {number}\n")))
+                })
+                .count()
+        })
+        .unwrap_or_default()
+}
+
+/// Every stored item of a user's delivery log, as JSON text.
+async fn stored_log(server: &TestServer, user_id: &str) -> Vec<Value> {
+    let query = Query::partition(Index::Primary, keys::user_partition(user_id))
+        .prefix(keys::NOTIFICATION_PREFIX)
+        .limit(100);
+    server
+        .app
+        .ports()
+        .store
+        .query(&query)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"))
+        .items
+        .into_iter()
+        .map(Value::Object)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn daily_budgets_cap_messages_per_target_and_per_account(backend: Backend) {
+    let server = TestServer::start_notifying(backend, 5, |notify| {
+        notify.budget = SendBudget {
+            per_account: 3,
+            per_target: 2,
+            per_url: 100,
+        };
+    })
+    .await;
+    let client = Client::new(&server);
+    let admin = client.admin(&server).await;
+
+    // Three accounts subscribe one number: a broadcast would text it three times.
+    let victim = "+14155550142";
+    let mut tokens = Vec::new();
+    for name in ["pumpa", "pumpb", "pumpc"] {
+        let (token, _) = client.register(name).await;
+        subscribe(&client, &token, "sms", victim).await;
+        tokens.push(token);
+    }
+    message(&client, &admin, json!({"event": "ORDER_CREATED"})).await;
+    let mut texts = Vec::new();
+    for token in &tokens {
+        texts.extend(settled_messages(&client, token, "sms", 1).await);
+    }
+    assert_eq!(with_status(&texts, "sent").len(), 2, "{texts:?}");
+    let suppressed = with_status(&texts, "suppressed");
+    assert_eq!(suppressed.len(), 1, "{texts:?}");
+    assert_eq!(suppressed[0]["attempts"], json!(0), "never tried");
+    assert!(
+        text(&suppressed[0]["last_error"]).contains("target's daily message limit"),
+        "{}",
+        suppressed[0]
+    );
+    if backend == Backend::Embedded {
+        assert_eq!(outbox_sms_to(&server, victim), 2);
+    }
+
+    // One account with three numbers: its welcome e-mail, then a message on four channels.
+    let (token, user_id) = client.register("pumpd").await;
+    for n in 0..3 {
+        subscribe(&client, &token, "sms", &format!("+1415555016{n}")).await;
+    }
+    message(&client, &admin, json!({"user_id": user_id})).await;
+    let paid = until("the account's messages are settled", || async {
+        settled_paid(&log(&client, &token).await).filter(|paid| paid.len() == 5)
+    })
+    .await;
+    assert_eq!(with_status(&paid, "sent").len(), 3, "{paid:?}");
+    let suppressed = with_status(&paid, "suppressed");
+    assert_eq!(suppressed.len(), 2, "{paid:?}");
+    for delivery in suppressed {
+        assert!(
+            text(&delivery["last_error"]).contains("account's daily message limit"),
+            "{delivery}"
+        );
+    }
+    server.stop().await;
+}
+
+async fn sms_go_only_to_allowed_countries(backend: Backend) {
+    let server = TestServer::start_notifying(backend, 5, |notify| {
+        notify.sms_countries = Some(vec!["+98".to_owned()]);
+    })
+    .await;
+    let client = Client::new(&server);
+    let admin = client.admin(&server).await;
+    let (token, user_id) = client.register("abroad").await;
+    let refused = client
+        .post(
+            SUBSCRIPTIONS,
+            Some(&token),
+            json!({"channel": "sms", "target": "+14155550100"}),
+        )
+        .await;
+    refused.expect_problem(422);
+    assert_eq!(refused.error_fields(), ["target"]);
+    assert!(refused.text.contains("+98"), "{}", refused.text);
+    subscribe(&client, &token, "sms", "+989121234567").await;
+    // A subscription from before the allow-list was set: refused when sending.
+    let legacy = Subscription {
+        id: "legacy-sms".to_owned(),
+        user_id: user_id.clone(),
+        channel: Channel::Sms,
+        target: "+14155550100".to_owned(),
+        events: vec![EventType::OrderCreated],
+        signing_secret: None,
+        created_at: chrono::Utc::now(),
+    };
+    server
+        .app
+        .ports()
+        .store
+        .put(
+            legacy.to_item().unwrap_or_else(|error| panic!("{error}")),
+            Cond::NotExists,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    message(&client, &admin, json!({"user_id": user_id})).await;
+    let texts = settled_messages(&client, &token, "sms", 2).await;
+    let status_of = |number: &str| {
+        texts
+            .iter()
+            .find(|n| n["target"] == json!(number))
+            .map(|n| (text(&n["status"]), text(&n["last_error"])))
+    };
+    assert_eq!(
+        status_of("+989121234567"),
+        Some(("sent".to_owned(), String::new()))
+    );
+    assert_eq!(
+        status_of("+14155550100"),
+        Some((
+            "suppressed".to_owned(),
+            "not sent: SMS to this country are not allowed".to_owned()
+        ))
+    );
+    if backend == Backend::Embedded {
+        assert_eq!(outbox_sms_to(&server, "+989121234567"), 1);
+        assert_eq!(outbox_sms_to(&server, "+14155550100"), 0);
+    }
+    server.stop().await;
+}
+
+async fn deactivated_accounts_receive_nothing_on_any_channel(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = Client::new(&server);
+    let admin = client.admin(&server).await;
+    let receiver = Receiver::start().await;
+    let (token, user_id) = client.register("quiet").await;
+    let hook = subscribe(&client, &token, "webhook", &receiver.url("/quiet")).await;
+    subscribe(&client, &token, "sms", "+14155550177").await;
+    client
+        .patch(
+            &format!("/api/v1/users/{user_id}"),
+            Some(&admin),
+            json!({"is_active": false}),
+        )
+        .await
+        .expect(200);
+
+    // The fan-out: the inbox only.
+    message(&client, &admin, json!({"user_id": user_id})).await;
+    let stored = until("the message reached the inbox", || async {
+        let stored = stored_log(&server, &user_id).await;
+        stored
+            .iter()
+            .any(|n| n["event"] == json!("ADMIN_MESSAGE") && n["channel"] == json!("inbox"))
+            .then_some(stored)
+    })
+    .await;
+    let sent: Vec<&Value> = stored
+        .iter()
+        .filter(|n| n["event"] == json!("ADMIN_MESSAGE") && n["channel"] != json!("inbox"))
+        .collect();
+    assert!(
+        sent.is_empty(),
+        "deliveries for a deactivated account: {sent:?}"
+    );
+
+    // The delivery step: a delivery fanned out before the account was deactivated.
+    let now = chrono::Utc::now();
+    let delivery = Delivery {
+        id: "before-deactivation".to_owned(),
+        user_id: user_id.clone(),
+        event: "ADMIN_MESSAGE".to_owned(),
+        event_id: "before-deactivation".to_owned(),
+        channel: Medium::Webhook,
+        target: Some(receiver.url("")),
+        subscription_id: Some(text(&hook["id"])),
+        language: Language::En,
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+        data: json!({"subject": "x", "message": "y"}),
+        payload: "{}".to_owned(),
+        lease_until: 0,
+    };
+    server
+        .app
+        .ports()
+        .store
+        .put(
+            delivery.to_item().unwrap_or_else(|error| panic!("{error}")),
+            Cond::NotExists,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let command = DeliverCommand {
+        user_id: user_id.clone(),
+        notification_id: delivery.id.clone(),
+    };
+    let outcome = server
+        .app
+        .notifications()
+        .deliver(&command, 1)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(
+        outcome,
+        Outcome::Suppressed("not sent: the account is deactivated".to_owned())
+    );
+    assert!(receiver.on("/quiet").is_empty(), "the webhook got nothing");
+    if backend == Backend::Embedded {
+        assert_eq!(outbox_sms_to(&server, "+14155550177"), 0);
+    }
+    server.stop().await;
+}
+
+async fn secret_urls_stay_out_of_logs_and_the_delivery_log(backend: Backend) {
+    capture_logs();
+    // One receive: a transient failure is final at once.
+    let server = TestServer::start_with(backend, 1).await;
+    let client = Client::new(&server);
+    let admin = client.admin(&server).await;
+    let receiver = Receiver::start().await;
+    // A port nothing listens on: the HTTP client's error names the URL it failed on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap_or_else(|error| panic!("{error}"))
+        .port();
+    let webhook = format!("http://127.0.0.1:{closed}/hooks/SECRET-webhook-path?key=SECRET-query");
+    let slack = receiver.url("/fail/services/T0/B0/SECRET-slack-path");
+    let (token, user_id) = client.register("leaky").await;
+    subscribe(&client, &token, "webhook", &webhook).await;
+    subscribe(&client, &token, "slack", &slack).await;
+    message(&client, &admin, json!({"user_id": user_id})).await;
+    let mut failed = settled_messages(&client, &token, "webhook", 1).await;
+    failed.extend(settled_messages(&client, &token, "slack", 1).await);
+    assert_eq!(with_status(&failed, "failed").len(), 2, "{failed:?}");
+    assert_eq!(
+        receiver.on("/fail/services/T0/B0/SECRET-slack-path").len(),
+        3,
+        "the Slack URL was really posted to"
+    );
+    let seen = client.get(&format!("{LOG}?limit=100"), Some(&token)).await;
+    assert!(!seen.text.contains("SECRET"), "{}", seen.text);
+    for delivery in &failed {
+        assert_eq!(
+            delivery["last_error"],
+            json!("the message could not be delivered"),
+            "customers see a generic reason: {delivery}"
+        );
+    }
+    let targets: Vec<String> = failed.iter().map(|n| text(&n["target"])).collect();
+    assert!(
+        targets.contains(&format!("http://127.0.0.1:{closed}")),
+        "{targets:?}"
+    );
+    assert!(
+        targets.contains(&format!("http://{}", receiver.address)),
+        "{targets:?}"
+    );
+    // What is stored keeps the precise reason, without the secret.
+    let stored = stored_log(&server, &user_id).await;
+    let stored_text = serde_json::to_string(&stored).unwrap_or_default();
+    assert!(!stored_text.contains("SECRET"), "{stored_text}");
+    assert!(
+        stored_text.contains("500"),
+        "the precise reason is kept: {stored_text}"
+    );
+    let logs = captured_logs();
+    assert!(
+        logs.contains("transient failure; retrying"),
+        "the failures were logged"
+    );
+    assert!(!logs.contains("SECRET"), "a secret reached the logs");
+    server.stop().await;
+}
