@@ -226,3 +226,18 @@ pub fn subscribers_partition(event_type: &str) -> String {
 pub fn subscriber_entry(event_type: &str, subscription_id: &str) -> Key {
     Key::new(subscribers_partition(event_type), subscription_id)
 }
+
+/// A user's pending proof-of-ownership code: for the account e-mail (`subject` = `EMAIL`) or
+/// for one subscription (`SUBSCRIPTION#<id>`). Only its keyed digest is stored.
+pub fn verification_code(user_id: &str, subject: &str) -> Key {
+    Key::new(user_partition(user_id), format!("VERIFY#{subject}"))
+}
+
+/// How many codes and test messages went to one target (across users) in one hour window;
+/// `digest` is a hash of the normalised target.
+pub fn verification_sends(channel: &str, digest: &str, window: i64) -> Key {
+    Key::new(
+        format!("VERIFYSENDS#{channel}#{digest}"),
+        format!("WINDOW#{window}"),
+    )
+}

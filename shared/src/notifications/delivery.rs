@@ -84,6 +84,11 @@ impl Notifications {
             }
             Err(other) => return Err(other.into()),
         }
+        if let Some(reason) = self.refusal(&delivery).await? {
+            self.settle(&key, DeliveryStatus::Failed, 0, Some(&reason))
+                .await?;
+            return Ok(Outcome::Failed(reason));
+        }
 
         let signing_secret = match (channel, &delivery.subscription_id) {
             (Channel::Webhook, Some(id)) => {
@@ -104,8 +109,8 @@ impl Notifications {
             }
             _ => None,
         };
-        let rendered =
-            templates::render(&delivery.event, channel, delivery.language, &delivery.data);
+        let data = self.message_data(&delivery).await?;
+        let rendered = templates::render(&delivery.event, channel, delivery.language, &data);
         let message = Outgoing {
             channel,
             target: delivery.target.clone().unwrap_or_default(),
@@ -131,6 +136,7 @@ impl Notifications {
         match result {
             Ok(()) => {
                 self.settle(&key, DeliveryStatus::Sent, tries, None).await?;
+                self.after_sent(&delivery).await?;
                 Ok(Outcome::Sent)
             }
             Err(SendError::Permanent(reason)) => {

@@ -14,6 +14,7 @@ use crate::events::{Event, EventType};
 use crate::keys;
 use crate::notifications::model::{
     AdminMessage, DeliverCommand, Delivery, DeliveryStatus, Medium, Subscription,
+    SubscriptionStatus,
 };
 use crate::notifications::subscriptions::{ADMIN_EVENTS, digest};
 use crate::notifications::{CONSUMER, DELIVERIES_QUEUE, Notifications};
@@ -137,8 +138,9 @@ impl Notifications {
             subscription_id: None,
         }];
         let mut seen = BTreeSet::new();
-        // Transactional e-mail goes to the account address whatever the subscriptions.
-        if user.is_active {
+        // Transactional e-mail goes to the account address whatever the subscriptions, once
+        // the address is proved to be the user's.
+        if user.is_active && user.email_verified {
             seen.insert((Channel::Email, user.email.clone()));
             recipients.push(Recipient {
                 user_id: user.id.clone(),
@@ -149,7 +151,8 @@ impl Notifications {
             });
         }
         for subscription in self.user_subscriptions(&user.id).await? {
-            let wanted = event.is_none_or(|event| subscription.events.contains(&event));
+            let wanted = event.is_none_or(|event| subscription.events.contains(&event))
+                && subscription.status() == SubscriptionStatus::Active;
             if wanted && seen.insert((subscription.channel, subscription.target.clone())) {
                 recipients.push(recipient(&subscription, user.language));
             }
@@ -203,7 +206,7 @@ impl Notifications {
                 // Admin events reach only those who are still admins.
                 let allowed = user.is_some_and(|user| {
                     user.is_active && (!ADMIN_EVENTS.contains(&event) || user.is_admin())
-                });
+                }) && subscription.status() == SubscriptionStatus::Active;
                 if let (true, Some(user)) = (allowed, user) {
                     recipients.push(recipient(subscription, user.language));
                 }
