@@ -12,6 +12,7 @@ use bazaar_shared::Ports;
 use tokio::sync::oneshot;
 
 use crate::recording::RecordingStore;
+use crate::sent::Sent;
 
 /// The JWT secret of test servers (never used outside tests).
 pub const TEST_JWT_SECRET: &str = "test-only:Qx7#Lm2$Vb9!Rt4&Wz6*Np1@Ks8^Hd3";
@@ -34,6 +35,8 @@ pub struct TestServer {
     /// The emulator's SDK configuration and this server's queue-name prefix (AWS only).
     aws: Option<(aws_config::SdkConfig, String)>,
     data_dir: Option<PathBuf>,
+    /// Every message the channels accepted (see [`Sent`]).
+    pub sent: Arc<Sent>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -153,21 +156,13 @@ impl TestServer {
                 (config, Some(sdk))
             }
         };
-        let lookup = |name: &str| match name {
-            "BAZAAR_JWT_SECRET" => Some(TEST_JWT_SECRET.to_owned()),
-            _ => None,
-        };
+        let sent = Arc::new(Sent::default());
         let (app, recorder) = match setup {
-            Setup::Plain => {
-                let app = App::build_with(&config, &lookup, sdk, true)
-                    .await
-                    .unwrap_or_else(|error| panic!("cannot build the app: {error}"));
-                (app, None)
-            }
+            Setup::Plain => (customised_app(&config, sdk, &sent, |_| {}).await, None),
             Setup::Recorded => {
                 let recorder = Arc::new(std::sync::Mutex::new(None));
                 let slot = recorder.clone();
-                let app = customised_app(&config, sdk, move |ports: &mut Ports| {
+                let app = customised_app(&config, sdk, &sent, move |ports: &mut Ports| {
                     let recording = RecordingStore::new(ports.store.clone());
                     ports.store = recording.clone();
                     if let Ok(mut slot) = slot.lock() {
@@ -178,7 +173,9 @@ impl TestServer {
                 let recorder = recorder.lock().ok().and_then(|mut slot| slot.take());
                 (app, recorder)
             }
-            Setup::Customised(customise) => (customised_app(&config, sdk, customise).await, None),
+            Setup::Customised(customise) => {
+                (customised_app(&config, sdk, &sent, customise).await, None)
+            }
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(bazaar::serve_with(
@@ -196,6 +193,7 @@ impl TestServer {
             max_receives,
             aws,
             data_dir,
+            sent,
             shutdown: Some(shutdown),
             task: Some(task),
         };
@@ -251,6 +249,7 @@ enum Setup {
 async fn customised_app(
     config: &BackendConfig,
     sdk: Option<aws_config::SdkConfig>,
+    sent: &Arc<Sent>,
     customise: impl FnOnce(&mut Ports),
 ) -> App {
     use bazaar_shared::auth::{SigningSecret, TokenService, TokenSettings};
@@ -258,6 +257,7 @@ async fn customised_app(
         .await
         .unwrap_or_else(|error| panic!("cannot connect the adapters: {error}"));
     customise(&mut connected.ports);
+    sent.wrap(&mut connected.ports.notifiers);
     let secret = SigningSecret::new(TEST_JWT_SECRET.as_bytes().to_vec())
         .unwrap_or_else(|error| panic!("the test secret is refused: {error}"));
     let tokens = TokenService::new(TokenSettings {

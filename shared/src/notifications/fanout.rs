@@ -79,12 +79,19 @@ impl Notifications {
             payload: serde_json::to_string(event).unwrap_or_default(),
         };
         let user_id = event.data.get("user_id").and_then(Value::as_str);
-        let recipients = match user_id {
+        let mut recipients = match user_id {
             Some(user_id) if !ADMIN_EVENTS.contains(&event.kind) => {
                 self.recipients_of_user(user_id, Some(event.kind)).await?
             }
             _ => self.subscribers_of(event.kind).await?,
         };
+        // A new customer's welcome is the message holding their code, sent at registration:
+        // the address gets that one message, whenever it is verified.
+        if event.kind == EventType::UserRegistered
+            && event.data.get("email_verified") == Some(&Value::Bool(false))
+        {
+            recipients.retain(|r| !(r.medium == Medium::Email && r.subscription_id.is_none()));
+        }
         let written = self.write_all(&message, recipients).await?;
         self.mark_consumed(&marker).await?;
         Ok(Outcome::FannedOut(written))

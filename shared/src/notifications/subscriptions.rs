@@ -12,11 +12,11 @@ use crate::error::{Error, FieldError, Result};
 use crate::events::EventType;
 use crate::keys;
 use crate::notifications::model::{
-    AdminMessage, Delivery, Medium, NotificationView, Subscribed, Subscription,
-    SubscriptionStatus, SubscriptionView,
+    AdminMessage, Delivery, Medium, NotificationView, Subscribed, Subscription, SubscriptionStatus,
+    SubscriptionView,
 };
-use crate::notifications::verification::{self, ProofMessage};
 use crate::notifications::requests::{NotifyRequest, SubscribeRequest};
+use crate::notifications::verification::{self, ProofMessage};
 use crate::notifications::{Notifications, targets};
 use crate::outbox::{self, Staged};
 use crate::pagination::{self, Listing, PageRequest};

@@ -95,12 +95,12 @@ fn templates(event: &str, language: Language) -> Option<(&'static str, &'static 
         ),
         ("ADMIN_MESSAGE", _) => ("{{ subject }}", "{{ message }}"),
         ("EMAIL_VERIFICATION", En) => (
-            "Your Bazaar code is {{ code }}",
-            "Hi {{ name }},\n\nenter {{ code }} to confirm this e-mail address for your Bazaar account. The code expires in {{ minutes }} minutes.\n\nIf you did not create a Bazaar account, ignore this message: nothing more will be sent.",
+            "Welcome to Bazaar: your code is {{ code }}",
+            "Hi {{ name }},\n\nwelcome to Bazaar! Enter {{ code }} to confirm this e-mail address for your account. The code expires in {{ minutes }} minutes.\n\nIf you did not create a Bazaar account, ignore this message: nothing more will be sent.",
         ),
         ("EMAIL_VERIFICATION", Fa) => (
-            "کد بازار شما {{ code }} است",
-            "سلام {{ name }}،\n\nبرای تأیید این نشانی ایمیل در حساب بازار، کد {{ code }} را وارد کنید. این کد پس از {{ minutes }} دقیقه منقضی می‌شود.\n\nاگر حسابی در بازار نساخته‌اید، این پیام را نادیده بگیرید: پیام دیگری فرستاده نمی‌شود.",
+            "به بازار خوش آمدید: کد شما {{ code }} است",
+            "سلام {{ name }}،\n\nبه بازار خوش آمدید! برای تأیید این نشانی ایمیل در حساب بازار، کد {{ code }} را وارد کنید. این کد پس از {{ minutes }} دقیقه منقضی می‌شود.\n\nاگر حسابی در بازار نساخته‌اید، این پیام را نادیده بگیرید: پیام دیگری فرستاده نمی‌شود.",
         ),
         ("SUBSCRIPTION_VERIFICATION", En) => (
             "Your Bazaar code is {{ code }}",
@@ -251,7 +251,12 @@ mod tests {
     #[test]
     fn a_code_is_in_the_sms_line_and_the_email() {
         let data = json!({"code": "042917", "minutes": 15, "username": "sara"});
-        let sms = render("SUBSCRIPTION_VERIFICATION", Channel::Sms, Language::En, &data);
+        let sms = render(
+            "SUBSCRIPTION_VERIFICATION",
+            Channel::Sms,
+            Language::En,
+            &data,
+        );
         assert_eq!(sms.text, "Bazaar: Your Bazaar code is 042917");
         let email = render("EMAIL_VERIFICATION", Channel::Email, Language::En, &data);
         assert!(email.text.contains("enter 042917"), "{}", email.text);

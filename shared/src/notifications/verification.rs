@@ -28,6 +28,7 @@ use crate::keys;
 use crate::notifications::model::{
     DeliverCommand, Delivery, DeliveryStatus, Medium, Subscription, SubscriptionStatus,
 };
+use crate::notifications::requests::VerifyRequest;
 use crate::notifications::subscriptions::digest;
 use crate::notifications::{DELIVERIES_QUEUE, Notifications};
 use crate::outbox::Staged;
@@ -56,7 +57,12 @@ const EMAIL_SUBJECT: &str = "EMAIL";
 
 /// Whether a delivery proves ownership (and so may go to a target not yet verified).
 pub fn is_verification(event: &str) -> bool {
-    [EMAIL_VERIFICATION, SUBSCRIPTION_VERIFICATION, SUBSCRIPTION_TEST].contains(&event)
+    [
+        EMAIL_VERIFICATION,
+        SUBSCRIPTION_VERIFICATION,
+        SUBSCRIPTION_TEST,
+    ]
+    .contains(&event)
 }
 
 /// How a channel proves ownership: `None` when it needs no proof (push endpoints are
@@ -310,8 +316,10 @@ impl Notifications {
         &self,
         user: &User,
         subscription_id: &str,
-        code: &str,
+        request: VerifyRequest,
     ) -> Result<Subscription> {
+        crate::validation::check(&request)?;
+        let code = request.code.unwrap_or_default();
         let mut subscription = self.owned_subscription(user, subscription_id).await?;
         if subscription.status() == SubscriptionStatus::Active {
             return Ok(subscription);
@@ -322,7 +330,7 @@ impl Notifications {
             ));
         }
         let key = keys::verification_code(&user.id, &subscription_subject(subscription_id));
-        let digest = check_code(&self.ports, &key, code).await?;
+        let digest = check_code(&self.ports, &key, &code).await?;
         let ops = vec![
             TxOp::Update {
                 key: subscription.key(),
@@ -390,12 +398,14 @@ impl Notifications {
     }
 
     /// Checks the code sent to the account e-mail and marks the address verified.
-    pub async fn verify_account_email(&self, user: &User, code: &str) -> Result<()> {
+    pub async fn verify_account_email(&self, user: &User, request: VerifyRequest) -> Result<()> {
+        crate::validation::check(&request)?;
         if user.email_verified {
             return Ok(());
         }
+        let code = request.code.unwrap_or_default();
         let key = keys::verification_code(&user.id, EMAIL_SUBJECT);
-        let digest = check_code(&self.ports, &key, code).await?;
+        let digest = check_code(&self.ports, &key, &code).await?;
         let ops = vec![
             TxOp::Update {
                 key: keys::user(&user.id),

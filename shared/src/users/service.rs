@@ -10,9 +10,9 @@ use crate::error::{Error, FieldError, Result};
 use crate::events::{Event, EventType};
 use crate::keys;
 use crate::notifications::verification;
-use crate::ports::notifier::Channel;
 use crate::outbox::{self, Staged};
 use crate::pagination::{self, Listing, PageRequest};
+use crate::ports::notifier::Channel;
 use crate::ports::{Cond, Index, Item, Query, StoreError, TxOp, Update, store};
 use crate::users::model::Language;
 use crate::users::requests::{
@@ -161,6 +161,7 @@ impl UserService {
                 "email": user.email,
                 "username": user.username,
                 "first_name": user.first_name,
+                "email_verified": user.email_verified,
             }),
             correlation_id,
             self.ports.ids.as_ref(),
