@@ -177,15 +177,11 @@ async fn check_code(ports: &crate::Ports, key: &Key, code: &str) -> Result<Strin
     };
     let expected = unhex(&stored).ok_or_else(|| Error::Internal("malformed code".into()))?;
     if mac(&salt, key, code)?.verify_slice(&expected).is_err() {
-        let left = MAX_WRONG_TRIES - attempts;
-        return Err(if left > 0 {
-            Error::Validation(vec![FieldError::new(
-                "code",
-                format!("is wrong; {left} tries left"),
-            )])
-        } else {
-            locked()
-        });
+        let message = match MAX_WRONG_TRIES - attempts {
+            left if left > 0 => format!("is wrong; {left} tries left"),
+            _ => "is wrong; no tries left: request a new code".to_owned(),
+        };
+        return Err(Error::Validation(vec![FieldError::new("code", message)]));
     }
     Ok(stored)
 }
