@@ -757,7 +757,7 @@ async fn local_email_goes_to_a_configured_smtp_server() {
     .await;
     let shop = Shop::start(server).await;
     shop.buyer("smtpuser", "fa").await;
-    eventually("the welcome e-mail reached the SMTP server", || async {
+    eventually("the welcome (code) e-mail reached the SMTP server", || async {
         smtp.messages()
             .iter()
             .any(|message| message.contains("To: smtpuser@example.com"))
@@ -774,7 +774,7 @@ async fn local_email_goes_to_a_configured_smtp_server() {
     );
     // The Persian subject travels encoded (RFC 2047).
     assert!(
-        message.contains("Subject: smtpuser =?utf-8?b?"),
+        message.contains("Subject: =?utf-8?b?"),
         "{message}"
     );
     assert!(
