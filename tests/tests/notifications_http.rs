@@ -757,11 +757,14 @@ async fn local_email_goes_to_a_configured_smtp_server() {
     .await;
     let shop = Shop::start(server).await;
     shop.buyer("smtpuser", "fa").await;
-    eventually("the welcome (code) e-mail reached the SMTP server", || async {
-        smtp.messages()
-            .iter()
-            .any(|message| message.contains("To: smtpuser@example.com"))
-    })
+    eventually(
+        "the welcome (code) e-mail reached the SMTP server",
+        || async {
+            smtp.messages()
+                .iter()
+                .any(|message| message.contains("To: smtpuser@example.com"))
+        },
+    )
     .await;
     let message = smtp
         .messages()
@@ -773,10 +776,7 @@ async fn local_email_goes_to_a_configured_smtp_server() {
         "{message}"
     );
     // The Persian subject travels encoded (RFC 2047).
-    assert!(
-        message.contains("Subject: =?utf-8?b?"),
-        "{message}"
-    );
+    assert!(message.contains("Subject: =?utf-8?b?"), "{message}");
     assert!(
         shop.outbox_emails().is_empty(),
         "nothing went to the outbox folder"

@@ -884,6 +884,15 @@ async fn a_new_address_gets_only_its_code_until_verified(backend: Backend) {
         .unwrap_or_default()
         .to_owned();
     let code = server.code_for(&email).await;
+    // An unproved account may not make others' targets receive codes.
+    client
+        .post(
+            "/api/v1/notifications/subscriptions",
+            Some(&token),
+            json!({"channel": "sms", "target": "+14155550199"}),
+        )
+        .await
+        .expect_problem(403);
     let notify = |subject: &'static str| {
         let (client, admin, user_id) = (client.clone(), admin.clone(), user_id.clone());
         async move {

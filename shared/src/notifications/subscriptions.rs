@@ -50,6 +50,12 @@ pub fn digest(text: &str) -> String {
 
 impl Notifications {
     pub async fn subscribe(&self, user: &User, request: SubscribeRequest) -> Result<Subscribed> {
+        // Each account that may send codes to others' targets has proved a mailbox of its own.
+        if !user.email_verified {
+            return Err(Error::Forbidden(
+                "verify your account e-mail address before subscribing".to_owned(),
+            ));
+        }
         let mut problems = Vec::new();
         if let Err(Error::Validation(errors)) = validation::check(&request) {
             problems.extend(errors);
