@@ -259,7 +259,7 @@ mod tests {
         );
         assert_eq!(sms.text, "Bazaar: Your Bazaar code is 042917");
         let email = render("EMAIL_VERIFICATION", Channel::Email, Language::En, &data);
-        assert!(email.text.contains("enter 042917"), "{}", email.text);
+        assert!(email.text.contains("Enter 042917"), "{}", email.text);
         assert!(email.text.contains("15 minutes"), "{}", email.text);
     }
 
