@@ -36,7 +36,7 @@ locals {
       schedule      = null
       table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]
       index_query   = false
-      queue_send    = ["notifications"]
+      queue_send    = ["notifications", "deliveries"]
       ssm           = true
       upload        = null
       bucket_put    = []
@@ -437,9 +437,9 @@ locals {
       route         = "POST /api/v1/notifications/subscriptions"
       queue         = null
       schedule      = null
-      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"]
       index_query   = false
-      queue_send    = []
+      queue_send    = ["deliveries"]
       ssm           = true
       upload        = null
       bucket_put    = []
@@ -528,7 +528,7 @@ locals {
       route         = null
       queue         = "deliveries"
       schedule      = null
-      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"]
       index_query   = false
       queue_send    = []
       ssm           = false
@@ -600,6 +600,58 @@ locals {
       upload        = null
       bucket_put    = []
       bucket_get    = ["imports/"]
+      notify_send   = false
+    }
+    "users-email-verify" = {
+      route         = "POST /api/v1/users/me/email/verify"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+      notify_send   = false
+    }
+    "users-email-verification" = {
+      route         = "POST /api/v1/users/me/email/verification"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = ["deliveries"]
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+      notify_send   = false
+    }
+    "notifications-subscriptions-verify" = {
+      route         = "POST /api/v1/notifications/subscriptions/{id}/verify"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      index_query   = false
+      queue_send    = []
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
+      notify_send   = false
+    }
+    "notifications-subscriptions-resend" = {
+      route         = "POST /api/v1/notifications/subscriptions/{id}/resend"
+      queue         = null
+      schedule      = null
+      table_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      index_query   = false
+      queue_send    = ["deliveries"]
+      ssm           = true
+      upload        = null
+      bucket_put    = []
+      bucket_get    = []
       notify_send   = false
     }
   }

@@ -597,6 +597,8 @@ mod tests {
                 email_from: NotifySettings::DEFAULT_FROM.to_owned(),
                 allow_private_targets: true,
                 smtp_url: None,
+                budget: Default::default(),
+                sms_countries: None,
             },
         };
         let connected = connect(&config).await.unwrap_or_else(|e| panic!("{e}"));

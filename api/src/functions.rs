@@ -159,6 +159,26 @@ pub const ALL: &[FunctionSpec] = &[
         name: "imports-sweep",
         trigger: Trigger::Schedule { every_minutes: 5 },
     },
+    http(
+        "users-email-verify",
+        "POST",
+        "/api/v1/users/me/email/verify",
+    ),
+    http(
+        "users-email-verification",
+        "POST",
+        "/api/v1/users/me/email/verification",
+    ),
+    http(
+        "notifications-subscriptions-verify",
+        "POST",
+        "/api/v1/notifications/subscriptions/{id}/verify",
+    ),
+    http(
+        "notifications-subscriptions-resend",
+        "POST",
+        "/api/v1/notifications/subscriptions/{id}/resend",
+    ),
 ];
 
 /// The queues that trigger a function (each with its dead-letter queue), in catalogue order.

@@ -55,6 +55,10 @@ pub fn handler(name: &str) -> Option<MethodRouter<App>> {
         "notifications-unsubscribe" => delete(notifications::unsubscribe),
         "notifications-list" => get(notifications::list),
         "notifications-notify" => post(notifications::notify),
+        "users-email-verify" => post(users::verify_email),
+        "users-email-verification" => post(users::resend_email_code),
+        "notifications-subscriptions-verify" => post(notifications::verify),
+        "notifications-subscriptions-resend" => post(notifications::resend),
         _ => return None,
     })
 }

@@ -44,6 +44,8 @@ async fn start(limits: Limits) -> Running {
             email_from: NotifySettings::DEFAULT_FROM.to_owned(),
             allow_private_targets: true,
             smtp_url: None,
+            budget: Default::default(),
+            sms_countries: None,
         },
     };
     let lookup = |name: &str| match name {

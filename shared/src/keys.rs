@@ -248,3 +248,18 @@ pub fn login_backoff(email: &str, client: &str) -> Key {
 pub fn send_budget(scope: &str, subject: &str, day: i64) -> Key {
     Key::new(format!("BUDGET#{scope}#{subject}"), format!("DAY#{day}"))
 }
+
+/// A user's pending proof-of-ownership code: for the account e-mail (`subject` = `EMAIL`) or
+/// for one subscription (`SUBSCRIPTION#<id>`). Only its keyed digest is stored.
+pub fn verification_code(user_id: &str, subject: &str) -> Key {
+    Key::new(user_partition(user_id), format!("VERIFY#{subject}"))
+}
+
+/// How many codes and test messages went to one target (across users) in one hour window;
+/// `digest` is a hash of the normalised target.
+pub fn verification_sends(channel: &str, digest: &str, window: i64) -> Key {
+    Key::new(
+        format!("VERIFYSENDS#{channel}#{digest}"),
+        format!("WINDOW#{window}"),
+    )
+}

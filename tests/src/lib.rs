@@ -6,6 +6,7 @@ pub mod http;
 pub mod moto;
 pub mod receiver;
 pub mod recording;
+pub mod sent;
 pub mod server;
 pub mod smtp_receiver;
 

@@ -1,5 +1,6 @@
 //! A real HTTP receiver on loopback for webhook and Slack deliveries: it records every
-//! request it gets, and answers 500 on paths under `/fail`.
+//! request it gets, and answers 500 on paths under `/fail` (bar the test delivery that
+//! activates a subscription) and on paths under `/refuse` (the test delivery included).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -7,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
+use bazaar_shared::notifications::verification::SUBSCRIPTION_TEST;
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
@@ -36,7 +38,9 @@ impl Receiver {
             let log = log.clone();
             async move {
                 let path = uri.path().to_owned();
-                let failing = path.starts_with("/fail");
+                let test = headers.get("x-bazaar-event").and_then(|v| v.to_str().ok())
+                    == Some(SUBSCRIPTION_TEST);
+                let failing = (path.starts_with("/fail") && !test) || path.starts_with("/refuse");
                 if let Ok(mut log) = log.lock() {
                     log.push(Received {
                         path,
@@ -71,8 +75,25 @@ impl Receiver {
         format!("http://{}{path}", self.address)
     }
 
-    /// Everything received on `path` so far.
+    /// The deliveries received on `path` so far: every request but the test deliveries
+    /// that activate a subscription (see [`Receiver::tests_on`]).
     pub fn on(&self, path: &str) -> Vec<Received> {
+        self.all_on(path)
+            .into_iter()
+            .filter(|r| r.header("x-bazaar-event") != Some(SUBSCRIPTION_TEST))
+            .collect()
+    }
+
+    /// The test deliveries received on `path` so far.
+    pub fn tests_on(&self, path: &str) -> Vec<Received> {
+        self.all_on(path)
+            .into_iter()
+            .filter(|r| r.header("x-bazaar-event") == Some(SUBSCRIPTION_TEST))
+            .collect()
+    }
+
+    /// Every request received on `path` so far.
+    pub fn all_on(&self, path: &str) -> Vec<Received> {
         self.received
             .lock()
             .map(|log| log.iter().filter(|r| r.path == path).cloned().collect())

@@ -12,6 +12,7 @@ use bazaar_shared::Ports;
 use tokio::sync::oneshot;
 
 use crate::recording::RecordingStore;
+use crate::sent::Sent;
 
 /// The JWT secret of test servers (never used outside tests).
 pub const TEST_JWT_SECRET: &str = "test-only:Qx7#Lm2$Vb9!Rt4&Wz6*Np1@Ks8^Hd3";
@@ -34,6 +35,8 @@ pub struct TestServer {
     /// The emulator's SDK configuration and this server's queue-name prefix (AWS only).
     aws: Option<(aws_config::SdkConfig, String)>,
     data_dir: Option<PathBuf>,
+    /// Every message the channels accepted (see [`Sent`]).
+    pub sent: Arc<Sent>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -77,7 +80,9 @@ impl TestServer {
             .iter()
             .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
             .collect();
-        Self::launch(backend, 5, Setup::Settings(settings)).await.0
+        Self::launch(backend, 5, Setup::Settings(settings), None)
+            .await
+            .0
     }
 
     /// Starts a server whose state store records every call made to it (see
@@ -194,29 +199,31 @@ impl TestServer {
             Setup::Settings(settings) => settings.clone(),
             _ => Vec::new(),
         };
-        let lookup = |name: &str| test_setting(name, &settings);
+        let sent = Arc::new(Sent::default());
         let (app, recorder) = match setup {
-            Setup::Plain | Setup::Settings(_) => {
-                let app = App::build_with(&config, &lookup, sdk, true)
-                    .await
-                    .unwrap_or_else(|error| panic!("cannot build the app: {error}"));
-                (app, None)
-            }
+            Setup::Plain | Setup::Settings(_) => (
+                customised_app(&config, sdk, &sent, &settings, |_| {}).await,
+                None,
+            ),
             Setup::Recorded => {
                 let recorder = Arc::new(std::sync::Mutex::new(None));
                 let slot = recorder.clone();
-                let app = customised_app(&config, sdk, move |ports: &mut Ports| {
-                    let recording = RecordingStore::new(ports.store.clone());
-                    ports.store = recording.clone();
-                    if let Ok(mut slot) = slot.lock() {
-                        *slot = Some(recording);
-                    }
-                })
-                .await;
+                let app =
+                    customised_app(&config, sdk, &sent, &settings, move |ports: &mut Ports| {
+                        let recording = RecordingStore::new(ports.store.clone());
+                        ports.store = recording.clone();
+                        if let Ok(mut slot) = slot.lock() {
+                            *slot = Some(recording);
+                        }
+                    })
+                    .await;
                 let recorder = recorder.lock().ok().and_then(|mut slot| slot.take());
                 (app, recorder)
             }
-            Setup::Customised(customise) => (customised_app(&config, sdk, customise).await, None),
+            Setup::Customised(customise) => (
+                customised_app(&config, sdk, &sent, &settings, customise).await,
+                None,
+            ),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(bazaar::serve_with(
@@ -234,6 +241,7 @@ impl TestServer {
             max_receives,
             aws,
             data_dir,
+            sent,
             shutdown: Some(shutdown),
             task: Some(task),
         };
@@ -307,6 +315,8 @@ fn test_setting(name: &str, overrides: &[(String, String)]) -> Option<String> {
 async fn customised_app(
     config: &BackendConfig,
     sdk: Option<aws_config::SdkConfig>,
+    sent: &Arc<Sent>,
+    settings: &[(String, String)],
     customise: impl FnOnce(&mut Ports),
 ) -> App {
     use bazaar_shared::auth::{SigningSecret, TokenService, TokenSettings};
@@ -314,6 +324,7 @@ async fn customised_app(
         .await
         .unwrap_or_else(|error| panic!("cannot connect the adapters: {error}"));
     customise(&mut connected.ports);
+    sent.wrap(&mut connected.ports.notifiers);
     let secret = SigningSecret::new(TEST_JWT_SECRET.as_bytes().to_vec())
         .unwrap_or_else(|error| panic!("the test secret is refused: {error}"));
     let tokens = TokenService::new(TokenSettings {
@@ -322,14 +333,12 @@ async fn customised_app(
         audience: "bazaar-api".to_owned(),
         ttl_seconds: 3600,
     });
-    let guards = bazaar_api::settings::guards(&|name: &str| test_setting(name, &[]))
+    let lookup = |name: &str| test_setting(name, settings);
+    let orders = bazaar_api::settings::order_settings(&lookup)
         .unwrap_or_else(|error| panic!("the test settings are refused: {error}"));
-    App::assemble_guarded(
-        connected,
-        Some(tokens),
-        bazaar_shared::orders::OrderSettings::default(),
-        guards,
-    )
+    let guards = bazaar_api::settings::guards(&lookup)
+        .unwrap_or_else(|error| panic!("the test settings are refused: {error}"));
+    App::assemble_guarded(connected, Some(tokens), orders, guards)
 }
 
 impl Drop for TestServer {

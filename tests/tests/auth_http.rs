@@ -14,6 +14,7 @@ bazaar_tests::on_both_backends!(
     a_guessing_client_backs_off_and_never_locks_out_the_owner,
     concurrent_guesses_from_one_client_are_bounded,
     login_and_register_are_rate_limited_per_client,
+    paying_subscribing_and_verifying_are_rate_limited_per_client,
     forwarded_addresses_count_only_from_trusted_proxies,
     common_passwords_are_refused,
     the_admin_bootstrap_never_takes_over_an_account,
@@ -208,6 +209,66 @@ async fn login_and_register_are_rate_limited_per_client(backend: Backend) {
     )
     .await
     .expect_problem(429);
+}
+
+async fn paying_subscribing_and_verifying_are_rate_limited_per_client(backend: Backend) {
+    let server = TestServer::start_with_settings(
+        backend,
+        &[
+            TRUST_LOOPBACK,
+            ("BAZAAR_RATE_LIMIT_PAY", "2/86400"),
+            ("BAZAAR_RATE_LIMIT_SUBSCRIBE", "2/86400"),
+            ("BAZAAR_RATE_LIMIT_VERIFY", "2/86400"),
+        ],
+    )
+    .await;
+    let client = Client::new(&server);
+    let (token, _) = client.register("lale").await;
+    let call = |address: &'static str, path: &'static str, body: Value| {
+        let client = client.clone();
+        let token = token.clone();
+        async move { from(&client, address, Method::POST, path, Some(&token), body).await }
+    };
+    let card = json!({"method": "card", "card": {"number": "4242424242424242"}});
+    let code = json!({"code": "000000"});
+    let sms = json!({"channel": "sms", "target": "+14155550123", "events": ["ORDER_CREATED"]});
+    // Each limit counts every endpoint it guards, whatever the answer; the third call is
+    // refused before anything else happens.
+    let groups = [
+        [
+            ("/api/v1/orders/no-such-order/pay", card.clone()),
+            ("/api/v1/orders/no-such-order/pay", card.clone()),
+            ("/api/v1/orders/no-such-order/pay", card.clone()),
+        ],
+        [
+            ("/api/v1/notifications/subscriptions", sms.clone()),
+            ("/api/v1/users/me/email/verification", json!({})),
+            (
+                "/api/v1/notifications/subscriptions/no-such-one/resend",
+                json!({}),
+            ),
+        ],
+        [
+            ("/api/v1/users/me/email/verify", code.clone()),
+            (
+                "/api/v1/notifications/subscriptions/no-such-one/verify",
+                code.clone(),
+            ),
+            ("/api/v1/users/me/email/verify", code.clone()),
+        ],
+    ];
+    for [first, second, third] in groups {
+        for (path, body) in [first.clone(), second] {
+            let response = call(ATTACKER, path, body).await;
+            assert_ne!(response.status, 429, "{path}: {}", response.text);
+        }
+        let over = call(ATTACKER, third.0, third.1).await;
+        over.expect_problem(429);
+        assert!(retry_after(&over) >= 1, "{}: no Retry-After", third.0);
+        // Another client is not held back.
+        let other = call(OWNER, first.0, first.1).await;
+        assert_ne!(other.status, 429, "{}: {}", first.0, other.text);
+    }
 }
 
 async fn forwarded_addresses_count_only_from_trusted_proxies(backend: Backend) {

@@ -25,6 +25,9 @@ bazaar_tests::on_both_backends!(
     email_brings_a_welcome_and_an_order_confirmation_in_the_users_language,
     admins_message_users_and_subscribers_on_every_channel,
     admins_hear_about_stock,
+    a_pending_target_gets_its_code_and_nothing_else_until_verified,
+    wrong_codes_are_counted_atomically_and_resends_are_bounded,
+    webhooks_are_activated_by_their_signed_test_delivery,
 );
 
 const SUBSCRIPTIONS: &str = "/api/v1/notifications/subscriptions";
@@ -130,6 +133,9 @@ impl Shop {
         response.expect(201);
         let token = text(&response.body["access_token"]);
         let id = text(&response.body["user"]["id"]);
+        self.server
+            .verify_email(&self.client, &token, &format!("{name}@example.com"))
+            .await;
         let address = self
             .client
             .post(
@@ -274,6 +280,7 @@ async fn subscriptions_are_checked_unique_and_removable(backend: Backend) {
     created.expect(201);
     assert_eq!(created.body["target"], json!("me@example.com"));
     assert_eq!(created.body["events"], json!(["ORDER_CREATED"]));
+    assert_eq!(created.body["status"], json!("pending"));
     assert!(created.body.get("signing_secret").is_none());
     let id = text(&created.body["id"]);
     // The same target again is a conflict; another user may use it.
@@ -370,6 +377,9 @@ async fn a_webhook_gets_each_event_once_and_signed_even_when_redelivered(backend
     .await;
     hook.expect(201);
     let secret = text(&hook.body["signing_secret"]);
+    shop.server
+        .activate_subscription(&shop.client, &token, &hook.body)
+        .await;
     let order = shop.buy(&token, &address, &product).await;
     eventually("both events reached the webhook", || async {
         receiver.on("/hook").len() >= 2
@@ -427,13 +437,16 @@ async fn a_failing_target_is_retried_then_dead_lettered_without_holding_back_oth
     let product = shop.product("FAIL-1", 10).await;
     let (token, _, address) = shop.buyer("unlucky", "en").await;
     for path in ["/fail", "/ok"] {
-        subscribe(
+        let hook = subscribe(
             &shop.client,
             &token,
             json!({"channel": "webhook", "target": receiver.url(path), "events": ["ORDER_CREATED"]}),
         )
-        .await
-        .expect(201);
+        .await;
+        hook.expect(201);
+        shop.server
+            .activate_subscription(&shop.client, &token, &hook.body)
+            .await;
     }
     shop.client
         .post(
@@ -503,7 +516,7 @@ async fn email_brings_a_welcome_and_an_order_confirmation_in_the_users_language(
             let (client, token) = (client.clone(), token.clone());
             async move {
                 let log = log(&client, &token).await;
-                ["USER_REGISTERED", "ORDER_CREATED", "PAYMENT_SUCCESSFUL"]
+                ["EMAIL_VERIFICATION", "ORDER_CREATED", "PAYMENT_SUCCESSFUL"]
                     .iter()
                     .all(|event| {
                         find(&log, event, "email")
@@ -520,17 +533,23 @@ async fn email_brings_a_welcome_and_an_order_confirmation_in_the_users_language(
             emails.iter().filter(|(to, _, _)| to == address).collect()
         };
         let sara = to(&format!("{sara}@example.com"));
-        assert!(sara.iter().any(|(_, subject, _)| *subject == format!("{sara_name} عزیز، به بازار خوش آمدید!")), "{sara:?}");
+        assert!(
+            sara.iter().any(
+                |(_, subject, body)| subject.starts_with("به بازار خوش آمدید: کد شما")
+                    && body.contains(&format!("سلام {sara_name}"))
+            ),
+            "{sara:?}"
+        );
         let confirmation = sara
             .iter()
             .find(|(_, subject, _)| subject.starts_with("تأیید سفارش"))
             .unwrap_or_else(|| panic!("no Persian order confirmation: {sara:?}"));
         assert!(confirmation.2.contains("19.99 USD") && confirmation.2.contains("1 × Lamp MAIL-1"));
         let john = to(&format!("{john}@example.com"));
-        assert!(
-            john.iter()
-                .any(|(_, subject, _)| *subject == format!("Welcome to Bazaar, {john_name}!"))
-        );
+        assert!(john.iter().any(|(_, subject, body)| {
+            subject.starts_with("Welcome to Bazaar: your code is ")
+                && body.contains(&format!("Hi {john_name},"))
+        }));
         assert!(
             john.iter()
                 .any(|(_, subject, _)| subject.starts_with("Order confirmation "))
@@ -563,7 +582,8 @@ async fn email_brings_a_welcome_and_an_order_confirmation_in_the_users_language(
         };
         let sara = to(&format!("{sara}@example.com"));
         assert!(
-            sara.contains(&&format!("{sara_name} عزیز، به بازار خوش آمدید!")),
+            sara.iter()
+                .any(|subject| subject.starts_with("به بازار خوش آمدید: کد شما")),
             "{sara:?}"
         );
         assert!(
@@ -612,13 +632,16 @@ async fn admins_message_users_and_subscribers_on_every_channel(backend: Backend)
         ("push", push_target),
         ("slack", receiver.url("/slack")),
     ] {
-        subscribe(
+        let subscribed = subscribe(
             &shop.client,
             &token,
             json!({"channel": channel, "target": target}),
         )
-        .await
-        .expect(201);
+        .await;
+        subscribed.expect(201);
+        shop.server
+            .activate_subscription(&shop.client, &token, &subscribed.body)
+            .await;
     }
     // Bad messages first: nothing is queued.
     let bad = shop
@@ -697,6 +720,9 @@ async fn admins_hear_about_stock(backend: Backend) {
     )
     .await;
     hook.expect(201);
+    shop.server
+        .activate_subscription(&shop.client, &shop.admin, &hook.body)
+        .await;
     let product = shop.product("OPS-1", 3).await;
     shop.client
         .call(
@@ -731,11 +757,14 @@ async fn local_email_goes_to_a_configured_smtp_server() {
     .await;
     let shop = Shop::start(server).await;
     shop.buyer("smtpuser", "fa").await;
-    eventually("the welcome e-mail reached the SMTP server", || async {
-        smtp.messages()
-            .iter()
-            .any(|message| message.contains("To: smtpuser@example.com"))
-    })
+    eventually(
+        "the welcome (code) e-mail reached the SMTP server",
+        || async {
+            smtp.messages()
+                .iter()
+                .any(|message| message.contains("To: smtpuser@example.com"))
+        },
+    )
     .await;
     let message = smtp
         .messages()
@@ -747,15 +776,376 @@ async fn local_email_goes_to_a_configured_smtp_server() {
         "{message}"
     );
     // The Persian subject travels encoded (RFC 2047).
-    assert!(
-        message.contains("Subject: smtpuser =?utf-8?b?"),
-        "{message}"
-    );
+    assert!(message.contains("Subject: =?utf-8?b?"), "{message}");
     assert!(
         shop.outbox_emails().is_empty(),
         "nothing went to the outbox folder"
     );
     assert!(SmtpEmail::new("http://127.0.0.1:25", "a@b.test").is_err());
     assert!(SmtpEmail::new("smtp://127.0.0.1:1025", "not an address").is_err());
+    shop.server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proof of ownership
+
+fn verify_path(id: &str) -> String {
+    format!("{SUBSCRIPTIONS}/{id}/verify")
+}
+
+fn resend_path(id: &str) -> String {
+    format!("{SUBSCRIPTIONS}/{id}/resend")
+}
+
+/// A code that is not `code` (same length, one digit changed).
+fn other_code(code: &str) -> String {
+    let mut digits: Vec<u8> = code.bytes().collect();
+    digits[0] = if digits[0] == b'9' {
+        b'0'
+    } else {
+        digits[0] + 1
+    };
+    String::from_utf8(digits).unwrap_or_default()
+}
+
+async fn a_pending_target_gets_its_code_and_nothing_else_until_verified(backend: Backend) {
+    let shop = Shop::start(TestServer::start(backend).await).await;
+    let (token, user_id, _) = shop.buyer("phoned", "en").await;
+    let phone = "+14155550177";
+    let subscribed = subscribe(
+        &shop.client,
+        &token,
+        json!({"channel": "sms", "target": phone}),
+    )
+    .await;
+    subscribed.expect(201);
+    assert_eq!(subscribed.body["status"], json!("pending"));
+    let id = text(&subscribed.body["id"]);
+    let code = shop.server.code_for(phone).await;
+    let listed = shop.client.get(SUBSCRIPTIONS, Some(&token)).await;
+    assert_eq!(listed.body["items"][0]["status"], json!("pending"));
+
+    // An admin's message to the user reaches the inbox and the proved e-mail, not the phone.
+    let notify = |subject: &'static str| {
+        let (client, admin, user_id) = (shop.client.clone(), shop.admin.clone(), user_id.clone());
+        async move {
+            client
+                .post(
+                    NOTIFY,
+                    Some(&admin),
+                    json!({"user_id": user_id, "subject": subject, "message": "m"}),
+                )
+                .await
+                .expect(202);
+        }
+    };
+    notify("Before").await;
+    let client = shop.client.clone();
+    eventually("the message reached the account e-mail", || {
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            find(&log(&client, &token).await, "ADMIN_MESSAGE", "email")
+                .iter()
+                .any(|n| n["status"] == json!("sent"))
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(find(&log(&shop.client, &token).await, "ADMIN_MESSAGE", "sms").is_empty());
+    let to_phone = shop.server.sent.to(phone);
+    assert_eq!(
+        to_phone.len(),
+        1,
+        "exactly one message, the code: {to_phone:?}"
+    );
+    assert_eq!(to_phone[0].event_type, "SUBSCRIPTION_VERIFICATION");
+    if let Some(dir) = shop.server.data_dir() {
+        // Locally the code is in the outbox, where a developer reads it.
+        let files: Vec<String> = std::fs::read_dir(dir.join("outbox/sms"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            files
+                .iter()
+                .any(|file| file.contains(&code) && file.contains(phone)),
+            "{files:?}"
+        );
+    }
+
+    // Bad input never counts; a wrong code does; the right one activates.
+    let bad = shop
+        .client
+        .post(&verify_path(&id), Some(&token), json!({"code": "12ab"}))
+        .await;
+    bad.expect_problem(422);
+    assert_eq!(bad.error_fields(), ["code"]);
+    shop.client
+        .post(&verify_path(&id), Some(&token), json!({}))
+        .await
+        .expect_problem(422);
+    let wrong = shop
+        .client
+        .post(
+            &verify_path(&id),
+            Some(&token),
+            json!({"code": other_code(&code)}),
+        )
+        .await;
+    wrong.expect_problem(422);
+    assert!(wrong.text.contains("4 tries left"), "{}", wrong.text);
+    let (other, _, _) = shop.buyer("nosy", "en").await;
+    shop.client
+        .post(&verify_path(&id), Some(&other), json!({"code": code}))
+        .await
+        .expect_problem(404);
+    let verified = shop
+        .client
+        .post(&verify_path(&id), Some(&token), json!({"code": code}))
+        .await;
+    verified.expect(200);
+    assert_eq!(verified.body["status"], json!("active"));
+    // The code is used up; resending to an active subscription is refused.
+    shop.client
+        .post(&resend_path(&id), Some(&token), json!({}))
+        .await
+        .expect_problem(409);
+
+    notify("After").await;
+    eventually("the phone got the message once verified", || async {
+        shop.server
+            .sent
+            .to(phone)
+            .iter()
+            .any(|m| m.event_type == "ADMIN_MESSAGE")
+    })
+    .await;
+    shop.server.stop().await;
+}
+
+async fn wrong_codes_are_counted_atomically_and_resends_are_bounded(backend: Backend) {
+    let shop = Shop::start(TestServer::start(backend).await).await;
+    let (token, _, _) = shop.buyer("guesser", "en").await;
+    let target = format!(
+        "inbox-{}@example.com",
+        &bazaar_tests::server::unique("x")[20..28]
+    );
+    let subscribed = subscribe(
+        &shop.client,
+        &token,
+        json!({"channel": "email", "target": target}),
+    )
+    .await;
+    subscribed.expect(201);
+    let id = text(&subscribed.body["id"]);
+    let code = shop.server.code_for(&target).await;
+
+    // Twelve guesses at once, the right one among them: only five are ever compared.
+    let guesses: Vec<String> = (0..12)
+        .map(|n| {
+            if n == 11 {
+                code.clone()
+            } else {
+                format!(
+                    "{:06}",
+                    (code.parse::<u32>().unwrap_or(0) + 1 + n) % 1_000_000
+                )
+            }
+        })
+        .collect();
+    let statuses = bazaar_tests::http::concurrently(12, |n| {
+        let (client, token, path, guess) = (
+            shop.client.clone(),
+            token.clone(),
+            verify_path(&id),
+            guesses[n].clone(),
+        );
+        async move {
+            client
+                .post(&path, Some(&token), json!({"code": guess}))
+                .await
+        }
+    })
+    .await;
+    // Each compared guess is a 422 (wrong) or the 200 that activated it; once active, later
+    // requests are 200 without a comparison; the rest were refused uncompared (409).
+    let accepted = bazaar_tests::http::count(&statuses, 200) >= 1;
+    let compared = bazaar_tests::http::count(&statuses, 422) + usize::from(accepted);
+    assert!(
+        compared <= 5,
+        "more than 5 guesses were compared: {statuses:?}"
+    );
+    assert_eq!(statuses.len(), 12);
+    if !accepted {
+        // Locked: even the right code is refused now.
+        shop.client
+            .post(&verify_path(&id), Some(&token), json!({"code": code}))
+            .await
+            .expect_problem(409);
+        // A new code unlocks it.
+        shop.client
+            .post(&resend_path(&id), Some(&token), json!({}))
+            .await
+            .expect(202);
+        let fresh = loop {
+            let fresh = shop.server.code_for(&target).await;
+            if fresh != code {
+                break fresh;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        shop.client
+            .post(&verify_path(&id), Some(&token), json!({"code": fresh}))
+            .await
+            .expect(200);
+    }
+
+    // Resends are bounded per target, across accounts: the first code and three more an hour.
+    let phone = "+14155550188";
+    let pending = subscribe(
+        &shop.client,
+        &token,
+        json!({"channel": "sms", "target": phone}),
+    )
+    .await;
+    pending.expect(201);
+    let pending_id = text(&pending.body["id"]);
+    for _ in 0..2 {
+        shop.client
+            .post(&resend_path(&pending_id), Some(&token), json!({}))
+            .await
+            .expect(202);
+    }
+    // Another account subscribing the same number spends the same budget.
+    let (other, _, _) = shop.buyer("pumper", "en").await;
+    subscribe(
+        &shop.client,
+        &other,
+        json!({"channel": "sms", "target": phone}),
+    )
+    .await
+    .expect(201);
+    let spent = shop
+        .client
+        .post(&resend_path(&pending_id), Some(&token), json!({}))
+        .await;
+    spent.expect_problem(429);
+    let retry_after: u64 = spent
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!((1..=3600).contains(&retry_after), "{:?}", spent.headers);
+    let refused = subscribe(
+        &shop.client,
+        &other,
+        json!({"channel": "sms", "target": phone, "events": ["ORDER_CREATED"]}),
+    )
+    .await;
+    refused.expect_problem(409);
+    let (third, _, _) = shop.buyer("pumper2", "en").await;
+    subscribe(
+        &shop.client,
+        &third,
+        json!({"channel": "sms", "target": phone}),
+    )
+    .await
+    .expect_problem(429);
+    let listed = shop.client.get(SUBSCRIPTIONS, Some(&third)).await;
+    assert_eq!(listed.body["items"], json!([]), "nothing was written");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually("every code was sent", || async {
+        shop.server.sent.to(phone).len() == 4
+    })
+    .await;
+    shop.server.stop().await;
+}
+
+async fn webhooks_are_activated_by_their_signed_test_delivery(backend: Backend) {
+    let shop = Shop::start(TestServer::start(backend).await).await;
+    let receiver = Receiver::start().await;
+    let product = shop.product("PROOF-1", 10).await;
+    let (token, _, address) = shop.buyer("hooker", "en").await;
+    let hook = subscribe(
+        &shop.client,
+        &token,
+        json!({"channel": "webhook", "target": receiver.url("/hook"), "events": ["ORDER_CREATED"]}),
+    )
+    .await;
+    hook.expect(201);
+    assert_eq!(hook.body["status"], json!("pending"));
+    let secret = text(&hook.body["signing_secret"]);
+    let refusing = subscribe(
+        &shop.client,
+        &token,
+        json!({"channel": "webhook", "target": receiver.url("/refuse"), "events": ["ORDER_CREATED"]}),
+    )
+    .await;
+    refusing.expect(201);
+    let refusing_id = text(&refusing.body["id"]);
+    shop.server
+        .activate_subscription(&shop.client, &token, &hook.body)
+        .await;
+    let tests = receiver.tests_on("/hook");
+    assert_eq!(tests.len(), 1, "one test delivery");
+    assert!(
+        signature_is_valid(&tests[0], &secret),
+        "the test delivery is signed"
+    );
+    let envelope: Value = serde_json::from_str(&tests[0].body).unwrap_or_default();
+    assert_eq!(envelope["type"], json!("SUBSCRIPTION_TEST"));
+    assert_eq!(envelope["data"]["subscription_id"], hook.body["id"]);
+    // A code does not activate a webhook.
+    shop.client
+        .post(
+            &verify_path(&refusing_id),
+            Some(&token),
+            json!({"code": "123456"}),
+        )
+        .await
+        .expect_problem(409);
+
+    // The refusing target never answered 2xx: it stays pending and gets no event.
+    eventually("the refused test delivery failed", || async {
+        let log = log(&shop.client, &token).await;
+        find(&log, "SUBSCRIPTION_TEST", "webhook")
+            .iter()
+            .any(|n| n["status"] == json!("failed") || n["status"] == json!("retrying"))
+    })
+    .await;
+    shop.buy(&token, &address, &product).await;
+    eventually("the active webhook got the order", || async {
+        !receiver.on("/hook").is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        receiver.on("/refuse").is_empty(),
+        "a pending webhook gets no event"
+    );
+    let listed = shop.client.get(SUBSCRIPTIONS, Some(&token)).await;
+    let status_of = |id: &Value| {
+        listed.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["id"] == *id)
+            .map(|s| s["status"].clone())
+    };
+    assert_eq!(status_of(&hook.body["id"]), Some(json!("active")));
+    assert_eq!(status_of(&refusing.body["id"]), Some(json!("pending")));
+    // It may be tried again.
+    let before = receiver.tests_on("/refuse").len();
+    shop.client
+        .post(&resend_path(&refusing_id), Some(&token), json!({}))
+        .await
+        .expect(202);
+    eventually("a new test delivery was tried", || async {
+        receiver.tests_on("/refuse").len() > before
+    })
+    .await;
     shop.server.stop().await;
 }

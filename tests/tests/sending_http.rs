@@ -10,7 +10,7 @@ use bazaar_shared::events::EventType;
 use bazaar_shared::keys;
 use bazaar_shared::notifications::delivery::Outcome;
 use bazaar_shared::notifications::model::{
-    DeliverCommand, Delivery, DeliveryStatus, Medium, Subscription,
+    DeliverCommand, Delivery, DeliveryStatus, Medium, Subscription, SubscriptionStatus,
 };
 use bazaar_shared::notifications::policy::SendBudget;
 use bazaar_shared::ports::notifier::Channel;
@@ -84,11 +84,22 @@ where
 
 /// A user's deliveries of an admin's message on one channel, once `count` are settled.
 async fn settled_messages(client: &Client, token: &str, channel: &str, count: usize) -> Vec<Value> {
-    until("the message's deliveries are settled", || async {
+    settled_on(client, token, "ADMIN_MESSAGE", channel, count).await
+}
+
+/// A user's deliveries of `event` on one channel, once `count` are settled.
+async fn settled_on(
+    client: &Client,
+    token: &str,
+    event: &str,
+    channel: &str,
+    count: usize,
+) -> Vec<Value> {
+    until("the deliveries are settled", || async {
         let found: Vec<Value> = log(client, token)
             .await
             .into_iter()
-            .filter(|n| n["event"] == json!("ADMIN_MESSAGE") && n["channel"] == json!(channel))
+            .filter(|n| n["event"] == json!(event) && n["channel"] == json!(channel))
             .collect();
         let settled = found.iter().all(|n| {
             ["sent", "suppressed", "failed"]
@@ -126,6 +137,64 @@ async fn subscribe(client: &Client, token: &str, channel: &str, target: &str) ->
     response.body.clone()
 }
 
+/// Whether a message proves ownership (a code, or a Slack/webhook test delivery) rather
+/// than telling the user something.
+fn is_proof(event_type: &str) -> bool {
+    event_type.ends_with("_VERIFICATION") || event_type == "SUBSCRIPTION_TEST"
+}
+
+/// How many code messages reached `target` so far.
+fn codes_to(server: &TestServer, target: &str) -> usize {
+    server
+        .sent
+        .to(target)
+        .iter()
+        .filter(|message| message.event_type.ends_with("_VERIFICATION"))
+        .count()
+}
+
+/// How many messages other than proofs of ownership reached `target`.
+fn messages_to(server: &TestServer, target: &str) -> usize {
+    server
+        .sent
+        .to(target)
+        .iter()
+        .filter(|message| !is_proof(&message.event_type))
+        .count()
+}
+
+/// Registers an account and proves its e-mail (an unproved account may not subscribe).
+async fn verified(server: &TestServer, client: &Client, name: &str) -> (String, String) {
+    let (token, user_id) = client.register(name).await;
+    server
+        .verify_email(client, &token, &format!("{name}@example.com"))
+        .await;
+    (token, user_id)
+}
+
+/// Subscribes and proves the target. Several accounts may share a number, so this waits
+/// for the code that this subscription sent before reading the newest one.
+async fn subscribe_proved(
+    server: &TestServer,
+    client: &Client,
+    token: &str,
+    channel: &str,
+    target: &str,
+) -> Value {
+    let before = codes_to(server, target);
+    let subscribed = subscribe(client, token, channel, target).await;
+    if channel == "email" || channel == "sms" {
+        bazaar_tests::http::eventually("the subscription's code was sent", || async {
+            codes_to(server, target) > before
+        })
+        .await;
+    }
+    server
+        .activate_subscription(client, token, &subscribed)
+        .await;
+    subscribed
+}
+
 async fn message(client: &Client, admin: &str, to: Value) {
     let mut body = json!({"subject": "Sale", "message": "Everything is 10% off."});
     if let (Value::Object(body), Value::Object(to)) = (&mut body, to) {
@@ -134,10 +203,11 @@ async fn message(client: &Client, admin: &str, to: Value) {
     client.post(NOTIFY, Some(admin), body).await.expect(202);
 }
 
-/// Paid deliveries (e-mail, SMS) in a log, once every one of them is settled.
+/// An admin message's paid deliveries (e-mail, SMS) in a log, once every one is settled.
 fn settled_paid(log: &[Value]) -> Option<Vec<Value>> {
     let paid: Vec<Value> = log
         .iter()
+        .filter(|n| n["event"] == json!("ADMIN_MESSAGE"))
         .filter(|n| n["channel"] == json!("email") || n["channel"] == json!("sms"))
         .cloned()
         .collect();
@@ -192,10 +262,11 @@ async fn stored_log(server: &TestServer, user_id: &str) -> Vec<Value> {
 // ---------------------------------------------------------------------------------------------
 
 async fn daily_budgets_cap_messages_per_target_and_per_account(backend: Backend) {
+    // Proofs of ownership are paid messages too, and count against the same budgets.
     let server = TestServer::start_notifying(backend, 5, |notify| {
         notify.budget = SendBudget {
-            per_account: 3,
-            per_target: 2,
+            per_account: 5,
+            per_target: 4,
             per_url: 100,
         };
     })
@@ -203,45 +274,54 @@ async fn daily_budgets_cap_messages_per_target_and_per_account(backend: Backend)
     let client = Client::new(&server);
     let admin = client.admin(&server).await;
 
-    // Three accounts subscribe one number: a broadcast would text it three times.
+    // Three accounts subscribe one number (three codes reach it): a broadcast would text it
+    // three more times, but the number's budget has room for one.
     let victim = "+14155550142";
     let mut tokens = Vec::new();
     for name in ["pumpa", "pumpb", "pumpc"] {
-        let (token, _) = client.register(name).await;
-        subscribe(&client, &token, "sms", victim).await;
+        let (token, _) = verified(&server, &client, name).await;
+        subscribe_proved(&server, &client, &token, "sms", victim).await;
         tokens.push(token);
     }
+    assert_eq!(codes_to(&server, victim), 3);
     message(&client, &admin, json!({"event": "ORDER_CREATED"})).await;
     let mut texts = Vec::new();
     for token in &tokens {
         texts.extend(settled_messages(&client, token, "sms", 1).await);
     }
-    assert_eq!(with_status(&texts, "sent").len(), 2, "{texts:?}");
+    assert_eq!(with_status(&texts, "sent").len(), 1, "{texts:?}");
     let suppressed = with_status(&texts, "suppressed");
-    assert_eq!(suppressed.len(), 1, "{texts:?}");
-    assert_eq!(suppressed[0]["attempts"], json!(0), "never tried");
-    assert!(
-        text(&suppressed[0]["last_error"]).contains("target's daily message limit"),
-        "{}",
-        suppressed[0]
-    );
+    assert_eq!(suppressed.len(), 2, "{texts:?}");
+    for delivery in &suppressed {
+        assert_eq!(delivery["attempts"], json!(0), "never tried");
+        assert!(
+            text(&delivery["last_error"]).contains("target's daily message limit"),
+            "{delivery}"
+        );
+    }
+    assert_eq!(messages_to(&server, victim), 1);
     if backend == Backend::Embedded {
-        assert_eq!(outbox_sms_to(&server, victim), 2);
+        assert_eq!(
+            outbox_sms_to(&server, victim),
+            4,
+            "three codes and one message"
+        );
     }
 
-    // One account with three numbers: its welcome e-mail, then a message on four channels.
-    let (token, user_id) = client.register("pumpd").await;
+    // One account: its code e-mail and three numbers' codes (four paid messages), then a
+    // message on four channels, of which the account's budget has room for one.
+    let (token, user_id) = verified(&server, &client, "pumpd").await;
     for n in 0..3 {
-        subscribe(&client, &token, "sms", &format!("+1415555016{n}")).await;
+        subscribe_proved(&server, &client, &token, "sms", &format!("+1415555016{n}")).await;
     }
     message(&client, &admin, json!({"user_id": user_id})).await;
     let paid = until("the account's messages are settled", || async {
-        settled_paid(&log(&client, &token).await).filter(|paid| paid.len() == 5)
+        settled_paid(&log(&client, &token).await).filter(|paid| paid.len() == 4)
     })
     .await;
-    assert_eq!(with_status(&paid, "sent").len(), 3, "{paid:?}");
+    assert_eq!(with_status(&paid, "sent").len(), 1, "{paid:?}");
     let suppressed = with_status(&paid, "suppressed");
-    assert_eq!(suppressed.len(), 2, "{paid:?}");
+    assert_eq!(suppressed.len(), 3, "{paid:?}");
     for delivery in suppressed {
         assert!(
             text(&delivery["last_error"]).contains("account's daily message limit"),
@@ -258,7 +338,7 @@ async fn sms_go_only_to_allowed_countries(backend: Backend) {
     .await;
     let client = Client::new(&server);
     let admin = client.admin(&server).await;
-    let (token, user_id) = client.register("abroad").await;
+    let (token, user_id) = verified(&server, &client, "abroad").await;
     let refused = client
         .post(
             SUBSCRIPTIONS,
@@ -269,11 +349,12 @@ async fn sms_go_only_to_allowed_countries(backend: Backend) {
     refused.expect_problem(422);
     assert_eq!(refused.error_fields(), ["target"]);
     assert!(refused.text.contains("+98"), "{}", refused.text);
-    subscribe(&client, &token, "sms", "+989121234567").await;
-    // A subscription from before the allow-list was set: refused when sending.
+    subscribe_proved(&server, &client, &token, "sms", "+989121234567").await;
+    // A proved subscription from before the allow-list was set: refused when sending.
     let legacy = Subscription {
         id: "legacy-sms".to_owned(),
         user_id: user_id.clone(),
+        status: Some(SubscriptionStatus::Active),
         channel: Channel::Sms,
         target: "+14155550100".to_owned(),
         events: vec![EventType::OrderCreated],
@@ -309,8 +390,14 @@ async fn sms_go_only_to_allowed_countries(backend: Backend) {
             "not sent: SMS to this country are not allowed".to_owned()
         ))
     );
+    assert_eq!(messages_to(&server, "+989121234567"), 1);
+    assert_eq!(server.sent.to("+14155550100").len(), 0);
     if backend == Backend::Embedded {
-        assert_eq!(outbox_sms_to(&server, "+989121234567"), 1);
+        assert_eq!(
+            outbox_sms_to(&server, "+989121234567"),
+            2,
+            "its code and the message"
+        );
         assert_eq!(outbox_sms_to(&server, "+14155550100"), 0);
     }
     server.stop().await;
@@ -321,9 +408,9 @@ async fn deactivated_accounts_receive_nothing_on_any_channel(backend: Backend) {
     let client = Client::new(&server);
     let admin = client.admin(&server).await;
     let receiver = Receiver::start().await;
-    let (token, user_id) = client.register("quiet").await;
-    let hook = subscribe(&client, &token, "webhook", &receiver.url("/quiet")).await;
-    subscribe(&client, &token, "sms", "+14155550177").await;
+    let (token, user_id) = verified(&server, &client, "quiet").await;
+    let hook = subscribe_proved(&server, &client, &token, "webhook", &receiver.url("/quiet")).await;
+    subscribe_proved(&server, &client, &token, "sms", "+14155550177").await;
     client
         .patch(
             &format!("/api/v1/users/{user_id}"),
@@ -397,9 +484,8 @@ async fn deactivated_accounts_receive_nothing_on_any_channel(backend: Backend) {
         Outcome::Suppressed("not sent: the account is deactivated".to_owned())
     );
     assert!(receiver.on("/quiet").is_empty(), "the webhook got nothing");
-    if backend == Backend::Embedded {
-        assert_eq!(outbox_sms_to(&server, "+14155550177"), 0);
-    }
+    assert_eq!(messages_to(&server, "+14155550177"), 0);
+    assert_eq!(messages_to(&server, "quiet@example.com"), 0);
     server.stop().await;
 }
 
@@ -417,11 +503,16 @@ async fn secret_urls_stay_out_of_logs_and_the_delivery_log(backend: Backend) {
         .port();
     let webhook = format!("http://127.0.0.1:{closed}/hooks/SECRET-webhook-path?key=SECRET-query");
     let slack = receiver.url("/fail/services/T0/B0/SECRET-slack-path");
-    let (token, user_id) = client.register("leaky").await;
+    let (token, user_id) = verified(&server, &client, "leaky").await;
+    // The webhook's signed test delivery fails (nothing listens): it stays pending. The
+    // Slack URL answers the test and fails every message after it.
     subscribe(&client, &token, "webhook", &webhook).await;
-    subscribe(&client, &token, "slack", &slack).await;
+    let slack_subscription = subscribe(&client, &token, "slack", &slack).await;
+    server
+        .activate_subscription(&client, &token, &slack_subscription)
+        .await;
     message(&client, &admin, json!({"user_id": user_id})).await;
-    let mut failed = settled_messages(&client, &token, "webhook", 1).await;
+    let mut failed = settled_on(&client, &token, "SUBSCRIPTION_TEST", "webhook", 1).await;
     failed.extend(settled_messages(&client, &token, "slack", 1).await);
     assert_eq!(with_status(&failed, "failed").len(), 2, "{failed:?}");
     assert_eq!(

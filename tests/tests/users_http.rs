@@ -25,6 +25,7 @@ bazaar_tests::on_both_backends!(
     concurrent_default_addresses_leave_exactly_one,
     addresses_are_private_and_validated,
     every_response_is_traced_and_measured,
+    a_new_address_gets_only_its_code_until_verified,
 );
 
 async fn registration_signs_the_user_in(backend: Backend) {
@@ -808,4 +809,157 @@ async fn every_response_is_traced_and_measured(backend: Backend) {
         .await;
     docs.expect(200);
     assert!(docs.text.contains("/api/v1/openapi.yaml"));
+}
+
+async fn a_new_address_gets_only_its_code_until_verified(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = Client::new(&server);
+    let admin = client.admin(&server).await;
+    let email = format!(
+        "new-{}@example.com",
+        &bazaar_tests::server::unique("x")[20..28]
+    );
+    let registered = client
+        .post(
+            "/api/v1/users/register",
+            None,
+            json!({"email": email, "username": "newbie", "password": "password-newbie", "password_confirm": "password-newbie"}),
+        )
+        .await;
+    registered.expect(201);
+    assert_eq!(registered.body["user"]["email_verified"], json!(false));
+    let token = registered.body["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let user_id = registered.body["user"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let code = server.code_for(&email).await;
+    // An unproved account may not make others' targets receive codes.
+    client
+        .post(
+            "/api/v1/notifications/subscriptions",
+            Some(&token),
+            json!({"channel": "sms", "target": "+14155550199"}),
+        )
+        .await
+        .expect_problem(403);
+    let notify = |subject: &'static str| {
+        let (client, admin, user_id) = (client.clone(), admin.clone(), user_id.clone());
+        async move {
+            client
+                .post(
+                    "/api/v1/notifications/notify",
+                    Some(&admin),
+                    json!({"user_id": user_id, "subject": subject, "message": "m"}),
+                )
+                .await
+                .expect(202);
+        }
+    };
+    notify("Before").await;
+    let inbox_has = |subject_count: usize| {
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            let log = client
+                .get("/api/v1/notifications?limit=100", Some(&token))
+                .await;
+            log.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|n| n["event"] == "ADMIN_MESSAGE" && n["channel"] == "inbox")
+                .count()
+                == subject_count
+        }
+    };
+    bazaar_tests::http::eventually("the message reached the inbox", || inbox_has(1)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = server.sent.to(&email);
+    assert_eq!(sent.len(), 1, "one message, the code: {sent:?}");
+    assert_eq!(sent[0].event_type, "EMAIL_VERIFICATION");
+    if let Some(dir) = server.data_dir() {
+        // Locally the code is in the outbox e-mail, where a developer reads it.
+        let found = std::fs::read_dir(dir.join("outbox/email"))
+            .map(|entries| {
+                entries.flatten().any(|entry| {
+                    std::fs::read_to_string(entry.path())
+                        .is_ok_and(|eml| eml.contains(&email) && eml.contains(&code))
+                })
+            })
+            .unwrap_or(false);
+        assert!(found, "the code is in the outbox");
+    }
+
+    // Resends: the first code and three more an hour.
+    let resend = "/api/v1/users/me/email/verification";
+    for _ in 0..3 {
+        client
+            .post(resend, Some(&token), json!({}))
+            .await
+            .expect(202);
+    }
+    let spent = client.post(resend, Some(&token), json!({})).await;
+    spent.expect_problem(429);
+    assert!(spent.header("retry-after").is_some());
+    bazaar_tests::http::eventually("four codes were sent", || async {
+        server.sent.to(&email).len() == 4
+    })
+    .await;
+    // Codes are minted as they are sent: try the newest first.
+    let codes: Vec<String> = server
+        .sent
+        .to(&email)
+        .iter()
+        .rev()
+        .filter_map(|m| bazaar_tests::sent::code_in(&m.subject))
+        .collect();
+    let code = codes[0].clone();
+
+    let verify = "/api/v1/users/me/email/verify";
+    let wrong = client
+        .post(
+            verify,
+            Some(&token),
+            json!({"code": if code == "000000" { "000001" } else { "000000" }}),
+        )
+        .await;
+    wrong.expect_problem(422);
+    assert_eq!(wrong.error_fields(), ["code"]);
+    client
+        .post(verify, None, json!({"code": code}))
+        .await
+        .expect_problem(401);
+    let mut verified = client
+        .post(verify, Some(&token), json!({"code": code}))
+        .await;
+    for older in &codes[1..] {
+        if verified.status == 200 {
+            break;
+        }
+        verified = client
+            .post(verify, Some(&token), json!({"code": older}))
+            .await;
+    }
+    verified.expect(200);
+    assert_eq!(verified.body["email_verified"], json!(true));
+    let me = client.get("/api/v1/users/me", Some(&token)).await;
+    assert_eq!(me.body["email_verified"], json!(true));
+    client
+        .post(resend, Some(&token), json!({}))
+        .await
+        .expect_problem(409);
+
+    notify("After").await;
+    bazaar_tests::http::eventually("the proved address got the message", || async {
+        server
+            .sent
+            .to(&email)
+            .iter()
+            .any(|m| m.event_type == "ADMIN_MESSAGE")
+    })
+    .await;
+    server.stop().await;
 }

@@ -4,12 +4,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bazaar_shared::notifications::model::{AdminMessage, Subscribed};
-use bazaar_shared::notifications::requests::{NotifyRequest, SubscribeRequest};
+use bazaar_shared::notifications::requests::{NotifyRequest, SubscribeRequest, VerifyRequest};
 use bazaar_shared::notifications::{NotificationView, SubscriptionView};
 use bazaar_shared::pagination::Listing;
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::client::{RateLimited, limit};
 use crate::extract::{Admin, Correlation, CurrentUser, JsonBody, Page};
 use crate::problem::ApiResult;
 
@@ -17,6 +18,7 @@ use crate::problem::ApiResult;
 pub async fn subscribe(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
+    _: RateLimited<limit::Subscribe>,
     JsonBody(request): JsonBody<SubscribeRequest>,
 ) -> ApiResult<(StatusCode, Json<Subscribed>)> {
     Ok((
@@ -72,4 +74,32 @@ pub async fn notify(
             "status": "queued",
         })),
     ))
+}
+
+/// `POST /api/v1/notifications/subscriptions/{id}/verify`: the code sent to an e-mail or
+/// SMS target activates its subscription.
+pub async fn verify(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    _: RateLimited<limit::Verify>,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<VerifyRequest>,
+) -> ApiResult<Json<SubscriptionView>> {
+    let subscription = app
+        .notifications()
+        .verify_subscription(&user, &id, request)
+        .await?;
+    Ok(Json(SubscriptionView::from(&subscription)))
+}
+
+/// `POST /api/v1/notifications/subscriptions/{id}/resend`: a new code (or test delivery) for
+/// a pending subscription.
+pub async fn resend(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    _: RateLimited<limit::Subscribe>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    app.notifications().resend_proof(&user, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"status": "sent"}))))
 }

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use bazaar_shared::notifications::requests::VerifyRequest;
 use bazaar_shared::pagination::Listing;
 use bazaar_shared::users::requests::{
     AdminUpdateRequest, LoginRequest, RegisterRequest, UpdateProfileRequest,
@@ -68,4 +69,31 @@ pub async fn update(
     JsonBody(request): JsonBody<AdminUpdateRequest>,
 ) -> ApiResult<Json<UserView>> {
     Ok(Json(app.users().admin_update(&user, &id, request).await?))
+}
+
+/// `POST /api/v1/users/me/email/verify`: the code sent to the account e-mail proves it.
+pub async fn verify_email(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    _: RateLimited<limit::Verify>,
+    JsonBody(request): JsonBody<VerifyRequest>,
+) -> ApiResult<Json<UserView>> {
+    app.notifications()
+        .verify_account_email(&user, request)
+        .await?;
+    let user = app.users().find(&user.id).await?.unwrap_or(user);
+    Ok(Json(UserView::from(&user)))
+}
+
+/// `POST /api/v1/users/me/email/verification`: a new code to the account e-mail.
+pub async fn resend_email_code(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    _: RateLimited<limit::Subscribe>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    app.notifications().resend_account_email_code(&user).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"status": "sent"})),
+    ))
 }

@@ -91,6 +91,11 @@ impl Notifications {
             }
             Err(other) => return Err(other.into()),
         }
+        if let Some(reason) = self.unproved_target(&delivery).await? {
+            self.settle(&key, DeliveryStatus::Failed, 0, Some(&reason))
+                .await?;
+            return Ok(Outcome::Failed(reason));
+        }
 
         // URLs are read from the subscription: the delivery log keeps only their origin.
         let (target, signing_secret) = match (channel, &delivery.subscription_id) {
@@ -122,8 +127,8 @@ impl Notifications {
                 .await?;
             return Ok(Outcome::Suppressed(reason));
         }
-        let rendered =
-            templates::render(&delivery.event, channel, delivery.language, &delivery.data);
+        let data = self.message_data(&delivery).await?;
+        let rendered = templates::render(&delivery.event, channel, delivery.language, &data);
         let message = Outgoing {
             channel,
             target,
@@ -149,6 +154,7 @@ impl Notifications {
         match result {
             Ok(()) => {
                 self.settle(&key, DeliveryStatus::Sent, tries, None).await?;
+                self.after_sent(&delivery).await?;
                 Ok(Outcome::Sent)
             }
             Err(SendError::Permanent(reason)) => {

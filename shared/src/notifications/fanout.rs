@@ -14,6 +14,7 @@ use crate::events::{Event, EventType};
 use crate::keys;
 use crate::notifications::model::{
     AdminMessage, DeliverCommand, Delivery, DeliveryStatus, Medium, Subscription,
+    SubscriptionStatus,
 };
 use crate::notifications::subscriptions::{ADMIN_EVENTS, digest};
 use crate::notifications::{CONSUMER, DELIVERIES_QUEUE, Notifications, targets};
@@ -78,12 +79,19 @@ impl Notifications {
             payload: serde_json::to_string(event).unwrap_or_default(),
         };
         let user_id = event.data.get("user_id").and_then(Value::as_str);
-        let recipients = match user_id {
+        let mut recipients = match user_id {
             Some(user_id) if !ADMIN_EVENTS.contains(&event.kind) => {
                 self.recipients_of_user(user_id, Some(event.kind)).await?
             }
             _ => self.subscribers_of(event.kind).await?,
         };
+        // A new customer's welcome is the message holding their code, sent at registration:
+        // the address gets that one message, whenever it is verified.
+        if event.kind == EventType::UserRegistered
+            && event.data.get("email_verified") == Some(&Value::Bool(false))
+        {
+            recipients.retain(|r| !(r.medium == Medium::Email && r.subscription_id.is_none()));
+        }
         let written = self.write_all(&message, recipients).await?;
         self.mark_consumed(&marker).await?;
         Ok(Outcome::FannedOut(written))
@@ -137,8 +145,9 @@ impl Notifications {
             subscription_id: None,
         }];
         let mut seen = BTreeSet::new();
-        // Transactional e-mail goes to the account address whatever the subscriptions.
-        if user.is_active {
+        // Transactional e-mail goes to the account address whatever the subscriptions, once
+        // the address is proved to be the user's.
+        if user.is_active && user.email_verified {
             seen.insert((Channel::Email, user.email.clone()));
             recipients.push(Recipient {
                 user_id: user.id.clone(),
@@ -155,7 +164,8 @@ impl Notifications {
             Vec::new()
         };
         for subscription in subscriptions {
-            let wanted = event.is_none_or(|event| subscription.events.contains(&event));
+            let wanted = event.is_none_or(|event| subscription.events.contains(&event))
+                && subscription.status() == SubscriptionStatus::Active;
             if wanted && seen.insert((subscription.channel, subscription.target.clone())) {
                 recipients.push(recipient(&subscription, user.language));
             }
@@ -209,7 +219,7 @@ impl Notifications {
                 // Admin events reach only those who are still admins.
                 let allowed = user.is_some_and(|user| {
                     user.is_active && (!ADMIN_EVENTS.contains(&event) || user.is_admin())
-                });
+                }) && subscription.status() == SubscriptionStatus::Active;
                 if let (true, Some(user)) = (allowed, user) {
                     recipients.push(recipient(subscription, user.language));
                 }

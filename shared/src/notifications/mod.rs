@@ -14,10 +14,13 @@ pub mod requests;
 pub mod subscriptions;
 pub mod targets;
 pub mod templates;
+pub mod verification;
 
 use crate::Ports;
 
-pub use model::{Delivery, DeliveryStatus, NotificationView, Subscription, SubscriptionView};
+pub use model::{
+    Delivery, DeliveryStatus, NotificationView, Subscription, SubscriptionStatus, SubscriptionView,
+};
 
 /// The consumer's name in its idempotency markers.
 pub const CONSUMER: &str = "notifications";

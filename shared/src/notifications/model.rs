@@ -24,9 +24,42 @@ pub struct Subscription {
     /// Webhooks only: the key their bodies are signed with (shown once, at creation).
     pub signing_secret: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Whether its owner has proved the target is theirs; absent on subscriptions stored
+    /// before verification existed (see [`Subscription::status`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<SubscriptionStatus>,
+}
+
+/// Whether a subscription's target has been proved to be its owner's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriptionStatus {
+    /// Waiting for its code or its test delivery's answer: nothing else is sent to it.
+    Pending,
+    /// Proved: it receives what it subscribed to.
+    Active,
+}
+
+impl SubscriptionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionStatus::Pending => "pending",
+            SubscriptionStatus::Active => "active",
+        }
+    }
 }
 
 impl Subscription {
+    /// The stored status. A subscription stored before verification existed is active only
+    /// on push (which needs no proof); any other must be verified (`.../resend`) first.
+    pub fn status(&self) -> SubscriptionStatus {
+        match (self.status, self.channel) {
+            (Some(status), _) => status,
+            (None, Channel::Push) => SubscriptionStatus::Active,
+            (None, _) => SubscriptionStatus::Pending,
+        }
+    }
+
     pub fn key(&self) -> Key {
         keys::subscription(&self.user_id, &self.id)
     }
@@ -48,6 +81,8 @@ pub struct SubscriptionView {
     pub target: String,
     pub events: Vec<EventType>,
     pub created_at: DateTime<Utc>,
+    /// `pending` until the target is proved (a code, or the test delivery's 2xx answer).
+    pub status: SubscriptionStatus,
 }
 
 impl From<&Subscription> for SubscriptionView {
@@ -58,6 +93,7 @@ impl From<&Subscription> for SubscriptionView {
             target: subscription.target.clone(),
             events: subscription.events.clone(),
             created_at: subscription.created_at,
+            status: subscription.status(),
         }
     }
 }

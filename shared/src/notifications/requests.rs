@@ -39,3 +39,11 @@ pub struct NotifyRequest {
     )]
     pub message: Option<String>,
 }
+
+/// `POST /notifications/subscriptions/{id}/verify` and `POST /users/me/email/verify`: the
+/// code that was sent to the target.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
+pub struct VerifyRequest {
+    #[validate(required, length(min = 1, max = 32))]
+    pub code: Option<String>,
+}

@@ -12,9 +12,11 @@ use crate::error::{Error, FieldError, Result};
 use crate::events::EventType;
 use crate::keys;
 use crate::notifications::model::{
-    AdminMessage, Delivery, NotificationView, Subscribed, Subscription, SubscriptionView,
+    AdminMessage, Delivery, Medium, NotificationView, Subscribed, Subscription, SubscriptionStatus,
+    SubscriptionView,
 };
 use crate::notifications::requests::{NotifyRequest, SubscribeRequest};
+use crate::notifications::verification::{self, ProofMessage};
 use crate::notifications::{Notifications, policy, targets};
 use crate::outbox::{self, Staged};
 use crate::pagination::{self, Listing, PageRequest};
@@ -48,6 +50,12 @@ pub fn digest(text: &str) -> String {
 
 impl Notifications {
     pub async fn subscribe(&self, user: &User, request: SubscribeRequest) -> Result<Subscribed> {
+        // Each account that may send codes to others' targets has proved a mailbox of its own.
+        if !user.email_verified {
+            return Err(Error::Forbidden(
+                "verify your account e-mail address before subscribing".to_owned(),
+            ));
+        }
         let mut problems = Vec::new();
         if let Err(Error::Validation(errors)) = validation::check(&request) {
             problems.extend(errors);
@@ -116,6 +124,27 @@ impl Notifications {
             events,
             signing_secret: signing_secret.clone(),
             created_at: self.ports.clock.now(),
+            status: Some(match verification::proof_event(channel) {
+                Some(_) => SubscriptionStatus::Pending,
+                None => SubscriptionStatus::Active,
+            }),
+        };
+        // A target that needs proof gets exactly one code or test message, within its budget.
+        let proof = match verification::proof_event(channel) {
+            Some(event) => {
+                let message = ProofMessage::new(
+                    &self.ports,
+                    user,
+                    Medium::from(channel),
+                    &target,
+                    Some(&subscription.id),
+                    event,
+                )?;
+                let (budget, retry_after) =
+                    verification::take_send(&self.ports, channel, &target).await?;
+                Some((message, budget, retry_after))
+            }
+            None => None,
         };
 
         // The counter starts at zero the first time (a conditional add needs the attribute).
@@ -151,11 +180,23 @@ impl Notifications {
                 cond: Cond::NotExists,
             });
         }
+        let budget_at = ops.len();
+        let mut staged = Vec::new();
+        let mut retry_after_secs = 0;
+        if let Some((message, budget, retry_after)) = proof {
+            ops.push(budget);
+            ops.extend(message.writes()?);
+            staged.push(message.staged);
+            retry_after_secs = retry_after;
+        }
         match self.ports.store.transact(ops).await {
-            Ok(()) => Ok(Subscribed {
-                subscription: SubscriptionView::from(&subscription),
-                signing_secret,
-            }),
+            Ok(()) => {
+                outbox::deliver(&self.ports, &staged).await;
+                Ok(Subscribed {
+                    subscription: SubscriptionView::from(&subscription),
+                    signing_secret,
+                })
+            }
             Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
                 Err(Error::Conflict {
                     message: format!(
@@ -169,6 +210,9 @@ impl Notifications {
                 Err(Error::conflict(format!(
                     "at most {MAX_SUBSCRIPTIONS} subscriptions per user"
                 )))
+            }
+            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&budget_at) => {
+                Err(Error::Throttled { retry_after_secs })
             }
             Err(StoreError::TransactionConflict) => {
                 Err(Error::conflict("a concurrent change interfered; try again"))

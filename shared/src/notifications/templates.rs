@@ -94,6 +94,30 @@ fn templates(event: &str, language: Language) -> Option<(&'static str, &'static 
             "درون‌ریزی {{ import_id }}: {{ rows_read }} سطر خوانده شد، {{ created }} ایجاد، {{ updated }} به‌روزرسانی و {{ rejected_count }} رد شد.",
         ),
         ("ADMIN_MESSAGE", _) => ("{{ subject }}", "{{ message }}"),
+        ("EMAIL_VERIFICATION", En) => (
+            "Welcome to Bazaar: your code is {{ code }}",
+            "Hi {{ name }},\n\nwelcome to Bazaar! Enter {{ code }} to confirm this e-mail address for your account. The code expires in {{ minutes }} minutes.\n\nIf you did not create a Bazaar account, ignore this message: nothing more will be sent.",
+        ),
+        ("EMAIL_VERIFICATION", Fa) => (
+            "به بازار خوش آمدید: کد شما {{ code }} است",
+            "سلام {{ name }}،\n\nبه بازار خوش آمدید! برای تأیید این نشانی ایمیل در حساب بازار، کد {{ code }} را وارد کنید. این کد پس از {{ minutes }} دقیقه منقضی می‌شود.\n\nاگر حسابی در بازار نساخته‌اید، این پیام را نادیده بگیرید: پیام دیگری فرستاده نمی‌شود.",
+        ),
+        ("SUBSCRIPTION_VERIFICATION", En) => (
+            "Your Bazaar code is {{ code }}",
+            "Enter {{ code }} to receive Bazaar notifications here. The code expires in {{ minutes }} minutes.\n\nIf you did not ask for this, ignore this message: nothing more will be sent.",
+        ),
+        ("SUBSCRIPTION_VERIFICATION", Fa) => (
+            "کد بازار شما {{ code }} است",
+            "برای دریافت اعلان‌های بازار در این نشانی، کد {{ code }} را وارد کنید. این کد پس از {{ minutes }} دقیقه منقضی می‌شود.\n\nاگر این را درخواست نکرده‌اید، این پیام را نادیده بگیرید: پیام دیگری فرستاده نمی‌شود.",
+        ),
+        ("SUBSCRIPTION_TEST", En) => (
+            "Bazaar notifications test",
+            "This is a test message: answer it with 2xx to start receiving Bazaar notifications here.",
+        ),
+        ("SUBSCRIPTION_TEST", Fa) => (
+            "آزمایش اعلان‌های بازار",
+            "این یک پیام آزمایشی است: با پاسخ 2xx، دریافت اعلان‌های بازار در اینجا آغاز می‌شود.",
+        ),
         _ => return None,
     })
 }
@@ -225,6 +249,21 @@ mod tests {
     }
 
     #[test]
+    fn a_code_is_in_the_sms_line_and_the_email() {
+        let data = json!({"code": "042917", "minutes": 15, "username": "sara"});
+        let sms = render(
+            "SUBSCRIPTION_VERIFICATION",
+            Channel::Sms,
+            Language::En,
+            &data,
+        );
+        assert_eq!(sms.text, "Bazaar: Your Bazaar code is 042917");
+        let email = render("EMAIL_VERIFICATION", Channel::Email, Language::En, &data);
+        assert!(email.text.contains("Enter 042917"), "{}", email.text);
+        assert!(email.text.contains("15 minutes"), "{}", email.text);
+    }
+
+    #[test]
     fn every_event_has_a_template_in_both_languages() {
         for event in [
             "USER_REGISTERED",
@@ -237,6 +276,9 @@ mod tests {
             "SHIPMENT_DELIVERED",
             "PRODUCT_OUT_OF_STOCK",
             "IMPORT_FINISHED",
+            "EMAIL_VERIFICATION",
+            "SUBSCRIPTION_VERIFICATION",
+            "SUBSCRIPTION_TEST",
         ] {
             for language in [Language::En, Language::Fa] {
                 assert!(templates(event, language).is_some(), "{event} {language:?}");

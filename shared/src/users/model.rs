@@ -59,6 +59,15 @@ pub struct User {
     /// What notifications are written in.
     #[serde(default)]
     pub language: Language,
+    /// Whether the owner proved the account e-mail is theirs (a code sent to it); until
+    /// then it receives nothing but that code. Accounts stored before verification existed
+    /// count as verified.
+    #[serde(default = "verified_before_verification_existed")]
+    pub email_verified: bool,
+}
+
+fn verified_before_verification_existed() -> bool {
+    true
 }
 
 /// The profile as the API shows it: no password hash, no bookkeeping.
@@ -74,6 +83,7 @@ pub struct UserView {
     pub is_active: bool,
     pub language: Language,
     pub created_at: DateTime<Utc>,
+    pub email_verified: bool,
 }
 
 impl From<&User> for UserView {
@@ -89,6 +99,7 @@ impl From<&User> for UserView {
             is_active: user.is_active,
             language: user.language,
             created_at: user.created_at,
+            email_verified: user.email_verified,
         }
     }
 }
@@ -134,6 +145,7 @@ impl User {
             address_count: 0,
             default_address_id: None,
             language: Language::En,
+            email_verified: true,
         }
     }
 }

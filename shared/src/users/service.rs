@@ -11,8 +11,10 @@ use crate::auth::{IssuedToken, LoginThrottle, TokenService, passwords};
 use crate::error::{Error, FieldError, Result};
 use crate::events::{Event, EventType};
 use crate::keys;
+use crate::notifications::verification;
 use crate::outbox::{self, Staged};
 use crate::pagination::{self, Listing, PageRequest};
+use crate::ports::notifier::Channel;
 use crate::ports::{Cond, Index, Item, Query, StoreError, TxOp, Update, store};
 use crate::users::model::Language;
 use crate::users::requests::{
@@ -151,6 +153,8 @@ impl UserService {
             address_count: 0,
             default_address_id: None,
             language: account.language,
+            // The operator vouches for a bootstrapped admin's address; a customer proves it.
+            email_verified: role == Role::Admin,
         };
         let event = Event::new(
             EventType::UserRegistered,
@@ -159,6 +163,7 @@ impl UserService {
                 "email": user.email,
                 "username": user.username,
                 "first_name": user.first_name,
+                "email_verified": user.email_verified,
             }),
             correlation_id,
             self.ports.ids.as_ref(),
@@ -184,6 +189,19 @@ impl UserService {
             claim(keys::username_claim(&user.username)),
             staged.write()?,
         ];
+        // An address not yet proved gets one message: its code (the welcome e-mail waits).
+        let mut ops = ops;
+        let mut proof = Vec::new();
+        if !user.email_verified {
+            let message = verification::account_email_message(&self.ports, &user)?;
+            ops.push(verification::count_send(
+                &self.ports,
+                Channel::Email,
+                &user.email,
+            ));
+            ops.extend(message.writes()?);
+            proof.push(message.staged);
+        }
         match self.ports.store.transact(ops).await {
             Ok(()) => {}
             Err(StoreError::TransactionCancelled { failed }) => {
@@ -215,7 +233,8 @@ impl UserService {
             }
             Err(other) => return Err(other.into()),
         }
-        outbox::deliver(&self.ports, &[staged]).await;
+        proof.insert(0, staged);
+        outbox::deliver(&self.ports, &proof).await;
         Ok(user)
     }
 
