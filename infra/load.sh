@@ -81,6 +81,12 @@ trap 'exit 143' TERM
 
 export BAZAAR_DATA_DIR="$work/data"
 export BAZAAR_LOG="${BAZAAR_LOG:-warn}"
+# Every simulated shopper calls from 127.0.0.1, so the per-client rate limits (which would
+# treat them as one client) and the unpaid-order limit's defaults are lifted for the run.
+for limit in LOGIN REGISTER PAY SUBSCRIBE VERIFY; do
+  export "BAZAAR_RATE_LIMIT_$limit=off"
+done
+export BAZAAR_MAX_PENDING_ORDERS="${BAZAAR_MAX_PENDING_ORDERS:-1000}"
 unset BAZAAR_BACKEND BAZAAR_TABLE BAZAAR_ADMIN_EMAIL BAZAAR_ADMIN_PASSWORD BAZAAR_PUBLIC_URL
 admin_email="admin@example.com"
 admin_password="$("$python" -c 'import secrets; print(secrets.token_urlsafe(24))')"

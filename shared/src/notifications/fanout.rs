@@ -309,7 +309,7 @@ impl Notifications {
 
 /// What the delivery log keeps of a target: only the origin of a Slack or webhook URL (the
 /// delivery step reads the URL from the subscription).
-fn logged_target(medium: Medium, target: Option<String>) -> Option<String> {
+pub(crate) fn logged_target(medium: Medium, target: Option<String>) -> Option<String> {
     match medium {
         Medium::Slack | Medium::Webhook => target.map(|url| targets::origin(&url)),
         _ => target,

@@ -225,7 +225,9 @@ impl ProofMessage {
             event: event.to_owned(),
             event_id: id.clone(),
             channel: medium,
-            target: Some(target.to_owned()),
+            // A Slack or webhook URL is a secret: the log keeps its origin, and the delivery
+            // step reads the URL from the subscription.
+            target: crate::notifications::fanout::logged_target(medium, Some(target.to_owned())),
             subscription_id: subscription_id.map(str::to_owned),
             language: user.language,
             status: DeliveryStatus::Pending,
@@ -366,31 +368,18 @@ impl Notifications {
             Some(&subscription.id),
             event,
         )?;
-        let (budget, retry_after) =
-            take_send(&self.ports, subscription.channel, &subscription.target).await?;
-        let mut ops = vec![
-            TxOp::Check {
-                key: subscription.key(),
-                cond: Cond::Exists,
-            },
-            budget,
-        ];
-        ops.extend(message.writes()?);
-        match self.ports.store.transact(ops).await {
-            Ok(()) => {}
-            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {
-                return Err(Error::NotFound("subscription"));
-            }
-            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
-                return Err(spent(retry_after));
-            }
-            Err(StoreError::TransactionConflict) => {
-                return Err(Error::conflict("a concurrent change interfered; try again"));
-            }
-            Err(other) => return Err(other.into()),
-        }
-        crate::outbox::deliver(&self.ports, std::slice::from_ref(&message.staged)).await;
-        Ok(())
+        let precondition = TxOp::Check {
+            key: subscription.key(),
+            cond: Cond::Exists,
+        };
+        self.send_proof(
+            message,
+            subscription.channel,
+            &subscription.target,
+            precondition,
+            || Error::NotFound("subscription"),
+        )
+        .await
     }
 
     /// Checks the code sent to the account e-mail and marks the address verified.
@@ -429,19 +418,34 @@ impl Notifications {
             return Err(Error::conflict("this e-mail address is already verified"));
         }
         let message = account_email_message(&self.ports, user)?;
-        let (budget, retry_after) = take_send(&self.ports, Channel::Email, &user.email).await?;
-        let mut ops = vec![
-            TxOp::Check {
-                key: keys::user(&user.id),
-                cond: Cond::eq("email_verified", false),
-            },
-            budget,
-        ];
+        let precondition = TxOp::Check {
+            key: keys::user(&user.id),
+            cond: Cond::eq("email_verified", false),
+        };
+        self.send_proof(message, Channel::Email, &user.email, precondition, || {
+            Error::conflict("this e-mail address is already verified")
+        })
+        .await
+    }
+
+    /// Writes a proof message (a code or test delivery) with one unit of its target's hourly
+    /// budget, in one transaction guarded by `precondition` (`refused` when it fails), then
+    /// hands it to its queue.
+    async fn send_proof(
+        &self,
+        message: ProofMessage,
+        channel: Channel,
+        target: &str,
+        precondition: TxOp,
+        refused: impl FnOnce() -> Error,
+    ) -> Result<()> {
+        let (budget, retry_after) = take_send(&self.ports, channel, target).await?;
+        let mut ops = vec![precondition, budget];
         ops.extend(message.writes()?);
         match self.ports.store.transact(ops).await {
             Ok(()) => {}
             Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {
-                return Err(Error::conflict("this e-mail address is already verified"));
+                return Err(refused());
             }
             Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
                 return Err(spent(retry_after));
