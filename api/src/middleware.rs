@@ -1,5 +1,5 @@
 //! What wraps every request: a request id (echoed or made), a tracing span carrying it, one
-//! structured log line per request, and the Prometheus metrics the seed names.
+//! structured log line per request, and the Prometheus metrics the shop exposes.
 
 use std::time::Instant;
 

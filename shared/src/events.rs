@@ -1,4 +1,4 @@
-//! Domain events and their envelope, as published on the queues (API.md, "Events").
+//! Domain events and their envelope, as published on the queues (contract: `docs/openapi.yaml`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! The address book endpoints (API.md, "Users").
+//! The address book endpoints (contract: `docs/openapi.yaml`).
 
 use axum::Json;
 use axum::extract::{Path, State};

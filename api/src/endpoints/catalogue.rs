@@ -1,4 +1,4 @@
-//! The catalogue endpoints (API.md, "Catalogue and inventory"). Public reads carry an `ETag`
+//! The catalogue endpoints (contract: `docs/openapi.yaml`). Public reads carry an `ETag`
 //! and `Cache-Control`, answer `If-None-Match` with 304, and are served from the in-process
 //! cache when fresh; admin writes clear that cache.
 

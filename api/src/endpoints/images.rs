@@ -1,4 +1,4 @@
-//! Product images (API.md, "Catalogue and inventory"): an admin gets a presigned upload URL
+//! Product images (contract: `docs/openapi.yaml`): an admin gets a presigned upload URL
 //! and sends the image straight to blob storage; the function never sees the bytes.
 
 use axum::Json;

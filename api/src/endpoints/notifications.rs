@@ -1,4 +1,4 @@
-//! The notification endpoints (API.md, "Notifications").
+//! The notification endpoints (contract: `docs/openapi.yaml`).
 
 use axum::Json;
 use axum::extract::{Path, State};

@@ -1,4 +1,4 @@
-//! The order endpoints (API.md, "Orders, payments, shipping"). `POST /orders`, `/pay` and
+//! The order endpoints (contract: `docs/openapi.yaml`). `POST /orders`, `/pay` and
 //! `/refund` honour `Idempotency-Key` (see [`idempotent`]).
 
 use std::future::Future;

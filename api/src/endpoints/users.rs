@@ -1,4 +1,4 @@
-//! The user endpoints (API.md, "Users").
+//! The user endpoints (contract: `docs/openapi.yaml`).
 
 use axum::Json;
 use axum::extract::{Path, State};

@@ -1,4 +1,4 @@
-//! The catalogue (API.md, "Catalogue and inventory"): categories, products, listing and
+//! The catalogue (contract: `docs/openapi.yaml`): categories, products, listing and
 //! search without scans, and stock.
 
 pub mod categories;

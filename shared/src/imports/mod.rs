@@ -1,4 +1,4 @@
-//! Catalogue imports, the seed's "process a huge uploaded file in the background" job: an
+//! Catalogue imports, the "process a huge uploaded file in the background" job: an
 //! admin uploads a CSV to blob storage through a presigned URL, the upload triggers
 //! [`run`] (an S3 event in AWS, the same event built by the local server), which streams the
 //! file in bounded memory, upserts every good row by SKU, rejects bad lines with their number

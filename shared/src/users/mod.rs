@@ -1,4 +1,4 @@
-//! User accounts (API.md, "Users"): registration, login, profiles, the admin's view and the
+//! User accounts (contract: `docs/openapi.yaml`): registration, login, profiles, the admin's view and the
 //! address book.
 
 pub mod addresses;
