@@ -20,6 +20,7 @@ use crate::notifications::model::{DeliverCommand, Delivery, DeliveryStatus, Subs
 use crate::notifications::{policy, templates};
 use crate::ports::notifier::{Channel, Outgoing, SendError};
 use crate::ports::{Cond, StoreError, Update};
+use crate::users::User;
 
 /// How long a delivery step may hold a delivery.
 const LEASE_SECONDS: i64 = 60;
@@ -91,36 +92,49 @@ impl Notifications {
             }
             Err(other) => return Err(other.into()),
         }
-        if let Some(reason) = self.unproved_target(&delivery).await? {
+        // The owner and the subscription are read once, for every check below.
+        let owner = self
+            .ports
+            .store
+            .get(&keys::user(&delivery.user_id))
+            .await?
+            .map(User::from_item)
+            .transpose()?;
+        let subscription = match &delivery.subscription_id {
+            Some(id) => self
+                .ports
+                .store
+                .get(&keys::subscription(&delivery.user_id, id))
+                .await?
+                .map(Subscription::from_item)
+                .transpose()?,
+            None => None,
+        };
+        if let Some(reason) =
+            Self::unproved_target(&delivery, owner.as_ref(), subscription.as_ref())
+        {
             self.settle(&key, DeliveryStatus::Failed, 0, Some(&reason))
                 .await?;
             return Ok(Outcome::Failed(reason));
         }
 
         // URLs are read from the subscription: the delivery log keeps only their origin.
-        let (target, signing_secret) = match (channel, &delivery.subscription_id) {
-            (Channel::Webhook | Channel::Slack, Some(id)) => {
-                match self
-                    .ports
-                    .store
-                    .get(&keys::subscription(&delivery.user_id, id))
-                    .await?
-                {
-                    Some(item) => {
-                        let subscription = Subscription::from_item(item)?;
-                        (subscription.target, subscription.signing_secret)
-                    }
-                    None => {
-                        let reason = "the subscription was deleted".to_owned();
-                        self.settle(&key, DeliveryStatus::Failed, 0, Some(&reason))
-                            .await?;
-                        return Ok(Outcome::Failed(reason));
-                    }
-                }
+        let (target, signing_secret) = match (channel, subscription) {
+            (Channel::Webhook | Channel::Slack, Some(subscription)) => {
+                (subscription.target, subscription.signing_secret)
+            }
+            (Channel::Webhook | Channel::Slack, None) if delivery.subscription_id.is_some() => {
+                let reason = "the subscription was deleted".to_owned();
+                self.settle(&key, DeliveryStatus::Failed, 0, Some(&reason))
+                    .await?;
+                return Ok(Outcome::Failed(reason));
             }
             _ => (delivery.target.clone().unwrap_or_default(), None),
         };
-        if let Some(refusal) = self.refusal(&delivery, channel, &target, charged).await? {
+        if let Some(refusal) = self
+            .refusal(&delivery, owner.as_ref(), channel, &target, charged)
+            .await?
+        {
             let reason = refusal.reason().to_owned();
             tracing::info!(delivery = %delivery.id, %reason, "delivery suppressed");
             self.settle(&key, DeliveryStatus::Suppressed, 0, Some(&reason))

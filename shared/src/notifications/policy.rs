@@ -112,15 +112,12 @@ impl Notifications {
     pub(crate) async fn refusal(
         &self,
         delivery: &Delivery,
+        owner: Option<&User>,
         channel: Channel,
         target: &str,
         charged: bool,
     ) -> Result<Option<Refusal>> {
-        let active = match self.ports.store.get(&keys::user(&delivery.user_id)).await? {
-            Some(item) => User::from_item(item)?.is_active,
-            None => false,
-        };
-        if !active {
+        if !owner.is_some_and(|user| user.is_active) {
             return Ok(Some(Refusal::AccountInactive));
         }
         if channel == Channel::Sms && !sms_allowed(self.settings.sms_countries.as_deref(), target) {

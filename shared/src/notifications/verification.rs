@@ -490,28 +490,26 @@ impl Notifications {
     }
 
     /// Why a delivery may not be sent (its target is not verified), checked just before it
-    /// is: fan-out already leaves such targets out, this covers what changed since.
-    pub(crate) async fn unproved_target(&self, delivery: &Delivery) -> Result<Option<String>> {
+    /// is: fan-out already leaves such targets out, this covers what changed since. `owner`
+    /// and `subscription` are the delivery's, as the delivery step read them.
+    pub(crate) fn unproved_target(
+        delivery: &Delivery,
+        owner: Option<&User>,
+        subscription: Option<&Subscription>,
+    ) -> Option<String> {
         if is_verification(&delivery.event) {
-            return Ok(None);
+            return None;
         }
-        if let Some(id) = &delivery.subscription_id {
-            let key = keys::subscription(&delivery.user_id, id);
-            let active = match self.ports.store.get(&key).await? {
-                Some(item) => Subscription::from_item(item)?.status() == SubscriptionStatus::Active,
-                // The delivery step reports deleted subscriptions itself.
-                None => true,
-            };
-            return Ok((!active).then(|| "the target is not verified".to_owned()));
+        if delivery.subscription_id.is_some() {
+            // The delivery step reports deleted subscriptions itself.
+            let active = subscription.is_none_or(|s| s.status() == SubscriptionStatus::Active);
+            return (!active).then(|| "the target is not verified".to_owned());
         }
         if delivery.channel == Medium::Email {
-            let verified = match self.ports.store.get(&keys::user(&delivery.user_id)).await? {
-                Some(item) => User::from_item(item)?.email_verified,
-                None => false,
-            };
-            return Ok((!verified).then(|| "the account e-mail is not verified".to_owned()));
+            let verified = owner.is_some_and(|user| user.email_verified);
+            return (!verified).then(|| "the account e-mail is not verified".to_owned());
         }
-        Ok(None)
+        None
     }
 
     /// After a delivery was sent: a 2xx answer to a test delivery proves the target.
