@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod catalogue;
 pub mod context;
+pub mod counter;
 pub mod digest;
 pub mod entity;
 pub mod error;

@@ -11,9 +11,8 @@
 //! take the last unit. Counters carry `expires_at` and vanish two days later. Targets are
 //! named in keys by a digest, never in plain.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::entity;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::notifications::Notifications;
@@ -159,14 +158,11 @@ impl Notifications {
             per_target,
             Refusal::TargetBudget,
         ));
-        // A conditional add needs the attribute: each counter starts at zero, once a day.
+        // Each counter starts at zero, once a day.
         let expires_at = (day + 2) * DAY_SECONDS;
         for (key, _, _) in &counters {
-            let zero = entity::keyed(key, json!({"count": 0, "expires_at": expires_at}));
-            match self.ports.store.put(zero, Cond::NotExists).await {
-                Ok(()) | Err(StoreError::ConditionFailed) => {}
-                Err(other) => return Err(other.into()),
-            }
+            crate::counter::create_if_missing(self.ports.store.as_ref(), key, Some(expires_at))
+                .await?;
         }
         let mut ops: Vec<TxOp> = counters
             .iter()

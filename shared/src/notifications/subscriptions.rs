@@ -147,13 +147,8 @@ impl Notifications {
             None => None,
         };
 
-        // The counter starts at zero the first time (a conditional add needs the attribute).
         let counter = keys::subscription_count(&user.id);
-        let zero = entity::keyed(&counter, json!({"count": 0}));
-        match self.ports.store.put(zero, Cond::NotExists).await {
-            Ok(()) | Err(StoreError::ConditionFailed) => {}
-            Err(other) => return Err(other.into()),
-        }
+        crate::counter::create_if_missing(self.ports.store.as_ref(), &counter, None).await?;
         let claim = keys::subscription_claim(&user.id, channel.as_str(), &digest(&target));
         let mut ops = vec![
             TxOp::Put {

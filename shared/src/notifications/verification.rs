@@ -276,11 +276,8 @@ pub(crate) async fn take_send(
     let now = ports.clock.now().timestamp();
     let (window, retry_after) = window(now);
     let key = keys::verification_sends(channel.as_str(), &digest(target), window);
-    let zero = entity::keyed(&key, json!({"count": 0, "expires_at": (window + 2) * 3600}));
-    match ports.store.put(zero, Cond::NotExists).await {
-        Ok(()) | Err(StoreError::ConditionFailed) => {}
-        Err(other) => return Err(other.into()),
-    }
+    crate::counter::create_if_missing(ports.store.as_ref(), &key, Some((window + 2) * 3600))
+        .await?;
     let op = TxOp::Update {
         key,
         updates: vec![Update::add("count", 1)],

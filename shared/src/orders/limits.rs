@@ -8,14 +8,13 @@
 //! cancel, expiry) takes it back. The order remembers that it holds a slot, so the slot is
 //! given back exactly once, and orders placed before the limit existed give nothing back.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::entity;
 use crate::error::{Error, FieldError, Result};
 use crate::keys;
 use crate::orders::model::Order;
 use crate::orders::requests::MergedLine;
-use crate::ports::{Cond, Store, StoreError, TxOp, Update};
+use crate::ports::{Cond, Store, TxOp, Update};
 
 /// Declined payment attempts after which an order takes no more payment.
 pub const MAX_DECLINED_ATTEMPTS: u32 = 3;
@@ -63,11 +62,8 @@ pub fn too_many_declines() -> Error {
 pub async fn slot_may_be_free(store: &dyn Store, user_id: &str, max: u32) -> Result<bool> {
     let key = keys::unpaid_order_count(user_id);
     let Some(counter) = store.get(&key).await? else {
-        let zero = entity::keyed(&key, json!({"count": 0}));
-        return match store.put(zero, Cond::NotExists).await {
-            Ok(()) | Err(StoreError::ConditionFailed) => Ok(true),
-            Err(other) => Err(other.into()),
-        };
+        crate::counter::create_if_missing(store, &key, None).await?;
+        return Ok(true);
     };
     let held = counter.get("count").and_then(Value::as_i64).unwrap_or(0);
     Ok(held < i64::from(max))
