@@ -3,17 +3,17 @@
 
 use std::sync::Arc;
 
-use bazaar_adapters::config::{BackendConfig, Connected, connect_with};
+use bazaar_adapters::config::{Connected, connect_aws};
 use bazaar_shared::Ports;
 use bazaar_shared::auth::{LoginThrottle, TokenService};
 use bazaar_shared::users::{AddressBook, UserService};
 
 use crate::cache::{self, ResponseCache};
 use crate::client::TrustedProxies;
-use crate::settings;
+use crate::settings::{Settings, SettingsError};
 use bazaar_shared::catalogue::Products;
 use bazaar_shared::notifications::{NotificationSettings, Notifications};
-use bazaar_shared::orders::{OrderSettings, Orders};
+use bazaar_shared::orders::Orders;
 use bazaar_shared::ratelimit::RateLimits;
 
 #[derive(Clone)]
@@ -40,63 +40,26 @@ pub struct Guards {
 }
 
 impl App {
-    /// Wires the app from the process environment. `tokens`: whether this process issues or
-    /// verifies tokens, and so needs the signing secret (a function that does not is not
-    /// given access to it).
-    pub async fn from_env(tokens: bool) -> Result<Self, String> {
-        let lookup = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-        let backend = BackendConfig::from_lookup(lookup)?;
-        Self::build_with(&backend, &lookup, None, tokens).await
-    }
-
-    /// Wires the app, with tokens, for a given backend, reading other settings through `lookup`.
-    pub async fn build(
-        backend: &BackendConfig,
-        lookup: &impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, String> {
-        Self::build_with(backend, lookup, None, true).await
-    }
-
-    /// As [`App::from_env`], with the backend, settings and SDK configuration given.
-    pub async fn build_with(
-        backend: &BackendConfig,
-        lookup: &impl Fn(&str) -> Option<String>,
-        sdk: Option<aws_config::SdkConfig>,
-        tokens: bool,
-    ) -> Result<Self, String> {
-        let connected = connect_with(backend, sdk).await?;
+    /// The app of a function package: the AWS adapters (each SDK client built on first use)
+    /// and, when `tokens` is true, the token service with its signing secret. A function that
+    /// neither issues nor verifies tokens is not given the secret, nor reads it.
+    pub async fn on_aws(settings: &Settings, tokens: bool) -> Result<Self, SettingsError> {
+        let connected = connect_aws(&settings.backend, None).await?;
         let tokens = if tokens {
-            let settings = settings::token_settings(lookup, backend, &connected).await?;
-            Some(TokenService::new(settings))
+            let found = settings
+                .tokens
+                .settings(connected.aws.as_ref(), || None)
+                .await?;
+            Some(TokenService::new(found))
         } else {
             None
         };
-        let orders = settings::order_settings(lookup)?;
-        let guards = settings::guards(lookup)?;
-        Ok(Self::assemble_guarded(connected, tokens, orders, guards))
+        Ok(Self::new(settings, connected, tokens))
     }
 
-    /// Wires the app over adapters that are already connected, with default order settings.
-    pub fn assemble(connected: Connected, tokens: Option<TokenService>) -> Self {
-        Self::assemble_with(connected, tokens, OrderSettings::default())
-    }
-
-    /// Wires the app over adapters that are already connected, with the default guards.
-    pub fn assemble_with(
-        connected: Connected,
-        tokens: Option<TokenService>,
-        orders: OrderSettings,
-    ) -> Self {
-        Self::assemble_guarded(connected, tokens, orders, Guards::default())
-    }
-
-    /// Wires the app over adapters that are already connected.
-    pub fn assemble_guarded(
-        connected: Connected,
-        tokens: Option<TokenService>,
-        orders: OrderSettings,
-        guards: Guards,
-    ) -> Self {
+    /// Wires the app over adapters that are already connected (the local server chooses
+    /// them; tests change them).
+    pub fn new(settings: &Settings, connected: Connected, tokens: Option<TokenService>) -> Self {
         let ports = connected.ports.clone();
         let notifications = NotificationSettings {
             allow_private_targets: connected.notify.allow_private_targets,
@@ -109,11 +72,11 @@ impl App {
                 users: UserService::new(ports.clone(), tokens, LoginThrottle::default()),
                 addresses: AddressBook::new(ports.clone()),
                 products: Products::new(ports.clone()),
-                orders: Orders::new(ports.clone(), orders),
+                orders: Orders::new(ports.clone(), settings.orders.clone()),
                 notifications: Notifications::new(ports, notifications),
                 cache: ResponseCache::new(cache::TTL, cache::MAX_BYTES),
                 connected,
-                guards,
+                guards: settings.guards.clone(),
             }),
         }
     }

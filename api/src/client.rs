@@ -33,7 +33,11 @@ impl TrustedProxies {
                 entry
                     .parse::<IpNet>()
                     .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("{entry:?} is not an IP address or CIDR block"))
+                    .map_err(|_| {
+                        format!(
+                            "comma-separated IP addresses or CIDR blocks ({entry:?} is neither)"
+                        )
+                    })
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Self)

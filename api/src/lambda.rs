@@ -8,13 +8,19 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
 use crate::functions::Trigger;
+use crate::settings::Settings;
 use crate::{App, handlers, router, telemetry};
 
 pub type Error = lambda_runtime::Error;
 
 async fn start(tokens: bool) -> Result<App, Error> {
     telemetry::init();
-    App::from_env(tokens).await.map_err(|error| {
+    let settings = Settings::from_env();
+    let app = match settings {
+        Ok(settings) => App::on_aws(&settings, tokens).await,
+        Err(error) => Err(error),
+    };
+    app.map_err(|error| {
         tracing::error!(%error, "configuration refused; not starting");
         Error::from(error)
     })

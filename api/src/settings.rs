@@ -1,168 +1,320 @@
-//! Settings of the edge that are not about where data lives: token issuing, mostly.
+//! Everything a process is configured with, read once into one typed value: where data
+//! lives, token issuing, orders, the edge's guards and, for the local server, where to listen
+//! and which admin to create at start. Every refusal names the setting (see
+//! `bazaar_shared::settings`).
 
-use bazaar_adapters::config::{Backend, BackendConfig, Connected, load_or_create_secret};
+use std::net::SocketAddr;
+
+use bazaar_adapters::config::{BackendConfig, NotAws};
 use bazaar_shared::auth::{SigningSecret, TokenSettings};
 use bazaar_shared::orders::OrderSettings;
 use bazaar_shared::orders::requests::MAX_QUANTITY;
+use bazaar_shared::ratelimit::{Limit, Rate};
+use bazaar_shared::settings::{InvalidSetting, Source};
 
-/// Reads the token settings. The signing secret comes from `BAZAAR_JWT_SECRET`, or in AWS from
-/// the SSM SecureString parameter named by `BAZAAR_JWT_SECRET_PARAMETER`. On AWS there is no
-/// fallback: a missing or weak secret stops the function from starting. Embedded, a random
-/// secret is created once in the data directory.
-pub async fn token_settings(
-    lookup: &impl Fn(&str) -> Option<String>,
-    backend: &BackendConfig,
-    connected: &Connected,
-) -> Result<TokenSettings, String> {
-    let raw = if let Some(secret) = lookup("BAZAAR_JWT_SECRET") {
-        secret
-    } else if let (Some(parameter), Some(sdk)) =
-        (lookup("BAZAAR_JWT_SECRET_PARAMETER"), &connected.aws)
-    {
-        bazaar_adapters::aws::read_ssm_secret(sdk, &parameter)
-            .await
-            .map_err(|error| format!("cannot read the JWT secret parameter {parameter}: {error}"))?
-    } else {
-        match &backend.backend {
-            Backend::Embedded { data_dir, .. } => {
-                load_or_create_secret(&data_dir.join("jwt-secret"))?
-            }
-            Backend::Aws { .. } => {
-                return Err(
-                    "no JWT signing secret: set BAZAAR_JWT_SECRET_PARAMETER (an SSM SecureString) or BAZAAR_JWT_SECRET"
-                        .to_owned(),
-                );
-            }
-        }
-    };
-    let secret = SigningSecret::new(raw.into_bytes())?;
-    let ttl_seconds = match lookup("BAZAAR_JWT_TTL_SECONDS") {
-        Some(value) => value
-            .parse::<i64>()
-            .ok()
-            .filter(|ttl| (60..=86_400).contains(ttl))
-            .ok_or_else(|| format!("BAZAAR_JWT_TTL_SECONDS must be 60..=86400, not {value:?}"))?,
-        None => 3600,
-    };
-    Ok(TokenSettings {
-        secret,
-        issuer: lookup("BAZAAR_JWT_ISSUER").unwrap_or_else(|| "bazaar".to_owned()),
-        audience: lookup("BAZAAR_JWT_AUDIENCE").unwrap_or_else(|| "bazaar-api".to_owned()),
-        ttl_seconds,
-    })
+use crate::app::Guards;
+use crate::client::TrustedProxies;
+
+/// The whole configuration of a process.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub backend: BackendConfig,
+    pub tokens: TokenConfig,
+    pub orders: OrderSettings,
+    pub guards: Guards,
+    /// Where the local server listens (`BAZAAR_LISTEN`, default `127.0.0.1:3000`).
+    pub listen: SocketAddr,
+    /// The admin the local server creates at start, if any.
+    pub admin: Option<AdminSeed>,
 }
 
-/// Reads the order settings: `BAZAAR_RESERVATION_MINUTES` (1..=1440, default 15),
+/// How tokens are signed. The secret is found by [`TokenConfig::settings`].
+#[derive(Clone)]
+pub struct TokenConfig {
+    /// `BAZAAR_JWT_SECRET`: the secret itself.
+    pub secret: Option<String>,
+    /// `BAZAAR_JWT_SECRET_PARAMETER`: an SSM SecureString holding it (AWS).
+    pub secret_parameter: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    /// `BAZAAR_JWT_TTL_SECONDS`, 60..=86400, default 3600.
+    pub ttl_seconds: i64,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_parameter", &self.secret_parameter)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl_seconds", &self.ttl_seconds)
+            .finish()
+    }
+}
+
+/// `BAZAAR_ADMIN_EMAIL`, `BAZAAR_ADMIN_PASSWORD` and `BAZAAR_ADMIN_USERNAME` (default
+/// `admin`): an admin the local server creates at start (never taking over an account).
+#[derive(Clone)]
+pub struct AdminSeed {
+    pub email: String,
+    pub password: String,
+    pub username: String,
+}
+
+impl std::fmt::Debug for AdminSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSeed").finish_non_exhaustive()
+    }
+}
+
+/// Why a process refused its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidSetting),
+    #[error(
+        "no JWT signing secret: set BAZAAR_JWT_SECRET_PARAMETER (an SSM SecureString) or BAZAAR_JWT_SECRET"
+    )]
+    NoSigningSecret,
+    #[error("cannot read the JWT secret parameter {parameter}: {reason}")]
+    SecretParameter { parameter: String, reason: String },
+    #[error("the JWT signing secret is refused: {0}")]
+    WeakSecret(String),
+    #[error("the local JWT secret file: {0}")]
+    SecretFile(String),
+    #[error(transparent)]
+    NotAws(#[from] NotAws),
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_source(&Source::env())
+    }
+
+    pub fn from_source(source: &Source) -> Result<Self, SettingsError> {
+        let listen = source
+            .text("BAZAAR_LISTEN", DEFAULT_LISTEN)
+            .parse()
+            .map_err(|_| {
+                InvalidSetting::new(
+                    "BAZAAR_LISTEN",
+                    "host:port",
+                    &source.text("BAZAAR_LISTEN", ""),
+                )
+            })?;
+        let admin = match (
+            source.get("BAZAAR_ADMIN_EMAIL"),
+            source.get("BAZAAR_ADMIN_PASSWORD"),
+        ) {
+            (Some(email), Some(password)) => Some(AdminSeed {
+                email,
+                password,
+                username: source.text("BAZAAR_ADMIN_USERNAME", "admin"),
+            }),
+            _ => None,
+        };
+        Ok(Self {
+            backend: BackendConfig::from_source(source)?,
+            tokens: TokenConfig::from_source(source)?,
+            orders: order_settings(source)?,
+            guards: guards(source)?,
+            listen,
+            admin,
+        })
+    }
+}
+
+impl TokenConfig {
+    fn from_source(source: &Source) -> Result<Self, InvalidSetting> {
+        Ok(Self {
+            secret: source.get("BAZAAR_JWT_SECRET"),
+            secret_parameter: source.get("BAZAAR_JWT_SECRET_PARAMETER"),
+            issuer: source.text("BAZAAR_JWT_ISSUER", "bazaar"),
+            audience: source.text("BAZAAR_JWT_AUDIENCE", "bazaar-api"),
+            ttl_seconds: source.number("BAZAAR_JWT_TTL_SECONDS", 60..=86_400, 3600)?,
+        })
+    }
+
+    /// The token settings with their secret: `BAZAAR_JWT_SECRET`, else the SSM parameter
+    /// (when on AWS), else the secret `kept` by the local backend (a file in its data
+    /// directory). On AWS there is no such fallback: a missing or weak secret stops the
+    /// function from starting.
+    pub async fn settings(
+        &self,
+        sdk: Option<&aws_config::SdkConfig>,
+        kept: impl FnOnce() -> Option<Result<String, String>>,
+    ) -> Result<TokenSettings, SettingsError> {
+        let raw = if let Some(secret) = &self.secret {
+            secret.clone()
+        } else if let (Some(parameter), Some(sdk)) = (&self.secret_parameter, sdk) {
+            bazaar_adapters::aws::read_ssm_secret(sdk, parameter)
+                .await
+                .map_err(|reason| SettingsError::SecretParameter {
+                    parameter: parameter.clone(),
+                    reason,
+                })?
+        } else {
+            match kept() {
+                Some(secret) => secret.map_err(SettingsError::SecretFile)?,
+                None => return Err(SettingsError::NoSigningSecret),
+            }
+        };
+        Ok(TokenSettings {
+            secret: SigningSecret::new(raw.into_bytes()).map_err(SettingsError::WeakSecret)?,
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            ttl_seconds: self.ttl_seconds,
+        })
+    }
+}
+
+/// The order settings: `BAZAAR_RESERVATION_MINUTES` (1..=1440, default 15),
 /// `BAZAAR_TAX_RATE_BPS` (0..=10000 basis points, default 0), `BAZAAR_CARRIER`,
 /// `BAZAAR_MAX_PENDING_ORDERS` (unpaid orders one customer may hold, 1..=1000, default 3) and
 /// `BAZAAR_MAX_UNITS_PER_LINE` (units of one product per order, 1..=1000, default 10).
-pub fn order_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<OrderSettings, String> {
-    let mut settings = OrderSettings::default();
-    if let Some(value) = lookup("BAZAAR_RESERVATION_MINUTES") {
-        let minutes = value
-            .parse::<u64>()
-            .ok()
-            .filter(|minutes| (1..=1440).contains(minutes))
-            .ok_or_else(|| format!("BAZAAR_RESERVATION_MINUTES must be 1..=1440, not {value:?}"))?;
-        settings.reservation = std::time::Duration::from_secs(minutes * 60);
-    }
-    if let Some(value) = lookup("BAZAAR_TAX_RATE_BPS") {
-        settings.tax_rate_bps = value
-            .parse::<u32>()
-            .ok()
-            .filter(|bps| *bps <= 10_000)
-            .ok_or_else(|| format!("BAZAAR_TAX_RATE_BPS must be 0..=10000, not {value:?}"))?;
-    }
-    if let Some(carrier) = lookup("BAZAAR_CARRIER") {
-        settings.carrier = carrier;
-    }
-    if let Some(value) = lookup("BAZAAR_MAX_PENDING_ORDERS") {
-        settings.max_pending_orders = value
-            .parse::<u32>()
-            .ok()
-            .filter(|max| (1..=1000).contains(max))
-            .ok_or_else(|| format!("BAZAAR_MAX_PENDING_ORDERS must be 1..=1000, not {value:?}"))?;
-    }
-    if let Some(value) = lookup("BAZAAR_MAX_UNITS_PER_LINE") {
-        settings.max_units_per_line = value
-            .parse::<i64>()
-            .ok()
-            .filter(|max| (1..=MAX_QUANTITY).contains(max))
-            .ok_or_else(|| {
-                format!("BAZAAR_MAX_UNITS_PER_LINE must be 1..={MAX_QUANTITY}, not {value:?}")
-            })?;
-    }
-    Ok(settings)
+fn order_settings(source: &Source) -> Result<OrderSettings, InvalidSetting> {
+    let defaults = OrderSettings::default();
+    let minutes = source.number(
+        "BAZAAR_RESERVATION_MINUTES",
+        1..=1440,
+        defaults.reservation.as_secs() / 60,
+    )?;
+    Ok(OrderSettings {
+        reservation: std::time::Duration::from_secs(minutes * 60),
+        tax_rate_bps: source.number("BAZAAR_TAX_RATE_BPS", 0..=10_000, defaults.tax_rate_bps)?,
+        carrier: source.text("BAZAAR_CARRIER", &defaults.carrier),
+        max_pending_orders: source.number(
+            "BAZAAR_MAX_PENDING_ORDERS",
+            1..=1000,
+            defaults.max_pending_orders,
+        )?,
+        max_units_per_line: source.number(
+            "BAZAAR_MAX_UNITS_PER_LINE",
+            1..=MAX_QUANTITY,
+            defaults.max_units_per_line,
+        )?,
+    })
 }
 
-/// Reads the abuse guards: `BAZAAR_RATE_LIMIT_<NAME>` per limit (`<count>/<seconds>` or
-/// `off`; names `LOGIN`, `REGISTER`, `PAY`, `SUBSCRIBE`, `VERIFY`) and
-/// `BAZAAR_TRUSTED_PROXIES` (comma-separated CIDR blocks; default none).
-pub fn guards(lookup: &impl Fn(&str) -> Option<String>) -> Result<crate::app::Guards, String> {
-    use bazaar_shared::ratelimit::{Limit, Rate};
-    let mut guards = crate::app::Guards::default();
+/// The abuse guards: `BAZAAR_RATE_LIMIT_<NAME>` per limit (`<count>/<seconds>` or `off`;
+/// names `LOGIN`, `REGISTER`, `PAY`, `SUBSCRIBE`, `VERIFY`) and `BAZAAR_TRUSTED_PROXIES`
+/// (comma-separated CIDR blocks; default none).
+fn guards(source: &Source) -> Result<Guards, InvalidSetting> {
+    let mut guards = Guards::default();
     for limit in Limit::ALL {
         let name = format!("BAZAAR_RATE_LIMIT_{}", limit.name().to_uppercase());
-        if let Some(value) = lookup(&name) {
-            let rate = Rate::parse(&value).map_err(|error| format!("{name}: {error}"))?;
+        if let Some(rate) = source.parsed(&name, Rate::parse)? {
             guards.rate_limits.set(limit, rate);
         }
     }
-    if let Some(value) = lookup("BAZAAR_TRUSTED_PROXIES") {
-        guards.trusted_proxies = crate::client::TrustedProxies::parse(&value)
-            .map_err(|error| format!("BAZAAR_TRUSTED_PROXIES: {error}"))?;
+    if let Some(proxies) = source.parsed("BAZAAR_TRUSTED_PROXIES", TrustedProxies::parse)? {
+        guards.trusted_proxies = proxies;
     }
     Ok(guards)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::order_settings;
+    use super::*;
 
-    fn with(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect();
-        move |name| {
-            pairs
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.clone())
-        }
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        Settings::from_source(&Source::pairs(pairs))
     }
 
     #[test]
     fn order_limits_default_and_parse() {
-        let defaults = order_settings(&with(&[])).ok();
+        let defaults = settings(&[]).ok();
         assert_eq!(
-            defaults.map(|s| (s.max_pending_orders, s.max_units_per_line)),
+            defaults.map(|s| (s.orders.max_pending_orders, s.orders.max_units_per_line)),
             Some((3, 10))
         );
-        let set = order_settings(&with(&[
+        let set = settings(&[
             ("BAZAAR_MAX_PENDING_ORDERS", "7"),
             ("BAZAAR_MAX_UNITS_PER_LINE", "250"),
-        ]))
+            ("BAZAAR_RESERVATION_MINUTES", "30"),
+        ])
         .ok();
         assert_eq!(
-            set.map(|s| (s.max_pending_orders, s.max_units_per_line)),
-            Some((7, 250))
+            set.map(|s| (
+                s.orders.max_pending_orders,
+                s.orders.max_units_per_line,
+                s.orders.reservation.as_secs()
+            )),
+            Some((7, 250, 1800))
         );
     }
 
     #[test]
-    fn order_limits_out_of_range_are_refused_by_name() {
+    fn refused_values_are_named() {
         for (name, value) in [
             ("BAZAAR_MAX_PENDING_ORDERS", "0"),
             ("BAZAAR_MAX_PENDING_ORDERS", "many"),
             ("BAZAAR_MAX_UNITS_PER_LINE", "0"),
             ("BAZAAR_MAX_UNITS_PER_LINE", "1001"),
+            ("BAZAAR_JWT_TTL_SECONDS", "5"),
+            ("BAZAAR_RATE_LIMIT_LOGIN", "lots"),
+            ("BAZAAR_TRUSTED_PROXIES", "10.0.0.0/8, nowhere"),
+            ("BAZAAR_LISTEN", "localhost"),
+            ("BAZAAR_BACKEND", "azure"),
+            ("BAZAAR_SMS_COUNTRIES", "98"),
         ] {
-            let error = order_settings(&with(&[(name, value)])).err();
+            let error = settings(&[(name, value)]).err().map(|e| e.to_string());
             assert!(
-                error.as_deref().is_some_and(|error| error.contains(name)),
+                error
+                    .as_deref()
+                    .is_some_and(|error| error.starts_with(name)),
                 "{name}={value}: {error:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_admin_seed_needs_both_address_and_password_and_never_prints_them() {
+        let seeded = settings(&[
+            ("BAZAAR_ADMIN_EMAIL", "root@example.com"),
+            ("BAZAAR_ADMIN_PASSWORD", "a long secret phrase"),
+        ])
+        .ok()
+        .and_then(|s| s.admin);
+        let printed = format!("{seeded:?}");
+        assert!(seeded.is_some_and(|admin| admin.username == "admin"));
+        assert!(!printed.contains("example.com") && !printed.contains("secret"));
+        let half = settings(&[("BAZAAR_ADMIN_EMAIL", "root@example.com")]).ok();
+        assert!(half.is_some_and(|s| s.admin.is_none()));
+    }
+
+    #[tokio::test]
+    async fn the_secret_comes_from_the_setting_then_the_kept_file_else_refuses() {
+        let given = settings(&[("BAZAAR_JWT_SECRET", "Xq7#Lm2$Vb9!Rt4&Wz6*Np1@Ks8^Hd3-given")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let kept_read = std::cell::Cell::new(false);
+        let found = given
+            .tokens
+            .settings(None, || {
+                kept_read.set(true);
+                None
+            })
+            .await;
+        assert!(found.is_ok() && !kept_read.get(), "{found:?}");
+        let local = settings(&[]).unwrap_or_else(|e| panic!("{e}"));
+        let kept = local
+            .tokens
+            .settings(None, || {
+                Some(Ok("Zr8#Tq3$Wm6!Lp1&Vx4*Nc9@Hs2^Kd7-kept".to_owned()))
+            })
+            .await;
+        assert!(kept.is_ok(), "{kept:?}");
+        let none = local.tokens.settings(None, || None).await;
+        assert!(matches!(none, Err(SettingsError::NoSigningSecret)));
+        let weak = settings(&[("BAZAAR_JWT_SECRET", "short")])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .tokens
+            .settings(None, || None)
+            .await;
+        assert!(matches!(weak, Err(SettingsError::WeakSecret(_))));
     }
 }

@@ -4,14 +4,17 @@
 //! as a CDN in front of the bucket does in AWS.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bazaar_adapters::embedded::blobs::Grant;
 use bazaar_api::App;
 use bazaar_api::problem::Problem;
+use bazaar_embedded::EmbeddedBlobs;
+use bazaar_embedded::blobs::Grant;
 use http_body::Body as _;
 use tokio::io::AsyncWriteExt;
 
@@ -55,20 +58,24 @@ fn too_large(limit: u64) -> Response {
     .into_response()
 }
 
+/// The embedded blob store whose presigned URLs this server checks; `None` on AWS, where S3
+/// serves them. Handed to the handlers as a request extension.
+#[derive(Clone, Default)]
+pub struct LocalBlobs(pub Option<Arc<EmbeddedBlobs>>);
+
 fn check(
-    app: &App,
+    blobs: &LocalBlobs,
     method: &str,
     key: &str,
     query: Option<&str>,
     content_type: Option<&str>,
     content_length: Option<u64>,
 ) -> Result<Grant, Problem> {
-    let Some(embedded) = &app.connected().embedded else {
+    let Some(blobs) = &blobs.0 else {
         return Err(Problem::not_found("no such route"));
     };
     let now = chrono::Utc::now().timestamp();
-    embedded
-        .blobs
+    blobs
         .verify(
             method,
             key,
@@ -82,10 +89,11 @@ fn check(
 
 pub async fn download(
     State(app): State<App>,
+    Extension(blobs): Extension<LocalBlobs>,
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(problem) = check(&app, "GET", &key, query.as_deref(), None, None) {
+    if let Err(problem) = check(&blobs, "GET", &key, query.as_deref(), None, None) {
         return problem.into_response();
     }
     match app.ports().blobs.get(&key).await {
@@ -106,6 +114,7 @@ pub async fn download(
 
 pub async fn upload(
     State(app): State<App>,
+    Extension(blobs): Extension<LocalBlobs>,
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -121,7 +130,7 @@ pub async fn upload(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok());
     let grant = match check(
-        &app,
+        &blobs,
         "PUT",
         &key,
         query.as_deref(),
@@ -137,11 +146,11 @@ pub async fn upload(
         Some(signed) => signed,
         None => max,
     };
-    let Some(embedded) = &app.connected().embedded else {
+    let Some(blobs) = &blobs.0 else {
         return Problem::not_found("no such route").into_response();
     };
     // Written to a staging file as it arrives: memory stays small whatever the upload's size.
-    let mut staged = match embedded.blobs.stage() {
+    let mut staged = match blobs.stage() {
         Ok(staged) => staged,
         Err(error) => return unavailable(error.to_string()),
     };
@@ -193,11 +202,7 @@ pub async fn upload(
     }
     let file = file.into_std().await;
     let content_type = content_type.unwrap_or("application/octet-stream");
-    match embedded
-        .blobs
-        .commit(staged, file, &key, content_type)
-        .await
-    {
+    match blobs.commit(staged, file, &key, content_type).await {
         Ok(()) => {
             let size = usize::try_from(received).unwrap_or(usize::MAX);
             crate::bucket_events::object_created(&app, &key, size);
@@ -210,8 +215,12 @@ pub async fn upload(
 /// `GET /assets/{key}`: a public object (a product image), unsigned, on the embedded backend.
 /// Only keys under [`PUBLIC_PREFIX`] are public; any other key is "not found", whether or not
 /// the object exists, so that private objects cannot even be probed.
-pub async fn asset(State(app): State<App>, Path(key): Path<String>) -> Response {
-    if app.connected().embedded.is_none() || !key.starts_with(PUBLIC_PREFIX) {
+pub async fn asset(
+    State(app): State<App>,
+    Extension(blobs): Extension<LocalBlobs>,
+    Path(key): Path<String>,
+) -> Response {
+    if blobs.0.is_none() || !key.starts_with(PUBLIC_PREFIX) {
         return Problem::not_found("no such asset").into_response();
     }
     match app.ports().blobs.get(&key).await {

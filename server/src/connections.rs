@@ -3,6 +3,7 @@
 //! a deadline for a request's headers, a deadline for its body, and a cap on open
 //! connections (one over the cap is closed as soon as it is accepted).
 
+use bazaar_shared::settings::{InvalidSetting, Source};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -45,32 +46,27 @@ impl Default for Limits {
 impl Limits {
     /// The limits from `BAZAAR_HEADER_READ_TIMEOUT_SECS`, `BAZAAR_BODY_READ_TIMEOUT_SECS` and
     /// `BAZAAR_MAX_CONNECTIONS` (each a positive whole number; unset for the default).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_source(source: &Source) -> Result<Self, InvalidSetting> {
         let defaults = Self::default();
-        let positive = |name: &str, default: u64| -> Result<u64, String> {
-            match lookup(name) {
-                None => Ok(default),
-                Some(text) => text
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|value| (1..=1_000_000).contains(value))
-                    .ok_or_else(|| {
-                        format!("{name} must be a whole number from 1 to 1000000, not {text:?}")
-                    }),
-            }
+        let seconds = |name: &str, default: Duration| -> Result<Duration, InvalidSetting> {
+            source
+                .number(name, 1..=1_000_000, default.as_secs())
+                .map(Duration::from_secs)
         };
         Ok(Self {
-            header_read_timeout: Duration::from_secs(positive(
+            header_read_timeout: seconds(
                 "BAZAAR_HEADER_READ_TIMEOUT_SECS",
-                defaults.header_read_timeout.as_secs(),
-            )?),
-            body_read_timeout: Duration::from_secs(positive(
+                defaults.header_read_timeout,
+            )?,
+            body_read_timeout: seconds(
                 "BAZAAR_BODY_READ_TIMEOUT_SECS",
-                defaults.body_read_timeout.as_secs(),
-            )?),
-            max_connections: positive("BAZAAR_MAX_CONNECTIONS", defaults.max_connections as u64)?
-                as usize,
+                defaults.body_read_timeout,
+            )?,
+            max_connections: source.number(
+                "BAZAAR_MAX_CONNECTIONS",
+                1..=1_000_000,
+                defaults.max_connections,
+            )?,
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod dead_letters;
 pub mod docs;
 pub mod local_settings;
 pub mod metrics_endpoint;
+pub mod start;
 pub mod workers;
 
 use std::future::Future;
@@ -21,55 +22,58 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use connections::Limits;
+pub use start::{Local, StartError};
 
 /// The routes the local server adds to the functions' own.
-fn local_routes() -> Router<App> {
+fn local_routes(blobs: blobs::LocalBlobs) -> Router<App> {
     Router::new()
         .route("/metrics", get(metrics_endpoint::render))
         .route(docs::OPENAPI_PATH, get(docs::openapi))
         .route(docs::DOCS_PATH, get(docs::page))
         .route(blobs::ROUTE, get(blobs::download).put(blobs::upload))
         .route(blobs::ASSETS_ROUTE, get(blobs::asset))
+        .layer(axum::Extension(blobs))
 }
 
 /// The whole local API: every function plus the local routes.
-pub fn router(app: App) -> Router {
-    bazaar_api::router::all(app, local_routes())
+pub fn router(local: &Local) -> Router {
+    let blobs = blobs::LocalBlobs(local.embedded.as_ref().map(|handles| handles.blobs.clone()));
+    bazaar_api::router::all(local.app.clone(), local_routes(blobs))
 }
 
 /// Serves `app` on `listener` with its background workers until `shutdown` resolves, then
 /// stops accepting, finishes in-flight requests and stops the workers.
 pub async fn serve(
     listener: TcpListener,
-    app: App,
+    local: Local,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, app, shutdown, workers::VISIBILITY).await
+    serve_with(listener, local, shutdown, workers::VISIBILITY).await
 }
 
 /// As [`serve`], with the queue consumers hiding received messages for `visibility` (a
 /// failed message comes back that much later; tests shorten it).
 pub async fn serve_with(
     listener: TcpListener,
-    app: App,
+    local: Local,
     shutdown: impl Future<Output = ()> + Send + 'static,
     visibility: std::time::Duration,
 ) -> std::io::Result<()> {
-    serve_limited(listener, app, shutdown, visibility, Limits::default()).await
+    serve_limited(listener, local, shutdown, visibility, Limits::default()).await
 }
 
 /// As [`serve_with`], within the connection `limits` (read timeouts, connection cap).
 pub async fn serve_limited(
     listener: TcpListener,
-    app: App,
+    local: Local,
     shutdown: impl Future<Output = ()> + Send + 'static,
     visibility: std::time::Duration,
     limits: Limits,
 ) -> std::io::Result<()> {
     metrics_endpoint::install();
     let (stop, stopped) = watch::channel(false);
-    let workers = workers::spawn(app.clone(), stopped, visibility);
-    let result = connections::serve(listener, router(app), limits, shutdown).await;
+    let workers = workers::spawn(local.app.clone(), stopped, visibility);
+    let result = connections::serve(listener, router(&local), limits, shutdown).await;
     let _ = stop.send(true);
     workers.join().await;
     result

@@ -6,23 +6,21 @@
 
 use std::net::SocketAddr;
 
-/// `env` (a variable's value, if set) completed with the defaults for a server bound to
-/// `bound`.
-pub fn with_listen_defaults(
-    bound: SocketAddr,
-    env: impl Fn(&str) -> Option<String>,
-) -> impl Fn(&str) -> Option<String> {
+use bazaar_shared::settings::Source;
+
+/// `env` completed with the defaults for a server bound to `bound`.
+pub fn with_listen_defaults<'a>(bound: SocketAddr, env: &'a Source<'a>) -> Source<'a> {
     let public_url = format!("http://{bound}");
     let loopback = bound.ip().is_loopback();
-    move |name: &str| match name {
-        "BAZAAR_PUBLIC_URL" => env(name).or_else(|| Some(public_url.clone())),
+    Source::new(move |name: &str| match name {
+        "BAZAAR_PUBLIC_URL" => env.get(name).or_else(|| Some(public_url.clone())),
         // Off the loopback interface, refused unless set; on it, the backend's default
         // (allowed when embedded, refused on AWS).
-        "BAZAAR_ALLOW_PRIVATE_TARGETS" => {
-            env(name).or_else(|| (!loopback).then(|| "false".to_owned()))
-        }
-        _ => env(name),
-    }
+        "BAZAAR_ALLOW_PRIVATE_TARGETS" => env
+            .get(name)
+            .or_else(|| (!loopback).then(|| "false".to_owned())),
+        _ => env.get(name),
+    })
 }
 
 #[cfg(test)]
@@ -32,12 +30,11 @@ mod tests {
 
     fn private_targets_allowed(bound: &str, explicit: Option<&str>) -> bool {
         let bound: SocketAddr = bound.parse().unwrap_or_else(|e| panic!("{e}"));
-        let explicit = explicit.map(str::to_owned);
-        let lookup = with_listen_defaults(bound, move |name| match name {
-            "BAZAAR_ALLOW_PRIVATE_TARGETS" => explicit.clone(),
-            _ => None,
-        });
-        BackendConfig::from_lookup(lookup)
+        let env = match explicit {
+            Some(value) => Source::pairs(&[("BAZAAR_ALLOW_PRIVATE_TARGETS", value)]),
+            None => Source::pairs(&[]),
+        };
+        BackendConfig::from_source(&with_listen_defaults(bound, &env))
             .unwrap_or_else(|e| panic!("{e}"))
             .notify
             .allow_private_targets
@@ -58,19 +55,20 @@ mod tests {
     #[test]
     fn on_aws_private_targets_stay_refused_on_loopback_too() {
         let bound: SocketAddr = "127.0.0.1:3000".parse().unwrap_or_else(|e| panic!("{e}"));
-        let lookup = with_listen_defaults(bound, |name| {
-            (name == "BAZAAR_BACKEND").then(|| "aws".to_owned())
-        });
-        let config = BackendConfig::from_lookup(lookup).unwrap_or_else(|e| panic!("{e}"));
+        let env = Source::pairs(&[("BAZAAR_BACKEND", "aws")]);
+        let config = BackendConfig::from_source(&with_listen_defaults(bound, &env))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(!config.notify.allow_private_targets);
     }
 
     #[test]
     fn presigned_urls_point_back_at_the_server() {
         let bound: SocketAddr = "127.0.0.1:4000".parse().unwrap_or_else(|e| panic!("{e}"));
-        let lookup = with_listen_defaults(bound, |_| None);
+        let env = Source::pairs(&[]);
         assert_eq!(
-            lookup("BAZAAR_PUBLIC_URL").as_deref(),
+            with_listen_defaults(bound, &env)
+                .get("BAZAAR_PUBLIC_URL")
+                .as_deref(),
             Some("http://127.0.0.1:4000")
         );
     }

@@ -1,11 +1,12 @@
 //! `bazaar`: the local server (`bazaar serve`, the default) and admin commands.
 
 use std::io::Read;
-use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
-use bazaar_adapters::config::{Backend, BackendConfig};
-use bazaar_api::App;
+use bazaar::Local;
+use bazaar_adapters::config::Backend;
+use bazaar_api::settings::Settings;
+use bazaar_shared::settings::Source;
 use bazaar_shared::users::{AdminBootstrap, PromoteExisting};
 use clap::{Parser, Subcommand};
 
@@ -69,11 +70,9 @@ async fn dead_letters(queue: &str, redrive: bool) -> anyhow::Result<()> {
             known.join(", ")
         );
     }
-    let backend = BackendConfig::from_env().map_err(anyhow::Error::msg)?;
-    let connected = bazaar_adapters::config::connect(&backend)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let ports = &connected.ports;
+    let settings = Settings::from_env()?;
+    let local = bazaar_embedded::connect(&settings.backend, None).await?;
+    let ports = &local.connected.ports;
     if redrive {
         let moved = bazaar::dead_letters::redrive(ports, queue)
             .await
@@ -93,15 +92,9 @@ async fn dead_letters(queue: &str, redrive: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
-}
-
 async fn serve() -> anyhow::Result<()> {
-    let listen: SocketAddr = env("BAZAAR_LISTEN")
-        .unwrap_or_else(|| "127.0.0.1:3000".to_owned())
-        .parse()
-        .context("BAZAAR_LISTEN must be host:port")?;
+    let env = Source::env();
+    let listen = Settings::from_source(&env)?.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -109,37 +102,36 @@ async fn serve() -> anyhow::Result<()> {
     let public_url = format!("http://{bound}");
     // Presigned URLs of the embedded store point back at this server unless told otherwise;
     // private webhook targets are allowed only on loopback unless told otherwise.
-    let lookup = bazaar::local_settings::with_listen_defaults(bound, env);
-    let backend = BackendConfig::from_lookup(&lookup).map_err(anyhow::Error::msg)?;
-    let limits = bazaar::Limits::from_lookup(env).map_err(anyhow::Error::msg)?;
-    let app = App::build(&backend, &lookup)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let source = bazaar::local_settings::with_listen_defaults(bound, &env);
+    let settings = Settings::from_source(&source)?;
+    let limits = bazaar::Limits::from_source(&source)?;
+    let local = Local::start(&settings).await?;
 
-    if let (Some(email), Some(password)) = (env("BAZAAR_ADMIN_EMAIL"), env("BAZAAR_ADMIN_PASSWORD"))
-    {
+    if let Some(admin) = &settings.admin {
         // Never takes over an existing account: an address someone else registered first is
         // refused, and so is an admin another admin deactivated. The server still starts.
-        match app
+        match local
+            .app
             .users()
             .create_admin(
-                &email,
-                &password,
-                &env("BAZAAR_ADMIN_USERNAME").unwrap_or_else(|| "admin".to_owned()),
+                &admin.email,
+                &admin.password,
+                &admin.username,
                 PromoteExisting::No,
             )
             .await
         {
-            Ok(outcome) => report_admin(&email, &outcome),
+            Ok(outcome) => report_admin(&admin.email, &outcome),
             Err(bazaar_shared::Error::Conflict { message, .. }) => {
                 tracing::error!(
                     "BAZAAR_ADMIN_EMAIL: no admin created: {message}; starting without one"
                 );
             }
-            Err(error) => bail!("cannot create the admin {email}: {error:?}"),
+            Err(error) => bail!("cannot create the admin {}: {error:?}", admin.email),
         }
     }
 
+    let backend = &settings.backend;
     match &backend.backend {
         Backend::Embedded { data_dir, .. } => println!("Bazaar: data in {}", data_dir.display()),
         Backend::Aws { table, .. } => println!("Bazaar: AWS backend, table {table}"),
@@ -149,7 +141,7 @@ async fn serve() -> anyhow::Result<()> {
     );
     bazaar::serve_limited(
         listener,
-        app,
+        local,
         shutdown_signal(),
         bazaar::workers::VISIBILITY,
         limits,
@@ -201,8 +193,9 @@ async fn create_admin(email: &str, username: &str, promote_existing: bool) -> an
             "give the password on standard input, e.g. `printf '%s' \"$PASSWORD\" | bazaar create-admin --email {email}`"
         );
     }
-    let app = App::from_env(true).await.map_err(anyhow::Error::msg)?;
-    let outcome = app
+    let local = Local::start(&Settings::from_env()?).await?;
+    let outcome = local
+        .app
         .users()
         .create_admin(
             email,
@@ -231,7 +224,7 @@ async fn create_admin(email: &str, username: &str, promote_existing: bool) -> an
 }
 
 async fn provision() -> anyhow::Result<()> {
-    let backend = BackendConfig::from_env().map_err(anyhow::Error::msg)?;
+    let backend = Settings::from_env()?.backend;
     let Backend::Aws {
         endpoint_url,
         table,

@@ -5,10 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use bazaar::Limits;
-use bazaar_adapters::config::{Backend, BackendConfig};
-use bazaar_adapters::notify::NotifySettings;
-use bazaar_api::App;
+use bazaar::{Limits, Local};
+use bazaar_api::settings::Settings;
+use bazaar_shared::settings::Source;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -34,31 +33,24 @@ async fn start(limits: Limits) -> Running {
         .unwrap_or_else(|e| panic!("{e}"));
     let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let data_dir = std::env::temp_dir().join(format!("bazaar-connections-{}", ulid::Ulid::new()));
-    let config = BackendConfig {
-        backend: Backend::Embedded {
-            data_dir: data_dir.clone(),
-            public_url: format!("http://{address}"),
-        },
-        max_receives: 5,
-        notify: NotifySettings {
-            email_from: NotifySettings::DEFAULT_FROM.to_owned(),
-            allow_private_targets: true,
-            smtp_url: None,
-            budget: Default::default(),
-            sms_countries: None,
-        },
-    };
-    let lookup = |name: &str| match name {
-        "BAZAAR_JWT_SECRET" => Some("test-only:Zr8#Tq3$Wm6!Lp1&Vx4*Nc9@Hs2^Kd7".to_owned()),
-        _ => None,
-    };
-    let app = App::build_with(&config, &lookup, None, true)
+    let data_dir_text = data_dir.display().to_string();
+    let public_url = format!("http://{address}");
+    let source = Source::pairs(&[
+        ("BAZAAR_DATA_DIR", &data_dir_text),
+        ("BAZAAR_PUBLIC_URL", &public_url),
+        (
+            "BAZAAR_JWT_SECRET",
+            "test-only:Zr8#Tq3$Wm6!Lp1&Vx4*Nc9@Hs2^Kd7",
+        ),
+    ]);
+    let settings = Settings::from_source(&source).unwrap_or_else(|e| panic!("{e}"));
+    let local = Local::start(&settings)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(bazaar::serve_limited(
         listener,
-        app,
+        local,
         async move {
             let _ = stopped.await;
         },
@@ -212,16 +204,14 @@ async fn connections_over_the_limit_are_closed() {
 
 #[test]
 fn limits_are_read_from_the_environment_with_clear_errors() {
-    let none = Limits::from_lookup(|_| None);
+    let none = Limits::from_source(&Source::pairs(&[]));
     assert_eq!(none, Ok(Limits::default()));
-    let set = Limits::from_lookup(|name| match name {
-        "BAZAAR_HEADER_READ_TIMEOUT_SECS" => Some("5".into()),
-        "BAZAAR_BODY_READ_TIMEOUT_SECS" => Some("20".into()),
-        "BAZAAR_MAX_CONNECTIONS" => Some("64".into()),
-        _ => None,
-    });
+    let set = Limits::from_source(&Source::pairs(&[
+        ("BAZAAR_HEADER_READ_TIMEOUT_SECS", "5"),
+        ("BAZAAR_BODY_READ_TIMEOUT_SECS", "20"),
+        ("BAZAAR_MAX_CONNECTIONS", "64"),
+    ]));
     assert_eq!(set, Ok(limits(5, 20, 64)));
-    let bad =
-        Limits::from_lookup(|name| (name == "BAZAAR_MAX_CONNECTIONS").then(|| "0".to_owned()));
-    assert!(bad.is_err_and(|error| error.contains("BAZAAR_MAX_CONNECTIONS")));
+    let bad = Limits::from_source(&Source::pairs(&[("BAZAAR_MAX_CONNECTIONS", "0")]));
+    assert!(bad.is_err_and(|error| error.name == "BAZAAR_MAX_CONNECTIONS"));
 }

@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod pagination;
 pub mod ports;
 pub mod ratelimit;
+pub mod settings;
 pub mod users;
 pub mod validation;
 

@@ -82,9 +82,9 @@ impl Rate {
             ((1..=1_000_000).contains(&max) && (1..=86_400).contains(&seconds))
                 .then_some(Self::new(max, seconds))
         });
-        parsed.map(Some).ok_or_else(|| {
-            format!("a rate limit is `<count>/<seconds>` (1..=1000000 per 1..=86400 s) or `off`, not {text:?}")
-        })
+        parsed
+            .map(Some)
+            .ok_or_else(|| "`<count>/<seconds>` (1..=1000000 per 1..=86400 s) or `off`".to_owned())
     }
 }
 

@@ -5,10 +5,13 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bazaar::Local;
 use bazaar_adapters::config::{Backend as BackendKind, BackendConfig};
 use bazaar_adapters::notify::NotifySettings;
 use bazaar_api::App;
+use bazaar_api::settings::Settings;
 use bazaar_shared::Ports;
+use bazaar_shared::settings::Source;
 use tokio::sync::oneshot;
 
 use crate::recording::RecordingStore;
@@ -200,7 +203,7 @@ impl TestServer {
             _ => Vec::new(),
         };
         let sent = Arc::new(Sent::default());
-        let (app, recorder) = match setup {
+        let (local, recorder) = match setup {
             Setup::Plain | Setup::Settings(_) => (
                 customised_app(&config, sdk, &sent, &settings, |_| {}).await,
                 None,
@@ -208,7 +211,7 @@ impl TestServer {
             Setup::Recorded => {
                 let recorder = Arc::new(std::sync::Mutex::new(None));
                 let slot = recorder.clone();
-                let app =
+                let local =
                     customised_app(&config, sdk, &sent, &settings, move |ports: &mut Ports| {
                         let recording = RecordingStore::new(ports.store.clone());
                         ports.store = recording.clone();
@@ -218,7 +221,7 @@ impl TestServer {
                     })
                     .await;
                 let recorder = recorder.lock().ok().and_then(|mut slot| slot.take());
-                (app, recorder)
+                (local, recorder)
             }
             Setup::Customised(customise) => (
                 customised_app(&config, sdk, &sent, &settings, customise).await,
@@ -226,9 +229,10 @@ impl TestServer {
             ),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
+        let app = local.app.clone();
         let task = tokio::spawn(bazaar::serve_with(
             listener,
-            app.clone(),
+            local,
             async move {
                 let _ = stopped.await;
             },
@@ -310,35 +314,25 @@ fn test_setting(name: &str, overrides: &[(String, String)]) -> Option<String> {
     }
 }
 
-/// The app over the configured adapters, its ports changed by `customise`, issuing tokens
-/// signed with [`TEST_JWT_SECRET`] (as [`App::build_with`] does for tests).
+/// The local app over the configured adapters, its ports changed by `customise`, with the
+/// test settings (tokens signed with [`TEST_JWT_SECRET`]) and `config` as the backend.
 async fn customised_app(
     config: &BackendConfig,
     sdk: Option<aws_config::SdkConfig>,
     sent: &Arc<Sent>,
     settings: &[(String, String)],
     customise: impl FnOnce(&mut Ports),
-) -> App {
-    use bazaar_shared::auth::{SigningSecret, TokenService, TokenSettings};
-    let mut connected = bazaar_adapters::config::connect_with(config, sdk)
-        .await
-        .unwrap_or_else(|error| panic!("cannot connect the adapters: {error}"));
-    customise(&mut connected.ports);
-    sent.wrap(&mut connected.ports.notifiers);
-    let secret = SigningSecret::new(TEST_JWT_SECRET.as_bytes().to_vec())
-        .unwrap_or_else(|error| panic!("the test secret is refused: {error}"));
-    let tokens = TokenService::new(TokenSettings {
-        secret,
-        issuer: "bazaar".to_owned(),
-        audience: "bazaar-api".to_owned(),
-        ttl_seconds: 3600,
-    });
-    let lookup = |name: &str| test_setting(name, settings);
-    let orders = bazaar_api::settings::order_settings(&lookup)
+) -> Local {
+    let source = Source::new(|name| test_setting(name, settings));
+    let mut settings = Settings::from_source(&source)
         .unwrap_or_else(|error| panic!("the test settings are refused: {error}"));
-    let guards = bazaar_api::settings::guards(&lookup)
-        .unwrap_or_else(|error| panic!("the test settings are refused: {error}"));
-    App::assemble_guarded(connected, Some(tokens), orders, guards)
+    settings.backend = config.clone();
+    Local::start_with(&settings, sdk, |ports| {
+        customise(ports);
+        sent.wrap(&mut ports.notifiers);
+    })
+    .await
+    .unwrap_or_else(|error| panic!("cannot start the test app: {error}"))
 }
 
 impl Drop for TestServer {

@@ -518,9 +518,11 @@ fn check_sam_queue(template: &Template, queue: &str, problems: &mut Problems) {
 
 /// How many receives the code allows before a message is dead-lettered.
 fn default_max_receives() -> u32 {
-    bazaar_adapters::config::BackendConfig::from_lookup(|_| None)
-        .expect("default backend config")
-        .max_receives
+    bazaar_adapters::config::BackendConfig::from_source(
+        &bazaar_shared::settings::Source::pairs(&[]),
+    )
+    .expect("default backend config")
+    .max_receives
 }
 
 // -------------------------------------------------------------------------------------------

@@ -746,7 +746,7 @@ async fn admins_hear_about_stock(backend: Backend) {
 /// Locally, with an SMTP server configured, e-mail goes there instead of the outbox folder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn local_email_goes_to_a_configured_smtp_server() {
-    use bazaar_adapters::notify::smtp::SmtpEmail;
+    use bazaar_embedded::notify::smtp::SmtpEmail;
     let smtp = bazaar_tests::smtp_receiver::SmtpReceiver::start().await;
     let url = smtp.url();
     let server = TestServer::start_customised(Backend::Embedded, 5, move |ports| {

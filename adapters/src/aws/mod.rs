@@ -7,6 +7,7 @@
 
 mod attr;
 pub mod dynamodb;
+pub mod lazy;
 pub mod provision;
 pub mod s3;
 pub mod sqs;

@@ -12,6 +12,8 @@ use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::presigning::{PresignedRequest as SdkPresigned, PresigningConfig};
 use aws_sdk_s3::primitives::ByteStream;
 use bazaar_shared::ports::blob::validate_key;
+
+use super::lazy::LazyClient;
 use bazaar_shared::ports::{Blob, BlobError, BlobStore, PresignedRequest};
 
 /// What S3 reports for an object stored without a content type.
@@ -20,7 +22,7 @@ const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 /// A [`BlobStore`] backed by one S3 bucket.
 #[derive(Clone, Debug)]
 pub struct S3Blobs {
-    client: Client,
+    client: LazyClient<Client>,
     bucket: String,
     /// Where public objects are served from, without a trailing slash.
     public_base: String,
@@ -34,7 +36,7 @@ impl S3Blobs {
     pub fn new(config: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
         let bucket = bucket.into();
         Self {
-            client: client(config),
+            client: LazyClient::new(config, client),
             public_base: format!("https://{bucket}.s3.amazonaws.com"),
             bucket,
         }

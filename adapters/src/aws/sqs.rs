@@ -11,6 +11,8 @@ use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use bazaar_shared::ports::{Queue, QueueError, ReceivedMessage};
 
+use super::lazy::LazyClient;
+
 /// SQS's limit on the messages one ReceiveMessage call returns.
 const MAX_PER_RECEIVE: usize = 10;
 /// SQS's limit on a visibility timeout: 12 hours.
@@ -19,7 +21,7 @@ const MAX_VISIBILITY_SECS: u64 = 43_200;
 /// A [`Queue`] backed by SQS.
 #[derive(Debug)]
 pub struct SqsQueue {
-    client: Client,
+    client: LazyClient<Client>,
     name_prefix: String,
     /// Known queue URLs by logical name: those configured, plus those looked up since.
     urls: Mutex<HashMap<String, String>>,
@@ -34,7 +36,7 @@ impl SqsQueue {
         name_prefix: impl Into<String>,
     ) -> Self {
         Self {
-            client: Client::new(config),
+            client: LazyClient::new(config, Client::new),
             name_prefix: name_prefix.into(),
             urls: Mutex::new(urls),
         }

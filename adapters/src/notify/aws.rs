@@ -1,18 +1,20 @@
 //! E-mail through Amazon SES (v2 API) and SMS and push through Amazon SNS.
 
 use async_trait::async_trait;
+
+use crate::aws::lazy::LazyClient;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use bazaar_shared::ports::notifier::{Channel, Notifier, Outgoing, SendError};
 
 pub struct SesEmail {
-    client: aws_sdk_sesv2::Client,
+    client: LazyClient<aws_sdk_sesv2::Client>,
     from: String,
 }
 
 impl SesEmail {
     pub fn new(sdk: &aws_config::SdkConfig, from: String) -> Self {
         Self {
-            client: aws_sdk_sesv2::Client::new(sdk),
+            client: LazyClient::new(sdk, aws_sdk_sesv2::Client::new),
             from,
         }
     }
@@ -64,13 +66,13 @@ impl Notifier for SesEmail {
 }
 
 pub struct SnsMessages {
-    client: aws_sdk_sns::Client,
+    client: LazyClient<aws_sdk_sns::Client>,
 }
 
 impl SnsMessages {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         Self {
-            client: aws_sdk_sns::Client::new(sdk),
+            client: LazyClient::new(sdk, aws_sdk_sns::Client::new),
         }
     }
 }

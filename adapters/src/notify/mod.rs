@@ -1,14 +1,9 @@
-//! Senders for the notification channels, chosen at run time like the other adapters:
-//!
-//! - e-mail through Amazon SES, SMS and push through Amazon SNS ([`aws`]); locally, a
-//!   readable file per message in an outbox directory ([`files`]), or e-mail to a
-//!   development SMTP server when one is configured ([`smtp`]);
-//! - Slack and webhooks by HTTPS POST in both modes ([`http`]), webhook bodies signed.
+//! Senders for the notification channels on AWS: e-mail through Amazon SES, SMS and push
+//! through Amazon SNS ([`aws`]); Slack and webhooks by HTTPS POST ([`http`], also used
+//! locally), webhook bodies signed. The local senders are in `bazaar-embedded`.
 
 pub mod aws;
-pub mod files;
 pub mod http;
-pub mod smtp;
 
 use bazaar_shared::notifications::policy::SendBudget;
 

@@ -86,11 +86,9 @@ pub fn parse_sms_countries(text: &str) -> Result<Vec<String>, String> {
     };
     match prefixes.iter().find(|prefix| !valid(prefix)) {
         Some(bad) => Err(format!(
-            "BAZAAR_SMS_COUNTRIES must list calling-code prefixes like +98,+1; {bad:?} is not one"
+            "calling-code prefixes like +98,+1 ({bad:?} is not one)"
         )),
-        None if prefixes.is_empty() => {
-            Err("BAZAAR_SMS_COUNTRIES lists no calling-code prefix".to_owned())
-        }
+        None if prefixes.is_empty() => Err("at least one calling-code prefix like +98".to_owned()),
         None => Ok(prefixes),
     }
 }

@@ -249,7 +249,7 @@ fn sql_error(error: rusqlite::Error) -> QueueError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::test_support::TempDir;
+    use crate::test_support::TempDir;
 
     const LONG: Duration = Duration::from_secs(60);
 

@@ -590,7 +590,7 @@ fn hex_value(digit: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::test_support::TempDir;
+    use crate::test_support::TempDir;
 
     const BASE: &str = "http://127.0.0.1:3000";
     const HOUR: Duration = Duration::from_secs(3600);

@@ -1,22 +1,4 @@
-//! The embedded backend: Bazaar's ports on one machine, with nothing to install.
-//!
-//! - [`EmbeddedStore`]: the state store in a SQLite database, one row per item;
-//! - [`EmbeddedQueue`]: queues in a second SQLite database, with visibility timeouts and
-//!   dead-letter redrive as SQS has them;
-//! - [`EmbeddedBlobs`]: objects as files under a directory, with presigned URLs that the local
-//!   server checks with [`EmbeddedBlobs::verify`].
-//!
-//! Everything is durable across restarts (SQLite in WAL mode with `synchronous=FULL`, blob
-//! writes through fsync and rename), so a laptop or a single small server can run the shop for
-//! real, and the semantics are those of the AWS services so that code behaves the same on both.
-
-pub mod blobs;
-pub mod queue;
-pub mod store;
-
-pub use blobs::{BlobAccessError, EmbeddedBlobs};
-pub use queue::EmbeddedQueue;
-pub use store::EmbeddedStore;
+//! The SQLite connection the embedded store and queues share.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -121,34 +103,4 @@ fn create_parent_directory(path: &Path) -> Result<(), String> {
 
 fn describe(path: &Path, error: &rusqlite::Error) -> String {
     format!("{}: {error}", path.display())
-}
-
-/// Temporary directories for the tests of this module, removed when dropped.
-#[cfg(test)]
-pub(crate) mod test_support {
-    use std::path::{Path, PathBuf};
-
-    pub(crate) struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub(crate) fn new(tag: &str) -> Self {
-            let path = std::env::temp_dir().join(format!(
-                "bazaar-embedded-{tag}-{}-{}",
-                std::process::id(),
-                ulid::Ulid::new()
-            ));
-            std::fs::create_dir_all(&path).expect("create the temporary directory");
-            Self(path)
-        }
-
-        pub(crate) fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }

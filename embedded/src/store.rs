@@ -546,7 +546,7 @@ fn next_char(c: char) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::test_support::TempDir;
+    use crate::test_support::TempDir;
     use serde_json::json;
 
     fn item(value: Value) -> Item {
