@@ -1,5 +1,5 @@
 //! `GET /api/v1/health`
 #[tokio::main]
 async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_http("health").await
+    bazaar_api::lambda::run(&bazaar_api::functions::HEALTH).await
 }

@@ -1,5 +1,5 @@
 //! `GET /api/v1/notifications`
 #[tokio::main]
 async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_http("notifications-list").await
+    bazaar_api::lambda::run(&bazaar_api::functions::NOTIFICATIONS_LIST).await
 }

@@ -1,5 +1,5 @@
 //! `DELETE /api/v1/notifications/subscriptions/{id}`
 #[tokio::main]
 async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_http("notifications-unsubscribe").await
+    bazaar_api::lambda::run(&bazaar_api::functions::NOTIFICATIONS_UNSUBSCRIBE).await
 }

@@ -1,5 +1,5 @@
 //! `GET /api/v1/orders/{id}/tracking`
 #[tokio::main]
 async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_http("orders-tracking").await
+    bazaar_api::lambda::run(&bazaar_api::functions::ORDERS_TRACKING).await
 }
