@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bazaar_shared::notifications::policy::{self, SendBudget};
-use bazaar_shared::ports::{IdGenerator, Notifiers, Store, SystemClock, UlidGenerator};
+use bazaar_shared::ports::undeclared::{UndeclaredBlobs, UndeclaredNotifier, UndeclaredQueue};
+use bazaar_shared::ports::{
+    BlobStore, IdGenerator, Notifiers, Queue, Store, SystemClock, UlidGenerator,
+};
 use bazaar_shared::settings::{InvalidSetting, Source};
 use bazaar_shared::{Ports, outbox};
 
@@ -161,12 +164,32 @@ pub struct Connected {
 )]
 pub struct NotAws;
 
-/// Builds the AWS adapters. `sdk`: an SDK configuration built by the caller (tests give
-/// emulator credentials this way); loaded from the environment when `None`. The SDK clients
-/// themselves are built on first use, so a function builds only those it calls.
+/// Which optional ports a process uses; the state store, clock, ids and payment providers are
+/// always there. A port not used is not built, and when the choice is a constant (a function
+/// package's catalogue entry) its adapter and SDK client are not even linked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uses {
+    pub queue: bool,
+    pub blobs: bool,
+    pub notifiers: bool,
+}
+
+impl Uses {
+    pub const ALL: Uses = Uses {
+        queue: true,
+        blobs: true,
+        notifiers: true,
+    };
+}
+
+/// Builds the AWS adapters that `uses` names; the others are stand-ins that refuse every call
+/// (`bazaar_shared::ports::undeclared`). `sdk`: an SDK configuration built by the caller
+/// (tests give emulator credentials this way); loaded from the environment when `None`. The
+/// SDK clients themselves are built on first use.
 pub async fn connect_aws(
     config: &BackendConfig,
     sdk: Option<aws_config::SdkConfig>,
+    uses: Uses,
 ) -> Result<Connected, NotAws> {
     let Backend::Aws {
         endpoint_url,
@@ -185,22 +208,37 @@ pub async fn connect_aws(
     };
     let store: Arc<dyn Store> = Arc::new(DynamoStore::new(&sdk, table.clone()));
     let ids: Arc<dyn IdGenerator> = Arc::new(UlidGenerator::default());
-    let blobs = S3Blobs::new(&sdk, bucket.clone());
-    let ports = Ports {
-        store: store.clone(),
-        queue: Arc::new(SqsQueue::new(
+    let queue: Arc<dyn Queue> = if uses.queue {
+        Arc::new(SqsQueue::new(
             &sdk,
             queue_urls.clone(),
             queue_prefix.clone(),
-        )),
-        blobs: Arc::new(match assets_url {
+        ))
+    } else {
+        Arc::new(UndeclaredQueue)
+    };
+    let blobs: Arc<dyn BlobStore> = if uses.blobs {
+        let blobs = S3Blobs::new(&sdk, bucket.clone());
+        Arc::new(match assets_url {
             Some(url) => blobs.with_public_base(url.clone()),
             None => blobs,
-        }),
+        })
+    } else {
+        Arc::new(UndeclaredBlobs)
+    };
+    let notifiers = if uses.notifiers {
+        aws_notifiers(&sdk, &config.notify)
+    } else {
+        undeclared_notifiers()
+    };
+    let ports = Ports {
+        store: store.clone(),
+        queue,
+        blobs,
         clock: Arc::new(SystemClock),
         ids: ids.clone(),
         payments: payments::simulated(store, ids),
-        notifiers: aws_notifiers(&sdk, &config.notify),
+        notifiers,
     };
     Ok(Connected {
         ports,
@@ -208,6 +246,17 @@ pub async fn connect_aws(
         notify: config.notify.clone(),
         aws: Some(sdk),
     })
+}
+
+fn undeclared_notifiers() -> Notifiers {
+    let none = Arc::new(UndeclaredNotifier);
+    Notifiers {
+        email: none.clone(),
+        sms: none.clone(),
+        push: none.clone(),
+        slack: none.clone(),
+        webhook: none,
+    }
 }
 
 fn aws_notifiers(sdk: &aws_config::SdkConfig, settings: &NotifySettings) -> Notifiers {

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use bazaar_adapters::config::{Connected, connect_aws};
+use bazaar_adapters::config::{Connected, Uses, connect_aws};
 use bazaar_shared::Ports;
 use bazaar_shared::auth::{LoginThrottle, TokenService};
 use bazaar_shared::users::{AddressBook, UserService};
 
 use crate::cache::{self, ResponseCache};
 use crate::client::TrustedProxies;
+use crate::functions::Needs;
 use crate::settings::{Settings, SettingsError};
 use bazaar_shared::catalogue::Products;
 use bazaar_shared::notifications::{NotificationSettings, Notifications};
@@ -40,12 +41,18 @@ pub struct Guards {
 }
 
 impl App {
-    /// The app of a function package: the AWS adapters (each SDK client built on first use)
-    /// and, when `tokens` is true, the token service with its signing secret. A function that
-    /// neither issues nor verifies tokens is not given the secret, nor reads it.
-    pub async fn on_aws(settings: &Settings, tokens: bool) -> Result<Self, SettingsError> {
-        let connected = connect_aws(&settings.backend, None).await?;
-        let tokens = if tokens {
+    /// The app of a function package: the AWS adapters its catalogue entry declares (each
+    /// SDK client built on first use) and, when it declares tokens, the token service with
+    /// its signing secret. A function that neither issues nor verifies tokens is not given
+    /// the secret, nor reads it.
+    pub async fn on_aws(settings: &Settings, needs: Needs) -> Result<Self, SettingsError> {
+        let uses = Uses {
+            queue: needs.queue,
+            blobs: needs.blobs,
+            notifiers: needs.notifiers,
+        };
+        let connected = connect_aws(&settings.backend, None, uses).await?;
+        let tokens = if needs.tokens {
             let found = settings
                 .tokens
                 .settings(connected.aws.as_ref(), || None)

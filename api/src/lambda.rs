@@ -1,87 +1,71 @@
-//! What each function's `main` calls: configuration, adapters and one handler, under the
-//! Lambda runtime. A function that cannot be configured (e.g. no strong JWT secret on AWS)
-//! fails at start-up rather than serving requests wrongly.
+//! What each function's `main` calls: configuration, adapters and its entry's handler, under
+//! the Lambda runtime. A function that cannot be configured (e.g. no strong JWT secret on
+//! AWS) fails at start-up rather than serving requests wrongly.
+//!
+//! Only the entry passed in is reached from here (never `functions::ALL`), so each binary
+//! links the one handler its `main` names.
 
 use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::functions::Trigger;
+use crate::functions::{Function, Trigger};
 use crate::settings::Settings;
-use crate::{App, handlers, router, telemetry};
+use crate::{App, router, telemetry};
 
 pub type Error = lambda_runtime::Error;
 
-async fn start(tokens: bool) -> Result<App, Error> {
+/// Serves `function` until the runtime stops it: an HTTP function answers API Gateway (HTTP
+/// API, payload v2) events with its route; a queue consumer reports partial batch failures
+/// (one bad message never fails its batch); a scheduled run or an upload that errs counts as
+/// failed (EventBridge records it, S3 retries it).
+pub async fn run(function: &'static Function) -> Result<(), Error> {
+    let app = start(function).await?;
+    serve(function, app).await
+}
+
+/// As [`run`], with the App built by the caller (`cargo lambda watch --features local` builds
+/// it over the embedded backend).
+pub async fn serve(function: &'static Function, app: App) -> Result<(), Error> {
+    match function.trigger {
+        Trigger::Http { .. } => lambda_http::run(router::for_function(app, function)?).await,
+        Trigger::Queue { handler, .. } => {
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+                let batch = handler(app.clone(), event.payload);
+                async move { Ok::<_, Error>(batch.await) }
+            }))
+            .await
+        }
+        Trigger::Schedule { handler, .. } => {
+            lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
+                let outcome = handler(app.clone());
+                async move { Ok::<Value, Error>(outcome.await?) }
+            }))
+            .await
+        }
+        Trigger::Upload { handler, .. } => {
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
+                let handled = handler(app.clone(), event.payload);
+                async move {
+                    handled.await.map_err(Error::from)?;
+                    Ok::<Value, Error>(json!({ "ok": true }))
+                }
+            }))
+            .await
+        }
+    }
+}
+
+/// Telemetry, then the App on AWS with what `function` needs.
+async fn start(function: &Function) -> Result<App, Error> {
     telemetry::init();
-    let settings = Settings::from_env();
-    let app = match settings {
-        Ok(settings) => App::on_aws(&settings, tokens).await,
+    let app = match Settings::from_env() {
+        Ok(settings) => App::on_aws(&settings, function.needs).await,
         Err(error) => Err(error),
     };
     app.map_err(|error| {
-        tracing::error!(%error, "configuration refused; not starting");
+        tracing::error!(function = function.name, %error, "configuration refused; not starting");
         Error::from(error)
     })
-}
-
-/// Serves one HTTP function (API Gateway HTTP API, payload v2).
-pub async fn serve_http(name: &str) -> Result<(), Error> {
-    let spec = crate::functions::find(name).ok_or_else(|| format!("no function named {name}"))?;
-    let app = start(spec.uses_tokens()).await?;
-    lambda_http::run(router::for_function(app, name)?).await
-}
-
-/// Runs the SQS consumer `name` (partial batch failures: one bad message never fails its
-/// batch).
-pub async fn serve_queue(name: &'static str) -> Result<(), Error> {
-    let spec = crate::functions::find(name).map(|spec| spec.trigger);
-    if !matches!(spec, Some(Trigger::Queue { .. })) {
-        return Err(format!("no queue consumer named {name}").into());
-    }
-    let app = start(false).await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let app = app.clone();
-        async move {
-            handlers::consume(&app, name, event.payload)
-                .await
-                .ok_or_else(|| Error::from(format!("no queue consumer named {name}")))
-        }
-    }))
-    .await
-}
-
-/// Runs the scheduled function `name` (EventBridge); an error makes the run count as failed.
-pub async fn serve_scheduled(name: &'static str) -> Result<(), Error> {
-    let spec = crate::functions::find(name).map(|spec| spec.trigger);
-    if !matches!(spec, Some(Trigger::Schedule { .. })) {
-        return Err(format!("no scheduled function named {name}").into());
-    }
-    let app = start(false).await?;
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
-        let app = app.clone();
-        async move {
-            let outcome = handlers::run_scheduled(&app, name)
-                .await
-                .ok_or_else(|| Error::from(format!("no scheduled function named {name}")))?;
-            Ok::<Value, Error>(outcome?)
-        }
-    }))
-    .await
-}
-
-/// Runs the catalogue import on S3 upload events. An error makes Lambda retry the event.
-pub async fn serve_import_processor() -> Result<(), Error> {
-    let app = start(false).await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
-        let app = app.clone();
-        async move {
-            handlers::imports::handle(&app, event.payload)
-                .await
-                .map_err(Error::from)?;
-            Ok::<Value, Error>(serde_json::json!({ "ok": true }))
-        }
-    }))
-    .await
 }

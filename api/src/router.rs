@@ -5,91 +5,34 @@
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::App;
-use crate::endpoints::{
-    addresses, catalogue, health, images, imports, notifications, orders, users,
-};
-use crate::functions::{ALL, FunctionSpec, Trigger};
+use crate::functions::{ALL, Function, Trigger};
 use crate::problem::Problem;
 
-/// The handler of an HTTP function, by function name.
-pub fn handler(name: &str) -> Option<MethodRouter<App>> {
-    Some(match name {
-        "health" => get(health::health),
-        "users-register" => post(users::register),
-        "users-login" => post(users::login),
-        "users-me-get" => get(users::me),
-        "users-me-update" => patch(users::update_me),
-        "users-list" => get(users::list),
-        "users-update" => patch(users::update),
-        "addresses-list" => get(addresses::list),
-        "addresses-create" => post(addresses::create),
-        "addresses-update" => patch(addresses::update),
-        "addresses-delete" => delete(addresses::delete),
-        "categories-list" => get(catalogue::list_categories),
-        "categories-create" => post(catalogue::create_category),
-        "products-list" => get(catalogue::list_products),
-        "products-get" => get(catalogue::get_product),
-        "products-create" => post(catalogue::create_product),
-        "products-update" => patch(catalogue::update_product),
-        "products-archive" => delete(catalogue::archive_product),
-        "products-stock" => put(catalogue::change_stock),
-        "products-images" => post(images::presign_image),
-        "imports-create" => post(imports::create),
-        "imports-get" => get(imports::get),
-        "orders-create" => post(orders::create),
-        "orders-list" => get(orders::list),
-        "orders-get" => get(orders::get),
-        "orders-tracking" => get(orders::tracking),
-        "orders-cancel" => post(orders::cancel),
-        "orders-pay" => post(orders::pay),
-        "orders-refund" => post(orders::refund),
-        "orders-invoice" => get(orders::invoice),
-        "orders-ship" => post(orders::ship),
-        "orders-deliver" => post(orders::deliver),
-        "notifications-subscribe" => post(notifications::subscribe),
-        "notifications-subscriptions-list" => get(notifications::subscriptions),
-        "notifications-unsubscribe" => delete(notifications::unsubscribe),
-        "notifications-list" => get(notifications::list),
-        "notifications-notify" => post(notifications::notify),
-        "users-email-verify" => post(users::verify_email),
-        "users-email-verification" => post(users::resend_email_code),
-        "notifications-subscriptions-verify" => post(notifications::verify),
-        "notifications-subscriptions-resend" => post(notifications::resend),
-        _ => return None,
-    })
-}
+/// A function that is not triggered over HTTP has no route to serve.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not an HTTP function")]
+pub struct NotHttp(pub &'static str);
 
-/// The HTTP functions: (spec, method, path).
-pub fn http_functions() -> impl Iterator<Item = (&'static FunctionSpec, &'static str, &'static str)>
-{
-    ALL.iter().filter_map(|spec| match spec.trigger {
-        Trigger::Http { method, path } => Some((spec, method, path)),
-        _ => None,
-    })
-}
-
-/// The router a single function's Lambda serves.
-pub fn for_function(app: App, name: &str) -> Result<Router, String> {
-    let (_, _, path) = http_functions()
-        .find(|(spec, _, _)| spec.name == name)
-        .ok_or_else(|| format!("{name} is not an HTTP function"))?;
-    let handler = handler(name).ok_or_else(|| format!("{name} has no handler"))?;
-    Ok(finish(Router::new().route(path, handler), app))
+/// The router a single function's Lambda serves: its own route and nothing else.
+pub fn for_function(app: App, function: &Function) -> Result<Router, NotHttp> {
+    let Trigger::Http { path, handler, .. } = function.trigger else {
+        return Err(NotHttp(function.name));
+    };
+    Ok(finish(Router::new().route(path, handler()), app))
 }
 
 /// Every HTTP function at its route, as API Gateway would route them. `extra` is merged in
 /// before the shared layers (the local server's own routes).
 pub fn all(app: App, extra: Router<App>) -> Router {
-    let mut router = Router::new();
-    for (spec, _, path) in http_functions() {
-        if let Some(handler) = handler(spec.name) {
-            router = router.route(path, handler);
-        }
-    }
+    let router = ALL
+        .iter()
+        .fold(Router::new(), |router, function| match function.trigger {
+            Trigger::Http { path, handler, .. } => router.route(path, handler()),
+            _ => router,
+        });
     finish(router.merge(extra), app)
 }
 

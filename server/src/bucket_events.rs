@@ -10,8 +10,8 @@ use bazaar_api::handlers;
 const LOCAL_BUCKET: &str = "bazaar-local";
 
 pub fn object_created(app: &App, key: &str, size: usize) {
-    for spec in ALL {
-        let Trigger::Upload { prefix } = spec.trigger else {
+    for function in ALL {
+        let Trigger::Upload { prefix, handler } = function.trigger else {
             continue;
         };
         if !key.starts_with(prefix) {
@@ -24,13 +24,9 @@ pub fn object_created(app: &App, key: &str, size: usize) {
                 continue;
             }
         };
-        let (app, name) = (app.clone(), spec.name);
+        let (handled, name) = (handler(app.clone(), event), function.name);
         tokio::spawn(async move {
-            let result = match name {
-                "imports-process" => handlers::imports::handle(&app, event).await,
-                other => Err(format!("no upload handler named {other}")),
-            };
-            if let Err(error) = result {
+            if let Err(error) = handled.await {
                 tracing::error!(function = name, %error, "upload handler failed");
             }
         });

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use bazaar_api::App;
-use bazaar_api::functions::{ALL, Trigger};
-use bazaar_api::handlers::{self, sqs};
+use bazaar_api::functions::{ALL, Function, ScheduleHandler, Trigger};
+use bazaar_api::handlers::sqs;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -29,20 +29,29 @@ impl Workers {
 /// Starts one worker per non-HTTP function in the catalogue.
 pub fn spawn(app: App, stop: watch::Receiver<bool>, visibility: Duration) -> Workers {
     let mut set = JoinSet::new();
-    for spec in ALL {
-        match spec.trigger {
-            Trigger::Queue { queue } => {
+    for function in ALL {
+        match function.trigger {
+            Trigger::Queue { queue, .. } => {
                 set.spawn(consume(
                     app.clone(),
-                    spec.name,
+                    function,
                     queue,
                     visibility,
                     stop.clone(),
                 ));
             }
-            Trigger::Schedule { every_minutes } => {
+            Trigger::Schedule {
+                every_minutes,
+                handler,
+            } => {
                 let period = Duration::from_secs(u64::from(every_minutes) * 60);
-                set.spawn(every(app.clone(), spec.name, period, stop.clone()));
+                set.spawn(every(
+                    app.clone(),
+                    function.name,
+                    handler,
+                    period,
+                    stop.clone(),
+                ));
             }
             // HTTP functions are routes; upload handlers run on bucket events.
             Trigger::Http { .. } | Trigger::Upload { .. } => {}
@@ -59,14 +68,18 @@ async fn pause(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
     }
 }
 
-/// Delivers one batch from `queue` to the function `name`, hiding the messages for
-/// `visibility` meanwhile; returns how many messages came.
+/// Delivers one batch from `queue` to the queue consumer `function`, hiding the messages for
+/// `visibility` meanwhile; returns how many messages came. `queue` is usually the one that
+/// triggers `function`; tests feed it from queues of their own.
 pub async fn deliver_batch(
     app: &App,
-    name: &str,
+    function: &Function,
     queue: &str,
     visibility: Duration,
 ) -> Result<usize, String> {
+    let Trigger::Queue { handler, .. } = function.trigger else {
+        return Err(format!("{} is not a queue consumer", function.name));
+    };
     let ports = app.ports();
     let messages = ports
         .queue
@@ -77,9 +90,7 @@ pub async fn deliver_batch(
         return Ok(0);
     }
     let event = sqs::event_for(queue, &messages).map_err(|error| error.to_string())?;
-    let response = handlers::consume(app, name, event)
-        .await
-        .ok_or_else(|| format!("no queue handler named {name}"))?;
+    let response = handler(app.clone(), event).await;
     let failed: HashSet<&str> = response
         .batch_item_failures
         .iter()
@@ -99,17 +110,18 @@ pub async fn deliver_batch(
 
 async fn consume(
     app: App,
-    name: &'static str,
+    function: &'static Function,
     queue: &'static str,
     visibility: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    let name = function.name;
     tracing::info!(function = name, queue, "consumer started");
     loop {
         if *stop.borrow() {
             break;
         }
-        let delivered = match deliver_batch(&app, name, queue, visibility).await {
+        let delivered = match deliver_batch(&app, function, queue, visibility).await {
             Ok(count) => count,
             Err(error) => {
                 tracing::error!(function = name, %error, "queue delivery failed");
@@ -122,16 +134,18 @@ async fn consume(
     }
 }
 
-async fn every(app: App, name: &'static str, period: Duration, mut stop: watch::Receiver<bool>) {
+async fn every(
+    app: App,
+    name: &'static str,
+    handler: ScheduleHandler,
+    period: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         if pause(&mut stop, period).await {
             break;
         }
-        let Some(result) = handlers::run_scheduled(&app, name).await else {
-            tracing::error!(function = name, "no scheduled handler with this name");
-            return;
-        };
-        if let Err(error) = result {
+        if let Err(error) = handler(app.clone()).await {
             tracing::error!(function = name, %error, "scheduled run failed");
         }
     }

@@ -1,7 +1,7 @@
 //! No input, however wrong, gets a server error: every route of the API is sent a battery of
 //! malformed bodies, query strings and tokens, and must answer with a 4xx problem.
 
-use bazaar_api::router::http_functions;
+use bazaar_api::functions::http_functions;
 use bazaar_tests::http::Client;
 use bazaar_tests::recording::Call;
 use bazaar_tests::{Backend, TestServer};

@@ -862,9 +862,14 @@ async fn redelivered_events_are_handled_once_and_poison_is_dead_lettered(backend
         .unwrap_or_else(|e| panic!("{e}"));
     let visibility = Duration::from_secs(1);
     for _ in 0..4 {
-        bazaar::workers::deliver_batch(&server.app, "notifications-consumer", queue, visibility)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        bazaar::workers::deliver_batch(
+            &server.app,
+            &bazaar_api::functions::NOTIFICATIONS_CONSUMER,
+            queue,
+            visibility,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         tokio::time::sleep(Duration::from_millis(1200)).await;
     }
     let query = Query::partition(Index::Primary, format!("USER#{user}")).prefix("NOTIFICATION#");

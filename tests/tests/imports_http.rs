@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use bazaar_api::functions::{self, Trigger};
 use bazaar_api::handlers::imports::{event_for, handle};
 use bazaar_shared::keys;
 use bazaar_shared::ports::{Cond, Update};
@@ -538,9 +539,11 @@ async fn the_sweeper_resumes_an_import_whose_run_died(backend: Backend) {
     assert_eq!(listed_as_running(&server).await, vec![id.clone()]);
 
     // While the dead run's lease is still live, the sweeper leaves the import alone.
-    let swept = bazaar_api::handlers::run_scheduled(&server.app, "imports-sweep")
+    let Trigger::Schedule { handler: sweep, .. } = functions::IMPORTS_SWEEP.trigger else {
+        panic!("imports-sweep is not a scheduled function");
+    };
+    let swept = sweep(server.app.clone())
         .await
-        .unwrap_or_else(|| panic!("no imports-sweep function"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(swept["resumed"], 0, "{swept}");
     assert_eq!(swept["busy"], 1, "{swept}");

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
-use bazaar_api::functions::{ALL, FunctionSpec, Trigger};
+use bazaar_api::functions::{ALL, Function, Trigger};
 use serde_yaml::Value as Yaml;
 
 // -------------------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ fn function_names_are_unique_and_routes_distinct() {
         .finish("bazaar_api::functions::ALL (api/src/functions.rs) is inconsistent");
 }
 
-fn catalogue_problems(specs: &[FunctionSpec]) -> Problems {
+fn catalogue_problems(specs: &[Function]) -> Problems {
     let mut problems = Problems::default();
     let mut names = BTreeSet::new();
     let mut routes = BTreeSet::new();
@@ -142,7 +142,7 @@ fn catalogue_problems(specs: &[FunctionSpec]) -> Problems {
                 )
             },
         );
-        if let Trigger::Http { method, path } = spec.trigger {
+        if let Trigger::Http { method, path, .. } = spec.trigger {
             problems.check(routes.insert((method, path)), || {
                 format!("route {method} {path} is served twice")
             });
@@ -191,6 +191,108 @@ fn every_function_has_a_binary() {
     problems.finish(
         "functions/src/bin/ disagrees with bazaar_api::functions::ALL (api/src/functions.rs)",
     );
+}
+
+/// `users-me-get` → `USERS_ME_GET`, the name of the function's const in api/src/functions.rs.
+fn const_name(name: &str) -> String {
+    name.to_uppercase().replace('-', "_")
+}
+
+/// Each binary's `main` must run its own entry by its const, so that it links that entry's
+/// handler only and a mistyped name fails to compile (a string would fail at cold start).
+#[test]
+fn every_binary_runs_its_own_entry() {
+    let mut problems = Problems::default();
+    for function in ALL {
+        let file = format!("functions/src/bin/{}.rs", function.name);
+        let Ok(source) = std::fs::read_to_string(repo_root().join(&file)) else {
+            continue; // a missing binary is every_function_has_a_binary's finding
+        };
+        let call = format!(
+            "bazaar_functions::run(&bazaar_api::functions::{})",
+            const_name(function.name)
+        );
+        let runs: Vec<&str> = source.matches("run(").collect();
+        problems.check(source.contains(&call) && runs.len() == 1, || {
+            format!("{file} must call `{call}` once (and run nothing else)")
+        });
+    }
+    problems.finish(
+        "functions/src/bin/ disagrees with bazaar_api::functions::ALL (api/src/functions.rs)",
+    );
+}
+
+/// Whether the router itself refused `request` (no route, or not this method), as opposed to
+/// a handler answering it, whatever its status.
+async fn unrouted(
+    router: axum::Router,
+    request: axum::http::Request<axum::body::Body>,
+) -> Option<String> {
+    use tower::ServiceExt;
+    let response = match router.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    let refused = status == axum::http::StatusCode::METHOD_NOT_ALLOWED
+        || (status == axum::http::StatusCode::NOT_FOUND && body.contains("no such route"));
+    refused.then(|| format!("{status} {body}"))
+}
+
+/// Every HTTP entry's own router (what its Lambda serves) answers its method and path, and
+/// only the HTTP entries make a router at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_entry_resolves_to_its_handler() {
+    let server = bazaar_tests::TestServer::start(bazaar_tests::Backend::Embedded).await;
+    let mut problems = Problems::default();
+    for function in ALL {
+        let router = bazaar_api::router::for_function(server.app.clone(), function);
+        let Trigger::Http { method, path, .. } = function.trigger else {
+            problems.check(router.is_err(), || {
+                format!(
+                    "{}: not an HTTP function, yet it made a router",
+                    function.name
+                )
+            });
+            continue;
+        };
+        let Ok(router) = router else {
+            problems.add(format!(
+                "{}: an HTTP function without a router",
+                function.name
+            ));
+            continue;
+        };
+        let path = path.replace("{id}", "01JAAAAAAAAAAAAAAAAAAAAAAA");
+        let request = |method: &str, path: &str| {
+            axum::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from("{}"))
+                .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
+        };
+        if let Some(refusal) = unrouted(router.clone(), request(method, &path)).await {
+            problems.add(format!(
+                "{}: its router refuses {method} {path}: {refusal}",
+                function.name
+            ));
+        }
+        // The same router must refuse a path it does not serve: this is what a refusal
+        // looks like, so the check above can tell.
+        let elsewhere = format!("{path}/elsewhere");
+        problems.check(
+            unrouted(router, request(method, &elsewhere))
+                .await
+                .is_some(),
+            || format!("{}: its router answers {method} {elsewhere}", function.name),
+        );
+    }
+    problems.finish("api/src/functions.rs has entries that do not resolve");
 }
 
 // -------------------------------------------------------------------------------------------
@@ -384,7 +486,7 @@ fn sam_template_declares_every_function_with_its_trigger() {
 
         let events = sam_events(function);
         match spec.trigger {
-            Trigger::Http { method, path } => {
+            Trigger::Http { method, path, .. } => {
                 let http: Vec<_> = events
                     .iter()
                     .filter(|(_, kind, _)| kind == "HttpApi")
@@ -411,7 +513,7 @@ fn sam_template_declares_every_function_with_its_trigger() {
                     );
                 }
             }
-            Trigger::Queue { queue } => {
+            Trigger::Queue { queue, .. } => {
                 let queue_id = sam_queue_id(queue);
                 let sqs: Vec<_> = events.iter().filter(|(_, kind, _)| kind == "SQS").collect();
                 let on_queue: Vec<_> = sqs
@@ -436,7 +538,7 @@ fn sam_template_declares_every_function_with_its_trigger() {
                 }
                 check_sam_queue(&template, queue, &mut problems);
             }
-            Trigger::Upload { prefix } => {
+            Trigger::Upload { prefix, .. } => {
                 let uploads: Vec<String> = events
                     .iter()
                     .filter(|(_, kind, _)| kind == "S3")
@@ -459,7 +561,7 @@ fn sam_template_declares_every_function_with_its_trigger() {
                     format!("template.yaml: {id} must have exactly one S3 event on a bucket of the template with key prefix {prefix:?}, has {uploads:?}")
                 });
             }
-            Trigger::Schedule { every_minutes } => {
+            Trigger::Schedule { every_minutes, .. } => {
                 let expected = rate_expression(every_minutes);
                 let schedules: Vec<String> = events
                     .iter()
@@ -727,7 +829,7 @@ fn terraform_declares_every_function_with_its_trigger() {
         };
         let name = spec.name;
         let upload = match spec.trigger {
-            Trigger::Upload { prefix } => Some(prefix.to_owned()),
+            Trigger::Upload { prefix, .. } => Some(prefix.to_owned()),
             _ => None,
         };
         problems.check(function.upload == upload, || {
@@ -737,10 +839,10 @@ fn terraform_declares_every_function_with_its_trigger() {
             )
         });
         let (route, queue, schedule) = match spec.trigger {
-            Trigger::Http { method, path } => (Some(format!("{method} {path}")), None, None),
+            Trigger::Http { method, path, .. } => (Some(format!("{method} {path}")), None, None),
             Trigger::Upload { .. } => (None, None, None),
-            Trigger::Queue { queue } => (None, Some(queue.to_owned()), None),
-            Trigger::Schedule { every_minutes } => {
+            Trigger::Queue { queue, .. } => (None, Some(queue.to_owned()), None),
+            Trigger::Schedule { every_minutes, .. } => {
                 (None, None, Some(rate_expression(every_minutes)))
             }
         };
@@ -1066,19 +1168,50 @@ fn sam_and_terraform_grant_the_same_permissions() {
             sns_publish: tf.notify_send,
         };
         // Exactly the functions that handle tokens may read the signing secret: the others
-        // start without it (`FunctionSpec::uses_tokens`) and must not be granted it.
-        problems.check(tf.ssm == spec.uses_tokens(), || {
+        // start without it (`Needs::tokens` in api/src/functions.rs) and must not be granted it.
+        problems.check(tf.ssm == spec.needs.tokens, || {
             format!(
                 "{}: terraform grants ssm = {}, but the function {} the signing secret",
                 spec.name,
                 tf.ssm,
-                if spec.uses_tokens() {
+                if spec.needs.tokens {
                     "reads"
                 } else {
                     "never reads"
                 }
             )
         });
+        // What the catalogue says a function needs is what it is granted, and no more: its
+        // App builds the queue, blob and notifier clients from the same declaration.
+        let granted = [
+            (
+                "queue",
+                "queue_send",
+                !tf.queue_send.is_empty(),
+                spec.needs.queue,
+            ),
+            (
+                "blobs",
+                "bucket_put/bucket_get",
+                !tf.bucket_put.is_empty() || !tf.bucket_get.is_empty(),
+                spec.needs.blobs,
+            ),
+            (
+                "notifiers",
+                "notify_send",
+                tf.notify_send,
+                spec.needs.notifiers,
+            ),
+        ];
+        for (need, grant, in_terraform, needed) in granted {
+            problems.check(in_terraform == needed, || {
+                format!(
+                    "{}: api/src/functions.rs says needs.{need} = {needed}, but terraform {} {grant}",
+                    spec.name,
+                    if in_terraform { "grants" } else { "does not grant" },
+                )
+            });
+        }
         // Sending e-mail, SMS and push reaches people outside the system: exactly the functions
         // terraform marks `notify_send` may do it, in both descriptions.
         problems.check(

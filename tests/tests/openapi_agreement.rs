@@ -102,7 +102,7 @@ fn operations(document: &Value) -> Vec<Operation<'_>> {
 fn http_functions() -> BTreeMap<(String, &'static str), &'static str> {
     ALL.iter()
         .filter_map(|spec| match spec.trigger {
-            Trigger::Http { method, path } => Some(((method.to_lowercase(), path), spec.name)),
+            Trigger::Http { method, path, .. } => Some(((method.to_lowercase(), path), spec.name)),
             _ => None,
         })
         .collect()

@@ -1,5 +1,5 @@
 //! `POST /api/v1/users/me/addresses`
 #[tokio::main]
-async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_http("addresses-create").await
+async fn main() -> Result<(), bazaar_functions::Error> {
+    bazaar_functions::run(&bazaar_api::functions::ADDRESSES_CREATE).await
 }

@@ -1,5 +1,5 @@
 //! `DELETE /api/v1/users/me/addresses/{id}`
 #[tokio::main]
-async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_http("addresses-delete").await
+async fn main() -> Result<(), bazaar_functions::Error> {
+    bazaar_functions::run(&bazaar_api::functions::ADDRESSES_DELETE).await
 }

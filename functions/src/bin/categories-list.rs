@@ -1,5 +1,5 @@
 //! `GET /api/v1/categories`
 #[tokio::main]
-async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_http("categories-list").await
+async fn main() -> Result<(), bazaar_functions::Error> {
+    bazaar_functions::run(&bazaar_api::functions::CATEGORIES_LIST).await
 }

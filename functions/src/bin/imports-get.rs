@@ -1,5 +1,5 @@
 //! `GET /api/v1/imports/{id}`
 #[tokio::main]
-async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_http("imports-get").await
+async fn main() -> Result<(), bazaar_functions::Error> {
+    bazaar_functions::run(&bazaar_api::functions::IMPORTS_GET).await
 }

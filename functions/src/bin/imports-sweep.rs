@@ -1,5 +1,5 @@
 //! Resumes catalogue imports whose run died and whose lease lapsed (EventBridge schedule).
 #[tokio::main]
-async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_scheduled("imports-sweep").await
+async fn main() -> Result<(), bazaar_functions::Error> {
+    bazaar_functions::run(&bazaar_api::functions::IMPORTS_SWEEP).await
 }

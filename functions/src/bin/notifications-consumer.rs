@@ -1,5 +1,5 @@
 //! Consumes the notifications queue (SQS, partial batch failures).
 #[tokio::main]
-async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_queue("notifications-consumer").await
+async fn main() -> Result<(), bazaar_functions::Error> {
+    bazaar_functions::run(&bazaar_api::functions::NOTIFICATIONS_CONSUMER).await
 }

@@ -1,5 +1,5 @@
 //! Sends single notification deliveries from the deliveries queue (SQS, partial batch failures).
 #[tokio::main]
-async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_queue("notifications-deliver").await
+async fn main() -> Result<(), bazaar_functions::Error> {
+    bazaar_functions::run(&bazaar_api::functions::NOTIFICATIONS_DELIVER).await
 }

@@ -1,5 +1,5 @@
 //! `GET /api/v1/notifications/subscriptions`
 #[tokio::main]
-async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_http("notifications-subscriptions-list").await
+async fn main() -> Result<(), bazaar_functions::Error> {
+    bazaar_functions::run(&bazaar_api::functions::NOTIFICATIONS_SUBSCRIPTIONS_LIST).await
 }

@@ -1,5 +1,5 @@
 //! `POST /api/v1/notifications/subscriptions/{id}/resend`
 #[tokio::main]
-async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_http("notifications-subscriptions-resend").await
+async fn main() -> Result<(), bazaar_functions::Error> {
+    bazaar_functions::run(&bazaar_api::functions::NOTIFICATIONS_SUBSCRIPTIONS_RESEND).await
 }

@@ -1,5 +1,5 @@
 //! `POST /api/v1/orders`
 #[tokio::main]
-async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_http("orders-create").await
+async fn main() -> Result<(), bazaar_functions::Error> {
+    bazaar_functions::run(&bazaar_api::functions::ORDERS_CREATE).await
 }

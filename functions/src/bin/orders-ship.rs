@@ -1,5 +1,5 @@
 //! `POST /api/v1/admin/orders/{id}/ship`
 #[tokio::main]
-async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_http("orders-ship").await
+async fn main() -> Result<(), bazaar_functions::Error> {
+    bazaar_functions::run(&bazaar_api::functions::ORDERS_SHIP).await
 }

@@ -1,5 +1,5 @@
 //! Consumes the payments queue: charges and refunds (SQS, partial batch failures).
 #[tokio::main]
-async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_queue("payments-process").await
+async fn main() -> Result<(), bazaar_functions::Error> {
+    bazaar_functions::run(&bazaar_api::functions::PAYMENTS_PROCESS).await
 }

@@ -1,5 +1,5 @@
 //! `GET /api/v1/products/{id}`
 #[tokio::main]
-async fn main() -> Result<(), bazaar_api::lambda::Error> {
-    bazaar_api::lambda::serve_http("products-get").await
+async fn main() -> Result<(), bazaar_functions::Error> {
+    bazaar_functions::run(&bazaar_api::functions::PRODUCTS_GET).await
 }

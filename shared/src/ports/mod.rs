@@ -11,6 +11,7 @@ pub mod notifier;
 pub mod payments;
 pub mod queue;
 pub mod store;
+pub mod undeclared;
 
 pub use blob::{Blob, BlobError, BlobStore, PresignedRequest};
 pub use clock::{Clock, SystemClock};
