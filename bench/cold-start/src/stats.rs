@@ -162,6 +162,6 @@ mod tests {
         assert_eq!(summary.first_response_ms.median, 10.0);
         assert_eq!(summary.rss_mib.median, 2.0);
         assert_eq!(summary.hwm_mib.median, 3.0);
-        assert!(table(&[summary.clone()], Some(&summary)).contains("1.00 / 1.00"));
+        assert!(table(std::slice::from_ref(&summary), Some(&summary)).contains("1.00 / 1.00"));
     }
 }
