@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks (not tests): latency of the user endpoints through the local server, and the
-# stripped size of one Lambda function as it is packaged.
+# Benchmarks (not tests): latency of the user endpoints through the local server. Package
+# sizes and cold starts have their own scripts: infra/package-sizes.sh, infra/cold-start.sh.
 #
 #   infra/bench.sh
 set -euo pipefail
@@ -9,8 +9,3 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 echo "==> latency through the local server (embedded backend, loopback HTTP)"
 cargo bench -p bazaar-tests --bench api
 
-echo
-echo "==> users-me-get built with the packaging profile (LTO, one codegen unit, stripped)"
-cargo build --profile lambda-release -p bazaar-functions --bin users-me-get
-size=$(stat -c %s target/lambda-release/users-me-get)
-echo "users-me-get: $size bytes ($((size / 1024)) KiB) for $(rustc -vV | sed -n 's/^host: //p')"
