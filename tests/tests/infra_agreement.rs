@@ -1348,3 +1348,97 @@ fn upload_functions_keep_and_alarm_their_failed_events() {
     }
     problems.finish("an upload function's failed events are not kept and alarmed");
 }
+
+// -------------------------------------------------------------------------------------------
+// Function packages: only the AWS backend
+// -------------------------------------------------------------------------------------------
+
+/// The non-optional `[dependencies]` of a member's Cargo.toml: (name, the directory of the
+/// crate when it is one of this repository's, relative to the repository).
+fn required_dependencies(manifest: &str) -> Vec<(String, Option<String>)> {
+    let member = Path::new(manifest).parent().unwrap_or(Path::new(""));
+    let workspace = read("Cargo.toml");
+    let path_of = |line: &str| {
+        line.split("path = \"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(str::to_owned)
+    };
+    let mut found = Vec::new();
+    let mut in_dependencies = false;
+    for line in read(manifest).lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_dependencies = line == "[dependencies]";
+            continue;
+        }
+        if !in_dependencies || line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.contains("optional = true") {
+            continue;
+        }
+        let name = line
+            .split(['=', '.', ' '])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let directory = if line.contains(".workspace") || line.contains("workspace = true") {
+            workspace
+                .lines()
+                .find(|entry| entry.starts_with(&format!("{name} = ")))
+                .and_then(path_of)
+        } else {
+            // `../server` from `functions/` is `server`.
+            path_of(line).map(|path| {
+                let joined = member.join(path);
+                joined
+                    .components()
+                    .fold(PathBuf::new(), |mut normal, part| {
+                        match part {
+                            std::path::Component::ParentDir => {
+                                normal.pop();
+                            }
+                            other => normal.push(other),
+                        }
+                        normal
+                    })
+                    .to_string_lossy()
+                    .into_owned()
+            })
+        };
+        found.push((name, directory));
+    }
+    found
+}
+
+/// Every package a function binary links through this repository's own crates (without the
+/// `local` feature that `cargo lambda watch` uses): never the embedded backend, SQLite, the
+/// SMTP client or the local server.
+#[test]
+fn function_packages_link_only_the_aws_backend() {
+    let mut seen = BTreeSet::new();
+    let mut pending = vec!["functions/Cargo.toml".to_owned()];
+    while let Some(manifest) = pending.pop() {
+        for (name, path) in required_dependencies(&manifest) {
+            if let Some(path) = path
+                && seen.insert(name.clone())
+            {
+                pending.push(format!("{path}/Cargo.toml"));
+            } else {
+                seen.insert(name);
+            }
+        }
+    }
+    assert!(
+        seen.contains("bazaar-adapters"),
+        "the walk found nothing: {seen:?}"
+    );
+    let forbidden: Vec<&str> = ["bazaar-embedded", "bazaar", "rusqlite", "lettre"]
+        .into_iter()
+        .filter(|name| seen.contains(*name))
+        .collect();
+    assert!(
+        forbidden.is_empty(),
+        "function packages would link {forbidden:?} (through {seen:?}); keep the local backends in embedded/"
+    );
+}
