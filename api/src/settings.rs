@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use bazaar_adapters::config::{BackendConfig, NotAws};
-use bazaar_shared::auth::{SigningSecret, TokenSettings};
+use bazaar_shared::auth::{SigningSecret, TokenSettings, WeakSecret};
 use bazaar_shared::orders::OrderSettings;
 use bazaar_shared::orders::requests::MAX_QUANTITY;
 use bazaar_shared::ratelimit::{Limit, Rate};
@@ -79,8 +79,8 @@ pub enum SettingsError {
     NoSigningSecret,
     #[error("cannot read the JWT secret parameter {parameter}: {reason}")]
     SecretParameter { parameter: String, reason: String },
-    #[error("the JWT signing secret is refused: {0}")]
-    WeakSecret(String),
+    #[error(transparent)]
+    WeakSecret(#[from] WeakSecret),
     #[error("the local JWT secret file: {0}")]
     SecretFile(String),
     #[error(transparent)]
@@ -164,7 +164,7 @@ impl TokenConfig {
             }
         };
         Ok(TokenSettings {
-            secret: SigningSecret::new(raw.into_bytes()).map_err(SettingsError::WeakSecret)?,
+            secret: SigningSecret::new(raw.into_bytes())?,
             issuer: self.issuer.clone(),
             audience: self.audience.clone(),
             ttl_seconds: self.ttl_seconds,

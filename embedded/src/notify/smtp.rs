@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use bazaar_shared::ports::notifier::{Notifier, Outgoing, SendError};
+use bazaar_shared::settings::InvalidSetting;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -16,22 +17,23 @@ pub struct SmtpEmail {
 
 impl SmtpEmail {
     /// From `smtp://host[:port]` (port 25 when absent) and the sender.
-    pub fn new(url: &str, from: &str) -> Result<Self, String> {
-        let parsed = url::Url::parse(url).map_err(|error| format!("BAZAAR_SMTP_URL: {error}"))?;
-        if parsed.scheme() != "smtp" {
-            return Err(format!(
-                "BAZAAR_SMTP_URL must be smtp://host:port, not {url}"
-            ));
-        }
-        let host = parsed
-            .host_str()
-            .ok_or_else(|| format!("BAZAAR_SMTP_URL has no host: {url}"))?;
+    pub fn new(url: &str, from: &str) -> Result<Self, InvalidSetting> {
+        let refused = || InvalidSetting::new("BAZAAR_SMTP_URL", "smtp://host[:port]", url);
+        let parsed = url::Url::parse(url).map_err(|_| refused())?;
+        let host = match parsed.host_str() {
+            Some(host) if parsed.scheme() == "smtp" => host,
+            _ => return Err(refused()),
+        };
         let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(parsed.port().unwrap_or(25))
             .build();
-        let from = from
-            .parse::<Mailbox>()
-            .map_err(|error| format!("BAZAAR_EMAIL_FROM {from:?}: {error}"))?;
+        let from = from.parse::<Mailbox>().map_err(|_| {
+            InvalidSetting::new(
+                "BAZAAR_EMAIL_FROM",
+                "an address like `Shop <shop@example.com>`",
+                from,
+            )
+        })?;
         Ok(Self { transport, from })
     }
 }

@@ -6,4 +6,4 @@ pub mod throttle;
 pub mod tokens;
 
 pub use throttle::LoginThrottle;
-pub use tokens::{Claims, IssuedToken, SigningSecret, TokenService, TokenSettings};
+pub use tokens::{Claims, IssuedToken, SigningSecret, TokenService, TokenSettings, WeakSecret};

@@ -18,18 +18,27 @@ impl std::fmt::Debug for SigningSecret {
     }
 }
 
+/// Why a signing secret was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WeakSecret {
+    #[error("the JWT signing secret must be at least {MIN_SECRET_BYTES} bytes long")]
+    TooShort,
+    #[error(
+        "the JWT signing secret is too predictable; use a random value (e.g. `openssl rand -base64 48`)"
+    )]
+    Predictable,
+}
+
 /// The fewest bytes a secret may have: HS256 wants at least its 256-bit output size.
 pub const MIN_SECRET_BYTES: usize = 32;
 
 impl SigningSecret {
     /// Accepts a secret of at least [`MIN_SECRET_BYTES`] bytes that is not trivially guessable
     /// (too few distinct characters, or a well-known placeholder).
-    pub fn new(secret: impl Into<Vec<u8>>) -> std::result::Result<Self, String> {
+    pub fn new(secret: impl Into<Vec<u8>>) -> std::result::Result<Self, WeakSecret> {
         let secret = secret.into();
         if secret.len() < MIN_SECRET_BYTES {
-            return Err(format!(
-                "the JWT signing secret must be at least {MIN_SECRET_BYTES} bytes long"
-            ));
+            return Err(WeakSecret::TooShort);
         }
         let distinct = secret
             .iter()
@@ -40,7 +49,7 @@ impl SigningSecret {
             .iter()
             .any(|word| lower.contains(word));
         if distinct < 12 || placeholder {
-            return Err("the JWT signing secret is too predictable; use a random value (e.g. `openssl rand -base64 48`)".to_owned());
+            return Err(WeakSecret::Predictable);
         }
         Ok(Self(secret))
     }
