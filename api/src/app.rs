@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use bazaar_adapters::config::{Connected, Uses, connect_aws};
+use bazaar_adapters::config::{Connected, connect_aws};
 use bazaar_shared::Ports;
 use bazaar_shared::auth::{LoginThrottle, TokenService};
 use bazaar_shared::users::{AddressBook, UserService};
@@ -46,12 +46,7 @@ impl App {
     /// its signing secret. A function that neither issues nor verifies tokens is not given
     /// the secret, nor reads it.
     pub async fn on_aws(settings: &Settings, needs: Needs) -> Result<Self, SettingsError> {
-        let uses = Uses {
-            queue: needs.queue,
-            blobs: needs.blobs,
-            notifiers: needs.notifiers,
-        };
-        let connected = connect_aws(&settings.backend, None, uses).await?;
+        let connected = connect_aws(&settings.backend, None, needs.ports()).await?;
         let tokens = if needs.tokens {
             let found = settings
                 .tokens

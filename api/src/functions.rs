@@ -81,6 +81,15 @@ pub struct Needs {
 }
 
 impl Needs {
+    /// The optional ports these needs ask the adapters for.
+    pub const fn ports(self) -> bazaar_adapters::config::Uses {
+        bazaar_adapters::config::Uses {
+            queue: self.queue,
+            blobs: self.blobs,
+            notifiers: self.notifiers,
+        }
+    }
+
     /// The state store (with clock and ids) only.
     pub const STORE: Needs = Needs {
         tokens: false,
