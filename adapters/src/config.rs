@@ -164,32 +164,15 @@ pub struct Connected {
 )]
 pub struct NotAws;
 
-/// Which optional ports a process uses; the state store, clock, ids and payment providers are
-/// always there. A port not used is not built, and when the choice is a constant (a function
-/// package's catalogue entry) its adapter and SDK client are not even linked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Uses {
-    pub queue: bool,
-    pub blobs: bool,
-    pub notifiers: bool,
-}
-
-impl Uses {
-    pub const ALL: Uses = Uses {
-        queue: true,
-        blobs: true,
-        notifiers: true,
-    };
-}
-
-/// Builds the AWS adapters that `uses` names; the others are stand-ins that refuse every call
-/// (`bazaar_shared::ports::undeclared`). `sdk`: an SDK configuration built by the caller
-/// (tests give emulator credentials this way); loaded from the environment when `None`. The
-/// SDK clients themselves are built on first use.
-pub async fn connect_aws(
+/// Builds the AWS adapters of the optional ports a process uses (`QUEUE`, `BLOBS`,
+/// `NOTIFIERS`; the state store, clock, ids and payment providers are always there); the others
+/// are stand-ins that refuse every call (`bazaar_shared::ports::undeclared`). The choices are
+/// constants so that a function package does not even link an adapter it does not use.
+/// `sdk`: an SDK configuration built by the caller (tests give emulator credentials this way);
+/// loaded from the environment when `None`. The SDK clients themselves are built on first use.
+pub async fn connect_aws<const QUEUE: bool, const BLOBS: bool, const NOTIFIERS: bool>(
     config: &BackendConfig,
     sdk: Option<aws_config::SdkConfig>,
-    uses: Uses,
 ) -> Result<Connected, NotAws> {
     let Backend::Aws {
         endpoint_url,
@@ -208,7 +191,7 @@ pub async fn connect_aws(
     };
     let store: Arc<dyn Store> = Arc::new(DynamoStore::new(&sdk, table.clone()));
     let ids: Arc<dyn IdGenerator> = Arc::new(UlidGenerator::default());
-    let queue: Arc<dyn Queue> = if uses.queue {
+    let queue: Arc<dyn Queue> = if QUEUE {
         Arc::new(SqsQueue::new(
             &sdk,
             queue_urls.clone(),
@@ -217,7 +200,7 @@ pub async fn connect_aws(
     } else {
         Arc::new(UndeclaredQueue)
     };
-    let blobs: Arc<dyn BlobStore> = if uses.blobs {
+    let blobs: Arc<dyn BlobStore> = if BLOBS {
         let blobs = S3Blobs::new(&sdk, bucket.clone());
         Arc::new(match assets_url {
             Some(url) => blobs.with_public_base(url.clone()),
@@ -226,7 +209,7 @@ pub async fn connect_aws(
     } else {
         Arc::new(UndeclaredBlobs)
     };
-    let notifiers = if uses.notifiers {
+    let notifiers = if NOTIFIERS {
         aws_notifiers(&sdk, &config.notify)
     } else {
         undeclared_notifiers()

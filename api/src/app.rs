@@ -10,7 +10,6 @@ use bazaar_shared::users::{AddressBook, UserService};
 
 use crate::cache::{self, ResponseCache};
 use crate::client::TrustedProxies;
-use crate::functions::Needs;
 use crate::settings::{Settings, SettingsError};
 use bazaar_shared::catalogue::Products;
 use bazaar_shared::notifications::{NotificationSettings, Notifications};
@@ -42,12 +41,22 @@ pub struct Guards {
 
 impl App {
     /// The app of a function package: the AWS adapters its catalogue entry declares (each
-    /// SDK client built on first use) and, when it declares tokens, the token service with
-    /// its signing secret. A function that neither issues nor verifies tokens is not given
-    /// the secret, nor reads it.
-    pub async fn on_aws(settings: &Settings, needs: Needs) -> Result<Self, SettingsError> {
-        let connected = connect_aws(&settings.backend, None, needs.ports()).await?;
-        let tokens = if needs.tokens {
+    /// SDK client built on first use) and, with `TOKENS`, the token service with its signing
+    /// secret. A function that neither issues nor verifies tokens is not given the secret,
+    /// nor reads it. The flags are constants so that what a function does not declare is not
+    /// linked into it (see `functions::Needs`). `sdk`: given by tests; loaded from the
+    /// environment when `None`.
+    pub async fn on_aws<
+        const TOKENS: bool,
+        const QUEUE: bool,
+        const BLOBS: bool,
+        const NOTIFIERS: bool,
+    >(
+        settings: &Settings,
+        sdk: Option<aws_config::SdkConfig>,
+    ) -> Result<Self, SettingsError> {
+        let connected = connect_aws::<QUEUE, BLOBS, NOTIFIERS>(&settings.backend, sdk).await?;
+        let tokens = if TOKENS {
             let found = settings
                 .tokens
                 .settings(connected.aws.as_ref(), || None)

@@ -18,6 +18,7 @@ use crate::endpoints::{
     addresses, catalogue, health, images, imports, notifications, orders, users,
 };
 use crate::handlers::{self, imports_sweep, order_expiry, outbox_relay};
+use crate::settings::{Settings, SettingsError};
 
 pub use bazaar_shared::outbox::{
     DELIVERIES_QUEUE, INVOICES_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE,
@@ -72,30 +73,41 @@ pub enum Trigger {
 ///   writing an invoice;
 /// - `notifiers`: the delivery channels (e-mail, SMS, push, Slack, webhooks). Only the
 ///   delivery step sends; everything else, proofs included, goes through the queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// The flags also choose, when the entry's const is evaluated, how a deployed function builds
+/// its App ([`Needs::start`]): one instance of `App::on_aws` per combination, whose flags are
+/// compile-time constants. A binary refers only to the instance its entry chose, so the SDK
+/// clients, the HTTP client for webhooks and the SSM read of a port it does not declare are
+/// not linked into it at all.
+#[derive(Clone, Copy)]
 pub struct Needs {
     pub tokens: bool,
     pub queue: bool,
     pub blobs: bool,
     pub notifiers: bool,
+    start: Start,
+}
+
+/// Builds a deployed function's App on AWS from its settings (`sdk`: an SDK configuration
+/// given by the caller, as tests do; loaded from the environment when `None`).
+pub type Start =
+    fn(Settings, Option<aws_config::SdkConfig>) -> BoxFuture<'static, Result<App, SettingsError>>;
+
+fn start_on_aws<const TOKENS: bool, const QUEUE: bool, const BLOBS: bool, const NOTIFIERS: bool>(
+    settings: Settings,
+    sdk: Option<aws_config::SdkConfig>,
+) -> BoxFuture<'static, Result<App, SettingsError>> {
+    Box::pin(async move { App::on_aws::<TOKENS, QUEUE, BLOBS, NOTIFIERS>(&settings, sdk).await })
 }
 
 impl Needs {
-    /// The optional ports these needs ask the adapters for.
-    pub const fn ports(self) -> bazaar_adapters::config::Uses {
-        bazaar_adapters::config::Uses {
-            queue: self.queue,
-            blobs: self.blobs,
-            notifiers: self.notifiers,
-        }
-    }
-
     /// The state store (with clock and ids) only.
     pub const STORE: Needs = Needs {
         tokens: false,
         queue: false,
         blobs: false,
         notifiers: false,
+        start: start_on_aws::<false, false, false, false>,
     };
 
     pub const fn with_tokens(self) -> Self {
@@ -103,6 +115,7 @@ impl Needs {
             tokens: true,
             ..self
         }
+        .chosen()
     }
 
     pub const fn with_queue(self) -> Self {
@@ -110,6 +123,7 @@ impl Needs {
             queue: true,
             ..self
         }
+        .chosen()
     }
 
     pub const fn with_blobs(self) -> Self {
@@ -117,6 +131,7 @@ impl Needs {
             blobs: true,
             ..self
         }
+        .chosen()
     }
 
     pub const fn with_notifiers(self) -> Self {
@@ -124,6 +139,56 @@ impl Needs {
             notifiers: true,
             ..self
         }
+        .chosen()
+    }
+
+    /// How a deployed function with these needs builds its App.
+    pub const fn start(self) -> Start {
+        self.start
+    }
+
+    /// These needs with the App builder their flags call for (evaluated at compile time for
+    /// the catalogue's consts).
+    const fn chosen(self) -> Self {
+        let start: Start = match (self.tokens, self.queue, self.blobs, self.notifiers) {
+            (false, false, false, false) => start_on_aws::<false, false, false, false>,
+            (false, false, false, true) => start_on_aws::<false, false, false, true>,
+            (false, false, true, false) => start_on_aws::<false, false, true, false>,
+            (false, false, true, true) => start_on_aws::<false, false, true, true>,
+            (false, true, false, false) => start_on_aws::<false, true, false, false>,
+            (false, true, false, true) => start_on_aws::<false, true, false, true>,
+            (false, true, true, false) => start_on_aws::<false, true, true, false>,
+            (false, true, true, true) => start_on_aws::<false, true, true, true>,
+            (true, false, false, false) => start_on_aws::<true, false, false, false>,
+            (true, false, false, true) => start_on_aws::<true, false, false, true>,
+            (true, false, true, false) => start_on_aws::<true, false, true, false>,
+            (true, false, true, true) => start_on_aws::<true, false, true, true>,
+            (true, true, false, false) => start_on_aws::<true, true, false, false>,
+            (true, true, false, true) => start_on_aws::<true, true, false, true>,
+            (true, true, true, false) => start_on_aws::<true, true, true, false>,
+            (true, true, true, true) => start_on_aws::<true, true, true, true>,
+        };
+        Self { start, ..self }
+    }
+}
+
+impl PartialEq for Needs {
+    fn eq(&self, other: &Self) -> bool {
+        (self.tokens, self.queue, self.blobs, self.notifiers)
+            == (other.tokens, other.queue, other.blobs, other.notifiers)
+    }
+}
+
+impl Eq for Needs {}
+
+impl std::fmt::Debug for Needs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Needs")
+            .field("tokens", &self.tokens)
+            .field("queue", &self.queue)
+            .field("blobs", &self.blobs)
+            .field("notifiers", &self.notifiers)
+            .finish()
     }
 }
 

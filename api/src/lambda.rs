@@ -61,7 +61,7 @@ pub async fn serve(function: &'static Function, app: App) -> Result<(), Error> {
 async fn start(function: &Function) -> Result<App, Error> {
     telemetry::init();
     let app = match Settings::from_env() {
-        Ok(settings) => App::on_aws(&settings, function.needs).await,
+        Ok(settings) => (function.needs.start())(settings, None).await,
         Err(error) => Err(error),
     };
     app.map_err(|error| {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bazaar_adapters::config::{Backend, BackendConfig, Connected, Uses, connect_aws};
+use bazaar_adapters::config::{Backend, BackendConfig, Connected, connect_aws};
 use bazaar_adapters::notify::NotifySettings;
 use bazaar_adapters::notify::http::HttpNotifier;
 use bazaar_adapters::payments;
@@ -48,7 +48,7 @@ pub async fn connect(
             public_url,
         } => connect_embedded(config, data_dir, public_url),
         Backend::Aws { .. } => Ok(Local {
-            connected: connect_aws(config, sdk, Uses::ALL)
+            connected: connect_aws::<true, true, true>(config, sdk)
                 .await
                 .map_err(|error| OpenError(error.to_string()))?,
             embedded: None,

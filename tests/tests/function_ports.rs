@@ -1,28 +1,35 @@
-//! What a deployed function builds: the AWS adapters its catalogue entry declares, and for
-//! every other optional port a stand-in that refuses by name (against moto).
+//! What a deployed function builds (against moto): the AWS adapters its catalogue entry
+//! declares, a stand-in that refuses by name for every other optional port, and the signing
+//! secret only when it declares tokens.
 
-use bazaar_adapters::config::connect_aws;
 use bazaar_api::functions::ALL;
-use bazaar_api::settings::Settings;
+use bazaar_api::settings::{Settings, SettingsError};
 use bazaar_shared::settings::Source;
 use bazaar_tests::moto;
 
+fn settings(pairs: &[(&str, &str)]) -> Settings {
+    let endpoint = moto::endpoint();
+    let mut all = vec![
+        ("BAZAAR_BACKEND", "aws"),
+        ("BAZAAR_AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("BAZAAR_QUEUE_PREFIX", "function-ports-"),
+    ];
+    all.extend_from_slice(pairs);
+    Settings::from_source(&Source::pairs(&all)).unwrap_or_else(|error| panic!("{error}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_function_gets_only_the_ports_it_declares() {
-    let endpoint = moto::endpoint();
-    let settings = Settings::from_source(&Source::pairs(&[
-        ("BAZAAR_BACKEND", "aws"),
-        ("BAZAAR_AWS_ENDPOINT_URL", &endpoint),
-        ("BAZAAR_QUEUE_PREFIX", "function-ports-"),
-    ]))
-    .unwrap_or_else(|error| panic!("{error}"));
     let sdk = moto::sdk_config().await;
-    let mut checked = 0;
+    let with_secret = settings(&[(
+        "BAZAAR_JWT_SECRET",
+        "test-only:Pk4#Wd8$Rn2!Hc6&Zy1*Tb5@Mq9^Lf3",
+    )]);
     for function in ALL {
-        let connected = connect_aws(&settings.backend, Some(sdk.clone()), function.needs.ports())
+        let app = (function.needs.start())(with_secret.clone(), Some(sdk.clone()))
             .await
             .unwrap_or_else(|error| panic!("{}: {error}", function.name));
-        let ports = &connected.ports;
+        let ports = app.ports();
         // A declared queue goes to SQS (here: no such queue on moto); an undeclared one
         // refuses without a request.
         let sent = ports.queue.send("payments", "{}").await;
@@ -43,9 +50,29 @@ async fn each_function_gets_only_the_ports_it_declares() {
                 .contains("does not declare the blobs port")
         });
         assert_eq!(blobs_refused, !function.needs.blobs, "{}", function.name);
-        checked += 1;
     }
-    assert_eq!(checked, ALL.len());
-    let reads_only = ALL.iter().filter(|function| !function.needs.queue).count();
-    assert!(reads_only > 0, "every function declares the queue");
+    assert!(
+        ALL.iter().any(|function| !function.needs.queue),
+        "every function declares the queue"
+    );
+}
+
+/// On AWS without a configured secret, a function that declares tokens refuses to start and
+/// one that does not starts without looking for one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_functions_with_tokens_need_the_signing_secret() {
+    let sdk = moto::sdk_config().await;
+    let without_secret = settings(&[]);
+    for function in ALL {
+        let started = (function.needs.start())(without_secret.clone(), Some(sdk.clone())).await;
+        if function.needs.tokens {
+            assert!(
+                matches!(started, Err(SettingsError::NoSigningSecret)),
+                "{} started without a secret",
+                function.name
+            );
+        } else {
+            assert!(started.is_ok(), "{}: {:?}", function.name, started.err());
+        }
+    }
 }
