@@ -41,31 +41,34 @@ pub struct Guards {
 
 impl App {
     /// The app of a function package: the AWS adapters its catalogue entry declares (each
-    /// SDK client built on first use) and, with `TOKENS`, the token service with its signing
-    /// secret. A function that neither issues nor verifies tokens is not given the secret,
-    /// nor reads it. The flags are constants so that what a function does not declare is not
-    /// linked into it (see `functions::Needs`). `sdk`: given by tests; loaded from the
-    /// environment when `None`.
-    pub async fn on_aws<
-        const TOKENS: bool,
-        const QUEUE: bool,
-        const BLOBS: bool,
-        const NOTIFIERS: bool,
-    >(
+    /// SDK client built on first use), and no token service: a function that neither issues
+    /// nor verifies tokens is not given the signing secret, nor reads it. The flags are
+    /// constants so that what a function does not declare is not linked into it (see
+    /// `functions::Needs`). `sdk`: given by tests; loaded from the environment when `None`.
+    pub async fn on_aws<const QUEUE: bool, const BLOBS: bool, const NOTIFIERS: bool>(
         settings: &Settings,
         sdk: Option<aws_config::SdkConfig>,
     ) -> Result<Self, SettingsError> {
         let connected = connect_aws::<QUEUE, BLOBS, NOTIFIERS>(&settings.backend, sdk).await?;
-        let tokens = if TOKENS {
-            let found = settings
-                .tokens
-                .settings(connected.aws.as_ref(), || None)
-                .await?;
-            Some(TokenService::new(found))
-        } else {
-            None
-        };
-        Ok(Self::new(settings, connected, tokens))
+        Ok(Self::new(settings, connected, None))
+    }
+
+    /// As [`App::on_aws`], with the token service and its signing secret (read from SSM when
+    /// configured so).
+    pub async fn on_aws_with_tokens<const QUEUE: bool, const BLOBS: bool, const NOTIFIERS: bool>(
+        settings: &Settings,
+        sdk: Option<aws_config::SdkConfig>,
+    ) -> Result<Self, SettingsError> {
+        let connected = connect_aws::<QUEUE, BLOBS, NOTIFIERS>(&settings.backend, sdk).await?;
+        let found = settings
+            .tokens
+            .settings(connected.aws.as_ref(), || None)
+            .await?;
+        Ok(Self::new(
+            settings,
+            connected,
+            Some(TokenService::new(found)),
+        ))
     }
 
     /// Wires the app over adapters that are already connected (the local server chooses

@@ -93,11 +93,19 @@ pub struct Needs {
 pub type Start =
     fn(Settings, Option<aws_config::SdkConfig>) -> BoxFuture<'static, Result<App, SettingsError>>;
 
+/// One App builder per combination of needs. `TOKENS` is decided here, outside any future, so
+/// that a function without tokens does not even carry the SSM read in a future's states.
 fn start_on_aws<const TOKENS: bool, const QUEUE: bool, const BLOBS: bool, const NOTIFIERS: bool>(
     settings: Settings,
     sdk: Option<aws_config::SdkConfig>,
 ) -> BoxFuture<'static, Result<App, SettingsError>> {
-    Box::pin(async move { App::on_aws::<TOKENS, QUEUE, BLOBS, NOTIFIERS>(&settings, sdk).await })
+    if TOKENS {
+        Box::pin(
+            async move { App::on_aws_with_tokens::<QUEUE, BLOBS, NOTIFIERS>(&settings, sdk).await },
+        )
+    } else {
+        Box::pin(async move { App::on_aws::<QUEUE, BLOBS, NOTIFIERS>(&settings, sdk).await })
+    }
 }
 
 impl Needs {

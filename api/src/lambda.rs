@@ -16,56 +16,92 @@ use crate::{App, router, telemetry};
 
 pub type Error = lambda_runtime::Error;
 
+/// A function being served: runs on the main task until the runtime stops (`lambda_http`'s
+/// future is not `Send`, and need not be).
+pub type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>>>>;
+
 /// Serves `function` until the runtime stops it: an HTTP function answers API Gateway (HTTP
 /// API, payload v2) events with its route; a queue consumer reports partial batch failures
 /// (one bad message never fails its batch); a scheduled run or an upload that errs counts as
 /// failed (EventBridge records it, S3 retries it).
-pub async fn run(function: &'static Function) -> Result<(), Error> {
-    let app = start(function).await?;
-    serve(function, app).await
+///
+/// Not an `async fn`: the runner for the trigger and the App builder are picked before any
+/// future exists, so with the entry a constant (a binary's `main`) only that runner and that
+/// builder are linked; an HTTP function carries no SQS glue and a consumer no HTTP router.
+#[inline(always)]
+pub fn run(function: &'static Function) -> Serving {
+    let serve = runner(function);
+    let start = function.needs.start();
+    Box::pin(async move {
+        telemetry::init();
+        let app = match Settings::from_env() {
+            Ok(settings) => start(settings, None).await,
+            Err(error) => Err(error),
+        };
+        let app = app.map_err(|error| {
+            tracing::error!(function = function.name, %error, "configuration refused; not starting");
+            Error::from(error)
+        })?;
+        serve(function, app).await
+    })
 }
 
 /// As [`run`], with the App built by the caller (`cargo lambda watch --features local` builds
 /// it over the embedded backend).
-pub async fn serve(function: &'static Function, app: App) -> Result<(), Error> {
+#[inline(always)]
+pub fn serve(function: &'static Function, app: App) -> Serving {
+    runner(function)(function, app)
+}
+
+/// Serves a function of one trigger kind with its App.
+type Runner = fn(&'static Function, App) -> Serving;
+
+#[inline(always)]
+fn runner(function: &'static Function) -> Runner {
     match function.trigger {
-        Trigger::Http { .. } => lambda_http::run(router::for_function(app, function)?).await,
-        Trigger::Queue { handler, .. } => {
-            lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-                let batch = handler(app.clone(), event.payload);
-                async move { Ok::<_, Error>(batch.await) }
-            }))
-            .await
-        }
-        Trigger::Schedule { handler, .. } => {
-            lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
-                let outcome = handler(app.clone());
-                async move { Ok::<Value, Error>(outcome.await?) }
-            }))
-            .await
-        }
-        Trigger::Upload { handler, .. } => {
-            lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
-                let handled = handler(app.clone(), event.payload);
-                async move {
-                    handled.await.map_err(Error::from)?;
-                    Ok::<Value, Error>(json!({ "ok": true }))
-                }
-            }))
-            .await
-        }
+        Trigger::Http { .. } => |function, app| Box::pin(serve_http(function, app)),
+        Trigger::Queue { .. } => |function, app| Box::pin(serve_queue(function, app)),
+        Trigger::Schedule { .. } => |function, app| Box::pin(serve_schedule(function, app)),
+        Trigger::Upload { .. } => |function, app| Box::pin(serve_upload(function, app)),
     }
 }
 
-/// Telemetry, then the App on AWS with what `function` needs.
-async fn start(function: &Function) -> Result<App, Error> {
-    telemetry::init();
-    let app = match Settings::from_env() {
-        Ok(settings) => (function.needs.start())(settings, None).await,
-        Err(error) => Err(error),
+async fn serve_http(function: &'static Function, app: App) -> Result<(), Error> {
+    lambda_http::run(router::for_function(app, function)?).await
+}
+
+async fn serve_queue(function: &'static Function, app: App) -> Result<(), Error> {
+    let Trigger::Queue { handler, .. } = function.trigger else {
+        return Err(format!("{} is not a queue consumer", function.name).into());
     };
-    app.map_err(|error| {
-        tracing::error!(function = function.name, %error, "configuration refused; not starting");
-        Error::from(error)
-    })
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let batch = handler(app.clone(), event.payload);
+        async move { Ok::<_, Error>(batch.await) }
+    }))
+    .await
+}
+
+async fn serve_schedule(function: &'static Function, app: App) -> Result<(), Error> {
+    let Trigger::Schedule { handler, .. } = function.trigger else {
+        return Err(format!("{} is not a scheduled function", function.name).into());
+    };
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
+        let outcome = handler(app.clone());
+        async move { Ok::<Value, Error>(outcome.await?) }
+    }))
+    .await
+}
+
+async fn serve_upload(function: &'static Function, app: App) -> Result<(), Error> {
+    let Trigger::Upload { handler, .. } = function.trigger else {
+        return Err(format!("{} is not an upload function", function.name).into());
+    };
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
+        let handled = handler(app.clone(), event.payload);
+        async move {
+            handled.await.map_err(Error::from)?;
+            Ok::<Value, Error>(json!({ "ok": true }))
+        }
+    }))
+    .await
 }

@@ -2,21 +2,28 @@
 //! Requests are logged by the middleware; bodies never are, so no password, hash or token
 //! reaches a log.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-/// Installs the JSON log subscriber; `RUST_LOG` (or `BAZAAR_LOG`) sets the filter, default `info`.
+/// Installs the JSON log subscriber. `BAZAAR_LOG` (or `RUST_LOG`) sets the filter: a level,
+/// and levels per module (`info,bazaar_shared::orders=debug`); default `info`. (Per-target
+/// levels rather than `EnvFilter`'s span and field filters: those bring a regex engine into
+/// every function package.)
 pub fn init() {
-    let filter = std::env::var("BAZAAR_LOG")
-        .ok()
-        .and_then(|value| EnvFilter::try_new(value).ok())
-        .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let filter = ["BAZAAR_LOG", "RUST_LOG"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find_map(|value| value.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .flatten_event(true)
-        .with_target(false)
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(json)
+        .with(filter)
         .try_init();
 }

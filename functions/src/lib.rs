@@ -4,25 +4,26 @@
 //! the backend the configuration chooses, embedded by default, as the local server does.
 
 use bazaar_api::functions::Function;
+use bazaar_api::lambda::Serving;
 
 pub type Error = bazaar_api::lambda::Error;
 
-/// Runs `function` under the Lambda runtime until it is stopped.
-pub async fn run(function: &'static Function) -> Result<(), Error> {
-    #[cfg(not(feature = "local"))]
-    return bazaar_api::lambda::run(function).await;
-    #[cfg(feature = "local")]
-    return local::run(function).await;
+/// Runs `function` under the Lambda runtime until it is stopped. Not an `async fn`, so that
+/// what `function` selects is decided while it is still a constant (see
+/// `bazaar_api::lambda::run`).
+#[cfg(not(feature = "local"))]
+#[inline(always)]
+pub fn run(function: &'static Function) -> Serving {
+    bazaar_api::lambda::run(function)
 }
 
+/// Runs `function` under the Lambda runtime, over the backend the configuration chooses.
 #[cfg(feature = "local")]
-mod local {
-    use super::{Error, Function};
+pub fn run(function: &'static Function) -> Serving {
     use bazaar_api::settings::Settings;
-
-    pub async fn run(function: &'static Function) -> Result<(), Error> {
+    Box::pin(async move {
         bazaar_api::telemetry::init();
         let local = bazaar::Local::start(&Settings::from_env()?).await?;
         bazaar_api::lambda::serve(function, local.app).await
-    }
+    })
 }
