@@ -95,17 +95,17 @@ impl Settings {
         Self::from_source(&Source::env())
     }
 
+    /// Where the local server listens (`BAZAAR_LISTEN`): read on its own too, since the
+    /// server binds before the rest of its settings are known (they default to the bound
+    /// address).
+    pub fn listen(source: &Source) -> Result<SocketAddr, InvalidSetting> {
+        let text = source.text("BAZAAR_LISTEN", DEFAULT_LISTEN);
+        text.parse()
+            .map_err(|_| InvalidSetting::new("BAZAAR_LISTEN", "host:port", &text))
+    }
+
     pub fn from_source(source: &Source) -> Result<Self, SettingsError> {
-        let listen = source
-            .text("BAZAAR_LISTEN", DEFAULT_LISTEN)
-            .parse()
-            .map_err(|_| {
-                InvalidSetting::new(
-                    "BAZAAR_LISTEN",
-                    "host:port",
-                    &source.text("BAZAAR_LISTEN", ""),
-                )
-            })?;
+        let listen = Self::listen(source)?;
         let admin = match (
             source.get("BAZAAR_ADMIN_EMAIL"),
             source.get("BAZAAR_ADMIN_PASSWORD"),

@@ -94,7 +94,7 @@ async fn dead_letters(queue: &str, redrive: bool) -> anyhow::Result<()> {
 
 async fn serve() -> anyhow::Result<()> {
     let env = Source::env();
-    let listen = Settings::from_source(&env)?.listen;
+    let listen = Settings::listen(&env)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
