@@ -236,7 +236,12 @@ fn no_url(name: &str) -> String {
 
 /// Creates the bucket in the configured region; a bucket we already own is fine.
 pub async fn create_bucket(config: &aws_config::SdkConfig, bucket: &str) -> Result<(), String> {
-    let client = super::s3::client(config);
+    // Path-style when the endpoint is overridden: an emulator on 127.0.0.1 has no bucket
+    // subdomains.
+    let s3_config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(config.endpoint_url().is_some())
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(s3_config);
     // us-east-1 is S3's default and must not be named as a location constraint.
     let location = config
         .region()

@@ -1,20 +1,20 @@
 //! Blob storage on one S3 bucket, with presigned URLs so that clients move large bodies
 //! (catalogue imports, product images) directly to and from S3, not through a Lambda.
+//!
+//! The four calls are plain S3 REST requests ([`client`]) signed with the SDK's signer
+//! ([`signing`]); the S3 client itself is only used to create buckets ([`super::provision`]).
 
+mod client;
+mod signing;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_s3::Client;
-use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::operation::get_object::GetObjectError;
-use aws_sdk_s3::operation::head_object::HeadObjectError;
-use aws_sdk_s3::presigning::{PresignedRequest as SdkPresigned, PresigningConfig};
-use aws_sdk_s3::primitives::ByteStream;
 use bazaar_shared::ports::blob::validate_key;
-
-use super::lazy::LazyClient;
 use bazaar_shared::ports::{Blob, BlobError, BlobStore, PresignedRequest};
+
+use client::BucketClient;
 
 /// What S3 reports for an object stored without a content type.
 const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
@@ -22,8 +22,7 @@ const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 /// A [`BlobStore`] backed by one S3 bucket.
 #[derive(Clone, Debug)]
 pub struct S3Blobs {
-    client: LazyClient<Client>,
-    bucket: String,
+    client: Arc<BucketClient>,
     /// Where public objects are served from, without a trailing slash.
     public_base: String,
 }
@@ -36,9 +35,8 @@ impl S3Blobs {
     pub fn new(config: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
         let bucket = bucket.into();
         Self {
-            client: LazyClient::new(config, client),
+            client: Arc::new(BucketClient::new(config, &bucket)),
             public_base: format!("https://{bucket}.s3.amazonaws.com"),
-            bucket,
         }
     }
 
@@ -50,64 +48,38 @@ impl S3Blobs {
     }
 }
 
-/// An S3 client for the shared configuration, path-style when the endpoint is overridden.
-pub(crate) fn client(config: &aws_config::SdkConfig) -> Client {
-    let s3_config = aws_sdk_s3::config::Builder::from(config)
-        .force_path_style(config.endpoint_url().is_some())
-        .build();
-    Client::from_conf(s3_config)
-}
-
 #[async_trait]
 impl BlobStore for S3Blobs {
     async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), BlobError> {
         validate_key(key)?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
+        let length = body.len().to_string();
+        let headers = [
+            ("content-type", content_type),
+            ("content-length", length.as_str()),
             // What the app writes (rendered invoices) is downloaded, never rendered as a page
             // of the bucket's origin, even through a URL that does not ask for an attachment.
-            .content_disposition("attachment")
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+            ("content-disposition", "attachment"),
+        ];
+        let reply = self.client.send("PUT", key, &headers, &body).await?;
+        match reply.status {
+            200 => Ok(()),
+            _ => Err(reply.into_error("PutObject")),
+        }
     }
 
     async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError> {
         validate_key(key)?;
-        let result = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        let output = match result {
-            Ok(output) => output,
-            Err(error)
-                if matches!(error.as_service_error(), Some(GetObjectError::NoSuchKey(_))) =>
-            {
-                return Ok(None);
-            }
-            Err(error) => return Err(unavailable(error)),
-        };
-        let content_type = output
-            .content_type()
-            .unwrap_or(DEFAULT_CONTENT_TYPE)
-            .to_owned();
-        let body = output
-            .body
-            .collect()
-            .await
-            .map_err(|error| BlobError::Unavailable(format!("reading {key}: {error}")))?;
-        Ok(Some(Blob {
-            body: body.into_bytes().to_vec(),
-            content_type,
-        }))
+        let reply = self.client.send("GET", key, &[], &[]).await?;
+        match reply.status {
+            200 => Ok(Some(Blob {
+                content_type: reply
+                    .content_type
+                    .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
+                body: reply.body,
+            })),
+            404 if reply.error_code() == Some("NoSuchKey") => Ok(None),
+            _ => Err(reply.into_error("GetObject")),
+        }
     }
 
     async fn get_range(
@@ -122,31 +94,18 @@ impl BlobStore for S3Blobs {
             return self.exists(key).await.map(|found| found.then(Vec::new));
         }
         let end = start.saturating_add(len - 1);
-        let result = self
+        let range = format!("bytes={start}-{end}");
+        let reply = self
             .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .range(format!("bytes={start}-{end}"))
-            .send()
-            .await;
-        let output = match result {
-            Ok(output) => output,
-            Err(error)
-                if matches!(error.as_service_error(), Some(GetObjectError::NoSuchKey(_))) =>
-            {
-                return Ok(None);
-            }
-            // A range starting at or past the end of the object (S3 answers 416).
-            Err(error) if is_invalid_range(&error) => return Ok(Some(Vec::new())),
-            Err(error) => return Err(unavailable(error)),
-        };
-        let body = output
-            .body
-            .collect()
-            .await
-            .map_err(|error| BlobError::Unavailable(format!("reading {key}: {error}")))?;
-        Ok(Some(body.into_bytes().to_vec()))
+            .send("GET", key, &[("range", range.as_str())], &[])
+            .await?;
+        match reply.status {
+            200 | 206 => Ok(Some(reply.body)),
+            404 if reply.error_code() == Some("NoSuchKey") => Ok(None),
+            // A range starting at or past the end of the object.
+            416 => Ok(Some(Vec::new())),
+            _ => Err(reply.into_error("GetObject")),
+        }
     }
 
     async fn presign_put(
@@ -157,26 +116,16 @@ impl BlobStore for S3Blobs {
         expires_in: Duration,
     ) -> Result<PresignedRequest, BlobError> {
         validate_key(key)?;
-        let length = content_length
-            .map(|length| {
-                i64::try_from(length).map_err(|_| {
-                    BlobError::Unavailable(format!("cannot presign an upload of {length} bytes"))
-                })
-            })
-            .transpose()?;
-        let presigned = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            // Signed, so the upload must declare the content type the server agreed to and,
-            // when given, exactly this length: S3 refuses any other.
-            .content_type(content_type)
-            .set_content_length(length)
-            .presigned(presigning(expires_in)?)
+        // Signed, so the upload must declare the content type the server agreed to and,
+        // when given, exactly this length: S3 refuses any other.
+        let length = content_length.map(|length| length.to_string());
+        let mut headers = vec![("content-type", content_type)];
+        if let Some(length) = &length {
+            headers.push(("content-length", length.as_str()));
+        }
+        self.client
+            .presign("PUT", key, "", &headers, expires_in)
             .await
-            .map_err(unavailable)?;
-        Ok(convert(&presigned, "PUT"))
     }
 
     fn public_url(&self, key: &str) -> String {
@@ -193,77 +142,31 @@ impl BlobStore for S3Blobs {
         expires_in: Duration,
     ) -> Result<PresignedRequest, BlobError> {
         validate_key(key)?;
-        let presigned = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            // A presigned download (an invoice document, an export) is saved, not rendered
-            // as a page of the bucket's origin.
-            .response_content_disposition("attachment")
-            .presigned(presigning(expires_in)?)
+        // A presigned download (an invoice document, an export) is saved, not rendered as a
+        // page of the bucket's origin.
+        self.client
+            .presign(
+                "GET",
+                key,
+                "response-content-disposition=attachment",
+                &[],
+                expires_in,
+            )
             .await
-            .map_err(unavailable)?;
-        Ok(convert(&presigned, "GET"))
     }
 }
 
 impl S3Blobs {
-    /// Whether the object exists (`HeadObject`).
+    /// Whether the object exists (`HeadObject`). A 404 to HEAD has no body to tell a missing
+    /// key from a missing bucket; both read as "no such object".
     async fn exists(&self, key: &str) -> Result<bool, BlobError> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(error)
-                if matches!(error.as_service_error(), Some(HeadObjectError::NotFound(_))) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(unavailable(error)),
+        let reply = self.client.send("HEAD", key, &[], &[]).await?;
+        match reply.status {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(reply.into_error("HeadObject")),
         }
     }
-}
-
-/// Whether S3 refused a ranged read because the range starts at or past the object's end.
-fn is_invalid_range(error: &SdkError<GetObjectError, HttpResponse>) -> bool {
-    let by_code = error
-        .as_service_error()
-        .and_then(ProvideErrorMetadata::code)
-        == Some("InvalidRange");
-    by_code || error.raw_response().map(|raw| raw.status().as_u16()) == Some(416)
-}
-
-/// S3 accepts presigned URLs valid for up to a week; a longer `expires_in` is refused.
-fn presigning(expires_in: Duration) -> Result<PresigningConfig, BlobError> {
-    PresigningConfig::expires_in(expires_in)
-        .map_err(|error| BlobError::Unavailable(format!("cannot presign: {error}")))
-}
-
-/// The port's form of a presigned request. Its headers are exactly those that were signed
-/// (for a PUT: `content-type`), with lower-case names.
-fn convert(presigned: &SdkPresigned, method: &'static str) -> PresignedRequest {
-    PresignedRequest {
-        method,
-        url: presigned.uri().to_owned(),
-        headers: presigned
-            .headers()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
-            .collect(),
-    }
-}
-
-fn unavailable<E, R>(error: SdkError<E, R>) -> BlobError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    BlobError::Unavailable(DisplayErrorContext(&error).to_string())
 }
 
 #[cfg(test)]
