@@ -123,6 +123,11 @@ impl App {
         &self.inner.notifications
     }
 
+    /// How often a queue hands a message out before dead-lettering it.
+    pub fn max_receives(&self) -> u32 {
+        self.inner.connected.max_receives
+    }
+
     /// Hot catalogue reads, kept across warm invocations of a function.
     pub fn cache(&self) -> &ResponseCache {
         &self.inner.cache

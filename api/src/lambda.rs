@@ -34,6 +34,7 @@ pub fn run(function: &'static Function) -> Serving {
     let start = function.needs.start();
     Box::pin(async move {
         telemetry::init();
+        telemetry::emf::install(function.name);
         let app = match Settings::from_env() {
             Ok(settings) => start(settings, None).await,
             Err(error) => Err(error),
@@ -67,7 +68,15 @@ fn runner(function: &'static Function) -> Runner {
 }
 
 async fn serve_http(function: &'static Function, app: App) -> Result<(), Error> {
-    lambda_http::run(router::for_function(app, function)?).await
+    // The outermost layer, so the request's own metrics are recorded before the flush.
+    let router =
+        router::for_function(app, function)?.layer(axum::middleware::map_response(flush_metrics));
+    lambda_http::run(router).await
+}
+
+async fn flush_metrics(response: axum::response::Response) -> axum::response::Response {
+    telemetry::emf::flush();
+    response
 }
 
 async fn serve_queue(function: &'static Function, app: App) -> Result<(), Error> {
@@ -76,7 +85,11 @@ async fn serve_queue(function: &'static Function, app: App) -> Result<(), Error>
     };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let batch = handler(app.clone(), event.payload);
-        async move { Ok::<_, Error>(batch.await) }
+        async move {
+            let response = batch.await;
+            telemetry::emf::flush();
+            Ok::<_, Error>(response)
+        }
     }))
     .await
 }
@@ -87,7 +100,11 @@ async fn serve_schedule(function: &'static Function, app: App) -> Result<(), Err
     };
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
         let outcome = handler(app.clone());
-        async move { Ok::<Value, Error>(outcome.await?) }
+        async move {
+            let outcome = outcome.await;
+            telemetry::emf::flush();
+            Ok::<Value, Error>(outcome?)
+        }
     }))
     .await
 }
@@ -99,7 +116,9 @@ async fn serve_upload(function: &'static Function, app: App) -> Result<(), Error
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
         let handled = handler(app.clone(), event.payload);
         async move {
-            handled.await.map_err(Error::from)?;
+            let handled = handled.await;
+            telemetry::emf::flush();
+            handled.map_err(Error::from)?;
             Ok::<Value, Error>(json!({ "ok": true }))
         }
     }))

@@ -52,19 +52,42 @@ fn request_id(request: &Request) -> String {
         .unwrap_or_else(|| ulid::Ulid::new().to_string())
 }
 
-/// The outermost layer: ids, logs and metrics for every response, matched or not.
+/// On Lambda, the ids AWS gave this request: API Gateway's (in its access logs and the
+/// `apigw-requestid` header) and the invocation's (in the function's REPORT line).
+fn aws_ids(request: &Request) -> (Option<String>, Option<String>) {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    let gateway = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    };
+    let invocation = request
+        .lambda_context_ref()
+        .map(|context| context.request_id.clone());
+    (gateway, invocation)
+}
+
+/// The outermost layer: ids, logs and metrics for every response, matched or not. The request
+/// id is API Gateway's on AWS and the client's `x-request-id` (or a new one) locally; it is
+/// also the correlation id every event and command caused by the request carries.
 pub async fn observe(mut request: Request, next: Next) -> Response {
-    let id = request_id(&request);
+    let (gateway_id, invocation_id) = aws_ids(&request);
+    let id = gateway_id.unwrap_or_else(|| request_id(&request));
     request.extensions_mut().insert(RequestId(id.clone()));
     let method = method_label(request.method());
     let path = request.uri().path().to_owned();
     let span = tracing::info_span!(
         "request",
         request_id = %id,
+        correlation_id = %id,
+        aws_request_id = tracing::field::Empty,
         method = %method,
         path = %path,
         user_id = tracing::field::Empty,
     );
+    if let Some(invocation_id) = invocation_id {
+        span.record("aws_request_id", invocation_id);
+    }
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
@@ -78,13 +101,13 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         tracing::info!(status, route = %route, duration_ms = elapsed.as_secs_f64() * 1000.0, "request served");
     });
     metrics::counter!(
-        "http_requests_total",
+        bazaar_shared::metrics::HTTP_REQUESTS,
         "method" => method,
         "route" => route.clone(),
         "status" => status.to_string()
     )
     .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+    metrics::histogram!(bazaar_shared::metrics::HTTP_REQUEST_DURATION, "method" => method, "route" => route)
         .record(elapsed.as_secs_f64());
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -103,4 +126,57 @@ pub async fn label_route(request: Request, next: Next) -> Response {
         response.extensions_mut().insert(RouteLabel(route));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+    use lambda_http::request::RequestContext;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn router() -> Router {
+        Router::new()
+            .route("/", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(observe))
+    }
+
+    async fn answered_id(request: axum::http::Request<Body>) -> Option<String> {
+        let response = router().oneshot(request).await.ok()?;
+        let id = response.headers().get(REQUEST_ID_HEADER)?.to_str().ok()?;
+        Some(id.to_owned())
+    }
+
+    #[tokio::test]
+    async fn on_lambda_the_request_id_is_api_gateways() {
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        context.request_id = Some("gw-1".to_owned());
+        let mut request = axum::http::Request::get("/")
+            .header(REQUEST_ID_HEADER, "from-the-client")
+            .body(Body::empty())
+            .expect("a request");
+        request
+            .extensions_mut()
+            .insert(RequestContext::ApiGatewayV2(context));
+        assert_eq!(answered_id(request).await.as_deref(), Some("gw-1"));
+    }
+
+    #[tokio::test]
+    async fn locally_a_sensible_client_id_is_echoed_and_any_other_replaced() {
+        let echoed = axum::http::Request::get("/")
+            .header(REQUEST_ID_HEADER, "abc-123")
+            .body(Body::empty())
+            .expect("a request");
+        assert_eq!(answered_id(echoed).await.as_deref(), Some("abc-123"));
+        let spaced = axum::http::Request::get("/")
+            .header(REQUEST_ID_HEADER, "a b")
+            .body(Body::empty())
+            .expect("a request");
+        let made = answered_id(spaced).await.unwrap_or_default();
+        assert_eq!(made.len(), 26, "a new ULID: {made}");
+    }
 }

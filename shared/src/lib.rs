@@ -15,6 +15,7 @@ pub mod events;
 pub mod idempotency;
 pub mod imports;
 pub mod keys;
+pub mod metrics;
 pub mod money;
 pub mod notifications;
 pub mod orders;

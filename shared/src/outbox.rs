@@ -12,6 +12,7 @@ use crate::entity;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::keys;
+use crate::metrics;
 use crate::ports::{Cond, Index, Key, Query, TxOp};
 
 /// The logical name of the queue feeding the notification pipeline.
@@ -140,7 +141,10 @@ pub async fn sweep(ports: &Ports, grace: Duration) -> Result<usize> {
                 continue;
             };
             match send_and_clear(ports, queue, body, &key).await {
-                Ok(()) => sent += 1,
+                Ok(()) => {
+                    sent += 1;
+                    metrics::outbox_swept(1);
+                }
                 Err(error) => {
                     tracing::warn!(%error, sk = %key.sk, "outbox entry not sent; will retry")
                 }

@@ -9,13 +9,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bazaar_shared::keys;
 use bazaar_shared::orders::states::{self, Action, Actor, Status};
 use bazaar_shared::orders::{OrderSettings, Orders};
 use bazaar_shared::outbox;
 use bazaar_shared::ports::{Clock, Index, Query};
+use bazaar_shared::{keys, metrics};
 use bazaar_tests::faults::{server_with_duplicating_queue, server_with_failing_queue};
 use bazaar_tests::http::{Client, Response, concurrently, count, eventually};
+use bazaar_tests::metrics::Scrape;
 use bazaar_tests::{Backend, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -380,6 +381,7 @@ fn orders_later(server: &TestServer, minutes: i64) -> Orders {
 
 async fn an_order_goes_from_placing_to_delivery_and_refund(backend: Backend) {
     let shop = shop(backend).await;
+    let before = Scrape::take(&shop.client).await;
     let product = shop.product("LAMP-1", 1999, 5).await;
     let buyer = shop.buyer("parisa").await;
 
@@ -553,6 +555,36 @@ async fn an_order_goes_from_placing_to_delivery_and_refund(backend: Backend) {
         async move { shop.ledger(&order).await == (1, 5997, 2) }
     })
     .await;
+
+    // The flow shows on /metrics, under the names the dashboards and alarms use. The refund's
+    // record is written just after the provider's ledger.
+    let client = shop.client.clone();
+    let refunds_before = before.sum(metrics::REFUNDS, &[("outcome", "refunded")]);
+    eventually("both refunds are counted", || {
+        let client = client.clone();
+        async move {
+            let now = Scrape::take(&client).await;
+            now.sum(metrics::REFUNDS, &[("outcome", "refunded")]) - refunds_before >= 2.0
+        }
+    })
+    .await;
+    let after = Scrape::take(&shop.client).await;
+    let grew = |name: &str, labels: &[(&str, &str)]| after.grew(&before, name, labels);
+    assert!(grew(metrics::ORDERS_PLACED, &[]) >= 1.0);
+    assert!(grew(metrics::ORDER_VALUE, &[("currency", "USD")]) >= 5997.0);
+    let captured = [("method", "card"), ("outcome", "captured")];
+    assert!(grew(metrics::PAYMENTS, &captured) >= 1.0);
+    let placed = [("method", "POST"), ("route", ORDERS), ("status", "201")];
+    assert!(grew(metrics::HTTP_REQUESTS, &placed) >= 1.0);
+    for queue in ["payments", "invoices", "notifications", "deliveries"] {
+        let ok = [("queue", queue), ("outcome", "ok")];
+        assert!(grew(metrics::QUEUE_MESSAGES, &ok) >= 1.0, "{queue}");
+        let ages = format!("{}_count", metrics::QUEUE_MESSAGE_AGE);
+        assert!(grew(&ages, &[("queue", queue)]) >= 1.0, "{queue}");
+    }
+    let email = [("channel", "email"), ("outcome", "sent")];
+    assert!(grew(metrics::NOTIFICATIONS_DELIVERED, &email) >= 1.0);
+    assert!(grew(metrics::DELIVERY_ATTEMPTS, &[("channel", "email")]) >= 1.0);
     shop.server.stop().await;
 }
 
@@ -912,6 +944,7 @@ async fn the_state_machine_allows_exactly_its_table(backend: Backend) {
 
 async fn expiry_cancels_unpaid_orders_and_releases_their_stock(backend: Backend) {
     let shop = shop(backend).await;
+    let before = Scrape::take(&shop.client).await;
     let product = shop.product("EXP-1", 300, 5).await;
     let buyer = shop.buyer("expiring").await;
     let order = shop.order(&buyer, &product, 2).await;
@@ -940,6 +973,9 @@ async fn expiry_cancels_unpaid_orders_and_releases_their_stock(backend: Backend)
     );
     let expired = shop.get_order(&buyer.token, &order).await;
     assert_eq!(expired.body["status"], json!("cancelled"));
+    let after = Scrape::take(&shop.client).await;
+    let by_expiry = [("reason", "expired")];
+    assert!(after.grew(&before, metrics::ORDERS_CANCELLED, &by_expiry) >= 1.0);
     assert_eq!(shop.stock(&product).await, 4);
     assert_eq!(shop.reserved(&product).await, 0);
     assert_eq!(

@@ -472,6 +472,7 @@ async fn deactivated_accounts_receive_nothing_on_any_channel(backend: Backend) {
     let command = DeliverCommand {
         user_id: user_id.clone(),
         notification_id: delivery.id.clone(),
+        correlation_id: "test".to_owned(),
     };
     let outcome = server
         .app

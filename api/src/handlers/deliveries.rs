@@ -5,10 +5,14 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use bazaar_shared::notifications::model::DeliverCommand;
 
 use crate::App;
-use crate::handlers::sqs::for_each_record;
+use crate::handlers::sqs::{Consumer, for_each_record};
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    for_each_record(event, |record| async move {
+    let consumer = Consumer {
+        queue: bazaar_shared::outbox::DELIVERIES_QUEUE,
+        max_receives: app.max_receives(),
+    };
+    for_each_record(consumer, event, |record| async move {
         let receive_count = record
             .attributes
             .get("ApproximateReceiveCount")

@@ -6,10 +6,14 @@ use bazaar_shared::events::{Event, EventType};
 use serde_json::Value;
 
 use crate::App;
-use crate::handlers::sqs::for_each_record;
+use crate::handlers::sqs::{Consumer, for_each_record};
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    for_each_record(event, |record| async move {
+    let consumer = Consumer {
+        queue: bazaar_shared::outbox::INVOICES_QUEUE,
+        max_receives: app.max_receives(),
+    };
+    for_each_record(consumer, event, |record| async move {
         let body = record.body.unwrap_or_default();
         let event: Event =
             serde_json::from_str(&body).map_err(|error| format!("not an event: {error}"))?;

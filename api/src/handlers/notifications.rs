@@ -4,10 +4,14 @@
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::App;
-use crate::handlers::sqs::for_each_record;
+use crate::handlers::sqs::{Consumer, for_each_record};
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    for_each_record(event, |record| async move {
+    let consumer = Consumer {
+        queue: bazaar_shared::outbox::NOTIFICATIONS_QUEUE,
+        max_receives: app.max_receives(),
+    };
+    for_each_record(consumer, event, |record| async move {
         let body = record.body.unwrap_or_default();
         // A body that is not an event fails every time and so ends in the dead-letter queue,
         // where it can be inspected, instead of being dropped silently.

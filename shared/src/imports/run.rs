@@ -17,6 +17,7 @@ use crate::imports::model::{Import, ImportStatus, ImportView, MAX_REJECTIONS_KEP
 use crate::imports::rows::{self, Row};
 use crate::imports::{KEY_PREFIX, import_id_of};
 use crate::keys;
+use crate::metrics::{self, ImportedRow};
 use crate::money::Money;
 use crate::outbox::{self, Staged};
 use crate::ports::store::{GSI1PK, GSI1SK};
@@ -284,9 +285,18 @@ impl Runner {
                 self.import.rows_read += 1;
                 match rows::parse(&record) {
                     Ok(row) => match self.handle.clone().block_on(self.upsert(&row))? {
-                        Ok(Outcome::Created) => self.import.created += 1,
-                        Ok(Outcome::Updated) => self.import.updated += 1,
-                        Ok(Outcome::Unchanged) => self.import.unchanged += 1,
+                        Ok(Outcome::Created) => {
+                            self.import.created += 1;
+                            metrics::import_row(ImportedRow::Created);
+                        }
+                        Ok(Outcome::Updated) => {
+                            self.import.updated += 1;
+                            metrics::import_row(ImportedRow::Updated);
+                        }
+                        Ok(Outcome::Unchanged) => {
+                            self.import.unchanged += 1;
+                            metrics::import_row(ImportedRow::Unchanged);
+                        }
                         Err(reason) => self.reject(line, reason),
                     },
                     Err(reason) => self.reject(line, reason),
@@ -309,6 +319,7 @@ impl Runner {
 
     fn reject(&mut self, line: u64, reason: String) {
         self.import.rejected_count += 1;
+        metrics::import_row(ImportedRow::Rejected);
         if self.import.rejected.len() < MAX_REJECTIONS_KEPT {
             let reason = clip(&reason, MAX_REASON_CHARS);
             self.import.rejected.push(Rejection { line, reason });

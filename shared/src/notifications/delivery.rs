@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::keys;
+use crate::metrics::{self, Delivered};
 use crate::notifications::Notifications;
 use crate::notifications::model::{DeliverCommand, Delivery, DeliveryStatus, Subscription};
 use crate::notifications::{policy, templates};
@@ -168,12 +169,14 @@ impl Notifications {
         match result {
             Ok(()) => {
                 self.settle(&key, DeliveryStatus::Sent, tries, None).await?;
+                metrics::delivery(channel, tries, Delivered::Sent);
                 self.after_sent(&delivery).await?;
                 Ok(Outcome::Sent)
             }
             Err(SendError::Permanent(reason)) => {
                 self.settle(&key, DeliveryStatus::Failed, tries, Some(&reason))
                     .await?;
+                metrics::delivery(channel, tries, Delivered::Failed);
                 Ok(Outcome::Failed(reason))
             }
             Err(SendError::Transient(reason)) => {
@@ -181,6 +184,7 @@ impl Notifications {
                     let reason = format!("gave up after the last try: {reason}");
                     self.settle(&key, DeliveryStatus::Failed, tries, Some(&reason))
                         .await?;
+                    metrics::delivery(channel, tries, Delivered::Failed);
                 } else {
                     let updates = vec![
                         Update::set("status", DeliveryStatus::Retrying.as_str()),
@@ -190,6 +194,7 @@ impl Notifications {
                         Update::set("updated_at", serde_json::json!(self.ports.clock.now())),
                     ];
                     self.ports.store.update(&key, updates, Cond::Exists).await?;
+                    metrics::delivery(channel, tries, Delivered::Retried);
                 }
                 // Fails the message: the queue brings it back, or dead-letters it.
                 Err(Error::Unavailable(format!("delivery failed: {reason}")))

@@ -47,6 +47,7 @@ struct Recipient {
 /// What is being fanned out.
 struct Message {
     id: String,
+    correlation_id: String,
     event: String,
     data: Value,
     payload: String,
@@ -74,6 +75,7 @@ impl Notifications {
         }
         let message = Message {
             id: event.id.clone(),
+            correlation_id: event.correlation_id.clone(),
             event: event.kind.as_str().to_owned(),
             data: event.data.clone(),
             payload: serde_json::to_string(event).unwrap_or_default(),
@@ -105,6 +107,7 @@ impl Notifications {
         let data = json!({"subject": admin.subject, "message": admin.message});
         let message = Message {
             id: admin.id.clone(),
+            correlation_id: admin.correlation_id.clone(),
             event: "ADMIN_MESSAGE".to_owned(),
             payload: json!({
                 "id": admin.id,
@@ -277,6 +280,7 @@ impl Notifications {
                 let command = DeliverCommand {
                     user_id: delivery.user_id.clone(),
                     notification_id: delivery.id.clone(),
+                    correlation_id: message.correlation_id.clone(),
                 };
                 staged.push(Staged::command(
                     DELIVERIES_QUEUE,

@@ -277,6 +277,10 @@ fn public_reason(delivery: &Delivery) -> Option<String> {
 pub struct DeliverCommand {
     pub user_id: String,
     pub notification_id: String,
+    /// The request that caused the notification, for the delivery's logs (absent from
+    /// commands written before it was carried: empty).
+    #[serde(default)]
+    pub correlation_id: String,
 }
 
 /// A command on the notifications queue beside events: an admin's message.

@@ -242,6 +242,8 @@ impl ProofMessage {
         let command = DeliverCommand {
             user_id: user.id.clone(),
             notification_id: id.clone(),
+            // A proof message is its own story: its id is the correlation of its payload too.
+            correlation_id: id.clone(),
         };
         let staged = Staged::command(DELIVERIES_QUEUE, &id, &command, now.timestamp())?;
         Ok(Self { delivery, staged })

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::events::EventType;
 use crate::idempotency::{self, Claim};
 use crate::keys;
+use crate::metrics;
 use crate::money::Money;
 use crate::orders::model::{
     HistoryEntry, Order, PaymentCommand, Refund, RefundStatus, RefundView, ShipmentStatus,
@@ -172,6 +173,11 @@ impl Orders {
                     .map(Plan::apply)
             })
             .await?;
+        metrics::order_cancelled(if viewer.is_admin() {
+            metrics::Cancelled::Admin
+        } else {
+            metrics::Cancelled::Customer
+        });
         Ok(order.for_viewer(viewer.is_admin()))
     }
 
@@ -252,6 +258,7 @@ impl Orders {
         let command = PaymentCommand::Refund {
             order_id: order.id.clone(),
             refund_id: refund.id.clone(),
+            correlation_id: correlation_id.to_owned(),
         };
         change.staged.push(Staged::command(
             PAYMENTS_QUEUE,

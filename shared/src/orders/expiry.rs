@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::keys;
+use crate::metrics;
 use crate::orders::Orders;
 use crate::orders::changes::Plan;
 use crate::orders::states::{Action, Actor};
@@ -32,7 +33,10 @@ impl Orders {
                     continue;
                 };
                 match self.expire(order_id, now, correlation_id).await {
-                    Ok(Outcome::Expired) => expired += 1,
+                    Ok(Outcome::Expired) => {
+                        expired += 1;
+                        metrics::order_cancelled(metrics::Cancelled::Expired);
+                    }
                     Ok(Outcome::Settled) => {
                         if let Some(key) = Key::of(entry) {
                             self.ports.store.delete(&key, Cond::Always).await?;

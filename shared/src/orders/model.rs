@@ -278,9 +278,15 @@ pub enum PaymentCommand {
     Charge {
         order_id: String,
         payment_id: String,
+        /// The request that caused it, for the logs of every step after it (absent from
+        /// commands written before it was carried: empty).
+        #[serde(default)]
+        correlation_id: String,
     },
     Refund {
         order_id: String,
         refund_id: String,
+        #[serde(default)]
+        correlation_id: String,
     },
 }

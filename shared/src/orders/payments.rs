@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::events::EventType;
 use crate::idempotency::{self, Claim};
 use crate::keys;
+use crate::metrics::{self, Charged};
 use crate::money::Money;
 use crate::orders::changes::{Change, Plan};
 use crate::orders::model::{
@@ -117,6 +118,7 @@ impl Orders {
                 let command = PaymentCommand::Charge {
                     order_id: order.id.clone(),
                     payment_id: payment_id.clone(),
+                    correlation_id: correlation_id.to_owned(),
                 };
                 let mut change = Change::new(order, accepted.clone());
                 change.ops.push(TxOp::Put {
@@ -144,10 +146,12 @@ impl Orders {
             PaymentCommand::Charge {
                 order_id,
                 payment_id,
+                ..
             } => self.charge(order_id, payment_id).await,
             PaymentCommand::Refund {
                 order_id,
                 refund_id,
+                ..
             } => self.execute_refund(order_id, refund_id).await,
         }
     }
@@ -178,108 +182,122 @@ impl Orders {
             Err(error) => Err(Failure::of(&error)),
         };
         let correlation_id = attempt.correlation_id.clone();
-        self.change(order_id, |order| {
-            // Someone (a duplicate delivery) already recorded this attempt's outcome.
-            let current = order.payment.as_ref().filter(|p| p.id == attempt.id);
-            if current.is_none_or(|p| p.status != AttemptStatus::Processing) {
-                return Ok(Plan::Skip(()));
-            }
-            let ours = order.processing_payment.as_deref() == Some(payment_id);
-            let mut settled = attempt.clone();
-            let mut change = match &outcome {
-                Ok(receipt) if ours && order.status.is_unpaid() => {
-                    let deadline = order.expires_at;
-                    let mut change = self.transition(
-                        order,
-                        Action::CapturePayment,
-                        Actor::System,
-                        &correlation_id,
-                        (),
-                    )?;
-                    limits::release_unpaid_slot(&mut change.order, &mut change.ops);
-                    let order = &mut change.order;
-                    order.processing_payment = None;
-                    order.expires_at = None;
-                    if let Some(payment) = order.payment.as_mut() {
-                        payment.status = AttemptStatus::Succeeded;
-                        payment.reference = Some(receipt.reference.clone());
-                        payment.captured = Some(receipt.amount.clone());
-                    }
-                    order.shipment = Some(Shipment {
-                        carrier: self.settings.carrier.clone(),
-                        tracking_number: tracking_number(&self.ports.ids.new_id()),
-                        status: ShipmentStatus::Pending,
-                    });
-                    let sold: Vec<TxOp> = order
-                        .items
-                        .iter()
-                        .map(|line| stock::sell(&line.product_id, line.quantity))
-                        .collect();
-                    change.ops.extend(sold);
-                    if let Some(deadline) = deadline {
-                        change.ops.push(TxOp::Delete {
-                            key: keys::expiry(deadline.timestamp(), &change.order.id),
-                            cond: Cond::Always,
-                        });
-                    }
-                    settled.status = AttemptStatus::Succeeded;
-                    settled.reference = Some(receipt.reference.clone());
-                    change
+        let charged = match &outcome {
+            Ok(_) => Charged::Captured,
+            Err(failure) if failure.declined => Charged::Declined,
+            Err(_) => Charged::Failed,
+        };
+        let (_, settled_now) = self
+            .change(order_id, |order| {
+                // Someone (a duplicate delivery) already recorded this attempt's outcome.
+                let current = order.payment.as_ref().filter(|p| p.id == attempt.id);
+                if current.is_none_or(|p| p.status != AttemptStatus::Processing) {
+                    return Ok(Plan::Skip(false));
                 }
-                Ok(receipt) => {
-                    // Captured after the order was cancelled or expired: give it all back.
-                    let mut order = order;
-                    if ours {
-                        order.processing_payment = None;
-                    }
-                    if let Some(payment) = order.payment.as_mut() {
-                        payment.status = AttemptStatus::RefundedLate;
-                        payment.reference = Some(receipt.reference.clone());
-                        payment.captured = Some(receipt.amount.clone());
-                    }
-                    let mut change = Change::new(order, ());
-                    let reason = Some("paid after the order was cancelled".to_owned());
-                    self.add_refund(&mut change, receipt.amount.amount, reason, &correlation_id)?;
-                    settled.status = AttemptStatus::RefundedLate;
-                    settled.reference = Some(receipt.reference.clone());
-                    change
-                }
-                Err(failure) => {
-                    let mut change = if ours && order.status.is_unpaid() {
-                        self.transition(
+                let ours = order.processing_payment.as_deref() == Some(payment_id);
+                let mut settled = attempt.clone();
+                let mut change = match &outcome {
+                    Ok(receipt) if ours && order.status.is_unpaid() => {
+                        let deadline = order.expires_at;
+                        let mut change = self.transition(
                             order,
-                            Action::DeclinePayment,
+                            Action::CapturePayment,
                             Actor::System,
                             &correlation_id,
                             (),
-                        )?
-                    } else {
-                        Change::new(order, ())
-                    };
-                    let order = &mut change.order;
-                    if ours {
+                        )?;
+                        limits::release_unpaid_slot(&mut change.order, &mut change.ops);
+                        let order = &mut change.order;
                         order.processing_payment = None;
+                        order.expires_at = None;
+                        if let Some(payment) = order.payment.as_mut() {
+                            payment.status = AttemptStatus::Succeeded;
+                            payment.reference = Some(receipt.reference.clone());
+                            payment.captured = Some(receipt.amount.clone());
+                        }
+                        order.shipment = Some(Shipment {
+                            carrier: self.settings.carrier.clone(),
+                            tracking_number: tracking_number(&self.ports.ids.new_id()),
+                            status: ShipmentStatus::Pending,
+                        });
+                        let sold: Vec<TxOp> = order
+                            .items
+                            .iter()
+                            .map(|line| stock::sell(&line.product_id, line.quantity))
+                            .collect();
+                        change.ops.extend(sold);
+                        if let Some(deadline) = deadline {
+                            change.ops.push(TxOp::Delete {
+                                key: keys::expiry(deadline.timestamp(), &change.order.id),
+                                cond: Cond::Always,
+                            });
+                        }
+                        settled.status = AttemptStatus::Succeeded;
+                        settled.reference = Some(receipt.reference.clone());
+                        change
                     }
-                    if failure.declined {
-                        order.declined_attempts += 1;
+                    Ok(receipt) => {
+                        // Captured after the order was cancelled or expired: give it all back.
+                        let mut order = order;
+                        if ours {
+                            order.processing_payment = None;
+                        }
+                        if let Some(payment) = order.payment.as_mut() {
+                            payment.status = AttemptStatus::RefundedLate;
+                            payment.reference = Some(receipt.reference.clone());
+                            payment.captured = Some(receipt.amount.clone());
+                        }
+                        let mut change = Change::new(order, ());
+                        let reason = Some("paid after the order was cancelled".to_owned());
+                        self.add_refund(
+                            &mut change,
+                            receipt.amount.amount,
+                            reason,
+                            &correlation_id,
+                        )?;
+                        settled.status = AttemptStatus::RefundedLate;
+                        settled.reference = Some(receipt.reference.clone());
+                        change
                     }
-                    if let Some(payment) = order.payment.as_mut() {
-                        payment.status = AttemptStatus::Failed;
-                        payment.failure_reason = Some(failure.generic().to_owned());
-                        payment.failure_detail = Some(failure.detail.clone());
+                    Err(failure) => {
+                        let mut change = if ours && order.status.is_unpaid() {
+                            self.transition(
+                                order,
+                                Action::DeclinePayment,
+                                Actor::System,
+                                &correlation_id,
+                                (),
+                            )?
+                        } else {
+                            Change::new(order, ())
+                        };
+                        let order = &mut change.order;
+                        if ours {
+                            order.processing_payment = None;
+                        }
+                        if failure.declined {
+                            order.declined_attempts += 1;
+                        }
+                        if let Some(payment) = order.payment.as_mut() {
+                            payment.status = AttemptStatus::Failed;
+                            payment.failure_reason = Some(failure.generic().to_owned());
+                            payment.failure_detail = Some(failure.detail.clone());
+                        }
+                        settled.status = AttemptStatus::Failed;
+                        settled.failure_reason = Some(failure.detail.clone());
+                        change
                     }
-                    settled.status = AttemptStatus::Failed;
-                    settled.failure_reason = Some(failure.detail.clone());
-                    change
-                }
-            };
-            change.ops.push(TxOp::Put {
-                item: settled.to_item()?,
-                cond: Cond::eq("status", "processing"),
-            });
-            Ok(Plan::apply(change))
-        })
-        .await?;
+                };
+                change.ops.push(TxOp::Put {
+                    item: settled.to_item()?,
+                    cond: Cond::eq("status", "processing"),
+                });
+                Ok(Plan::apply(change.with_output(true)))
+            })
+            .await?;
+        if settled_now {
+            metrics::payment(attempt.method, charged);
+        }
         Ok(())
     }
 
@@ -334,6 +352,7 @@ impl Orders {
         ops.extend(outbox::writes(&staged)?);
         match self.ports.store.transact(ops).await {
             Ok(()) => {
+                metrics::refund(settled.status == RefundStatus::Succeeded);
                 outbox::deliver(&self.ports, &staged).await;
                 Ok(())
             }

@@ -13,6 +13,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::events::EventType;
 use crate::idempotency::{self, Claim};
 use crate::keys;
+use crate::metrics;
 use crate::money::Money;
 use crate::orders::model::{HistoryEntry, Order, OrderLine, ShippingAddress};
 use crate::orders::requests::{MergedLine, PlaceOrder};
@@ -89,6 +90,7 @@ impl Orders {
                 self.placing_writes(&order, &lines, &products, claim, correlation_id)?;
             match self.ports.store.transact(ops).await {
                 Ok(()) => {
+                    metrics::order_placed(&order.total.currency, order.total.amount);
                     outbox::deliver(&self.ports, &staged).await;
                     return Ok(order);
                 }

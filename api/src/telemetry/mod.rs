@@ -2,6 +2,8 @@
 //! Requests are logged by the middleware; bodies never are, so no password, hash or token
 //! reaches a log.
 
+pub mod emf;
+
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
