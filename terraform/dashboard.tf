@@ -411,6 +411,35 @@ resource "aws_cloudwatch_dashboard" "main" {
         width  = 8
         height = 6
         properties = {
+          title   = "Imported rows by outcome (import_rows_total)"
+          region  = var.region
+          view    = "timeSeries"
+          stacked = true
+          stat    = "Sum"
+          period  = 300
+          metrics = [
+            [
+              {
+                expression = "SEARCH('{Bazaar,function,outcome} MetricName=\"import_rows_total\"', 'Sum', 300)"
+              },
+            ],
+          ]
+          yAxis = {
+            left = {
+              label     = "per 5 minutes"
+              showUnits = false
+              min       = 0
+            }
+          }
+        }
+      },
+      {
+        type   = "metric"
+        x      = 16
+        y      = 24
+        width  = 8
+        height = 6
+        properties = {
           title   = "Cold starts by function (cold_starts_total)"
           region  = var.region
           view    = "timeSeries"
