@@ -39,8 +39,11 @@ resource "aws_apigatewayv2_stage" "default" {
   # Stage-wide throttling (aggregate over all clients, per route). Per-account login throttling
   # lives in the code; HTTP APIs cannot attach WAF, so per-IP limits would need CloudFront+WAF in
   # front of this API.
+  # Detailed metrics: 5xx, Count and Latency per route (dimensions ApiId, Stage, Method,
+  # Resource), which the per-route alarms and the dashboard read.
   default_route_settings {
-    throttling_burst_limit = var.api_throttling_burst_limit
-    throttling_rate_limit  = var.api_throttling_rate_limit
+    detailed_metrics_enabled = true
+    throttling_burst_limit   = var.api_throttling_burst_limit
+    throttling_rate_limit    = var.api_throttling_rate_limit
   }
 }

@@ -872,8 +872,11 @@ resource "aws_lambda_function" "function" {
     mode = "Active"
   }
 
+  # JSON: the platform's start and report lines become JSON too, so one Logs Insights query
+  # reads everything; the code prints its own JSON lines (and EMF metrics) and filters its
+  # own level (RUST_LOG), so no application_log_level is set here.
   logging_config {
-    log_format = "Text"
+    log_format = "JSON"
     log_group  = aws_cloudwatch_log_group.function[each.key].name
   }
 

@@ -62,3 +62,8 @@ output "alarm_topic_arn" {
   description = "SNS topic that every alarm notifies."
   value       = aws_sns_topic.alarms.arn
 }
+
+output "dashboard_name" {
+  description = "The CloudWatch dashboard (requests, errors, latency, orders, revenue, payments, deliveries, queues, cold starts)."
+  value       = aws_cloudwatch_dashboard.main.dashboard_name
+}

@@ -100,3 +100,33 @@ variable "sms_countries" {
     error_message = "sms_countries must list calling-code prefixes like +98,+1."
   }
 }
+
+variable "api_5xx_rate_threshold" {
+  description = "Share of server errors (percent of requests, per 5 minutes) above which the api-5xx-rate and <function>-5xx-rate alarms fire."
+  type        = number
+  default     = 5
+}
+
+variable "api_p99_latency_threshold_ms" {
+  description = "p99 latency of a route (milliseconds, per 5 minutes) above which its <function>-p99-latency alarm fires."
+  type        = number
+  default     = 2000
+}
+
+variable "rate_alarm_min_samples" {
+  description = "Fewest requests (API) or payments in 5 minutes for a rate alarm to judge; below it the rate counts as 0, so a single failure in a quiet period does not page."
+  type        = number
+  default     = 10
+}
+
+variable "payment_decline_rate_threshold" {
+  description = "Share of declined payments (percent of all outcomes, over every method) above which the payments-decline-rate alarm fires."
+  type        = number
+  default     = 20
+}
+
+variable "queue_age_threshold_seconds" {
+  description = "Age of a queue's oldest message (seconds) above which its <queue>-queue-backlog alarm fires."
+  type        = number
+  default     = 600
+}
