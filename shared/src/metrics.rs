@@ -23,23 +23,40 @@ pub const QUEUE_MESSAGE_AGE: &str = "queue_message_age_seconds";
 pub const OUTBOX_SWEPT: &str = "outbox_swept_total";
 pub const COLD_STARTS: &str = "cold_starts_total";
 
+/// A metric and the labels it is recorded with (on Lambda, its EMF dimensions after
+/// `function`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub labels: &'static [&'static str],
+}
+
+const fn metric(name: &'static str, labels: &'static [&'static str]) -> Metric {
+    Metric { name, labels }
+}
+
 /// Every metric the code records.
-pub const ALL: &[&str] = &[
-    HTTP_REQUESTS,
-    HTTP_REQUEST_DURATION,
-    ORDERS_PLACED,
-    ORDER_VALUE,
-    ORDERS_CANCELLED,
-    PAYMENTS,
-    REFUNDS,
-    NOTIFICATIONS_DELIVERED,
-    DELIVERY_ATTEMPTS,
-    IMPORT_ROWS,
-    QUEUE_MESSAGES,
-    QUEUE_MESSAGE_AGE,
-    OUTBOX_SWEPT,
-    COLD_STARTS,
+pub const ALL: &[Metric] = &[
+    metric(HTTP_REQUESTS, &["method", "route", "status"]),
+    metric(HTTP_REQUEST_DURATION, &["method", "route"]),
+    metric(ORDERS_PLACED, &[]),
+    metric(ORDER_VALUE, &["currency"]),
+    metric(ORDERS_CANCELLED, &["reason"]),
+    metric(PAYMENTS, &["method", "outcome"]),
+    metric(REFUNDS, &["outcome"]),
+    metric(NOTIFICATIONS_DELIVERED, &["channel", "outcome"]),
+    metric(DELIVERY_ATTEMPTS, &["channel"]),
+    metric(IMPORT_ROWS, &["outcome"]),
+    metric(QUEUE_MESSAGES, &["queue", "outcome"]),
+    metric(QUEUE_MESSAGE_AGE, &["queue"]),
+    metric(OUTBOX_SWEPT, &[]),
+    metric(COLD_STARTS, &[]),
 ];
+
+/// The metric of this name.
+pub fn find(name: &str) -> Option<&'static Metric> {
+    ALL.iter().find(|metric| metric.name == name)
+}
 
 /// An order was placed, worth `total_minor` in `currency`.
 pub fn order_placed(currency: &str, total_minor: i64) {

@@ -7,8 +7,9 @@
 //!
 //! It also checks that both descriptions declare the same table (the key names the code uses)
 //! and the same per-function permissions, including which functions may send notifications
-//! (SES e-mail, SNS SMS and push). Each test collects every disagreement it finds and
-//! fails once with the whole list, so one run shows everything to fix.
+//! (SES e-mail, SNS SMS and push), the same alarms, and only metric names (and EMF dimensions)
+//! the code records in alarms and dashboards (CloudWatch and Grafana). Each test collects every
+//! disagreement it finds and fails once with the whole list, so one run shows everything to fix.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -1441,4 +1442,233 @@ fn function_packages_link_only_the_aws_backend() {
         forbidden.is_empty(),
         "function packages would link {forbidden:?} (through {seen:?}); keep the local backends in embedded/"
     );
+}
+
+// -------------------------------------------------------------------------------------------
+// Alarms, dashboards and metric names
+// -------------------------------------------------------------------------------------------
+
+/// The alarms the catalogue calls for, by name after the stack's prefix: errors and throttles
+/// of every function, 5xx rate and p99 latency of every route, a dead-letter and a backlog
+/// alarm per queue.
+fn alarms_per_catalogue() -> BTreeSet<String> {
+    let mut alarms = BTreeSet::new();
+    for function in ALL {
+        alarms.insert(format!("{}-errors", function.name));
+        alarms.insert(format!("{}-throttles", function.name));
+        if matches!(function.trigger, Trigger::Http { .. }) {
+            alarms.insert(format!("{}-5xx-rate", function.name));
+            alarms.insert(format!("{}-p99-latency", function.name));
+        }
+    }
+    for queue in bazaar_api::functions::queues() {
+        alarms.insert(format!("{queue}-dlq-not-empty"));
+        alarms.insert(format!("{queue}-queue-backlog"));
+    }
+    alarms
+}
+
+/// The alarm names of template.yaml, after `${AWS::StackName}-`.
+fn sam_alarms(problems: &mut Problems) -> BTreeSet<String> {
+    let template = Template::load();
+    let mut names = BTreeSet::new();
+    for (id, alarm) in template.of_type("AWS::CloudWatch::Alarm") {
+        let name = get_path(alarm, &["Properties", "AlarmName"])
+            .and_then(sub_template)
+            .and_then(|name| name.strip_prefix("${AWS::StackName}-"));
+        match name {
+            Some(name) => {
+                names.insert(name.to_owned());
+            }
+            None => problems.add(format!(
+                "template.yaml: {id} has no AlarmName of the form !Sub \"${{AWS::StackName}}-...\""
+            )),
+        }
+    }
+    names
+}
+
+/// The alarm names of terraform/alarms.tf, after `${var.name_prefix}-`, with `for_each` over
+/// the functions, the HTTP functions or the queues expanded from the catalogue.
+fn terraform_alarms(problems: &mut Problems) -> BTreeSet<String> {
+    let body = parse_hcl("terraform/alarms.tf");
+    let http: Vec<&str> = bazaar_api::functions::http_functions()
+        .map(|(function, _, _)| function.name)
+        .collect();
+    let mut names = BTreeSet::new();
+    for block in blocks(&body, "resource", &["aws_cloudwatch_metric_alarm"]) {
+        let label = block.labels().get(1).map_or("?", |label| label.as_str());
+        let template = match attribute(block.body(), "alarm_name") {
+            Some(hcl::Expression::TemplateExpr(template)) => match template.as_ref() {
+                hcl::TemplateExpr::QuotedString(text) => text.clone(),
+                hcl::TemplateExpr::Heredoc(heredoc) => heredoc.template.clone(),
+            },
+            Some(expr) => hcl_str(expr).unwrap_or_default().to_owned(),
+            None => String::new(),
+        };
+        let Some(tail) = template.strip_prefix("${var.name_prefix}-") else {
+            problems.add(format!(
+                "terraform/alarms.tf: {label}'s alarm_name does not start with ${{var.name_prefix}}-"
+            ));
+            continue;
+        };
+        let keys: Vec<String> = match attribute(block.body(), "for_each") {
+            None => {
+                names.insert(tail.to_owned());
+                continue;
+            }
+            Some(expr) => match expr.to_string().as_str() {
+                "local.functions" => ALL.iter().map(|f| f.name.to_owned()).collect(),
+                "local.http_functions" => http.iter().map(|name| (*name).to_owned()).collect(),
+                "local.queues" => bazaar_api::functions::queues().map(str::to_owned).collect(),
+                other => {
+                    problems.add(format!(
+                        "terraform/alarms.tf: {label} repeats over {other}, which this test cannot expand"
+                    ));
+                    continue;
+                }
+            },
+        };
+        for key in keys {
+            names.insert(tail.replace("${each.key}", &key));
+        }
+    }
+    names
+}
+
+/// Both descriptions raise the same alarms, and those cover every function, route and queue.
+#[test]
+fn both_descriptions_hold_the_same_alarms() {
+    let mut problems = Problems::default();
+    let sam = sam_alarms(&mut problems);
+    let terraform = terraform_alarms(&mut problems);
+    problems.same_set(
+        "alarms: template.yaml (expected) against terraform/alarms.tf (found)",
+        &sam,
+        &terraform,
+    );
+    let wanted = alarms_per_catalogue();
+    let missing: BTreeSet<String> = wanted.difference(&sam).cloned().collect();
+    problems.check(missing.is_empty(), || {
+        format!("template.yaml lacks the catalogue's alarms {missing:?}")
+    });
+    problems.finish("the alarms of template.yaml and terraform/ disagree");
+}
+
+/// The Bazaar metrics a text names: snake_case names after `MetricName` or `metric_name`
+/// (AWS's own metrics are CamelCase), each with the dimensions of the `{Bazaar,...}` SEARCH
+/// that names it, if any.
+fn metrics_named_in(text: &str) -> Vec<(String, Option<Vec<String>>)> {
+    let mut found = Vec::new();
+    for marker in ["MetricName", "metric_name"] {
+        for (at, _) in text.match_indices(marker) {
+            let rest = text[at + marker.len()..].trim_start_matches([' ', ':', '=', '"', '\\']);
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if !name.contains('_') {
+                continue;
+            }
+            // The SEARCH schema just before, on the same line: `{Bazaar,function,...}`.
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let dimensions = text[line_start..at].rfind("{Bazaar,").and_then(|start| {
+                let schema = &text[line_start + start + "{Bazaar,".len()..at];
+                let end = schema.find('}')?;
+                Some(schema[..end].split(',').map(str::to_owned).collect())
+            });
+            found.push((name, dimensions));
+        }
+    }
+    // Explicit dashboard rows: ["Bazaar", "orders_placed_total", ...].
+    for (at, _) in text.match_indices("\"Bazaar\", \"") {
+        let rest = &text[at + "\"Bazaar\", \"".len()..];
+        if let Some(end) = rest.find('"') {
+            found.push((rest[..end].to_owned(), None));
+        }
+    }
+    found
+}
+
+/// Every metric an alarm or a dashboard (CloudWatch or Grafana) names is one the code records,
+/// with the dimensions it records it with (`function`, then its labels).
+#[test]
+fn every_metric_the_infrastructure_names_is_recorded() {
+    use bazaar_shared::metrics;
+    let mut problems = Problems::default();
+    let mut named = BTreeSet::new();
+    let mut files = vec!["template.yaml".to_owned()];
+    for entry in std::fs::read_dir(repo_root().join("terraform")).expect("terraform/") {
+        let path = entry.expect("a terraform file").path();
+        if path.extension().is_some_and(|ext| ext == "tf") {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            files.push(format!("terraform/{name}"));
+        }
+    }
+    for file in &files {
+        for (name, dimensions) in metrics_named_in(&read(file)) {
+            let Some(metric) = metrics::find(&name) else {
+                problems.add(format!("{file} names {name}, which the code never records"));
+                continue;
+            };
+            if let Some(dimensions) = dimensions {
+                let recorded: Vec<&str> = std::iter::once("function")
+                    .chain(metric.labels.iter().copied())
+                    .collect();
+                problems.check(dimensions == recorded, || {
+                    format!(
+                        "{file} searches {name} by {dimensions:?}; it is recorded with {recorded:?}"
+                    )
+                });
+            }
+            named.insert(format!("{file}: {name}"));
+        }
+    }
+    // Grafana reads Prometheus names: a histogram also as _bucket, _count and _sum.
+    let grafana = "infra/observability/grafana/dashboards/bazaar.json";
+    let dashboard: serde_json::Value = serde_json::from_str(&read(grafana))
+        .unwrap_or_else(|error| panic!("{grafana} is not JSON: {error}"));
+    let mut expressions = Vec::new();
+    collect_exprs(&dashboard, &mut expressions);
+    for expr in &expressions {
+        for token in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| token.strip_suffix(suffix))
+                .filter(|base| base.ends_with("_seconds"))
+                .unwrap_or(token);
+            if base.ends_with("_total") || base.ends_with("_seconds") {
+                problems.check(metrics::find(base).is_some(), || {
+                    format!("{grafana} queries {token}, which the code never records")
+                });
+                named.insert(format!("{grafana}: {base}"));
+            }
+        }
+    }
+    for (file, wanted) in [
+        ("template.yaml", metrics::PAYMENTS),
+        ("terraform/alarms.tf", metrics::PAYMENTS),
+        (grafana, metrics::ORDERS_PLACED),
+    ] {
+        problems.check(named.contains(&format!("{file}: {wanted}")), || {
+            format!("{file} no longer names {wanted}: has this test stopped finding metric names?")
+        });
+    }
+    problems.finish("the alarms and dashboards name metrics the code does not record");
+}
+
+/// Every `expr` string of a Grafana dashboard.
+fn collect_exprs(value: &serde_json::Value, into: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                match value {
+                    serde_json::Value::String(text) if key == "expr" => into.push(text.clone()),
+                    other => collect_exprs(other, into),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| collect_exprs(item, into)),
+        _ => {}
+    }
 }

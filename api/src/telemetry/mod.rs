@@ -5,6 +5,7 @@
 pub mod emf;
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -18,12 +19,22 @@ pub fn init() {
         .filter_map(|name| std::env::var(name).ok())
         .find_map(|value| value.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    init_with(filter, std::io::stdout);
+}
+
+/// Installs the JSON log subscriber with this filter, writing to `writer` (tests read what
+/// the shop logs). Does nothing if a subscriber is already installed.
+pub fn init_with<W>(filter: Targets, writer: W)
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
     let json = tracing_subscriber::fmt::layer()
         .json()
         .with_current_span(true)
         .with_span_list(false)
         .flatten_event(true)
-        .with_target(false);
+        .with_target(false)
+        .with_writer(writer);
     let _ = tracing_subscriber::registry()
         .with(json)
         .with(filter)

@@ -1,0 +1,255 @@
+//! What the shop logs, read as an operator reads it: one JSON object per line, every line of a
+//! request carrying its `request_id` and `correlation_id`, every line of a queue consumer its
+//! queue, message id, receive count and the correlation id of the request that caused it; and
+//! no line holding a password, token, card number, e-mail address, phone number, street
+//! address or webhook URL, whatever the shop did with them. The lines are captured from the
+//! same subscriber `bazaar serve` and every Lambda function install, at debug level for the
+//! shop's own crates.
+
+use std::io::Write;
+use std::sync::{Mutex, Once};
+use std::time::Duration;
+
+use bazaar_tests::http::{Client, eventually};
+use bazaar_tests::receiver::Receiver;
+use bazaar_tests::server::unique;
+use bazaar_tests::{Backend, TestServer};
+use serde_json::{Value, json};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+
+bazaar_tests::on_both_backends!(a_shopping_flow_logs_no_personal_data_and_correlates_its_lines);
+
+/// Every log line of this process.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Sink;
+
+impl Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let filter = Targets::new()
+            .with_default(LevelFilter::INFO)
+            .with_target("bazaar", LevelFilter::DEBUG)
+            .with_target("bazaar_api", LevelFilter::DEBUG)
+            .with_target("bazaar_shared", LevelFilter::DEBUG)
+            .with_target("bazaar_adapters", LevelFilter::DEBUG)
+            .with_target("bazaar_embedded", LevelFilter::DEBUG);
+        bazaar_api::telemetry::init_with(filter, || Sink);
+    });
+}
+
+/// Every line logged so far, parsed (a line that is not JSON fails the test).
+fn logged() -> Vec<Value> {
+    let bytes = LOGS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"))
+        })
+        .collect()
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// The field of a line, on the event itself or on the span it was logged in.
+fn field<'a>(line: &'a Value, name: &str) -> Option<&'a str> {
+    line.get(name)
+        .or_else(|| line.get("span")?.get(name))
+        .and_then(Value::as_str)
+}
+
+async fn a_shopping_flow_logs_no_personal_data_and_correlates_its_lines(backend: Backend) {
+    capture_logs();
+    let server = TestServer::start(backend).await;
+    let client = Client::new(&server);
+    let admin = client.admin(&server).await;
+    let hooks = Receiver::start().await;
+
+    // The personal values this flow hands the shop.
+    let name = unique("logs").replace('-', "");
+    let email = format!("{name}@example.com");
+    let password = format!("correct horse {name}");
+    let wrong_password = format!("wrong horse {name}");
+    let street = format!("{name} Secret Garden Lane 17");
+    let phone = "+14155550123";
+    let hook_url = hooks.url(&format!("/hooks/{name}-private-path"));
+    let card = "4242424242424242";
+
+    let registered = client
+        .post(
+            "/api/v1/users/register",
+            None,
+            json!({"email": email, "username": name, "password": password, "password_confirm": password}),
+        )
+        .await;
+    registered.expect(201);
+    let token = text(&registered.body["access_token"]);
+    client
+        .login(&email, &wrong_password)
+        .await
+        .expect_problem(401);
+    client.login(&email, &password).await.expect(200);
+    let address = client
+        .post(
+            "/api/v1/users/me/addresses",
+            Some(&token),
+            json!({"line1": street, "city": "Tehran", "state": "Tehran", "postal_code": "1234567890", "country": "IR"}),
+        )
+        .await;
+    address.expect(201);
+    server.verify_email(&client, &token, &email).await;
+    for target in [
+        json!({"channel": "sms", "target": phone}),
+        json!({"channel": "webhook", "target": hook_url}),
+    ] {
+        let subscribed = client
+            .post("/api/v1/notifications/subscriptions", Some(&token), target)
+            .await;
+        subscribed.expect(201);
+        server
+            .activate_subscription(&client, &token, &subscribed.body)
+            .await;
+    }
+    let product = client
+        .post(
+            "/api/v1/products",
+            Some(&admin),
+            json!({"sku": format!("{name}-SKU"), "name": "Lamp", "price": {"amount": 1999, "currency": "USD"}, "stock": 5}),
+        )
+        .await;
+    product.expect(201);
+    let placed = client
+        .post(
+            "/api/v1/orders",
+            Some(&token),
+            json!({"items": [{"product_id": text(&product.body["id"]), "quantity": 1}], "shipping_address_id": text(&address.body["id"])}),
+        )
+        .await;
+    placed.expect(201);
+    let order = text(&placed.body["id"]);
+    let placing_request = placed
+        .header("x-request-id")
+        .map(str::to_owned)
+        .expect("a request id on the answer");
+    client
+        .post(
+            &format!("/api/v1/orders/{order}/pay"),
+            Some(&token),
+            json!({"method": "card", "card_number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}),
+        )
+        .await
+        .expect(202);
+    // Paid, invoiced, and the customer told by e-mail (the delivery step ran).
+    let path = format!("/api/v1/orders/{order}/invoice");
+    eventually("the invoice is issued", || {
+        let (client, path, token) = (client.clone(), path.clone(), token.clone());
+        async move { client.get(&path, Some(&token)).await.status == 200 }
+    })
+    .await;
+    eventually("the payment's e-mail is sent", || {
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            let inbox = client.get("/api/v1/notifications", Some(&token)).await;
+            inbox.body["items"].as_array().is_some_and(|items| {
+                items.iter().any(|item| {
+                    item["event"] == json!("PAYMENT_SUCCESSFUL")
+                        && item["channel"] == json!("email")
+                        && item["status"] == json!("sent")
+                })
+            })
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.stop().await;
+
+    let lines = logged();
+    let secrets = [
+        ("password", password.as_str()),
+        ("wrong password", wrong_password.as_str()),
+        ("access token", token.as_str()),
+        ("card number", card),
+        ("card number's last digits with its start", "424242"),
+        ("e-mail address", email.as_str()),
+        ("phone number", phone),
+        ("phone number's digits", "4155550123"),
+        ("street address", street.as_str()),
+        ("webhook URL", hook_url.as_str()),
+        ("webhook path", &format!("{name}-private-path")),
+    ];
+    let raw: Vec<String> = lines.iter().map(Value::to_string).collect();
+    for (what, secret) in secrets {
+        assert!(!secret.is_empty(), "no {what} to look for");
+        let leaks: Vec<&String> = raw.iter().filter(|line| line.contains(secret)).collect();
+        assert!(leaks.is_empty(), "the {what} is in the logs: {leaks:#?}");
+    }
+
+    // The request's lines carry its id; the pipeline's lines carry it as their correlation id.
+    let of_request: Vec<&Value> = lines
+        .iter()
+        .filter(|line| field(line, "request_id") == Some(placing_request.as_str()))
+        .collect();
+    assert!(
+        !of_request.is_empty(),
+        "no line carries the request id {placing_request}"
+    );
+    assert!(
+        of_request
+            .iter()
+            .all(|line| field(line, "correlation_id") == Some(placing_request.as_str())),
+        "{of_request:#?}"
+    );
+    let pay_request = lines
+        .iter()
+        .find(|line| {
+            field(line, "path") == Some(&format!("/api/v1/orders/{order}/pay"))
+                && line.get("message") == Some(&json!("request served"))
+        })
+        .and_then(|line| field(line, "request_id"))
+        .map(str::to_owned)
+        .expect("the payment request's line");
+    let consumed: Vec<&Value> = lines
+        .iter()
+        .filter(|line| field(line, "correlation_id") == Some(pay_request.as_str()))
+        .filter(|line| field(line, "queue").is_some())
+        .collect();
+    for queue in ["payments", "invoices", "notifications", "deliveries"] {
+        let in_queue: Vec<&&Value> = consumed
+            .iter()
+            .filter(|line| field(line, "queue") == Some(queue))
+            .collect();
+        assert!(
+            !in_queue.is_empty(),
+            "no {queue} consumer line carries the payment's correlation id {pay_request}"
+        );
+        for line in in_queue {
+            assert!(
+                field(line, "message_id").is_some_and(|id| !id.is_empty()),
+                "{line}"
+            );
+            let count = line
+                .get("span")
+                .and_then(|span| span.get("receive_count"))
+                .or_else(|| line.get("receive_count"));
+            assert!(count.is_some(), "{line}");
+        }
+    }
+}
