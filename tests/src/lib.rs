@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod moto;
 pub mod receiver;
 pub mod recording;
+pub mod runtime_api;
 pub mod sent;
 pub mod server;
 pub mod smtp_receiver;
