@@ -155,7 +155,7 @@ pub enum Consumed {
     Ok,
     /// Failed; the queue hands it out again.
     Retried,
-    /// Failed on its last receive, or unreadable: the queue moves it to the dead-letter queue.
+    /// Failed on its last receive: the queue moves it to the dead-letter queue.
     DeadLettered,
 }
 
