@@ -41,9 +41,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (embedded backend and AWS adapters against moto)"
 cargo test --workspace --locked
 
-step "cfn-lint template.yaml"
+step "cfn-lint template.yaml monitoring.yaml"
 # Through the module, so that a pip install whose scripts are not on PATH still works.
-"$python" -c 'import sys; from cfnlint.runner import main; sys.argv = ["cfn-lint", "template.yaml"]; sys.exit(main())'
+"$python" -c 'import sys; from cfnlint.runner import main; sys.argv = ["cfn-lint", "template.yaml", "monitoring.yaml"]; sys.exit(main())'
 
 step "terraform fmt -check"
 if command -v terraform >/dev/null 2>&1; then

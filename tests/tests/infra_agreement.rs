@@ -2,7 +2,7 @@
 //!
 //! - `bazaar_api::functions::ALL` (api/src/functions.rs), the source of truth;
 //! - the binaries in `functions/src/bin/`;
-//! - `template.yaml` (AWS SAM);
+//! - `template.yaml` (AWS SAM) and the monitoring stack it nests, `monitoring.yaml`;
 //! - `terraform/` (the `local.functions` map in functions.tf, the queues in sqs.tf).
 //!
 //! It also checks that both descriptions declare the same table (the key names the code uses)
@@ -380,13 +380,17 @@ struct Template {
 
 impl Template {
     fn load() -> Template {
-        let text = read("template.yaml");
+        Template::load_file("template.yaml")
+    }
+
+    fn load_file(relative: &str) -> Template {
+        let text = read(relative);
         let document: Yaml = serde_yaml::from_str(&text)
-            .unwrap_or_else(|error| panic!("template.yaml is not valid YAML: {error}"));
+            .unwrap_or_else(|error| panic!("{relative} is not valid YAML: {error}"));
         let resources = get(&document, "Resources")
             .and_then(|resources| untag(resources).as_mapping())
             .cloned()
-            .expect("template.yaml has no Resources mapping");
+            .unwrap_or_else(|| panic!("{relative} has no Resources mapping"));
         Template { resources }
     }
 
@@ -1253,6 +1257,7 @@ fn repo_root_is_the_workspace() {
 #[test]
 fn upload_functions_keep_and_alarm_their_failed_events() {
     let template = Template::load();
+    let monitoring = Template::load_file("monitoring.yaml");
     let mut problems = Problems::default();
     let sam = template.functions(&mut problems);
     let functions_tf = parse_hcl("terraform/functions.tf");
@@ -1287,7 +1292,10 @@ fn upload_functions_keep_and_alarm_their_failed_events() {
                 format!("template.yaml: {id} needs EventInvokeConfig.DestinationConfig.OnFailure {{Type: SQS, Destination: !GetAtt <an AWS::SQS::Queue>.Arn}}")
             });
             if let Some(queue) = queue {
-                let alarmed = template
+                // The alarms are in the nested monitoring.yaml, which gets the queue's name as
+                // a parameter.
+                let parameter = monitoring_parameter_for(&template, &queue, "QueueName");
+                let alarmed = monitoring
                     .of_type("AWS::CloudWatch::Alarm")
                     .any(|(_, alarm)| {
                         let watches = get_path(alarm, &["Properties", "Dimensions"])
@@ -1296,15 +1304,15 @@ fn upload_functions_keep_and_alarm_their_failed_events() {
                             .iter()
                             .any(|dimension| {
                                 get_str(dimension, &["Name"]) == Some("QueueName")
-                                    && get(dimension, "Value").and_then(get_att)
-                                        == Some((queue.clone(), "QueueName".to_owned()))
+                                    && get(dimension, "Value").and_then(ref_target)
+                                        == parameter.as_deref()
                             });
                         let acts = get_path(alarm, &["Properties", "AlarmActions"])
                             .is_some_and(|actions| !one_or_many(actions).is_empty());
                         watches && acts
                     });
                 problems.check(alarmed, || {
-                    format!("template.yaml: no AWS::CloudWatch::Alarm with AlarmActions on the QueueName of {queue} (the on-failure destination of {id})")
+                    format!("monitoring.yaml: no AWS::CloudWatch::Alarm with AlarmActions on the QueueName of {queue} (the on-failure destination of {id}, passed by template.yaml)")
                 });
             }
         }
@@ -1468,24 +1476,96 @@ fn alarms_per_catalogue() -> BTreeSet<String> {
     alarms
 }
 
-/// The alarm names of template.yaml, after `${AWS::StackName}-`.
+/// The alarm names of the SAM description (its nested monitoring.yaml), after `${StackName}-`
+/// (the parent stack's name).
 fn sam_alarms(problems: &mut Problems) -> BTreeSet<String> {
-    let template = Template::load();
+    let template = Template::load_file("monitoring.yaml");
     let mut names = BTreeSet::new();
     for (id, alarm) in template.of_type("AWS::CloudWatch::Alarm") {
         let name = get_path(alarm, &["Properties", "AlarmName"])
             .and_then(sub_template)
-            .and_then(|name| name.strip_prefix("${AWS::StackName}-"));
+            .and_then(|name| name.strip_prefix("${StackName}-"));
         match name {
             Some(name) => {
                 names.insert(name.to_owned());
             }
             None => problems.add(format!(
-                "template.yaml: {id} has no AlarmName of the form !Sub \"${{AWS::StackName}}-...\""
+                "monitoring.yaml: {id} has no AlarmName of the form !Sub \"${{StackName}}-...\""
             )),
         }
     }
+    problems.check(
+        Template::load()
+            .of_type("AWS::CloudWatch::Alarm")
+            .next()
+            .is_none(),
+        || "template.yaml declares alarms itself; they belong in monitoring.yaml".to_owned(),
+    );
     names
+}
+
+/// The parameter of the nested monitoring stack to which template.yaml passes
+/// `!GetAtt <resource>.<attribute>`.
+fn monitoring_parameter_for(
+    template: &Template,
+    resource: &str,
+    attribute: &str,
+) -> Option<String> {
+    let (_, app) = template
+        .of_type("AWS::Serverless::Application")
+        .find(|(_, app)| get_str(app, &["Properties", "Location"]) == Some("monitoring.yaml"))?;
+    let parameters = get_path(app, &["Properties", "Parameters"])
+        .and_then(|parameters| untag(parameters).as_mapping())?;
+    parameters.iter().find_map(|(name, value)| {
+        (get_att(value) == Some((resource.to_owned(), attribute.to_owned())))
+            .then(|| name.as_str().map(str::to_owned))
+            .flatten()
+    })
+}
+
+/// template.yaml nests monitoring.yaml and passes it exactly the parameters it declares.
+#[test]
+fn the_monitoring_stack_gets_every_parameter_it_declares() {
+    let mut problems = Problems::default();
+    let document: Yaml = serde_yaml::from_str(&read("monitoring.yaml"))
+        .unwrap_or_else(|error| panic!("monitoring.yaml is not valid YAML: {error}"));
+    let declared: BTreeSet<String> = get(&document, "Parameters")
+        .and_then(|parameters| untag(parameters).as_mapping())
+        .map(|parameters| {
+            parameters
+                .keys()
+                .filter_map(|key| key.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let template = Template::load();
+    let nested: Vec<(&str, &Yaml)> = template
+        .of_type("AWS::Serverless::Application")
+        .filter(|(_, app)| get_str(app, &["Properties", "Location"]) == Some("monitoring.yaml"))
+        .collect();
+    problems.check(nested.len() == 1, || {
+        format!(
+            "template.yaml must nest monitoring.yaml once, not {} times",
+            nested.len()
+        )
+    });
+    if let Some((id, app)) = nested.first() {
+        let passed: BTreeSet<String> = get_path(app, &["Properties", "Parameters"])
+            .and_then(|parameters| untag(parameters).as_mapping())
+            .map(|parameters| {
+                parameters
+                    .keys()
+                    .filter_map(|key| key.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        problems.same_set(
+            &format!("monitoring.yaml's parameters (expected) against those {id} passes (found)"),
+            &declared,
+            &passed,
+        );
+    }
+    problems.finish("template.yaml and its nested monitoring.yaml disagree");
 }
 
 /// The alarm names of terraform/alarms.tf, after `${var.name_prefix}-`, with `for_each` over
@@ -1543,14 +1623,14 @@ fn both_descriptions_hold_the_same_alarms() {
     let sam = sam_alarms(&mut problems);
     let terraform = terraform_alarms(&mut problems);
     problems.same_set(
-        "alarms: template.yaml (expected) against terraform/alarms.tf (found)",
+        "alarms: monitoring.yaml (expected) against terraform/alarms.tf (found)",
         &sam,
         &terraform,
     );
     let wanted = alarms_per_catalogue();
     let missing: BTreeSet<String> = wanted.difference(&sam).cloned().collect();
     problems.check(missing.is_empty(), || {
-        format!("template.yaml lacks the catalogue's alarms {missing:?}")
+        format!("monitoring.yaml lacks the catalogue's alarms {missing:?}")
     });
     problems.finish("the alarms of template.yaml and terraform/ disagree");
 }
@@ -1597,7 +1677,7 @@ fn every_metric_the_infrastructure_names_is_recorded() {
     use bazaar_shared::metrics;
     let mut problems = Problems::default();
     let mut named = BTreeSet::new();
-    let mut files = vec!["template.yaml".to_owned()];
+    let mut files = vec!["template.yaml".to_owned(), "monitoring.yaml".to_owned()];
     for entry in std::fs::read_dir(repo_root().join("terraform")).expect("terraform/") {
         let path = entry.expect("a terraform file").path();
         if path.extension().is_some_and(|ext| ext == "tf") {
@@ -1646,7 +1726,7 @@ fn every_metric_the_infrastructure_names_is_recorded() {
         }
     }
     for (file, wanted) in [
-        ("template.yaml", metrics::PAYMENTS),
+        ("monitoring.yaml", metrics::PAYMENTS),
         ("terraform/alarms.tf", metrics::PAYMENTS),
         (grafana, metrics::ORDERS_PLACED),
     ] {
