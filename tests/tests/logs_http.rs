@@ -102,6 +102,7 @@ async fn a_shopping_flow_logs_no_personal_data_and_correlates_its_lines(backend:
         .await;
     registered.expect(201);
     let token = text(&registered.body["access_token"]);
+    let user_id = text(&registered.body["user"]["id"]);
     client
         .login(&email, &wrong_password)
         .await
@@ -251,5 +252,28 @@ async fn a_shopping_flow_logs_no_personal_data_and_correlates_its_lines(backend:
                 .or_else(|| line.get("receive_count"));
             assert!(count.is_some(), "{line}");
         }
+    }
+
+    // A proof message (the SMS code, the webhook's test delivery) is delivered under the
+    // correlation id of the request that subscribed.
+    let subscribing: Vec<&str> = lines
+        .iter()
+        .filter(|line| {
+            field(line, "path") == Some("/api/v1/notifications/subscriptions")
+                && field(line, "method") == Some("POST")
+                && field(line, "user_id") == Some(user_id.as_str())
+                && line.get("message") == Some(&json!("request served"))
+        })
+        .filter_map(|line| field(line, "request_id"))
+        .collect();
+    assert_eq!(subscribing.len(), 2, "the two subscribing requests");
+    for request in subscribing {
+        assert!(
+            lines
+                .iter()
+                .any(|line| field(line, "queue") == Some("deliveries")
+                    && field(line, "correlation_id") == Some(request)),
+            "no delivery line carries the subscribing request's id {request}"
+        );
     }
 }

@@ -19,12 +19,14 @@ pub async fn subscribe(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
     _: RateLimited<limit::Subscribe>,
+    Correlation(correlation): Correlation,
     JsonBody(request): JsonBody<SubscribeRequest>,
 ) -> ApiResult<(StatusCode, Json<Subscribed>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(app.notifications().subscribe(&user, request).await?),
-    ))
+    let subscribed = app
+        .notifications()
+        .subscribe(&user, request, &correlation)
+        .await?;
+    Ok((StatusCode::CREATED, Json(subscribed)))
 }
 
 /// `GET /api/v1/notifications/subscriptions`
@@ -98,8 +100,11 @@ pub async fn resend(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
     _: RateLimited<limit::Subscribe>,
+    Correlation(correlation): Correlation,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    app.notifications().resend_proof(&user, &id).await?;
+    app.notifications()
+        .resend_proof(&user, &id, &correlation)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"status": "sent"}))))
 }

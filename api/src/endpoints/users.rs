@@ -90,8 +90,11 @@ pub async fn resend_email_code(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
     _: RateLimited<limit::Subscribe>,
+    Correlation(correlation): Correlation,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    app.notifications().resend_account_email_code(&user).await?;
+    app.notifications()
+        .resend_account_email_code(&user, &correlation)
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"status": "sent"})),

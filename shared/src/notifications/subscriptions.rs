@@ -49,7 +49,12 @@ pub fn digest(text: &str) -> String {
 }
 
 impl Notifications {
-    pub async fn subscribe(&self, user: &User, request: SubscribeRequest) -> Result<Subscribed> {
+    pub async fn subscribe(
+        &self,
+        user: &User,
+        request: SubscribeRequest,
+        correlation_id: &str,
+    ) -> Result<Subscribed> {
         // Each account that may send codes to others' targets has proved a mailbox of its own.
         if !user.email_verified {
             return Err(Error::Forbidden(
@@ -139,6 +144,7 @@ impl Notifications {
                     &target,
                     Some(&subscription.id),
                     event,
+                    correlation_id,
                 )?;
                 let (budget, retry_after) =
                     verification::take_send(&self.ports, channel, &target).await?;

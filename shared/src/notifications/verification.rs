@@ -194,7 +194,8 @@ pub(crate) struct ProofMessage {
 }
 
 impl ProofMessage {
-    /// The delivery of `event` to `target` on `medium`, with its send command.
+    /// The delivery of `event` to `target` on `medium`, with its send command, for the request
+    /// `correlation_id` names.
     pub fn new(
         ports: &crate::Ports,
         user: &User,
@@ -202,6 +203,7 @@ impl ProofMessage {
         target: &str,
         subscription_id: Option<&str>,
         event: &str,
+        correlation_id: &str,
     ) -> Result<Self> {
         let now: DateTime<Utc> = ports.clock.now();
         let id = ports.ids.new_id();
@@ -215,7 +217,7 @@ impl ProofMessage {
             "id": id,
             "type": event,
             "occurred_at": now,
-            "correlation_id": id,
+            "correlation_id": correlation_id,
             "data": {"subscription_id": subscription_id},
         })
         .to_string();
@@ -242,8 +244,7 @@ impl ProofMessage {
         let command = DeliverCommand {
             user_id: user.id.clone(),
             notification_id: id.clone(),
-            // A proof message is its own story: its id is the correlation of its payload too.
-            correlation_id: id.clone(),
+            correlation_id: correlation_id.to_owned(),
         };
         let staged = Staged::command(DELIVERIES_QUEUE, &id, &command, now.timestamp())?;
         Ok(Self { delivery, staged })
@@ -354,7 +355,12 @@ impl Notifications {
     }
 
     /// Sends a pending subscription a new code (or test delivery), within its target's budget.
-    pub async fn resend_proof(&self, user: &User, subscription_id: &str) -> Result<()> {
+    pub async fn resend_proof(
+        &self,
+        user: &User,
+        subscription_id: &str,
+        correlation_id: &str,
+    ) -> Result<()> {
         let subscription = self.owned_subscription(user, subscription_id).await?;
         let event = proof_event(subscription.channel)
             .filter(|_| subscription.status() == SubscriptionStatus::Pending)
@@ -366,6 +372,7 @@ impl Notifications {
             &subscription.target,
             Some(&subscription.id),
             event,
+            correlation_id,
         )?;
         let precondition = TxOp::Check {
             key: subscription.key(),
@@ -412,11 +419,11 @@ impl Notifications {
     }
 
     /// Sends the account e-mail a new code, within the address's budget.
-    pub async fn resend_account_email_code(&self, user: &User) -> Result<()> {
+    pub async fn resend_account_email_code(&self, user: &User, correlation_id: &str) -> Result<()> {
         if user.email_verified {
             return Err(Error::conflict("this e-mail address is already verified"));
         }
-        let message = account_email_message(&self.ports, user)?;
+        let message = account_email_message(&self.ports, user, correlation_id)?;
         let precondition = TxOp::Check {
             key: keys::user(&user.id),
             cond: Cond::eq("email_verified", false),
@@ -534,7 +541,11 @@ impl Notifications {
 }
 
 /// The one message a new (or unverified) account's address gets: its code.
-pub(crate) fn account_email_message(ports: &crate::Ports, user: &User) -> Result<ProofMessage> {
+pub(crate) fn account_email_message(
+    ports: &crate::Ports,
+    user: &User,
+    correlation_id: &str,
+) -> Result<ProofMessage> {
     ProofMessage::new(
         ports,
         user,
@@ -542,6 +553,7 @@ pub(crate) fn account_email_message(ports: &crate::Ports, user: &User) -> Result
         &user.email,
         None,
         EMAIL_VERIFICATION,
+        correlation_id,
     )
 }
 

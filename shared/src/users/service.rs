@@ -193,7 +193,7 @@ impl UserService {
         let mut ops = ops;
         let mut proof = Vec::new();
         if !user.email_verified {
-            let message = verification::account_email_message(&self.ports, &user)?;
+            let message = verification::account_email_message(&self.ports, &user, correlation_id)?;
             ops.push(verification::count_send(
                 &self.ports,
                 Channel::Email,
