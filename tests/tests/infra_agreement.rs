@@ -1504,6 +1504,27 @@ fn sam_alarms(problems: &mut Problems) -> BTreeSet<String> {
     names
 }
 
+/// The `AWS::Serverless::Application` resources of template.yaml that nest monitoring.yaml.
+fn monitoring_apps(template: &Template) -> Vec<(&str, &Yaml)> {
+    template
+        .of_type("AWS::Serverless::Application")
+        .filter(|(_, app)| get_str(app, &["Properties", "Location"]) == Some("monitoring.yaml"))
+        .collect()
+}
+
+/// The keys of the mapping at `value` (none when it is absent or no mapping).
+fn mapping_keys(value: Option<&Yaml>) -> BTreeSet<String> {
+    value
+        .and_then(|value| untag(value).as_mapping())
+        .map(|mapping| {
+            mapping
+                .keys()
+                .filter_map(|key| key.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The parameter of the nested monitoring stack to which template.yaml passes
 /// `!GetAtt <resource>.<attribute>`.
 fn monitoring_parameter_for(
@@ -1511,9 +1532,7 @@ fn monitoring_parameter_for(
     resource: &str,
     attribute: &str,
 ) -> Option<String> {
-    let (_, app) = template
-        .of_type("AWS::Serverless::Application")
-        .find(|(_, app)| get_str(app, &["Properties", "Location"]) == Some("monitoring.yaml"))?;
+    let (_, app) = *monitoring_apps(template).first()?;
     let parameters = get_path(app, &["Properties", "Parameters"])
         .and_then(|parameters| untag(parameters).as_mapping())?;
     parameters.iter().find_map(|(name, value)| {
@@ -1529,20 +1548,9 @@ fn the_monitoring_stack_gets_every_parameter_it_declares() {
     let mut problems = Problems::default();
     let document: Yaml = serde_yaml::from_str(&read("monitoring.yaml"))
         .unwrap_or_else(|error| panic!("monitoring.yaml is not valid YAML: {error}"));
-    let declared: BTreeSet<String> = get(&document, "Parameters")
-        .and_then(|parameters| untag(parameters).as_mapping())
-        .map(|parameters| {
-            parameters
-                .keys()
-                .filter_map(|key| key.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let declared = mapping_keys(get(&document, "Parameters"));
     let template = Template::load();
-    let nested: Vec<(&str, &Yaml)> = template
-        .of_type("AWS::Serverless::Application")
-        .filter(|(_, app)| get_str(app, &["Properties", "Location"]) == Some("monitoring.yaml"))
-        .collect();
+    let nested = monitoring_apps(&template);
     problems.check(nested.len() == 1, || {
         format!(
             "template.yaml must nest monitoring.yaml once, not {} times",
@@ -1550,15 +1558,7 @@ fn the_monitoring_stack_gets_every_parameter_it_declares() {
         )
     });
     if let Some((id, app)) = nested.first() {
-        let passed: BTreeSet<String> = get_path(app, &["Properties", "Parameters"])
-            .and_then(|parameters| untag(parameters).as_mapping())
-            .map(|parameters| {
-                parameters
-                    .keys()
-                    .filter_map(|key| key.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let passed = mapping_keys(get_path(app, &["Properties", "Parameters"]));
         problems.same_set(
             &format!("monitoring.yaml's parameters (expected) against those {id} passes (found)"),
             &declared,
