@@ -3,6 +3,7 @@
 
 pub mod faults;
 pub mod http;
+pub mod logs;
 pub mod metrics;
 pub mod moto;
 pub mod receiver;

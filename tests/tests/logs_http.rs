@@ -6,8 +6,6 @@
 //! same subscriber `bazaar serve` and every Lambda function install, at debug level for the
 //! shop's own crates.
 
-use std::io::Write;
-use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use bazaar_tests::http::{Client, eventually};
@@ -19,45 +17,20 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 
 bazaar_tests::on_both_backends!(a_shopping_flow_logs_no_personal_data_and_correlates_its_lines);
 
-/// Every log line of this process.
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct Sink;
-
-impl Write for Sink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn capture_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let filter = Targets::new()
-            .with_default(LevelFilter::INFO)
-            .with_target("bazaar", LevelFilter::DEBUG)
-            .with_target("bazaar_api", LevelFilter::DEBUG)
-            .with_target("bazaar_shared", LevelFilter::DEBUG)
-            .with_target("bazaar_adapters", LevelFilter::DEBUG)
-            .with_target("bazaar_embedded", LevelFilter::DEBUG);
-        bazaar_api::telemetry::init_with(filter, || Sink);
-    });
+    let filter = Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_target("bazaar", LevelFilter::DEBUG)
+        .with_target("bazaar_api", LevelFilter::DEBUG)
+        .with_target("bazaar_shared", LevelFilter::DEBUG)
+        .with_target("bazaar_adapters", LevelFilter::DEBUG)
+        .with_target("bazaar_embedded", LevelFilter::DEBUG);
+    bazaar_tests::logs::capture(filter);
 }
 
 /// Every line logged so far, parsed (a line that is not JSON fails the test).
 fn logged() -> Vec<Value> {
-    let bytes = LOGS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    String::from_utf8_lossy(&bytes)
+    bazaar_tests::logs::captured()
         .lines()
         .map(|line| {
             serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"))

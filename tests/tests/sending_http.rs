@@ -3,9 +3,6 @@
 //! for deactivated accounts, and Slack and webhook URLs (bearer secrets) kept out of logs and
 //! the delivery log, whose customers see only generic failure reasons.
 
-use std::io::Write;
-use std::sync::{Arc, LazyLock, Mutex, Once};
-
 use bazaar_shared::events::EventType;
 use bazaar_shared::keys;
 use bazaar_shared::notifications::delivery::Outcome;
@@ -20,6 +17,7 @@ use bazaar_tests::http::Client;
 use bazaar_tests::receiver::Receiver;
 use bazaar_tests::{Backend, TestServer};
 use serde_json::{Value, json};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 bazaar_tests::on_both_backends!(
     daily_budgets_cap_messages_per_target_and_per_account,
@@ -32,39 +30,9 @@ const SUBSCRIPTIONS: &str = "/api/v1/notifications/subscriptions";
 const LOG: &str = "/api/v1/notifications";
 const NOTIFY: &str = "/api/v1/notifications/notify";
 
-/// Everything logged by this test binary (JSON lines, as in production, at `info`).
-static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(Arc::default);
-
-struct Captured;
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut logs) = LOGS.lock() {
-            logs.extend_from_slice(bytes);
-        }
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
+/// Everything this test binary logs, at `info` as in production.
 fn capture_logs() {
-    static INSTALLED: Once = Once::new();
-    INSTALLED.call_once(|| {
-        let _ = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
-            .with_writer(|| Captured)
-            .try_init();
-    });
-}
-
-fn captured_logs() -> String {
-    LOGS.lock()
-        .map(|logs| String::from_utf8_lossy(&logs).into_owned())
-        .unwrap_or_default()
+    bazaar_tests::logs::capture(Targets::new().with_default(LevelFilter::INFO));
 }
 
 /// Polls `check` every 100 ms until it gives a value; fails the test after 30 s.
@@ -547,7 +515,7 @@ async fn secret_urls_stay_out_of_logs_and_the_delivery_log(backend: Backend) {
         stored_text.contains("500"),
         "the precise reason is kept: {stored_text}"
     );
-    let logs = captured_logs();
+    let logs = bazaar_tests::logs::captured();
     assert!(
         logs.contains("transient failure; retrying"),
         "the failures were logged"
