@@ -160,16 +160,15 @@ pub enum Consumed {
 }
 
 /// A message of `queue`, sent `age_seconds` ago, was consumed.
-pub fn queue_message(queue: &str, age_seconds: Option<f64>, outcome: Consumed) {
+pub fn queue_message(queue: &'static str, age_seconds: Option<f64>, outcome: Consumed) {
     let outcome = match outcome {
         Consumed::Ok => "ok",
         Consumed::Retried => "retried",
         Consumed::DeadLettered => "dead_lettered",
     };
-    ::metrics::counter!(QUEUE_MESSAGES, "queue" => queue.to_owned(), "outcome" => outcome)
-        .increment(1);
+    ::metrics::counter!(QUEUE_MESSAGES, "queue" => queue, "outcome" => outcome).increment(1);
     if let Some(age) = age_seconds {
-        ::metrics::histogram!(QUEUE_MESSAGE_AGE, "queue" => queue.to_owned()).record(age);
+        ::metrics::histogram!(QUEUE_MESSAGE_AGE, "queue" => queue).record(age);
     }
 }
 
