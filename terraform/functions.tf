@@ -694,6 +694,9 @@ locals {
     BAZAAR_ALLOW_PRIVATE_TARGETS   = "false" # Slack and webhook targets: HTTPS to public addresses only
     RUST_LOG                       = "info"
     BAZAAR_SMS_COUNTRIES           = var.sms_countries
+    # OTLP/HTTP endpoint of the collector layer, which listens on loopback; empty (no layer)
+    # turns span export off.
+    OTEL_EXPORTER_OTLP_ENDPOINT = var.otel_collector_layer_arn == "" ? "" : "http://localhost:4318"
   }
 }
 
@@ -741,7 +744,8 @@ data "aws_iam_policy_document" "function" {
     resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
   }
 
-  # X-Ray accepts no resource-level scoping for these two actions.
+  # X-Ray accepts no resource-level scoping for these two actions. Active tracing needs them,
+  # as does the X-Ray exporter of the optional ADOT collector layer (var.otel_collector_layer_arn).
   statement {
     sid       = "Tracing"
     actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
@@ -863,6 +867,8 @@ resource "aws_lambda_function" "function" {
   timeout          = lookup(local.function_timeouts, each.key, each.value.upload != null ? 900 : 10)
   filename         = "${local.package_dir}/${each.key}/bootstrap.zip"
   source_code_hash = filebase64sha256("${local.package_dir}/${each.key}/bootstrap.zip")
+  # The optional OpenTelemetry collector (var.otel_collector_layer_arn): no layer when empty.
+  layers = var.otel_collector_layer_arn == "" ? [] : [var.otel_collector_layer_arn]
 
   environment {
     variables = local.function_environment

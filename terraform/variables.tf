@@ -130,3 +130,14 @@ variable "queue_age_threshold_seconds" {
   type        = number
   default     = 600
 }
+
+variable "otel_collector_layer_arn" {
+  description = "Optional ARN of an OpenTelemetry collector Lambda layer (a layer version) added to every function, e.g. the AWS Distro for OpenTelemetry (ADOT) collector arn:aws:lambda:<region>:901920570463:layer:aws-otel-collector-arm64-ver-0-117-0:1, whose default configuration receives OTLP on localhost:4317/4318 and exports traces to AWS X-Ray. When set, the functions export their spans to it (OTEL_EXPORTER_OTLP_ENDPOINT is http://localhost:4318); empty (the default) adds no layer and exports nothing. The layer must match the functions' architecture (arm64 here): an arm64 layer for arm64, an amd64 layer for x86_64."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[a-zA-Z0-9_-]+:[0-9]+)?$", var.otel_collector_layer_arn))
+    error_message = "otel_collector_layer_arn must be empty or a Lambda layer version ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>)."
+  }
+}

@@ -72,8 +72,15 @@ impl App {
     }
 
     /// Wires the app over adapters that are already connected (the local server chooses
-    /// them; tests change them).
-    pub fn new(settings: &Settings, connected: Connected, tokens: Option<TokenService>) -> Self {
+    /// them; tests change them). When traces are exported, every port call gets its span.
+    pub fn new(
+        settings: &Settings,
+        mut connected: Connected,
+        tokens: Option<TokenService>,
+    ) -> Self {
+        if crate::telemetry::traces::enabled() {
+            connected.ports = connected.ports.traced();
+        }
         let ports = connected.ports.clone();
         let notifications = NotificationSettings {
             allow_private_targets: connected.notify.allow_private_targets,

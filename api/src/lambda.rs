@@ -33,7 +33,7 @@ pub fn run(function: &'static Function) -> Serving {
     let serve = runner(function);
     let start = function.needs.start();
     Box::pin(async move {
-        telemetry::init();
+        telemetry::init(function.name);
         telemetry::emf::install(function.name);
         let app = match Settings::from_env() {
             Ok(settings) => start(settings, None).await,
@@ -68,14 +68,14 @@ fn runner(function: &'static Function) -> Runner {
 }
 
 async fn serve_http(function: &'static Function, app: App) -> Result<(), Error> {
-    // The outermost layer, so the request's own metrics are recorded before the flush.
+    // The outermost layer, so the request's own metrics and span are recorded before the flush.
     let router =
-        router::for_function(app, function)?.layer(axum::middleware::map_response(flush_metrics));
+        router::for_function(app, function)?.layer(axum::middleware::map_response(flush_telemetry));
     lambda_http::run(router).await
 }
 
-async fn flush_metrics(response: axum::response::Response) -> axum::response::Response {
-    telemetry::emf::flush();
+async fn flush_telemetry(response: axum::response::Response) -> axum::response::Response {
+    telemetry::flush();
     response
 }
 
@@ -87,7 +87,7 @@ async fn serve_queue(function: &'static Function, app: App) -> Result<(), Error>
         let batch = handler(app.clone(), event.payload);
         async move {
             let response = batch.await;
-            telemetry::emf::flush();
+            telemetry::flush();
             Ok::<_, Error>(response)
         }
     }))
@@ -102,7 +102,7 @@ async fn serve_schedule(function: &'static Function, app: App) -> Result<(), Err
         let outcome = handler(app.clone());
         async move {
             let outcome = outcome.await;
-            telemetry::emf::flush();
+            telemetry::flush();
             Ok::<Value, Error>(outcome?)
         }
     }))
@@ -117,7 +117,7 @@ async fn serve_upload(function: &'static Function, app: App) -> Result<(), Error
         let handled = handler(app.clone(), event.payload);
         async move {
             let handled = handled.await;
-            telemetry::emf::flush();
+            telemetry::flush();
             handled.map_err(Error::from)?;
             Ok::<Value, Error>(json!({ "ok": true }))
         }

@@ -1,5 +1,6 @@
-//! What wraps every request: a request id (echoed or made), a tracing span carrying it, one
-//! structured log line per request, and the Prometheus metrics the shop exposes.
+//! What wraps every request: a request id (echoed or made), a tracing span carrying it (the
+//! request's span in traces too), one structured log line per request, and the metrics the
+//! shop exposes.
 
 use std::time::Instant;
 
@@ -84,6 +85,7 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         method = %method,
         path = %path,
         user_id = tracing::field::Empty,
+        otel.kind = "server",
     );
     if let Some(invocation_id) = invocation_id {
         span.record("aws_request_id", invocation_id);
@@ -97,6 +99,8 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         .get::<RouteLabel>()
         .map(|label| label.0.clone())
         .unwrap_or_else(|| "unmatched".to_owned());
+    // The trace's name for the span: the route template, never the path with its ids.
+    crate::telemetry::traces::rename(&span, format!("{method} {route}"));
     span.in_scope(|| {
         tracing::info!(status, route = %route, duration_ms = elapsed.as_secs_f64() * 1000.0, "request served");
     });

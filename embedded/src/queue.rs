@@ -10,12 +10,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bazaar_shared::ports::queue::{Queue, QueueError, ReceivedMessage, dead_letter_queue};
+use bazaar_shared::ports::queue::{
+    Attributes, Queue, QueueError, ReceivedMessage, dead_letter_queue,
+};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::Sqlite;
 
-/// `seq` keeps messages sent within one millisecond in sending order (ULIDs made in the same
+/// `attributes` is a JSON object of strings (see [`Attributes`]). `seq` keeps messages sent within one millisecond in sending order (ULIDs made in the same
 /// millisecond are random); `(queue, sent_at)` serves `receive`, `receipt` serves `delete`.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (
@@ -26,7 +28,8 @@ CREATE TABLE IF NOT EXISTS messages (
     sent_at INTEGER NOT NULL,
     visible_at INTEGER NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
-    receipt TEXT
+    receipt TEXT,
+    attributes TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, sent_at);
 CREATE INDEX IF NOT EXISTS messages_by_receipt ON messages (receipt) WHERE receipt IS NOT NULL;
@@ -44,6 +47,7 @@ impl EmbeddedQueue {
     /// named `bazaar_shared::ports::queue::dead_letter_queue(name)` on its next receive attempt (as SQS redrive does).
     pub fn open(path: &Path, max_receives: u32) -> Result<Self, QueueError> {
         let db = Sqlite::open(path, SCHEMA).map_err(QueueError::Unavailable)?;
+        db.now(add_attributes_column).map_err(sql_error)?;
         Ok(Self { db, max_receives })
     }
 
@@ -73,16 +77,23 @@ impl EmbeddedQueue {
 
 #[async_trait]
 impl Queue for EmbeddedQueue {
-    async fn send(&self, queue: &str, body: &str) -> Result<String, QueueError> {
+    async fn send(
+        &self,
+        queue: &str,
+        body: &str,
+        attributes: &Attributes,
+    ) -> Result<String, QueueError> {
         let (queue, body) = (queue.to_owned(), body.to_owned());
+        let attributes = serde_json::to_string(attributes)
+            .map_err(|error| QueueError::Unavailable(error.to_string()))?;
         let id = ulid::Ulid::new().to_string();
         let now = now_millis();
         let message_id = id.clone();
         self.call(move |connection| {
             connection
                 .execute(
-                    "INSERT INTO messages (queue, id, body, sent_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                    params![queue, id, body, now],
+                    "INSERT INTO messages (queue, id, body, sent_at, visible_at, attributes) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+                    params![queue, id, body, now, attributes],
                 )
                 .map_err(sql_error)
         })
@@ -141,6 +152,7 @@ struct Picked {
     body: String,
     sent_at: i64,
     receive_count: u32,
+    attributes: String,
 }
 
 impl ReceiveRequest {
@@ -182,7 +194,7 @@ impl ReceiveRequest {
     fn pick(&self, connection: &Connection, now: i64) -> Result<Vec<Picked>, QueueError> {
         let mut statement = connection
             .prepare_cached(
-                "SELECT seq, id, body, sent_at, receive_count FROM messages
+                "SELECT seq, id, body, sent_at, receive_count, attributes FROM messages
                  WHERE queue = ?1 AND visible_at <= ?2 ORDER BY sent_at, seq LIMIT ?3",
             )
             .map_err(sql_error)?;
@@ -194,6 +206,7 @@ impl ReceiveRequest {
                     body: row.get(2)?,
                     sent_at: row.get(3)?,
                     receive_count: row.get(4)?,
+                    attributes: row.get(5)?,
                 })
             })
             .map_err(sql_error)?;
@@ -221,7 +234,25 @@ fn hide(
         body: message.body,
         receive_count,
         sent_at_millis: message.sent_at,
+        // Written by `send` from a map of strings; anything else is not an attribute.
+        attributes: serde_json::from_str(&message.attributes).unwrap_or_default(),
     })
+}
+
+/// Data directories made before messages had attributes get the column (their messages
+/// have none).
+fn add_attributes_column(connection: &Connection) -> rusqlite::Result<()> {
+    let present: bool = connection.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('messages') WHERE name = 'attributes'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !present {
+        connection.execute_batch(
+            "ALTER TABLE messages ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'",
+        )?;
+    }
+    Ok(())
 }
 
 /// Unguessable, so that a handle cannot be forged to delete a message one did not receive;
@@ -271,9 +302,17 @@ mod tests {
         let queues = open(&dir, 5);
         let mut ids = Vec::new();
         for body in ["one", "two", "three"] {
-            ids.push(queues.send("notifications", body).await.expect("send"));
+            ids.push(
+                queues
+                    .send("notifications", body, &Attributes::new())
+                    .await
+                    .expect("send"),
+            );
         }
-        queues.send("other", "elsewhere").await.expect("send");
+        queues
+            .send("other", "elsewhere", &Attributes::new())
+            .await
+            .expect("send");
 
         let first = queues
             .receive("notifications", 2, LONG)
@@ -315,7 +354,10 @@ mod tests {
     async fn an_undeleted_message_returns_after_its_visibility_timeout() {
         let dir = TempDir::new("queue-visibility");
         let queues = open(&dir, 5);
-        let id = queues.send("jobs", "work").await.expect("send");
+        let id = queues
+            .send("jobs", "work", &Attributes::new())
+            .await
+            .expect("send");
 
         let first = queues
             .receive("jobs", 1, Duration::from_millis(200))
@@ -344,7 +386,10 @@ mod tests {
     async fn delete_needs_the_latest_receipt_and_ignores_stale_ones() {
         let dir = TempDir::new("queue-delete");
         let queues = open(&dir, 5);
-        queues.send("jobs", "work").await.expect("send");
+        queues
+            .send("jobs", "work", &Attributes::new())
+            .await
+            .expect("send");
         let stale = queues
             .receive("jobs", 1, Duration::ZERO)
             .await
@@ -381,8 +426,14 @@ mod tests {
     async fn a_message_received_too_often_moves_to_the_dead_letter_queue() {
         let dir = TempDir::new("queue-dlq");
         let queues = open(&dir, 2);
-        let id = queues.send("notifications", "poison").await.expect("send");
-        queues.send("notifications", "fine").await.expect("send");
+        let id = queues
+            .send("notifications", "poison", &Attributes::new())
+            .await
+            .expect("send");
+        queues
+            .send("notifications", "fine", &Attributes::new())
+            .await
+            .expect("send");
 
         for attempt in 1..=2 {
             let received = queues
@@ -430,7 +481,10 @@ mod tests {
     async fn in_flight_messages_are_not_redriven() {
         let dir = TempDir::new("queue-dlq-in-flight");
         let queues = open(&dir, 1);
-        queues.send("jobs", "slow").await.expect("send");
+        queues
+            .send("jobs", "slow", &Attributes::new())
+            .await
+            .expect("send");
         let received = queues.receive("jobs", 1, LONG).await.expect("receive");
         assert_eq!(received.len(), 1);
         assert!(
@@ -463,7 +517,10 @@ mod tests {
         let dir = TempDir::new("queue-reopen");
         let id = {
             let queues = open(&dir, 3);
-            queues.send("jobs", "durable").await.expect("send")
+            queues
+                .send("jobs", "durable", &Attributes::new())
+                .await
+                .expect("send")
         };
         let queues = open(&dir, 3);
         let received = queues.receive("jobs", 1, LONG).await.expect("receive");

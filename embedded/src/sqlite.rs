@@ -38,6 +38,16 @@ impl Sqlite {
         })
     }
 
+    /// Runs `work` with the connection on the calling thread: for set-up (migrations) before
+    /// any task shares the database.
+    pub(crate) fn now<T>(&self, work: impl FnOnce(&Connection) -> T) -> T {
+        let guard = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        work(&guard)
+    }
+
     /// A handle that does not keep the database open (see [`WeakSqlite`]).
     pub(crate) fn downgrade(&self) -> WeakSqlite {
         WeakSqlite(Arc::downgrade(&self.connection))

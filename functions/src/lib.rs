@@ -22,7 +22,7 @@ pub fn run(function: &'static Function) -> Serving {
 pub fn run(function: &'static Function) -> Serving {
     use bazaar_api::settings::Settings;
     Box::pin(async move {
-        bazaar_api::telemetry::init();
+        bazaar_api::telemetry::init(function.name);
         let local = bazaar::Local::start(&Settings::from_env()?).await?;
         bazaar_api::lambda::serve(function, local.app).await
     })

@@ -29,7 +29,7 @@ pub async fn list(ports: &Ports, queue: &str) -> Result<Vec<ReceivedMessage>, St
 }
 
 /// Moves every message of `queue`'s dead-letter queue back to `queue`; returns how many.
-/// Each is sent before it is deleted, so a crash midway duplicates rather than loses (the
+/// Each is sent (with its attributes) before it is deleted, so a crash midway duplicates rather than loses (the
 /// consumers are idempotent).
 pub async fn redrive(ports: &Ports, queue: &str) -> Result<usize, String> {
     let dlq = dead_letter_queue(queue);
@@ -46,7 +46,7 @@ pub async fn redrive(ports: &Ports, queue: &str) -> Result<usize, String> {
         for message in batch {
             ports
                 .queue
-                .send(queue, &message.body)
+                .send(queue, &message.body, &message.attributes)
                 .await
                 .map_err(|error| error.to_string())?;
             ports

@@ -47,8 +47,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    bazaar_api::telemetry::init();
-    match Cli::parse().command.unwrap_or(Command::Serve) {
+    bazaar_api::telemetry::init("bazaar");
+    let outcome = match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
         Command::CreateAdmin {
             email,
@@ -58,7 +58,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Provision => provision().await,
         Command::DeadLetters { queue } => dead_letters(&queue, false).await,
         Command::Redrive { queue } => dead_letters(&queue, true).await,
-    }
+    };
+    // The spans still queued (no-op unless traces are exported).
+    bazaar_api::telemetry::traces::shutdown();
+    outcome
 }
 
 /// `bazaar dead-letters <queue>` and `bazaar redrive <queue>` on the configured backend.

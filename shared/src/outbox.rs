@@ -2,6 +2,9 @@
 //! that caused it, then handed to its queue. If the process dies in between, the sweeper
 //! ([`sweep`], run on a schedule) sends it later. Nothing is lost; an event may be sent twice,
 //! which is why every consumer is idempotent on the event id.
+//!
+//! An entry keeps the trace context of the span that staged it (see [`crate::trace`]), so the
+//! message continues its request's trace even when the sweeper is the one that sends it.
 
 use std::time::Duration;
 
@@ -13,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::keys;
 use crate::metrics;
-use crate::ports::{Cond, Index, Key, Query, TxOp};
+use crate::ports::{Attributes, Cond, Index, Key, Query, TxOp};
+use crate::trace;
 
 /// The logical name of the queue feeding the notification pipeline.
 pub const NOTIFICATIONS_QUEUE: &str = "notifications";
@@ -23,6 +27,9 @@ pub const PAYMENTS_QUEUE: &str = "payments";
 pub const INVOICES_QUEUE: &str = "invoices";
 /// The queue of single notification deliveries (one recipient, one channel).
 pub const DELIVERIES_QUEUE: &str = "deliveries";
+
+/// The outbox entry's attribute holding its trace context.
+const TRACE_PARENT: &str = "trace_parent";
 
 /// How long an outbox entry may wait before the sweeper considers its inline send lost.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(30);
@@ -38,6 +45,8 @@ pub struct Staged {
     pub id: String,
     pub body: String,
     pub created_at: i64,
+    /// The W3C `traceparent` of the span that staged it, when traces are exported.
+    pub trace_parent: Option<String>,
 }
 
 impl Staged {
@@ -49,6 +58,7 @@ impl Staged {
             id: event.id,
             body,
             created_at: event.occurred_at.timestamp(),
+            trace_parent: trace::current_parent(),
         }
     }
 
@@ -69,6 +79,7 @@ impl Staged {
             id: id.to_owned(),
             body,
             created_at: at,
+            trace_parent: trace::current_parent(),
         })
     }
 
@@ -78,11 +89,14 @@ impl Staged {
 
     /// The transaction operation that records the message in the outbox.
     pub fn write(&self) -> Result<TxOp> {
-        let item = json!({
+        let mut item = json!({
             "queue": self.queue,
             "body": self.body,
             "created_at": self.created_at,
         });
+        if let Some(parent) = &self.trace_parent {
+            item[TRACE_PARENT] = json!(parent);
+        }
         Ok(TxOp::Put {
             item: entity::keyed(&self.key(), item),
             cond: Cond::NotExists,
@@ -100,20 +114,30 @@ pub fn writes(staged: &[Staged]) -> Result<Vec<TxOp>> {
 /// send whatever is left.
 pub async fn deliver(ports: &Ports, staged: &[Staged]) {
     for entry in staged {
-        if let Err(error) = send_and_clear(ports, &entry.queue, &entry.body, &entry.key()).await {
+        let attributes = trace::attributes(entry.trace_parent.as_deref());
+        let key = entry.key();
+        let sent = send_and_clear(ports, &entry.queue, &entry.body, &attributes, &key);
+        if let Err(error) = sent.await {
             tracing::warn!(%error, message_id = %entry.id, queue = %entry.queue, "message left in the outbox for the sweeper");
         }
     }
 }
 
-async fn send_and_clear(ports: &Ports, queue: &str, body: &str, key: &Key) -> Result<()> {
-    ports.queue.send(queue, body).await?;
+async fn send_and_clear(
+    ports: &Ports,
+    queue: &str,
+    body: &str,
+    attributes: &Attributes,
+    key: &Key,
+) -> Result<()> {
+    ports.queue.send(queue, body, attributes).await?;
     ports.store.delete(key, Cond::Always).await?;
     Ok(())
 }
 
 /// Sends every outbox entry older than `grace` (oldest first) and clears it; returns how many
 /// were sent. Entries whose send fails stay for the next run.
+#[tracing::instrument(target = "bazaar::span", name = "outbox.sweep", skip_all)]
 pub async fn sweep(ports: &Ports, grace: Duration) -> Result<usize> {
     let cutoff = ports.clock.now().timestamp() - grace.as_secs() as i64;
     let mut sent = 0;
@@ -140,7 +164,9 @@ pub async fn sweep(ports: &Ports, grace: Duration) -> Result<usize> {
                 tracing::error!(?item, "malformed outbox entry");
                 continue;
             };
-            match send_and_clear(ports, queue, body, &key).await {
+            let parent = item.get(TRACE_PARENT).and_then(Value::as_str);
+            let attributes = trace::attributes(parent);
+            match send_and_clear(ports, queue, body, &attributes, &key).await {
                 Ok(()) => {
                     sent += 1;
                     metrics::outbox_swept(1);

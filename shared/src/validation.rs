@@ -94,6 +94,52 @@ pub fn username(value: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// `validator`'s e-mail rule (the HTML5 form of an address: WHATWG's patterns, RFC 5321's
+/// lengths, an IP literal or an internationalised domain allowed), over `regex_lite`. The
+/// same patterns in `validator` compile the full `regex` engine into every function package
+/// that checks an address, about 0.24 MB zipped; a test holds the two to the same answers.
+pub fn is_email(value: &str) -> bool {
+    static USER: LazyLock<regex_lite::Regex> = LazyLock::new(|| {
+        regex_lite::Regex::new(r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+\z").expect("a valid pattern")
+    });
+    let Some((user, domain)) = value.rsplit_once('@') else {
+        return false;
+    };
+    if user.chars().count() > 64 || domain.chars().count() > 255 || !USER.is_match(user) {
+        return false;
+    }
+    is_email_domain(domain)
+        || idna::domain_to_ascii(domain).is_ok_and(|ascii| is_email_domain(&ascii))
+}
+
+/// [`is_email`] as a `#[validate(custom(...))]` rule, failing with `validator`'s own `email`
+/// code (so the same message).
+pub fn email(value: &str) -> Result<(), ValidationError> {
+    if is_email(value) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("email"))
+    }
+}
+
+/// A host name, or an IP address in brackets (SMTP's address literal).
+fn is_email_domain(domain: &str) -> bool {
+    static HOST: LazyLock<regex_lite::Regex> = LazyLock::new(|| {
+        regex_lite::Regex::new(
+            r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$",
+        )
+        .expect("a valid pattern")
+    });
+    static LITERAL: LazyLock<regex_lite::Regex> = LazyLock::new(|| {
+        regex_lite::Regex::new(r"\[([a-fA-F0-9:\.]+)\]\z").expect("a valid pattern")
+    });
+    HOST.is_match(domain)
+        || LITERAL
+            .captures(domain)
+            .and_then(|literal| literal.get(1))
+            .is_some_and(|ip| ip.as_str().parse::<std::net::IpAddr>().is_ok())
+}
+
 static E164: LazyLock<regex_lite::Regex> =
     LazyLock::new(|| regex_lite::Regex::new(r"^\+[1-9][0-9]{6,14}$").expect("a valid pattern"));
 
@@ -191,6 +237,44 @@ pub fn normalise_email(email: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use validator::ValidateEmail;
+
+    #[test]
+    fn e_mail_addresses_are_checked_as_validator_checks_them() {
+        for (address, valid) in [
+            ("a@example.com", true),
+            ("first.last+tag@sub.example.co", true),
+            ("user@[127.0.0.1]", true),
+            ("user@[::1]", true),
+            ("user@bücher.example", true),
+            ("user@[999.1.1.1]", false),
+            ("no-at-sign", false),
+            ("@example.com", false),
+            ("a b@example.com", false),
+            ("a@-example.com", false),
+            ("a@example..com", false),
+            ("", false),
+        ] {
+            assert_eq!(is_email(address), valid, "{address}");
+            assert_eq!(address.validate_email(), valid, "validator on {address}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn e_mail_answers_match_validators(address in "[a-zA-Z0-9.@+_\\[\\]:ü -]{0,24}") {
+            prop_assert_eq!(is_email(&address), address.validate_email(), "{}", address);
+        }
+
+        #[test]
+        fn e_mail_answers_match_validators_on_address_shapes(
+            user in "[a-z0-9.+-]{0,8}",
+            domain in "[a-zü0-9.-]{0,12}|\\[[0-9a-f:.]{0,12}\\]",
+        ) {
+            let address = format!("{user}@{domain}");
+            prop_assert_eq!(is_email(&address), address.validate_email(), "{}", address);
+        }
+    }
 
     #[test]
     fn usernames_are_ascii_alphanumeric() {

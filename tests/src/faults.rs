@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bazaar_shared::ports::{Queue, QueueError, ReceivedMessage};
+use bazaar_shared::ports::{Attributes, Queue, QueueError, ReceivedMessage};
 
 use crate::{Backend, TestServer};
 
@@ -42,7 +42,12 @@ impl FaultyQueue {
 
 #[async_trait]
 impl Queue for FaultyQueue {
-    async fn send(&self, queue: &str, body: &str) -> Result<String, QueueError> {
+    async fn send(
+        &self,
+        queue: &str,
+        body: &str,
+        attributes: &Attributes,
+    ) -> Result<String, QueueError> {
         if self.failing.load(Ordering::SeqCst) {
             self.failed_sends.fetch_add(1, Ordering::SeqCst);
             return Err(QueueError::Unavailable(
@@ -51,7 +56,7 @@ impl Queue for FaultyQueue {
         }
         let mut last = String::new();
         for _ in 0..self.copies {
-            last = self.inner.send(queue, body).await?;
+            last = self.inner.send(queue, body, attributes).await?;
         }
         Ok(last)
     }

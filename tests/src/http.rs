@@ -198,6 +198,65 @@ impl Client {
     }
 }
 
+/// An order placed and paid by [`Client::order_and_pay`].
+pub struct PaidOrder {
+    pub id: String,
+    /// The `x-request-id` of the `POST /orders` that placed it.
+    pub placing_request: String,
+}
+
+impl Client {
+    /// As a shopper does it: the admin (`admin` token) lists a new product `sku` at 19.99 USD,
+    /// the customer (`token`) orders one to the address `address_id` and pays by `card`; returns
+    /// once the order's invoice is issued (the payment and invoice consumers ran).
+    pub async fn order_and_pay(
+        &self,
+        admin: &str,
+        token: &str,
+        address_id: &str,
+        sku: &str,
+        card: &str,
+    ) -> PaidOrder {
+        let product = self
+            .post(
+                "/api/v1/products",
+                Some(admin),
+                json!({"sku": sku, "name": "Lamp", "price": {"amount": 1999, "currency": "USD"}, "stock": 5}),
+            )
+            .await;
+        product.expect(201);
+        let placed = self
+            .post(
+                "/api/v1/orders",
+                Some(token),
+                json!({"items": [{"product_id": product.body["id"], "quantity": 1}], "shipping_address_id": address_id}),
+            )
+            .await;
+        placed.expect(201);
+        let id = placed.body["id"].as_str().unwrap_or_default().to_owned();
+        let placing_request = placed
+            .header("x-request-id")
+            .map(str::to_owned)
+            .expect("a request id on the answer");
+        self.post(
+            &format!("/api/v1/orders/{id}/pay"),
+            Some(token),
+            json!({"method": "card", "card_number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}),
+        )
+        .await
+        .expect(202);
+        let path = format!("/api/v1/orders/{id}/invoice");
+        eventually("the invoice is issued", || async {
+            self.get(&path, Some(token)).await.status == 200
+        })
+        .await;
+        PaidOrder {
+            id,
+            placing_request,
+        }
+    }
+}
+
 /// Runs `count` requests at once (each made by `request(n)`) and returns their statuses.
 pub async fn concurrently<F, Fut>(count: usize, request: F) -> Vec<u16>
 where

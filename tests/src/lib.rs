@@ -6,6 +6,7 @@ pub mod http;
 pub mod logs;
 pub mod metrics;
 pub mod moto;
+pub mod otlp_receiver;
 pub mod receiver;
 pub mod recording;
 pub mod runtime_api;

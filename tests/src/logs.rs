@@ -28,7 +28,7 @@ impl Write for Sink {
 /// Starts capturing the process's logs with `filter` (only the first call counts).
 pub fn capture(filter: Targets) {
     static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| bazaar_api::telemetry::init_with(filter, || Sink));
+    INSTALL.call_once(|| bazaar_api::telemetry::init_with(filter, || Sink, None));
 }
 
 /// Everything logged since capturing started.

@@ -8,7 +8,9 @@ use bazaar_shared::Ports;
 use bazaar_shared::events::{Event, EventType};
 use bazaar_shared::outbox::{self, Staged};
 use bazaar_shared::ports::queue::dead_letter_queue;
-use bazaar_shared::ports::{Cond, Index, Item, Key, Query, Store, StoreError, TxOp, Update};
+use bazaar_shared::ports::{
+    Attributes, Cond, Index, Item, Key, Query, Store, StoreError, TxOp, Update,
+};
 use bazaar_tests::server::unique;
 use bazaar_tests::{Backend, TestServer};
 use serde_json::{Value, json};
@@ -498,7 +500,12 @@ async fn an_undeleted_message_returns_and_is_dead_lettered_after_n_receives(back
     let queue = "conformance";
     server.ensure_queue(queue).await;
     let q = ports(&server).queue;
-    q.send(queue, "hello")
+    // Attributes (a trace context, here) travel with the message, redelivered or not.
+    let attributes = Attributes::from([(
+        "traceparent".to_owned(),
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+    )]);
+    q.send(queue, "hello", &attributes)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let visibility = Duration::from_secs(1);
@@ -511,6 +518,7 @@ async fn an_undeleted_message_returns_and_is_dead_lettered_after_n_receives(back
         (first[0].body.as_str(), first[0].receive_count),
         ("hello", 1)
     );
+    assert_eq!(first[0].attributes, attributes);
     let hidden = q
         .receive(queue, 10, visibility)
         .await
@@ -540,6 +548,10 @@ async fn an_undeleted_message_returns_and_is_dead_lettered_after_n_receives(back
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, "hello");
+    assert_eq!(
+        dead[0].attributes, attributes,
+        "dead-lettered with its attributes"
+    );
 }
 
 async fn deleted_messages_are_gone(backend: Backend) {
@@ -548,7 +560,7 @@ async fn deleted_messages_are_gone(backend: Backend) {
     server.ensure_queue(queue).await;
     let q = ports(&server).queue;
     for n in 0..3 {
-        q.send(queue, &format!("message {n}"))
+        q.send(queue, &format!("message {n}"), &Attributes::new())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -851,13 +863,13 @@ async fn redelivered_events_are_handled_once_and_poison_is_dead_lettered(backend
     for _ in 0..3 {
         ports
             .queue
-            .send(queue, &body)
+            .send(queue, &body, &Attributes::new())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
     ports
         .queue
-        .send(queue, "{not an event")
+        .send(queue, "{not an event", &Attributes::new())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let visibility = Duration::from_secs(1);

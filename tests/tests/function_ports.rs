@@ -32,7 +32,10 @@ async fn each_function_gets_only_the_ports_it_declares() {
         let ports = app.ports();
         // A declared queue goes to SQS (here: no such queue on moto); an undeclared one
         // refuses without a request.
-        let sent = ports.queue.send("payments", "{}").await;
+        let sent = ports
+            .queue
+            .send("payments", "{}", &Default::default())
+            .await;
         let queue_refused = sent.as_ref().is_err_and(|error| {
             error
                 .to_string()

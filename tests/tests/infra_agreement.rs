@@ -1752,3 +1752,257 @@ fn collect_exprs(value: &serde_json::Value, into: &mut Vec<String>) {
         _ => {}
     }
 }
+
+// -------------------------------------------------------------------------------------------
+// Traces: the optional OpenTelemetry collector layer
+// -------------------------------------------------------------------------------------------
+
+/// The environment variable the code reads for its OTLP/HTTP collector (it posts to
+/// `<endpoint>/v1/traces`); unset or empty, it exports nothing.
+const OTLP_ENDPOINT_VARIABLE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// Where the collector layer (ADOT) receives OTLP/HTTP: the function's own loopback.
+const COLLECTOR_ENDPOINT: &str = "http://localhost:4318";
+const SAM_COLLECTOR_PARAMETER: &str = "OtelCollectorLayerArn";
+const TF_COLLECTOR_VARIABLE: &str = "otel_collector_layer_arn";
+
+/// `!If [condition, then, else]` (or `{"Fn::If": [...]}`) as its three parts.
+fn if_parts(value: &Yaml) -> Option<(&str, &Yaml, &Yaml)> {
+    match intrinsic(value, "If").map(untag)? {
+        Yaml::Sequence(parts) if parts.len() == 3 => {
+            Some((untag(&parts[0]).as_str()?, &parts[1], &parts[2]))
+        }
+        _ => None,
+    }
+}
+
+/// `!Not [!Equals [!Ref <parameter>, ""]]`, either operand first: true when it is set.
+fn is_set_condition(condition: &Yaml, parameter: &str) -> bool {
+    let Some(Yaml::Sequence(not)) = intrinsic(condition, "Not").map(untag) else {
+        return false;
+    };
+    let Some(Yaml::Sequence(operands)) = not
+        .first()
+        .and_then(|equals| intrinsic(equals, "Equals"))
+        .map(untag)
+    else {
+        return false;
+    };
+    let refs = operands
+        .iter()
+        .filter(|operand| ref_target(operand) == Some(parameter))
+        .count();
+    let empties = operands
+        .iter()
+        .filter(|operand| untag(operand).as_str() == Some(""))
+        .count();
+    not.len() == 1 && operands.len() == 2 && refs == 1 && empties == 1
+}
+
+/// template.yaml: the parameter (default ""), a condition on it, and on every function
+/// (directly or through Globals.Function) the conditional layer and the endpoint variable.
+fn sam_collector_problems(problems: &mut Problems) {
+    let document: Yaml = serde_yaml::from_str(&read("template.yaml"))
+        .unwrap_or_else(|error| panic!("template.yaml is not valid YAML: {error}"));
+    let parameter = SAM_COLLECTOR_PARAMETER;
+    match get_path(&document, &["Parameters", parameter]) {
+        None => problems.add(format!("template.yaml: no parameter {parameter}")),
+        Some(declared) => {
+            let kind = get_str(declared, &["Type"]);
+            let default = get_str(declared, &["Default"]);
+            problems.check(kind == Some("String") && default == Some(""), || {
+                format!("template.yaml: parameter {parameter} must be Type: String with Default: \"\" (no collector unless asked for), is Type {kind:?}, Default {default:?}")
+            });
+        }
+    }
+    let conditions: BTreeSet<String> = get(&document, "Conditions")
+        .and_then(|conditions| untag(conditions).as_mapping())
+        .map(|conditions| {
+            conditions
+                .iter()
+                .filter(|(_, condition)| is_set_condition(condition, parameter))
+                .filter_map(|(name, _)| name.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    problems.check(!conditions.is_empty(), || {
+        format!(
+            "template.yaml: no condition !Not [!Equals [!Ref {parameter}, \"\"]] under Conditions"
+        )
+    });
+
+    // What every function must get, each either from Globals.Function or set on itself.
+    let variable = OTLP_ENDPOINT_VARIABLE;
+    let layers_ok = |layers: &Yaml| {
+        if_parts(layers).is_some_and(|(condition, then, otherwise)| {
+            conditions.contains(condition)
+                && matches!(untag(then), Yaml::Sequence(arns) if arns.len() == 1 && ref_target(&arns[0]) == Some(parameter))
+                && ref_target(otherwise) == Some("AWS::NoValue")
+        })
+    };
+    let layers_wanted =
+        format!("!If [<condition on {parameter}>, [!Ref {parameter}], !Ref AWS::NoValue]");
+    let endpoint_ok = |endpoint: &Yaml| {
+        if_parts(endpoint).is_some_and(|(condition, then, otherwise)| {
+            conditions.contains(condition)
+                && untag(then).as_str() == Some(COLLECTOR_ENDPOINT)
+                && untag(otherwise).as_str() == Some("")
+        })
+    };
+    let endpoint_wanted = format!("!If [<condition on {parameter}>, {COLLECTOR_ENDPOINT:?}, \"\"]");
+
+    // Globals.Function, checked once.
+    let globals = get_path(&document, &["Globals", "Function"]);
+    let global_layers = globals.and_then(|globals| get(globals, "Layers"));
+    if let Some(layers) = global_layers {
+        problems.check(layers_ok(layers), || {
+            format!("template.yaml: Globals.Function.Layers must be {layers_wanted}, is {layers:?}")
+        });
+    }
+    let global_endpoint =
+        globals.and_then(|globals| get_path(globals, &["Environment", "Variables", variable]));
+    if let Some(endpoint) = global_endpoint {
+        problems.check(endpoint_ok(endpoint), || {
+            format!("template.yaml: Globals.Function.Environment.Variables.{variable} must be {endpoint_wanted}, is {endpoint:?}")
+        });
+    }
+
+    // Each function: its own setting replaces the global one (SAM keeps a function's own list
+    // over a global intrinsic such as the !If, and merges variables by name), so it must be
+    // right too; without either, the function has none.
+    let template = Template::load();
+    let functions: Vec<(&str, &Yaml)> = template.of_type("AWS::Serverless::Function").collect();
+    problems.check(!functions.is_empty(), || {
+        "template.yaml: no AWS::Serverless::Function to check".to_owned()
+    });
+    for (id, function) in functions {
+        match get_path(function, &["Properties", "Layers"]) {
+            Some(layers) => problems.check(layers_ok(layers), || {
+                format!("template.yaml: {id} Properties.Layers (which replaces Globals.Function.Layers) must be {layers_wanted}, is {layers:?}")
+            }),
+            None => problems.check(global_layers.is_some(), || {
+                format!("template.yaml: {id} gets no Layers (neither its own nor Globals.Function.Layers); expected {layers_wanted}")
+            }),
+        }
+        match get_path(function, &["Properties", "Environment", "Variables", variable]) {
+            Some(endpoint) => problems.check(endpoint_ok(endpoint), || {
+                format!("template.yaml: {id} Properties.Environment.Variables.{variable} must be {endpoint_wanted}, is {endpoint:?}")
+            }),
+            None => problems.check(global_endpoint.is_some(), || {
+                format!("template.yaml: {id} has no environment variable {variable} (neither its own nor in Globals.Function); expected {endpoint_wanted}")
+            }),
+        }
+    }
+}
+
+/// The entry `key` of the object that `expr` builds: an object literal, a `local.<name>`
+/// holding one, or `merge(...)` of those (the last argument that has it wins). Returns the
+/// entry's expression as text.
+fn tf_object_entry(
+    expr: &hcl::Expression,
+    locals: &BTreeMap<String, &hcl::Expression>,
+    key: &str,
+    depth: usize,
+) -> Option<String> {
+    if depth > 8 {
+        return None;
+    }
+    match expr {
+        hcl::Expression::Object(object) => object
+            .iter()
+            .find(|(name, _)| name.to_string().trim_matches('"') == key)
+            .map(|(_, value)| value.to_string()),
+        hcl::Expression::FuncCall(call) => call
+            .args
+            .iter()
+            .filter_map(|arg| tf_object_entry(arg, locals, key, depth + 1))
+            .next_back(),
+        hcl::Expression::Parenthesis(inner) => tf_object_entry(inner, locals, key, depth + 1),
+        other => {
+            let text = other.to_string();
+            let name = text.strip_prefix("local.")?;
+            tf_object_entry(locals.get(name)?, locals, key, depth + 1)
+        }
+    }
+}
+
+/// terraform/: the variable (default ""), and on every aws_lambda_function the conditional
+/// `layers` and the endpoint variable in its environment.
+fn terraform_collector_problems(problems: &mut Problems) {
+    let variable = TF_COLLECTOR_VARIABLE;
+    let variables = parse_hcl("terraform/variables.tf");
+    match blocks(&variables, "variable", &[variable]).next() {
+        None => problems.add(format!(
+            "terraform/variables.tf: no variable \"{variable}\""
+        )),
+        Some(declared) => {
+            let kind = attribute(declared.body(), "type").map(ToString::to_string);
+            let default = attribute(declared.body(), "default");
+            problems.check(
+                kind.as_deref() == Some("string") && default.and_then(hcl_str) == Some(""),
+                || format!("terraform/variables.tf: variable \"{variable}\" must have type = string and default = \"\" (no collector unless asked for), has type {kind:?}, default {:?}", default.map(ToString::to_string)),
+            );
+        }
+    }
+
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(repo_root().join("terraform")).expect("terraform/") {
+        let path = entry.expect("a terraform file").path();
+        if path.extension().is_some_and(|ext| ext == "tf") {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let file = format!("terraform/{name}");
+            let body = parse_hcl(&file);
+            files.push((file, body));
+        }
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let locals: BTreeMap<String, &hcl::Expression> = files
+        .iter()
+        .flat_map(|(_, body)| blocks(body, "locals", &[]))
+        .flat_map(|locals| locals.body().attributes())
+        .map(|local| (local.key().to_owned(), local.expr()))
+        .collect();
+
+    let reference = format!("var.{variable}");
+    let mut found = 0;
+    for (file, body) in &files {
+        for function in blocks(body, "resource", &["aws_lambda_function"]) {
+            found += 1;
+            let label = function.labels().get(1).map_or("?", |label| label.as_str());
+            let layers = attribute(function.body(), "layers").map(ToString::to_string);
+            problems.check(
+                layers.as_deref().is_some_and(|layers| layers.contains(&reference)),
+                || format!("{file}: aws_lambda_function.{label} needs layers = {reference} == \"\" ? [] : [{reference}], has {layers:?}"),
+            );
+            let endpoint = blocks(function.body(), "environment", &[])
+                .next()
+                .and_then(|environment| attribute(environment.body(), "variables"))
+                .and_then(|variables| {
+                    tf_object_entry(variables, &locals, OTLP_ENDPOINT_VARIABLE, 0)
+                });
+            problems.check(
+                endpoint.as_deref().is_some_and(|endpoint| {
+                    endpoint.contains(&format!("\"{COLLECTOR_ENDPOINT}\""))
+                        && endpoint.contains(&reference)
+                }),
+                || format!("{file}: aws_lambda_function.{label} needs the environment variable {OTLP_ENDPOINT_VARIABLE} = {reference} == \"\" ? \"\" : {COLLECTOR_ENDPOINT:?}, has {endpoint:?}"),
+            );
+        }
+    }
+    problems.check(found > 0, || {
+        "terraform/: no resource \"aws_lambda_function\" to check".to_owned()
+    });
+}
+
+/// Both descriptions can add an OpenTelemetry collector layer (such as ADOT's, which exports
+/// to X-Ray) to every function and point the code's OTLP/HTTP exporter at it on loopback;
+/// neither adds one unless asked (the parameter and the variable default to "", which leaves
+/// the endpoint empty: no export).
+#[test]
+fn both_descriptions_wire_the_optional_trace_collector() {
+    let mut problems = Problems::default();
+    sam_collector_problems(&mut problems);
+    terraform_collector_problems(&mut problems);
+    problems.finish(
+        "template.yaml or terraform/ does not wire the optional trace collector layer the same way",
+    );
+}

@@ -1,7 +1,9 @@
 //! A function run as Lambda runs it: its bootstrap (`lambda-probe`, any catalogue entry)
 //! against a stand-in Runtime API on loopback, with its ports on moto. What it prints is what
 //! CloudWatch Logs would get: JSON log lines carrying API Gateway's and the invocation's ids,
-//! and Embedded Metric Format lines from which CloudWatch makes the `Bazaar` metrics.
+//! and Embedded Metric Format lines from which CloudWatch makes the `Bazaar` metrics; and,
+//! with a collector configured (the ADOT layer's, here a receiver on loopback), the spans of
+//! each invocation, exported before it answers.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use std::time::Duration;
 use bazaar_adapters::aws::provision;
 use bazaar_shared::metrics;
 use bazaar_tests::moto;
+use bazaar_tests::otlp_receiver::OtlpReceiver;
 use bazaar_tests::runtime_api::{RuntimeApi, invocation_id};
 use bazaar_tests::server::unique;
 use serde_json::{Value, json};
@@ -20,6 +23,16 @@ async fn run_on_lambda(
     function: &str,
     events: Vec<Value>,
     table: &str,
+) -> (Vec<Value>, Vec<Value>) {
+    run_on_lambda_with(function, events, table, &[]).await
+}
+
+/// As [`run_on_lambda`], with more environment variables.
+async fn run_on_lambda_with(
+    function: &str,
+    events: Vec<Value>,
+    table: &str,
+    more_env: &[(&str, &str)],
 ) -> (Vec<Value>, Vec<Value>) {
     let count = events.len();
     let runtime = RuntimeApi::start(events).await;
@@ -44,6 +57,7 @@ async fn run_on_lambda(
             ("BAZAAR_EMAIL_FROM", moto::VERIFIED_SENDER),
             ("RUST_LOG", "info"),
         ])
+        .envs(more_env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -247,4 +261,63 @@ async fn a_consumer_on_lambda_counts_each_message_and_its_age_in_emf() {
     assert_eq!(failed_line["span"]["queue"], json!("payments"));
     assert_eq!(failed_line["span"]["correlation_id"], json!("req-7"));
     assert_eq!(failed_line["span"]["receive_count"], json!(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_on_lambda_continues_the_senders_trace_and_exports_before_answering() {
+    let table = unique("lambda-trace");
+    let sdk = moto::sdk_config().await;
+    provision::create_table(&sdk, &table)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let collector = OtlpReceiver::start();
+    let (trace_id, parent_id) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let event = json!({"Records": [{
+        "messageId": "m-1",
+        "receiptHandle": "receipt-m-1",
+        "body": r#"{"kind":"charge","order_id":"o-1","payment_id":"p-1","correlation_id":"req-7"}"#,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795000000000"},
+        "messageAttributes": {"traceparent": {
+            "stringValue": format!("00-{trace_id}-{parent_id}-01"),
+            "dataType": "String",
+        }},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bazaar-payments",
+        "awsRegion": "us-east-1",
+    }]});
+    let endpoint = collector.endpoint.clone();
+    run_on_lambda_with(
+        "payments-process",
+        vec![event],
+        &table,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)],
+    )
+    .await;
+
+    // Read once the invocation has answered: a span still queued then would have waited for
+    // the next invocation (or been lost with a frozen environment).
+    let spans = collector.spans();
+    let consumed = spans
+        .iter()
+        .find(|span| span.name == "payments" && span.kind == 5)
+        .unwrap_or_else(|| panic!("no consumer span in {spans:#?}"));
+    assert_eq!(
+        (consumed.trace_id.as_str(), consumed.parent_span_id.as_str()),
+        (trace_id, parent_id),
+        "the message's work continues the trace that sent it"
+    );
+    assert_eq!(consumed.service, "payments-process");
+    assert!(
+        spans
+            .iter()
+            .any(|span| span.name == "orders.process_payment"
+                && span.parent_span_id == consumed.span_id),
+        "{spans:#?}"
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|span| span.name == "store get" && span.trace_id == trace_id),
+        "{spans:#?}"
+    );
 }

@@ -102,42 +102,13 @@ async fn a_shopping_flow_logs_no_personal_data_and_correlates_its_lines(backend:
             .activate_subscription(&client, &token, &subscribed.body)
             .await;
     }
-    let product = client
-        .post(
-            "/api/v1/products",
-            Some(&admin),
-            json!({"sku": format!("{name}-SKU"), "name": "Lamp", "price": {"amount": 1999, "currency": "USD"}, "stock": 5}),
-        )
+    let sku = format!("{name}-SKU");
+    let address_id = text(&address.body["id"]);
+    let paid = client
+        .order_and_pay(&admin, &token, &address_id, &sku, card)
         .await;
-    product.expect(201);
-    let placed = client
-        .post(
-            "/api/v1/orders",
-            Some(&token),
-            json!({"items": [{"product_id": text(&product.body["id"]), "quantity": 1}], "shipping_address_id": text(&address.body["id"])}),
-        )
-        .await;
-    placed.expect(201);
-    let order = text(&placed.body["id"]);
-    let placing_request = placed
-        .header("x-request-id")
-        .map(str::to_owned)
-        .expect("a request id on the answer");
-    client
-        .post(
-            &format!("/api/v1/orders/{order}/pay"),
-            Some(&token),
-            json!({"method": "card", "card_number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}),
-        )
-        .await
-        .expect(202);
+    let (order, placing_request) = (paid.id, paid.placing_request);
     // Paid, invoiced, and the customer told by e-mail (the delivery step ran).
-    let path = format!("/api/v1/orders/{order}/invoice");
-    eventually("the invoice is issued", || {
-        let (client, path, token) = (client.clone(), path.clone(), token.clone());
-        async move { client.get(&path, Some(&token)).await.status == 200 }
-    })
-    .await;
     eventually("the payment's e-mail is sent", || {
         let (client, token) = (client.clone(), token.clone());
         async move {

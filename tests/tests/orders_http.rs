@@ -1209,7 +1209,11 @@ async fn a_poison_message_is_dead_lettered_while_its_batch_succeeds(backend: Bac
     let ports = shop.server.app.ports().clone();
     ports
         .queue
-        .send("payments", "{\"kind\": \"charge\", this is not json")
+        .send(
+            "payments",
+            "{\"kind\": \"charge\", this is not json",
+            &Default::default(),
+        )
         .await
         .unwrap_or_else(|error| panic!("{error}"));
     let order = shop.order(&buyer, &product, 1).await;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
-use bazaar_shared::ports::{Queue, QueueError, ReceivedMessage};
+use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
+use bazaar_shared::ports::{Attributes, Queue, QueueError, ReceivedMessage};
 
 use super::lazy::LazyClient;
 
@@ -89,6 +89,7 @@ impl SqsQueue {
             .wait_time_seconds(0)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .message_attribute_names("All")
             .send()
             .await
             .map_err(|error| queue_error(queue, error))?;
@@ -98,13 +99,18 @@ impl SqsQueue {
 
 #[async_trait]
 impl Queue for SqsQueue {
-    async fn send(&self, queue: &str, body: &str) -> Result<String, QueueError> {
+    async fn send(
+        &self,
+        queue: &str,
+        body: &str,
+        attributes: &Attributes,
+    ) -> Result<String, QueueError> {
         let url = self.url(queue).await?;
-        let output = self
-            .client
-            .send_message()
-            .queue_url(url)
-            .message_body(body)
+        let mut request = self.client.send_message().queue_url(url).message_body(body);
+        for (name, value) in attributes {
+            request = request.message_attributes(name, string_attribute(value)?);
+        }
+        let output = request
             .send()
             .await
             .map_err(|error| queue_error(queue, error))?;
@@ -200,7 +206,22 @@ fn received(message: &Message) -> Result<ReceivedMessage, QueueError> {
         sent_at_millis: attribute(MessageSystemAttributeName::SentTimestamp)
             .and_then(|millis| millis.parse().ok())
             .ok_or_else(|| missing("SentTimestamp"))?,
+        attributes: message
+            .message_attributes()
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, value)| Some((name.clone(), value.string_value()?.to_owned())))
+            .collect(),
     })
+}
+
+/// A message attribute of SQS's `String` type.
+fn string_attribute(value: &str) -> Result<MessageAttributeValue, QueueError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|error| QueueError::Unavailable(error.to_string()))
 }
 
 /// Maps an SQS error: a missing queue is the port's `UnknownQueue` (reported as
@@ -296,7 +317,12 @@ mod tests {
 
         async fn send_receive_delete(queue: &SqsQueue) {
             let before = chrono::Utc::now().timestamp_millis();
-            let id = queue.send("notifications", "hello").await.expect("send");
+            let attributes =
+                Attributes::from([("traceparent".to_owned(), "00-ab-cd-01".to_owned())]);
+            let id = queue
+                .send("notifications", "hello", &attributes)
+                .await
+                .expect("send");
             let received = queue
                 .receive("notifications", 10, WAIT)
                 .await
@@ -308,6 +334,10 @@ mod tests {
                 (id.as_str(), "hello")
             );
             assert_eq!(message.receive_count, 1);
+            assert_eq!(
+                message.attributes, attributes,
+                "attributes travel with the message"
+            );
             assert!((before - 1_000..=before + 60_000).contains(&message.sent_at_millis));
             assert_eq!(
                 queue.receive("notifications", 10, WAIT).await,
@@ -331,7 +361,10 @@ mod tests {
 
         async fn redelivery_counts_and_dead_letters(queue: &SqsQueue) {
             let short = Duration::from_secs(1);
-            queue.send("notifications", "retry me").await.expect("send");
+            queue
+                .send("notifications", "retry me", &Attributes::new())
+                .await
+                .expect("send");
             for expected in 1..=2 {
                 let received = queue
                     .receive("notifications", 1, short)
@@ -358,7 +391,7 @@ mod tests {
         async fn receives_more_than_ten(queue: &SqsQueue) {
             for n in 0..15 {
                 queue
-                    .send("notifications", &n.to_string())
+                    .send("notifications", &n.to_string(), &Attributes::new())
                     .await
                     .expect("send");
             }
@@ -387,11 +420,11 @@ mod tests {
             let urls = HashMap::from([("custom".to_owned(), url.to_owned())]);
             let queue = SqsQueue::new(config, urls, "nothing-");
             queue
-                .send("custom", "mapped")
+                .send("custom", "mapped", &Attributes::new())
                 .await
                 .expect("send through the map");
             assert_eq!(
-                queue.send("notifications", "x").await,
+                queue.send("notifications", "x", &Attributes::new()).await,
                 Err(QueueError::UnknownQueue("notifications".to_owned()))
             );
         }

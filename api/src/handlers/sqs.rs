@@ -8,9 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use bazaar_shared::metrics::{self, Consumed};
-use bazaar_shared::ports::ReceivedMessage;
+use bazaar_shared::ports::{Attributes, ReceivedMessage};
 use serde_json::json;
 use tracing::Instrument;
+
+use crate::telemetry;
 
 /// The queue a consumer reads, and how often that queue hands a message out before it
 /// dead-letters it.
@@ -48,7 +50,10 @@ where
             message_id = %message_id,
             receive_count,
             correlation_id = %correlation_id,
+            otel.name = consumer.queue,
+            otel.kind = "consumer",
         );
+        telemetry::traces::continue_from(&span, trace_parent(&record));
         let outcome = process(record).instrument(span.clone()).await;
         let consumed = match outcome {
             Ok(()) => Consumed::Ok,
@@ -89,6 +94,15 @@ fn correlation_of(body: &str) -> Option<String> {
     printable.then(|| id.to_owned())
 }
 
+/// The trace context the message was sent with (a `String` message attribute).
+fn trace_parent(record: &SqsMessage) -> Option<&str> {
+    record
+        .message_attributes
+        .get(bazaar_shared::trace::TRACEPARENT)?
+        .string_value
+        .as_deref()
+}
+
 /// A numeric SQS system attribute of the record.
 fn attribute<T: std::str::FromStr>(record: &SqsMessage, name: &str) -> Option<T> {
     record.attributes.get(name)?.parse().ok()
@@ -118,7 +132,7 @@ pub fn event_for(queue: &str, messages: &[ReceivedMessage]) -> Result<SqsEvent, 
                     "ApproximateReceiveCount": message.receive_count.to_string(),
                     "SentTimestamp": message.sent_at_millis.to_string(),
                 },
-                "messageAttributes": {},
+                "messageAttributes": message_attributes(&message.attributes),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": format!("arn:aws:sqs:local:000000000000:{queue}"),
                 "awsRegion": "local",
@@ -128,9 +142,39 @@ pub fn event_for(queue: &str, messages: &[ReceivedMessage]) -> Result<SqsEvent, 
     serde_json::from_value(json!({ "Records": records }))
 }
 
+/// Message attributes as Lambda's SQS event shows them.
+fn message_attributes(attributes: &Attributes) -> serde_json::Value {
+    attributes
+        .iter()
+        .map(|(name, value)| {
+            let attribute = json!({ "stringValue": value, "dataType": "String" });
+            (name.clone(), attribute)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::correlation_of;
+    use super::*;
+
+    #[test]
+    fn the_local_event_carries_the_message_attributes_as_lambda_does() {
+        let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let message = |attributes: Attributes| ReceivedMessage {
+            message_id: "m1".to_owned(),
+            receipt_handle: "r1".to_owned(),
+            body: "{}".to_owned(),
+            receive_count: 1,
+            sent_at_millis: 0,
+            attributes,
+        };
+        let traced = message(bazaar_shared::trace::attributes(Some(parent)));
+        let event = event_for("payments", &[traced]).expect("an SQS event");
+        assert_eq!(trace_parent(&event.records[0]), Some(parent));
+        let bare = event_for("payments", &[message(Attributes::new())]).expect("an SQS event");
+        assert_eq!(trace_parent(&bare.records[0]), None);
+    }
 
     #[test]
     fn the_correlation_id_is_read_from_events_commands_and_admin_messages() {

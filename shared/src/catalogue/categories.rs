@@ -22,6 +22,7 @@ impl Categories {
         Self { ports }
     }
 
+    #[tracing::instrument(target = "bazaar::span", name = "categories.create", skip_all)]
     pub async fn create(&self, request: CreateCategory) -> Result<Category> {
         validation::check(&request)?;
         let name = request.name.unwrap_or_default().trim().to_owned();
@@ -107,6 +108,7 @@ impl Categories {
         }
     }
 
+    #[tracing::instrument(target = "bazaar::span", name = "categories.get", skip_all)]
     pub async fn get(&self, id: &str) -> Result<Option<Category>> {
         match self.ports.store.get(&keys::category(id)).await? {
             Some(item) => Category::from_item(item).map(Some),
@@ -140,6 +142,7 @@ impl Categories {
     }
 
     /// Every category, by slug, a page at a time.
+    #[tracing::instrument(target = "bazaar::span", name = "categories.list", skip_all)]
     pub async fn list(&self, page: &PageRequest) -> Result<Listing<Category>> {
         let query = page.apply(Query::partition(
             Index::Gsi1,

@@ -92,6 +92,7 @@ fn too_many() -> Error {
 
 /// Presigns the upload of one image of the active product `product_id` and lists the image's
 /// public URL in the product's `images` (bumping its `version`).
+#[tracing::instrument(target = "bazaar::span", name = "products.presign_image", skip_all)]
 pub async fn presign(
     products: &Products,
     product_id: &str,

@@ -99,6 +99,7 @@ impl ListRequest {
     }
 }
 
+#[tracing::instrument(target = "bazaar::span", name = "products.list", skip_all)]
 pub async fn list(products: &Products, request: &ListRequest) -> Result<Listing<ProductView>> {
     request.check()?;
     let category_id = match &request.category {

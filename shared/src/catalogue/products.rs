@@ -40,6 +40,7 @@ impl Products {
         &self.categories
     }
 
+    #[tracing::instrument(target = "bazaar::span", name = "products.create", skip_all)]
     pub async fn create(&self, request: CreateProduct) -> Result<Product> {
         validation::check(&request)?;
         let category_id = match request.category_id {
@@ -111,6 +112,7 @@ impl Products {
     }
 
     /// An active product; archived ones are gone for clients.
+    #[tracing::instrument(target = "bazaar::span", name = "products.get", skip_all)]
     pub async fn get(&self, id: &str) -> Result<Product> {
         self.find(id)
             .await?
@@ -150,6 +152,7 @@ impl Products {
 
     /// Changes a product's own fields. `if_match` is the version from an `If-Match` header;
     /// without it the body's `version` is required.
+    #[tracing::instrument(target = "bazaar::span", name = "products.update", skip_all)]
     pub async fn update(
         &self,
         id: &str,
@@ -219,6 +222,7 @@ impl Products {
     }
 
     /// Archives a product: it leaves every listing and search, and reads as 404.
+    #[tracing::instrument(target = "bazaar::span", name = "products.archive", skip_all)]
     pub async fn archive(&self, id: &str, if_match: Option<u64>) -> Result<()> {
         for _ in 0..ATTEMPTS {
             let current = self.get(id).await?;

@@ -38,6 +38,7 @@ pub fn transition(before: i64, after: i64) -> Transition {
 }
 
 /// Sets (`set`) or adjusts (`adjust`) the units on hand of a product.
+#[tracing::instrument(target = "bazaar::span", name = "products.change_stock", skip_all)]
 pub async fn change(
     products: &Products,
     id: &str,

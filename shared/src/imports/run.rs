@@ -46,6 +46,7 @@ pub const MAX_IMPORT_BYTES: u64 = 100 * 1024 * 1024;
 
 /// Starts an import: records it and hands out the URL to upload the file to, signed for a
 /// file of exactly `size` bytes.
+#[tracing::instrument(target = "bazaar::span", name = "imports.create", skip_all)]
 pub async fn create(
     ports: &Ports,
     file_name: Option<&str>,
@@ -100,6 +101,7 @@ pub async fn create(
     Ok((import, upload))
 }
 
+#[tracing::instrument(target = "bazaar::span", name = "imports.get", skip_all)]
 pub async fn get(ports: &Ports, id: &str) -> Result<Import> {
     match ports.store.get(&keys::import(id)).await? {
         Some(item) => Import::from_item(item),
@@ -110,6 +112,7 @@ pub async fn get(ports: &Ports, id: &str) -> Result<Import> {
 /// Runs the import the uploaded object `key` belongs to. Safe to call again for the same
 /// object (S3 delivers events at least once): a finished import is left alone, a running one
 /// with a live lease too, and an abandoned one resumes from its checkpoint.
+#[tracing::instrument(target = "bazaar::span", name = "imports.run", skip_all)]
 pub async fn run(products: &Products, key: &str) -> Result<ImportView> {
     let ports = products.ports().clone();
     let id = import_id_of(key)

@@ -29,6 +29,7 @@ pub struct Swept {
 }
 
 /// Resumes every running import whose lease lapsed, one after the other.
+#[tracing::instrument(target = "bazaar::span", name = "imports.sweep", skip_all)]
 pub async fn sweep(products: &Products) -> Result<Swept> {
     let ports = products.ports().clone();
     let mut swept = Swept::default();

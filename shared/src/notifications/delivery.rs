@@ -42,6 +42,7 @@ pub enum Outcome {
 impl Notifications {
     /// Sends one delivery. `receive_count` is how often its queue has handed the command
     /// out (this time included): on the last receive a transient failure is final.
+    #[tracing::instrument(target = "bazaar::span", name = "notifications.deliver", skip_all)]
     pub async fn deliver(&self, command: &DeliverCommand, receive_count: u32) -> Result<Outcome> {
         let key = keys::notification(&command.user_id, &command.notification_id);
         let item = self

@@ -55,6 +55,7 @@ struct Message {
 
 impl Notifications {
     /// Handles one body from the notifications queue: an event, or an admin's message.
+    #[tracing::instrument(target = "bazaar::span", name = "notifications.fan_out", skip_all)]
     pub async fn fan_out(&self, body: &str) -> Result<Outcome> {
         let value: Value = serde_json::from_str(body)
             .map_err(|error| Error::BadRequest(format!("not JSON: {error}")))?;

@@ -49,6 +49,7 @@ pub fn digest(text: &str) -> String {
 }
 
 impl Notifications {
+    #[tracing::instrument(target = "bazaar::span", name = "notifications.subscribe", skip_all)]
     pub async fn subscribe(
         &self,
         user: &User,
@@ -222,6 +223,11 @@ impl Notifications {
         }
     }
 
+    #[tracing::instrument(
+        target = "bazaar::span",
+        name = "notifications.subscriptions",
+        skip_all
+    )]
     pub async fn subscriptions(&self, user: &User) -> Result<Listing<SubscriptionView>> {
         let items = self.user_subscriptions(&user.id).await?;
         Ok(Listing {
@@ -231,6 +237,11 @@ impl Notifications {
     }
 
     /// Every subscription of a user (at most [`MAX_SUBSCRIPTIONS`]: one page).
+    #[tracing::instrument(
+        target = "bazaar::span",
+        name = "notifications.user_subscriptions",
+        skip_all
+    )]
     pub async fn user_subscriptions(&self, user_id: &str) -> Result<Vec<Subscription>> {
         let query = Query::partition(Index::Primary, keys::user_partition(user_id))
             .prefix(keys::SUBSCRIPTION_PREFIX)
@@ -242,6 +253,7 @@ impl Notifications {
             .collect()
     }
 
+    #[tracing::instrument(target = "bazaar::span", name = "notifications.unsubscribe", skip_all)]
     pub async fn unsubscribe(&self, user: &User, subscription_id: &str) -> Result<()> {
         let key = keys::subscription(&user.id, subscription_id);
         let subscription = self
@@ -291,6 +303,7 @@ impl Notifications {
     }
 
     /// What was sent to the user, newest first, with each delivery's status.
+    #[tracing::instrument(target = "bazaar::span", name = "notifications.log", skip_all)]
     pub async fn log(&self, user: &User, page: &PageRequest) -> Result<Listing<NotificationView>> {
         let query = page.apply(
             Query::partition(Index::Primary, keys::user_partition(&user.id))
@@ -310,6 +323,7 @@ impl Notifications {
     }
 
     /// Queues an admin's message to one user or to every subscriber of an event.
+    #[tracing::instrument(target = "bazaar::span", name = "notifications.notify", skip_all)]
     pub async fn notify(
         &self,
         admin: &User,

@@ -8,7 +8,6 @@ use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use url::{Host, Url};
-use validator::ValidateEmail;
 
 use crate::ports::notifier::Channel;
 use crate::validation;
@@ -26,7 +25,7 @@ pub fn check(channel: Channel, target: &str, allow_private: bool) -> Result<Stri
     match channel {
         Channel::Email => {
             let email = validation::normalise_email(target);
-            if email.len() <= 254 && email.validate_email() {
+            if email.len() <= 254 && validation::is_email(&email) {
                 Ok(email)
             } else {
                 Err("must be a valid e-mail address".into())

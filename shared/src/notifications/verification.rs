@@ -310,6 +310,11 @@ fn spent(retry_after_secs: u64) -> Error {
 
 impl Notifications {
     /// Checks a subscription's code and activates it.
+    #[tracing::instrument(
+        target = "bazaar::span",
+        name = "notifications.verify_subscription",
+        skip_all
+    )]
     pub async fn verify_subscription(
         &self,
         user: &User,
@@ -355,6 +360,7 @@ impl Notifications {
     }
 
     /// Sends a pending subscription a new code (or test delivery), within its target's budget.
+    #[tracing::instrument(target = "bazaar::span", name = "notifications.resend_proof", skip_all)]
     pub async fn resend_proof(
         &self,
         user: &User,
@@ -389,6 +395,11 @@ impl Notifications {
     }
 
     /// Checks the code sent to the account e-mail and marks the address verified.
+    #[tracing::instrument(
+        target = "bazaar::span",
+        name = "notifications.verify_account_email",
+        skip_all
+    )]
     pub async fn verify_account_email(&self, user: &User, request: VerifyRequest) -> Result<()> {
         crate::validation::check(&request)?;
         if user.email_verified {
@@ -419,6 +430,11 @@ impl Notifications {
     }
 
     /// Sends the account e-mail a new code, within the address's budget.
+    #[tracing::instrument(
+        target = "bazaar::span",
+        name = "notifications.resend_account_email_code",
+        skip_all
+    )]
     pub async fn resend_account_email_code(&self, user: &User, correlation_id: &str) -> Result<()> {
         if user.email_verified {
             return Err(Error::conflict("this e-mail address is already verified"));

@@ -79,6 +79,17 @@ impl<T> Plan<T> {
     }
 }
 
+/// Messages about an order continue the order's trace, whichever request caused them (see
+/// [`Order::trace_parent`]); an order placed without traces leaves them in the current one.
+fn continuing_order_trace(mut staged: Vec<Staged>, order: &Order) -> Vec<Staged> {
+    if let Some(parent) = &order.trace_parent {
+        for message in &mut staged {
+            message.trace_parent = Some(parent.clone());
+        }
+    }
+    staged
+}
+
 impl Orders {
     /// Applies the change `plan` computes from the current order, retrying on lost races.
     pub(crate) async fn change<T>(
@@ -112,10 +123,11 @@ impl Orders {
                 });
             }
             ops.extend(change.ops);
-            ops.extend(outbox::writes(&change.staged)?);
+            let staged = continuing_order_trace(change.staged, &order);
+            ops.extend(outbox::writes(&staged)?);
             match self.ports.store.transact(ops).await {
                 Ok(()) => {
-                    outbox::deliver(&self.ports, &change.staged).await;
+                    outbox::deliver(&self.ports, &staged).await;
                     return Ok((order, change.output));
                 }
                 Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {}
@@ -160,6 +172,7 @@ impl Orders {
     /// Cancels an order: the customer's own before shipping, or any as an admin. An unpaid
     /// order's reservation is released; a paid order's units go back on sale and its payment
     /// is refunded.
+    #[tracing::instrument(target = "bazaar::span", name = "orders.cancel", skip_all)]
     pub async fn cancel(
         &self,
         viewer: &User,
@@ -270,6 +283,7 @@ impl Orders {
     }
 
     /// Hands a paid order to the carrier (admin).
+    #[tracing::instrument(target = "bazaar::span", name = "orders.ship", skip_all)]
     pub async fn ship(
         &self,
         admin: &User,
@@ -298,6 +312,7 @@ impl Orders {
     }
 
     /// Records the delivery of a shipped order (admin).
+    #[tracing::instrument(target = "bazaar::span", name = "orders.deliver", skip_all)]
     pub async fn deliver(
         &self,
         admin: &User,
@@ -319,6 +334,7 @@ impl Orders {
 
     /// Refunds part or all of a delivered order's payment (admin). Refunding everything left
     /// moves the order to `refunded`.
+    #[tracing::instrument(target = "bazaar::span", name = "orders.refund", skip_all)]
     pub async fn refund(
         &self,
         admin: &User,

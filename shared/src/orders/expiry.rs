@@ -18,6 +18,7 @@ const RUN_LIMIT: usize = 500;
 
 impl Orders {
     /// Cancels every unpaid order whose reservation has run out; returns how many.
+    #[tracing::instrument(target = "bazaar::span", name = "orders.expire_overdue", skip_all)]
     pub async fn expire_overdue(&self, correlation_id: &str) -> Result<usize> {
         let now = self.ports.clock.now().timestamp();
         let query = Query::partition(Index::Primary, keys::EXPIRY_PARTITION)

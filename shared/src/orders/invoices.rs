@@ -80,6 +80,7 @@ impl Invoice {
 impl Orders {
     /// Issues the invoice of a paid order (once) and renders its document (again, harmlessly,
     /// when asked twice).
+    #[tracing::instrument(target = "bazaar::span", name = "orders.issue_invoice", skip_all)]
     pub async fn issue_invoice(&self, order_id: &str) -> Result<Invoice> {
         let invoice = match self.find_invoice(order_id).await? {
             Some(invoice) => invoice,
@@ -161,6 +162,7 @@ impl Orders {
     }
 
     /// The invoice of an order the viewer may see, with a short-lived link to its document.
+    #[tracing::instrument(target = "bazaar::span", name = "orders.invoice", skip_all)]
     pub async fn invoice(&self, viewer: &User, order_id: &str) -> Result<InvoiceView> {
         self.get(viewer, order_id).await?;
         let invoice = self

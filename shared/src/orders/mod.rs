@@ -100,6 +100,7 @@ impl Orders {
 
     /// The order as `viewer` may see it: their own, or any for an admin. Someone else's order
     /// is a 404, exactly like one that does not exist.
+    #[tracing::instrument(target = "bazaar::span", name = "orders.get", skip_all)]
     pub async fn get(&self, viewer: &User, order_id: &str) -> Result<Order> {
         let order = self.load(order_id).await?;
         visible(viewer, &order)?;
@@ -107,6 +108,7 @@ impl Orders {
     }
 
     /// A customer's own orders, or every order for an admin; newest first.
+    #[tracing::instrument(target = "bazaar::span", name = "orders.list", skip_all)]
     pub async fn list(&self, viewer: &User, page: &PageRequest) -> Result<Listing<Order>> {
         if !viewer.is_admin() {
             let query = page.apply(
@@ -150,6 +152,7 @@ impl Orders {
     }
 
     /// The order's status history and shipment.
+    #[tracing::instrument(target = "bazaar::span", name = "orders.tracking", skip_all)]
     pub async fn tracking(&self, viewer: &User, order_id: &str) -> Result<Tracking> {
         let order = self.get(viewer, order_id).await?;
         let mut history = Vec::new();

@@ -100,21 +100,38 @@ pub struct Order {
     /// payment.
     #[serde(default)]
     pub declined_attempts: u32,
+    /// The trace of the request that placed it (a W3C `traceparent`, when traces are
+    /// exported): every later message about the order continues it, so the order's whole
+    /// life is one trace. Stored with the order, never shown to a client.
+    #[serde(skip)]
+    pub trace_parent: Option<String>,
 }
+
+/// The stored attribute holding [`Order::trace_parent`].
+const TRACE_PARENT: &str = "trace_parent";
 
 impl Order {
     pub fn to_item(&self) -> Result<Item> {
-        entity::to_indexed_item(
+        let mut item = entity::to_indexed_item(
             self,
             keys::order(&self.id),
             &keys::user_orders_partition(&self.user_id),
             self.id.clone(),
             "order",
-        )
+        )?;
+        if let Some(parent) = &self.trace_parent {
+            item.insert(TRACE_PARENT.to_owned(), parent.clone().into());
+        }
+        Ok(item)
     }
 
-    pub fn from_item(item: Item) -> Result<Self> {
-        entity::from_item(item, "order")
+    pub fn from_item(mut item: Item) -> Result<Self> {
+        let trace_parent = item
+            .remove(TRACE_PARENT)
+            .and_then(|parent| parent.as_str().map(str::to_owned));
+        let mut order: Self = entity::from_item(item, "order")?;
+        order.trace_parent = trace_parent;
+        Ok(order)
     }
 
     /// The order as `viewer` may see it: customers get the generic failure reason only.

@@ -27,6 +27,7 @@ use crate::users::User;
 
 impl Orders {
     /// Starts paying for the customer's own unpaid order: 202, the payment step does the rest.
+    #[tracing::instrument(target = "bazaar::span", name = "orders.pay", skip_all)]
     pub async fn pay(
         &self,
         user: &User,
@@ -141,6 +142,7 @@ impl Orders {
     /// The payment step: carries out one command from the payments queue. Safe to run any
     /// number of times for the same command. An error means "retry later" (the message is
     /// redelivered, and dead-lettered after the queue's maximum receives).
+    #[tracing::instrument(target = "bazaar::span", name = "orders.process_payment", skip_all)]
     pub async fn process_payment(&self, command: &PaymentCommand) -> Result<()> {
         match command {
             PaymentCommand::Charge {

@@ -32,6 +32,7 @@ const ATTEMPTS: usize = 24;
 const SLOT: usize = 1;
 
 impl Orders {
+    #[tracing::instrument(target = "bazaar::span", name = "orders.place", skip_all)]
     pub async fn place(
         &self,
         user: &User,
@@ -219,6 +220,7 @@ impl Orders {
             version: 1,
             holds_unpaid_slot: true,
             declined_attempts: 0,
+            trace_parent: crate::trace::current_parent(),
         })
     }
 

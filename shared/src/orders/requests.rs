@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
-use validator::{Validate, ValidateEmail};
+use validator::Validate;
 
 use crate::error::{Error, FieldError, Result};
 use crate::money::Money;
@@ -166,7 +166,7 @@ impl PayRequest {
                 let email = payer_email.clone().unwrap_or_default().trim().to_owned();
                 if payer_email.is_none() {
                     missing("payer_email", &mut errors);
-                } else if !email.validate_email() || email.len() > 254 {
+                } else if !validation::is_email(&email) || email.len() > 254 {
                     errors.push(FieldError::new(
                         "payer_email",
                         "must be a valid e-mail address",

@@ -11,6 +11,7 @@ pub mod notifier;
 pub mod payments;
 pub mod queue;
 pub mod store;
+pub mod traced;
 pub mod undeclared;
 
 pub use blob::{Blob, BlobError, BlobStore, PresignedRequest};
@@ -18,5 +19,5 @@ pub use clock::{Clock, SystemClock};
 pub use ids::{IdGenerator, UlidGenerator};
 pub use notifier::{Channel, Notifier, Notifiers};
 pub use payments::{PaymentGateway, PaymentGateways, PaymentMethod};
-pub use queue::{Queue, QueueError, ReceivedMessage};
+pub use queue::{Attributes, Queue, QueueError, ReceivedMessage};
 pub use store::{Cond, Index, Item, Key, Page, Query, Store, StoreError, TxOp, Update};

@@ -3,10 +3,16 @@
 //! and a message received more than its queue's limit moves to the queue's dead-letter queue.
 //!
 //! Queues are named logically (`notifications`); each adapter maps names to real queues.
+//! A message may carry a few string attributes beside its body (SQS message attributes):
+//! what travels with a message without being part of it, such as its trace context.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+/// A message's string attributes by name (SQS allows at most 10 per message).
+pub type Attributes = BTreeMap<String, String>;
 
 /// A message handed out by [`Queue::receive`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +25,8 @@ pub struct ReceivedMessage {
     pub receive_count: u32,
     /// When it was first sent, in milliseconds since the epoch.
     pub sent_at_millis: i64,
+    /// The attributes it was sent with.
+    pub attributes: Attributes,
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -31,8 +39,13 @@ pub enum QueueError {
 
 #[async_trait]
 pub trait Queue: Send + Sync {
-    /// Sends one message; returns its id.
-    async fn send(&self, queue: &str, body: &str) -> Result<String, QueueError>;
+    /// Sends one message with its attributes; returns its id.
+    async fn send(
+        &self,
+        queue: &str,
+        body: &str,
+        attributes: &Attributes,
+    ) -> Result<String, QueueError>;
 
     /// Receives up to `max` visible messages, hiding each for `visibility`.
     async fn receive(

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use crate::ports::notifier::{Notifier, Outgoing, SendError};
 use crate::ports::{
-    Blob, BlobError, BlobStore, PresignedRequest, Queue, QueueError, ReceivedMessage,
+    Attributes, Blob, BlobError, BlobStore, PresignedRequest, Queue, QueueError, ReceivedMessage,
 };
 
 fn refused(port: &str) -> String {
@@ -23,7 +23,7 @@ pub struct UndeclaredQueue;
 
 #[async_trait]
 impl Queue for UndeclaredQueue {
-    async fn send(&self, _: &str, _: &str) -> Result<String, QueueError> {
+    async fn send(&self, _: &str, _: &str, _: &Attributes) -> Result<String, QueueError> {
         Err(QueueError::Unavailable(refused("queue")))
     }
 
@@ -94,7 +94,9 @@ mod tests {
 
     #[tokio::test]
     async fn every_call_is_refused_by_name() {
-        let sent = UndeclaredQueue.send("payments", "{}").await;
+        let sent = UndeclaredQueue
+            .send("payments", "{}", &Attributes::new())
+            .await;
         assert!(sent.is_err_and(|error| error.to_string().contains("queue port")));
         let read = UndeclaredBlobs.get("imports/a.csv").await;
         assert!(read.is_err_and(|error| error.to_string().contains("blobs port")));

@@ -63,6 +63,7 @@ impl AddressBook {
         Self { ports }
     }
 
+    #[tracing::instrument(target = "bazaar::span", name = "addresses.list", skip_all)]
     pub async fn list(&self, user: &User) -> Result<Listing<Address>> {
         let query = Query::partition(Index::Primary, keys::user_partition(&user.id))
             .prefix(keys::ADDRESS_PREFIX)
@@ -79,6 +80,7 @@ impl AddressBook {
         })
     }
 
+    #[tracing::instrument(target = "bazaar::span", name = "addresses.get", skip_all)]
     pub async fn get(&self, user: &User, address_id: &str) -> Result<Address> {
         let item = self
             .ports
@@ -90,6 +92,7 @@ impl AddressBook {
     }
 
     /// Adds an address. The first one becomes the default whatever the request says.
+    #[tracing::instrument(target = "bazaar::span", name = "addresses.create", skip_all)]
     pub async fn create(&self, user: &User, request: AddressRequest) -> Result<Address> {
         validation::check(&request)?;
         require_fields(&request)?;
@@ -136,6 +139,7 @@ impl AddressBook {
     }
 
     /// Changes an address; `is_default: true` makes it the default, `false` leaves none.
+    #[tracing::instrument(target = "bazaar::span", name = "addresses.update", skip_all)]
     pub async fn update(
         &self,
         user: &User,
@@ -194,6 +198,7 @@ impl AddressBook {
         Err(busy())
     }
 
+    #[tracing::instrument(target = "bazaar::span", name = "addresses.delete", skip_all)]
     pub async fn delete(&self, user: &User, address_id: &str) -> Result<()> {
         for _ in 0..ATTEMPTS {
             let book = self.snapshot(user).await?;

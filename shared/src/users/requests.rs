@@ -16,7 +16,7 @@ pub const MAX_PASSWORD: u64 = 128;
 
 #[derive(Clone, Debug, Default, Deserialize, Validate)]
 pub struct RegisterRequest {
-    #[validate(required, email, length(max = 254))]
+    #[validate(required, custom(function = "validation::email"), length(max = 254))]
     pub email: Option<String>,
     #[validate(
         required,

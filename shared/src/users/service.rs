@@ -98,6 +98,7 @@ impl UserService {
     }
 
     /// Registers a customer, publishes `USER_REGISTERED` and signs them in.
+    #[tracing::instrument(target = "bazaar::span", name = "users.register", skip_all)]
     pub async fn register(
         &self,
         mut request: RegisterRequest,
@@ -243,6 +244,7 @@ impl UserService {
     ///
     /// `client` is the caller's address: failures back off that client on that account only
     /// (see [`LoginThrottle`]).
+    #[tracing::instrument(target = "bazaar::span", name = "users.login", skip_all)]
     pub async fn login(&self, request: LoginRequest, client: IpAddr) -> Result<LoggedIn> {
         validation::check(&request)?;
         let email = normalise_email(request.email.as_deref().unwrap_or_default());
@@ -290,6 +292,7 @@ impl UserService {
     /// The user a bearer token belongs to, if the token is valid, not revoked, and the
     /// account still exists and is active. Read fresh on every request, so deactivating a
     /// user or changing a role takes effect at once.
+    #[tracing::instrument(target = "bazaar::span", name = "users.authenticate", skip_all)]
     pub async fn authenticate(&self, token: &str) -> Result<User> {
         let claims = self.tokens()?.verify(token, self.ports.clock.now())?;
         let revoked = || Error::Unauthenticated("the access token has been revoked".to_owned());
@@ -305,6 +308,7 @@ impl UserService {
 
     /// Changes the caller's own profile; a new password needs the current one, checked under
     /// the same per-client back-off as a login.
+    #[tracing::instrument(target = "bazaar::span", name = "users.update_profile", skip_all)]
     pub async fn update_profile(
         &self,
         user: &User,
@@ -416,6 +420,7 @@ impl UserService {
     }
 
     /// Every user, oldest first, a page at a time (admins only).
+    #[tracing::instrument(target = "bazaar::span", name = "users.list", skip_all)]
     pub async fn list(&self, caller: &User, page: &PageRequest) -> Result<Listing<UserView>> {
         require_admin(caller)?;
         let query = page.apply(Query::partition(Index::Gsi1, keys::USERS_INDEX_PARTITION))?;
@@ -433,6 +438,7 @@ impl UserService {
 
     /// Activates, deactivates or changes the role of a user (admins only; not themselves, so
     /// that the last admin cannot lock everyone out by accident).
+    #[tracing::instrument(target = "bazaar::span", name = "users.admin_update", skip_all)]
     pub async fn admin_update(
         &self,
         caller: &User,
@@ -480,6 +486,7 @@ impl UserService {
     /// nor is a deactivated admin reactivated (another admin deactivated it): both are
     /// [`Error::Conflict`] unless `promote` is [`PromoteExisting::Yes`], which makes the
     /// account an active admin with the given password and revokes every older token.
+    #[tracing::instrument(target = "bazaar::span", name = "users.create_admin", skip_all)]
     pub async fn create_admin(
         &self,
         email: &str,
