@@ -14,10 +14,10 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::consumers::{self, imports_sweep, order_expiry, outbox_relay};
 use crate::endpoints::{
     addresses, catalogue, health, images, imports, notifications, orders, users,
 };
-use crate::handlers::{self, imports_sweep, order_expiry, outbox_relay};
 use crate::settings::{Settings, SettingsError};
 
 pub use bazaar_shared::outbox::{
@@ -584,7 +584,7 @@ pub const NOTIFICATIONS_CONSUMER: Function = Function {
     trigger: Trigger::Queue {
         queue: NOTIFICATIONS_QUEUE,
         handler: |app, event| {
-            Box::pin(async move { handlers::notifications::handle(&app, event).await })
+            Box::pin(async move { consumers::notifications::handle(&app, event).await })
         },
     },
     needs: Needs::STORE.with_queue(),
@@ -595,7 +595,7 @@ pub const NOTIFICATIONS_DELIVER: Function = Function {
     trigger: Trigger::Queue {
         queue: DELIVERIES_QUEUE,
         handler: |app, event| {
-            Box::pin(async move { handlers::deliveries::handle(&app, event).await })
+            Box::pin(async move { consumers::deliveries::handle(&app, event).await })
         },
     },
     needs: Needs::STORE.with_notifiers(),
@@ -605,7 +605,9 @@ pub const IMPORTS_PROCESS: Function = Function {
     name: "imports-process",
     trigger: Trigger::Upload {
         prefix: bazaar_shared::imports::KEY_PREFIX,
-        handler: |app, event| Box::pin(async move { handlers::imports::handle(&app, event).await }),
+        handler: |app, event| {
+            Box::pin(async move { consumers::imports::handle(&app, event).await })
+        },
     },
     needs: Needs::STORE.with_queue().with_blobs(),
 };
@@ -615,7 +617,7 @@ pub const PAYMENTS_PROCESS: Function = Function {
     trigger: Trigger::Queue {
         queue: PAYMENTS_QUEUE,
         handler: |app, event| {
-            Box::pin(async move { handlers::payments::handle(&app, event).await })
+            Box::pin(async move { consumers::payments::handle(&app, event).await })
         },
     },
     needs: Needs::STORE.with_queue(),
@@ -626,7 +628,7 @@ pub const INVOICES_RENDER: Function = Function {
     trigger: Trigger::Queue {
         queue: INVOICES_QUEUE,
         handler: |app, event| {
-            Box::pin(async move { handlers::invoices::handle(&app, event).await })
+            Box::pin(async move { consumers::invoices::handle(&app, event).await })
         },
     },
     needs: Needs::STORE.with_queue().with_blobs(),

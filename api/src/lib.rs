@@ -4,7 +4,7 @@
 //!
 //! - [`functions`]: the catalogue of deployable functions and their triggers;
 //! - [`endpoints`]: one axum handler per HTTP function;
-//! - [`handlers`]: the SQS-fed and scheduled functions;
+//! - [`consumers`]: the SQS-fed, scheduled and upload functions (not axum handlers);
 //! - [`router`]: builds the axum `Router` for one function or for all of them;
 //! - [`lambda`]: what each function's `main` calls.
 
@@ -12,10 +12,10 @@ pub mod app;
 pub mod bounds;
 pub mod cache;
 pub mod client;
+pub mod consumers;
 pub mod endpoints;
 pub mod extract;
 pub mod functions;
-pub mod handlers;
 pub mod lambda;
 pub mod middleware;
 pub mod problem;

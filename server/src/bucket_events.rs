@@ -3,8 +3,8 @@
 //! send, in the background, as S3 does.
 
 use bazaar_api::App;
+use bazaar_api::consumers;
 use bazaar_api::functions::{ALL, Trigger};
-use bazaar_api::handlers;
 
 /// The bucket name local events carry.
 const LOCAL_BUCKET: &str = "bazaar-local";
@@ -17,7 +17,7 @@ pub fn object_created(app: &App, key: &str, size: usize) {
         if !key.starts_with(prefix) {
             continue;
         }
-        let event = match handlers::imports::event_for(LOCAL_BUCKET, key, size) {
+        let event = match consumers::imports::event_for(LOCAL_BUCKET, key, size) {
             Ok(event) => event,
             Err(error) => {
                 tracing::error!(%error, "cannot build the S3 event");

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use bazaar_api::App;
+use bazaar_api::consumers::sqs;
 use bazaar_api::functions::{ALL, Function, ScheduleHandler, Trigger};
-use bazaar_api::handlers::sqs;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 

@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use bazaar_api::handlers::imports::{event_for, handle};
+use bazaar_api::consumers::imports::{event_for, handle};
 use bazaar_shared::imports;
 use bazaar_tests::{Backend, TestServer};
 

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use bazaar_api::consumers::imports::{event_for, handle};
 use bazaar_api::functions::{self, Trigger};
-use bazaar_api::handlers::imports::{event_for, handle};
 use bazaar_shared::keys;
 use bazaar_shared::ports::{Cond, Update};
 use bazaar_tests::http::{Client, Response};

@@ -6,7 +6,7 @@ use bazaar_shared::events::{Event, EventType};
 use serde_json::Value;
 
 use crate::App;
-use crate::handlers::sqs::{Consumer, for_each_record};
+use crate::consumers::sqs::{Consumer, for_each_record};
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
     let consumer = Consumer {

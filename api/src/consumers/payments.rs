@@ -4,7 +4,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use bazaar_shared::orders::PaymentCommand;
 
 use crate::App;
-use crate::handlers::sqs::{Consumer, for_each_record};
+use crate::consumers::sqs::{Consumer, for_each_record};
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
     let consumer = Consumer {
