@@ -100,7 +100,7 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         .map(|label| label.0.clone())
         .unwrap_or_else(|| "unmatched".to_owned());
     // The trace's name for the span: the route template, never the path with its ids.
-    crate::telemetry::traces::rename(&span, format!("{method} {route}"));
+    crate::telemetry::traces::name_request(&span, method, &route);
     span.in_scope(|| {
         tracing::info!(status, route = %route, duration_ms = elapsed.as_secs_f64() * 1000.0, "request served");
     });

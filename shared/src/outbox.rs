@@ -28,9 +28,6 @@ pub const INVOICES_QUEUE: &str = "invoices";
 /// The queue of single notification deliveries (one recipient, one channel).
 pub const DELIVERIES_QUEUE: &str = "deliveries";
 
-/// The outbox entry's attribute holding its trace context.
-const TRACE_PARENT: &str = "trace_parent";
-
 /// How long an outbox entry may wait before the sweeper considers its inline send lost.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(30);
 
@@ -95,7 +92,7 @@ impl Staged {
             "created_at": self.created_at,
         });
         if let Some(parent) = &self.trace_parent {
-            item[TRACE_PARENT] = json!(parent);
+            item[trace::STORED_PARENT] = json!(parent);
         }
         Ok(TxOp::Put {
             item: entity::keyed(&self.key(), item),
@@ -164,7 +161,7 @@ pub async fn sweep(ports: &Ports, grace: Duration) -> Result<usize> {
                 tracing::error!(?item, "malformed outbox entry");
                 continue;
             };
-            let parent = item.get(TRACE_PARENT).and_then(Value::as_str);
+            let parent = item.get(trace::STORED_PARENT).and_then(Value::as_str);
             let attributes = trace::attributes(parent);
             match send_and_clear(ports, queue, body, &attributes, &key).await {
                 Ok(()) => {

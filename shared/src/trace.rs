@@ -16,6 +16,10 @@ use crate::ports::Attributes;
 /// name it).
 pub const TRACEPARENT: &str = "traceparent";
 
+/// The stored attribute holding a `traceparent` kept for later: an outbox entry's, an
+/// order's.
+pub const STORED_PARENT: &str = "trace_parent";
+
 /// The `tracing` target of spans that exist for traces only (domain operations, port calls):
 /// the log subscriber leaves them out, so a log line keeps its request's or message's span.
 pub const SPAN_TARGET: &str = "bazaar::span";

@@ -2,11 +2,12 @@
 //! over a blocking socket, to a collector on loopback (the ADOT collector layer on Lambda;
 //! Jaeger or an OpenTelemetry collector locally).
 //!
-//! Why not hyper or reqwest: the SDK's batch processor exports from a thread of its own,
-//! outside any tokio runtime, and an async client there needs a runtime of its own; and a
-//! hyper client over another body type than the AWS SDK's is a second copy of hyper's client
-//! in every function package (about 0.1 MB zipped). A loopback POST needs neither TLS, nor
-//! pooling, nor redirects. Responses are parsed by `httparse`, hyper's own parser.
+//! Why not hyper or reqwest: spans are exported from whichever thread flushes
+//! (`export_on_flush`), blocking it, and often outside any tokio runtime, where an async
+//! client would need a runtime of its own; and a hyper client over another body type than the
+//! AWS SDK's is a second copy of hyper's client in every function package (about 0.1 MB
+//! zipped). A loopback POST needs neither TLS, nor pooling, nor redirects. Responses are
+//! parsed by `httparse`, hyper's own parser.
 
 use std::fmt;
 use std::io::{Read, Write};

@@ -149,11 +149,14 @@ pub fn shutdown() {
     }
 }
 
-/// Names `span` in traces once its name is known (a request's route template is, only after
-/// routing; a started span ignores a later `otel.name`).
-pub fn rename(span: &tracing::Span, name: String) {
+/// Names a request's span `METHOD /route/template` in traces once the route is known (only
+/// after routing; a started span ignores a later `otel.name`). Nothing is formatted when
+/// traces are off.
+pub fn name_request(span: &tracing::Span, method: &str, route: &str) {
     if enabled() {
-        span.context().span().update_name(name);
+        span.context()
+            .span()
+            .update_name(format!("{method} {route}"));
     }
 }
 

@@ -11,6 +11,7 @@ use crate::money::Money;
 use crate::orders::states::Status;
 use crate::ports::payments::PaymentMethod;
 use crate::ports::{Item, Key};
+use crate::trace;
 
 /// One line of an order, priced from the catalogue when the order was placed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,9 +108,6 @@ pub struct Order {
     pub trace_parent: Option<String>,
 }
 
-/// The stored attribute holding [`Order::trace_parent`].
-const TRACE_PARENT: &str = "trace_parent";
-
 impl Order {
     pub fn to_item(&self) -> Result<Item> {
         let mut item = entity::to_indexed_item(
@@ -120,14 +118,14 @@ impl Order {
             "order",
         )?;
         if let Some(parent) = &self.trace_parent {
-            item.insert(TRACE_PARENT.to_owned(), parent.clone().into());
+            item.insert(trace::STORED_PARENT.to_owned(), parent.clone().into());
         }
         Ok(item)
     }
 
     pub fn from_item(mut item: Item) -> Result<Self> {
         let trace_parent = item
-            .remove(TRACE_PARENT)
+            .remove(trace::STORED_PARENT)
             .and_then(|parent| parent.as_str().map(str::to_owned));
         let mut order: Self = entity::from_item(item, "order")?;
         order.trace_parent = trace_parent;
