@@ -5,6 +5,7 @@
 //! - [`functions`]: the catalogue of deployable functions and their triggers;
 //! - [`endpoints`]: one axum handler per HTTP function;
 //! - [`consumers`]: the SQS-fed, scheduled and upload functions (not axum handlers);
+//! - [`idempotent`]: `Idempotency-Key` for the requests that move money;
 //! - [`router`]: builds the axum `Router` for one function or for all of them;
 //! - [`lambda`]: what each function's `main` calls.
 
@@ -16,6 +17,7 @@ pub mod consumers;
 pub mod endpoints;
 pub mod extract;
 pub mod functions;
+pub mod idempotent;
 pub mod lambda;
 pub mod middleware;
 pub mod problem;

@@ -38,10 +38,10 @@ pub struct Claim {
     expires_at: i64,
 }
 
-/// A response remembered under a key.
+/// A response remembered under a key: the body the work answered. How it is sent (its HTTP
+/// status) is the edge's business: the same for a first answer and a replay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredResponse {
-    pub status: u16,
     pub body: Value,
 }
 
@@ -115,7 +115,6 @@ pub async fn begin(ports: &Ports, user_id: &str, key: &str, fingerprint: &str) -
         }
         if !expired && field("state").as_str() == Some("done") {
             return Ok(Begin::Replay(StoredResponse {
-                status: field("status").as_u64().unwrap_or(200) as u16,
                 body: field("body"),
             }));
         }
@@ -144,7 +143,7 @@ pub async fn begin(ports: &Ports, user_id: &str, key: &str, fingerprint: &str) -
 impl Claim {
     /// The write that remembers the response; it belongs in the transaction of the work, and
     /// fails it if the claim was lost meanwhile.
-    pub fn complete(&self, status: u16, body: &impl Serialize) -> Result<TxOp> {
+    pub fn complete(&self, body: &impl Serialize) -> Result<TxOp> {
         let body = serde_json::to_value(body)
             .map_err(|error| Error::Internal(format!("response does not serialise: {error}")))?;
         let record = entity::keyed(
@@ -153,7 +152,6 @@ impl Claim {
                 "state": "done",
                 "token": self.token,
                 "fingerprint": self.fingerprint,
-                "status": status,
                 "body": body,
                 "expires_at": self.expires_at,
             }),
@@ -174,17 +172,4 @@ pub async fn release(ports: &Ports, claim: &Claim) {
     if let Err(error) = ports.store.delete(&claim.key, cond).await {
         tracing::warn!(%error, "idempotency claim not released; it lapses after its lease");
     }
-}
-
-/// Adds the completion of `claim` (when there is one) to a transaction's operations.
-pub fn complete_into(
-    ops: &mut Vec<TxOp>,
-    claim: Option<&Claim>,
-    status: u16,
-    body: &impl Serialize,
-) -> Result<()> {
-    if let Some(claim) = claim {
-        ops.push(claim.complete(status, body)?);
-    }
-    Ok(())
 }

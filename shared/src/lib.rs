@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod catalogue;
+pub mod commit;
 pub mod context;
 pub mod counter;
 pub mod digest;

@@ -1,67 +1,24 @@
 //! The order endpoints (contract: `docs/openapi.yaml`). `POST /orders`, `/pay` and
-//! `/refund` honour `Idempotency-Key` (see [`idempotent`]).
-
-use std::future::Future;
+//! `/refund` honour `Idempotency-Key` (see [`crate::idempotent`]).
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use bazaar_shared::idempotency::{self, Begin, Claim};
+use axum::http::StatusCode;
+use axum::response::Response;
 use bazaar_shared::orders::Order;
 use bazaar_shared::orders::invoices::InvoiceView;
-use bazaar_shared::orders::model::{PaymentAccepted, RefundView, Tracking};
+use bazaar_shared::orders::model::Tracking;
 use bazaar_shared::orders::requests::{PayRequest, PlaceOrder, RefundRequest, ShipRequest};
 use bazaar_shared::pagination::Listing;
 use bazaar_shared::users::User;
-use serde::Serialize;
 
 use crate::App;
 use crate::client::{RateLimited, limit};
 use crate::extract::{
     Admin, Correlation, CurrentUser, IdempotencyKey, JsonBody, OptionalJsonBody, Page,
 };
+use crate::idempotent::Idempotent;
 use crate::problem::ApiResult;
-
-/// Runs `work` at most once per idempotency key: the first request with a key does the work
-/// (committing its response with it); a repeat gets that response again, marked with
-/// `Idempotency-Replayed: true`. Without a key the work simply runs.
-async fn idempotent<T, F, Fut>(
-    app: &App,
-    user: &User,
-    key: Option<String>,
-    fingerprint: String,
-    status: StatusCode,
-    work: F,
-) -> ApiResult<Response>
-where
-    T: Serialize,
-    F: FnOnce(Option<Claim>) -> Fut,
-    Fut: Future<Output = Result<T, bazaar_shared::Error>>,
-{
-    let Some(key) = key else {
-        let value = work(None).await?;
-        return Ok((status, Json(value)).into_response());
-    };
-    let ports = app.ports();
-    match idempotency::begin(ports, &user.id, &key, &fingerprint).await? {
-        Begin::Replay(stored) => {
-            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-            let mut response = (status, Json(stored.body)).into_response();
-            response
-                .headers_mut()
-                .insert("idempotency-replayed", HeaderValue::from_static("true"));
-            Ok(response)
-        }
-        Begin::Proceed(claim) => match work(Some(claim.clone())).await {
-            Ok(value) => Ok((status, Json(value)).into_response()),
-            Err(error) => {
-                idempotency::release(ports, &claim).await;
-                Err(error.into())
-            }
-        },
-    }
-}
 
 /// `POST /api/v1/orders`
 pub async fn create(
@@ -71,22 +28,22 @@ pub async fn create(
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(request): JsonBody<PlaceOrder>,
 ) -> ApiResult<Response> {
-    let fingerprint = idempotency::fingerprint("POST /orders", &request);
     let orders = app.orders();
     let customer = &user;
-    idempotent(
-        &app,
-        &user,
+    let operation = Idempotent {
+        app: &app,
+        user: &user,
         key,
-        fingerprint,
-        StatusCode::CREATED,
-        |claim| async move {
+        operation: "POST /orders".to_owned(),
+        status: StatusCode::CREATED,
+    };
+    operation
+        .run(request, |request, claim| async move {
             orders
                 .place(customer, request, claim.as_ref(), &correlation)
                 .await
-        },
-    )
-    .await
+        })
+        .await
 }
 
 /// `GET /api/v1/orders`
@@ -136,23 +93,14 @@ pub async fn pay(
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(request): JsonBody<PayRequest>,
 ) -> ApiResult<Response> {
-    let fingerprint = idempotency::fingerprint(&format!("POST /orders/{id}/pay"), &request);
-    let orders = app.orders();
-    let customer = &user;
-    idempotent(
-        &app,
-        &user,
-        key,
-        fingerprint,
-        StatusCode::ACCEPTED,
-        |claim| async move {
-            let accepted: PaymentAccepted = orders
-                .pay(customer, &id, request, claim.as_ref(), &correlation)
-                .await?;
-            Ok(accepted)
-        },
-    )
-    .await
+    let (orders, customer, id) = (app.orders(), &user, &id);
+    accepted(&app, &user, key, format!("POST /orders/{id}/pay"))
+        .run(request, |request, claim| async move {
+            orders
+                .pay(customer, id, request, claim.as_ref(), &correlation)
+                .await
+        })
+        .await
 }
 
 /// `POST /api/v1/orders/{id}/refund` (admin)
@@ -164,23 +112,30 @@ pub async fn refund(
     IdempotencyKey(key): IdempotencyKey,
     OptionalJsonBody(request): OptionalJsonBody<RefundRequest>,
 ) -> ApiResult<Response> {
-    let fingerprint = idempotency::fingerprint(&format!("POST /orders/{id}/refund"), &request);
-    let orders = app.orders();
-    let by = &admin;
-    idempotent(
-        &app,
-        &admin,
+    let (orders, by, id) = (app.orders(), &admin, &id);
+    accepted(&app, &admin, key, format!("POST /orders/{id}/refund"))
+        .run(request, |request, claim| async move {
+            orders
+                .refund(by, id, request, claim.as_ref(), &correlation)
+                .await
+        })
+        .await
+}
+
+/// Paying and refunding answer 202: the payment step does the work at the provider.
+fn accepted<'a>(
+    app: &'a App,
+    user: &'a User,
+    key: Option<String>,
+    operation: String,
+) -> Idempotent<'a> {
+    Idempotent {
+        app,
+        user,
         key,
-        fingerprint,
-        StatusCode::ACCEPTED,
-        |claim| async move {
-            let refund: RefundView = orders
-                .refund(by, &id, request, claim.as_ref(), &correlation)
-                .await?;
-            Ok(refund)
-        },
-    )
-    .await
+        operation,
+        status: StatusCode::ACCEPTED,
+    }
 }
 
 /// `GET /api/v1/orders/{id}/invoice`

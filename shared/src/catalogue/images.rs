@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::{Validate, ValidationError};
 
+use crate::Ports;
 use crate::catalogue::model::{Product, ProductStatus};
 use crate::catalogue::products::Products;
+use crate::commit::{Commit, Round, Tx};
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::ports::{Cond, StoreError, Update};
+use crate::ports::{Cond, TxOp, Update};
 use crate::validation;
 
 /// The largest image accepted: 5 MiB.
@@ -27,8 +29,11 @@ pub const MAX_IMAGES: usize = 10;
 /// How long an upload URL stays valid.
 pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(15 * 60);
 
-/// How often the product is re-read when a concurrent change won the race.
-const ATTEMPTS: usize = 3;
+/// Adding an image: a lost race (another image, an update) is computed again from the
+/// product as it is now.
+const ADD_IMAGE: Commit = Commit::new("products.add_image", || {
+    Error::conflict("the product changed concurrently; try again")
+});
 
 /// The image types accepted, with the file extension their keys get.
 const IMAGE_TYPES: &[(&str, &str)] = &[
@@ -104,7 +109,7 @@ pub async fn presign(
     let extension = extension_of(&content_type)
         .ok_or_else(|| Error::invalid("content_type", "is not an accepted image type"))?;
     let ports = products.ports();
-    let mut product = products.get(product_id).await?;
+    let product = products.get(product_id).await?;
     if product.images.len() >= MAX_IMAGES {
         return Err(too_many());
     }
@@ -118,53 +123,46 @@ pub async fn presign(
         .presign_put(&key, &content_type, Some(size), UPLOAD_EXPIRY)
         .await?;
     let image_url = ports.blobs.public_url(&key);
-    for attempt in 0..ATTEMPTS {
-        if attempt > 0 {
-            product = products.get(product_id).await?;
+    let (first, url) = (&product, image_url.as_str());
+    ADD_IMAGE
+        .run(ports, move |round: Round| async move {
+            let product = match round.number() {
+                0 => first.clone(),
+                _ => products.get(product_id).await?,
+            };
             if product.images.len() >= MAX_IMAGES {
                 return Err(too_many());
             }
-        }
-        match add_image(products, &product, &image_url).await {
-            Ok(()) => {
-                return Ok(ImageUpload {
-                    upload_url: upload.url,
-                    method: upload.method,
-                    headers: upload.headers.into_iter().collect(),
-                    image_url,
-                    expires_in: UPLOAD_EXPIRY.as_secs(),
-                });
-            }
-            Err(Error::Store(StoreError::ConditionFailed)) => continue,
-            Err(other) => return Err(other),
-        }
-    }
-    Err(Error::conflict(
-        "the product changed concurrently; try again",
-    ))
+            Ok(add_image(ports, &product, url).into())
+        })
+        .await?;
+    Ok(ImageUpload {
+        upload_url: upload.url,
+        method: upload.method,
+        headers: upload.headers.into_iter().collect(),
+        image_url,
+        expires_in: UPLOAD_EXPIRY.as_secs(),
+    })
 }
 
 /// Appends `image_url` to the product's images if the product is still the version read.
-async fn add_image(products: &Products, product: &Product, image_url: &str) -> Result<()> {
-    let ports = products.ports();
+fn add_image(ports: &Ports, product: &Product, image_url: &str) -> Tx<()> {
     let mut images = product.images.clone();
     images.push(image_url.to_owned());
-    ports
-        .store
-        .update(
-            &keys::product(&product.id),
-            vec![
-                Update::set("images", json!(images)),
-                Update::set("updated_at", json!(ports.clock.now())),
-                Update::add("version", 1),
-            ],
-            Cond::All(vec![
-                Cond::eq("version", product.version),
-                Cond::eq("status", json!(ProductStatus::Active)),
-            ]),
-        )
-        .await?;
-    Ok(())
+    let mut tx = Tx::new(());
+    tx.write(TxOp::Update {
+        key: keys::product(&product.id),
+        updates: vec![
+            Update::set("images", json!(images)),
+            Update::set("updated_at", json!(ports.clock.now())),
+            Update::add("version", 1),
+        ],
+        cond: Cond::All(vec![
+            Cond::eq("version", product.version),
+            Cond::eq("status", json!(ProductStatus::Active)),
+        ]),
+    });
+    tx
 }
 
 #[cfg(test)]

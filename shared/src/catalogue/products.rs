@@ -10,13 +10,27 @@ use crate::catalogue::categories::Categories;
 use crate::catalogue::index;
 use crate::catalogue::model::{Product, ProductStatus};
 use crate::catalogue::requests::{CreateProduct, UpdateProduct};
+use crate::commit::{Commit, Round, Tx};
 use crate::error::{Error, FieldError, Result};
 use crate::keys;
-use crate::ports::{Cond, Item, Key, StoreError, TxOp, Update, store};
+use crate::ports::{Cond, Item, Key, TxOp, Update, store};
 use crate::validation;
 
-/// How often an archive is retried when a concurrent update won the race.
-const ATTEMPTS: usize = 3;
+/// Creating a product: a taken SKU is final.
+const CREATE: Commit = Commit::new("products.create", || {
+    Error::conflict("the product could not be created; try again")
+});
+
+/// An update is conditional on the version the client read: after a race lost, the fresh
+/// read shows the client's version is stale, and that is the answer.
+const UPDATE: Commit = Commit::new("products.update", || {
+    Error::conflict("the product changed meanwhile; try again")
+});
+
+/// Archiving: a lost race (an update, a stock change) is computed again.
+const ARCHIVE: Commit = Commit::new("products.archive", || {
+    Error::conflict("the product changed meanwhile; try again")
+});
 
 #[derive(Clone)]
 pub struct Products {
@@ -73,27 +87,30 @@ impl Products {
         claim_item.insert(store::PK.into(), claim.pk.into());
         claim_item.insert(store::SK.into(), claim.sk.into());
         claim_item.insert("product_id".into(), product.id.clone().into());
-        let mut ops = vec![
-            TxOp::Put {
-                item: product.to_item()?,
-                cond: Cond::NotExists,
-            },
-            TxOp::Put {
-                item: claim_item,
-                cond: Cond::NotExists,
-            },
-        ];
-        ops.extend(index::changes(None, &product));
-        match self.ports.store.transact(ops).await {
-            Ok(()) => Ok(product),
-            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
-                Err(Error::Conflict {
-                    message: format!("a product with SKU {} already exists", product.sku),
-                    fields: vec![FieldError::new("sku", "is already taken")],
-                })
-            }
-            Err(other) => Err(other.into()),
-        }
+        let (product, claim_item) = (&product, &claim_item);
+        CREATE
+            .run(&self.ports, move |_: Round| async move {
+                let mut tx = Tx::new(product.clone());
+                tx.write(TxOp::Put {
+                    item: product.to_item()?,
+                    cond: Cond::NotExists,
+                });
+                let sku = tx.write(TxOp::Put {
+                    item: claim_item.clone(),
+                    cond: Cond::NotExists,
+                });
+                tx.write_all(index::changes(None, product));
+                let taken = product.sku.clone();
+                Ok(tx
+                    .final_refusals(move |failed| {
+                        failed.contains(&sku).then(|| Error::Conflict {
+                            message: format!("a product with SKU {taken} already exists"),
+                            fields: vec![FieldError::new("sku", "is already taken")],
+                        })
+                    })
+                    .into())
+            })
+            .await
     }
 
     async fn existing_category(&self, id: &str) -> Result<String> {
@@ -171,11 +188,40 @@ impl Products {
                 "send the version you read, in `version` or as If-Match".to_owned(),
             )
         })?;
-        let current = self.get(id).await?;
-        let clash = || stale(if_match.is_some(), current.version);
-        if current.version != expected {
-            return Err(clash());
-        }
+        let request = &request;
+        UPDATE
+            .run(&self.ports, move |_: Round| async move {
+                let current = self.get(id).await?;
+                if current.version != expected {
+                    return Err(stale(if_match.is_some(), current.version));
+                }
+                let next = self.updated(&current, request).await?;
+                let mut tx = Tx::new(());
+                tx.write(TxOp::Update {
+                    key: keys::product(id),
+                    updates: vec![
+                        Update::set("name", next.name.as_str()),
+                        Update::set("description", next.description.as_str()),
+                        Update::set("category_id", json!(next.category_id)),
+                        Update::set("price", json!(next.price)),
+                        Update::set("indexed_terms", json!(next.indexed_terms)),
+                        Update::set("updated_at", json!(next.updated_at)),
+                        Update::add("version", 1),
+                    ],
+                    cond: Cond::All(vec![
+                        Cond::eq("version", expected),
+                        Cond::eq("status", json!(ProductStatus::Active)),
+                    ]),
+                });
+                tx.write_all(index::changes(Some(&current), &next));
+                Ok(tx.into())
+            })
+            .await?;
+        self.get(id).await
+    }
+
+    /// `current` with the request's changes applied (the next version).
+    async fn updated(&self, current: &Product, request: &UpdateProduct) -> Result<Product> {
         let mut next = current.clone();
         if let Some(name) = &request.name {
             next.name = name.trim().to_owned();
@@ -195,63 +241,36 @@ impl Products {
         next.version += 1;
         next.updated_at = self.ports.clock.now();
         next.indexed_terms = index::terms(&next);
-        let mut ops = vec![TxOp::Update {
-            key: keys::product(id),
-            updates: vec![
-                Update::set("name", next.name.as_str()),
-                Update::set("description", next.description.as_str()),
-                Update::set("category_id", json!(next.category_id)),
-                Update::set("price", json!(next.price)),
-                Update::set("indexed_terms", json!(next.indexed_terms)),
-                Update::set("updated_at", json!(next.updated_at)),
-                Update::add("version", 1),
-            ],
-            cond: Cond::All(vec![
-                Cond::eq("version", expected),
-                Cond::eq("status", json!(ProductStatus::Active)),
-            ]),
-        }];
-        ops.extend(index::changes(Some(&current), &next));
-        match self.ports.store.transact(ops).await {
-            Ok(()) => self.get(id).await,
-            Err(StoreError::TransactionCancelled { .. } | StoreError::TransactionConflict) => {
-                Err(clash())
-            }
-            Err(other) => Err(other.into()),
-        }
+        Ok(next)
     }
 
     /// Archives a product: it leaves every listing and search, and reads as 404.
     #[tracing::instrument(target = "bazaar::span", name = "products.archive", skip_all)]
     pub async fn archive(&self, id: &str, if_match: Option<u64>) -> Result<()> {
-        for _ in 0..ATTEMPTS {
-            let current = self.get(id).await?;
-            if let Some(expected) = if_match
-                && expected != current.version
-            {
-                return Err(stale(true, current.version));
-            }
-            let mut archived = current.clone();
-            archived.status = ProductStatus::Archived;
-            let mut ops = vec![TxOp::Update {
-                key: keys::product(id),
-                updates: vec![
-                    Update::set("status", json!(ProductStatus::Archived)),
-                    Update::set("updated_at", json!(self.ports.clock.now())),
-                    Update::add("version", 1),
-                ],
-                cond: Cond::eq("version", current.version),
-            }];
-            ops.extend(index::changes(Some(&current), &archived));
-            match self.ports.store.transact(ops).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::TransactionCancelled { .. } | StoreError::TransactionConflict) => {
-                    continue;
+        ARCHIVE
+            .run(&self.ports, move |_: Round| async move {
+                let current = self.get(id).await?;
+                if let Some(expected) = if_match
+                    && expected != current.version
+                {
+                    return Err(stale(true, current.version));
                 }
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(Error::conflict("the product changed meanwhile; try again"))
+                let mut archived = current.clone();
+                archived.status = ProductStatus::Archived;
+                let mut tx = Tx::new(());
+                tx.write(TxOp::Update {
+                    key: keys::product(id),
+                    updates: vec![
+                        Update::set("status", json!(ProductStatus::Archived)),
+                        Update::set("updated_at", json!(self.ports.clock.now())),
+                        Update::add("version", 1),
+                    ],
+                    cond: Cond::eq("version", current.version),
+                });
+                tx.write_all(index::changes(Some(&current), &archived));
+                Ok(tx.into())
+            })
+            .await
     }
 }
 

@@ -10,16 +10,20 @@ use crate::Ports;
 use crate::catalogue::model::Product;
 use crate::catalogue::products::Products;
 use crate::catalogue::requests::{MAX_STOCK, StockChange};
+use crate::commit::{Commit, Round, Step, Tx};
 use crate::entity;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType};
 use crate::keys;
 use crate::outbox::{self, Staged};
-use crate::ports::{Cond, StoreError, TxOp, Update};
+use crate::ports::{Cond, TxOp, Update};
 use crate::validation;
 
-/// How often a change is recomputed when a concurrent stock change won the race.
-const ATTEMPTS: usize = 5;
+/// A stock change: a lost race (an order reserved, another admin changed it) is computed
+/// again from the product as it is now.
+const STOCK_CHANGE: Commit = Commit::new("products.change_stock", || {
+    Error::conflict("the stock changed concurrently; try again")
+});
 
 /// What a stock change did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,40 +57,39 @@ pub async fn change(
             "give exactly one of `set` and `adjust`",
         ));
     }
-    for _ in 0..ATTEMPTS {
-        let product = products.get(id).await?;
-        let on_hand = product.available + product.reserved;
-        let target = match (change.set, change.adjust) {
-            (Some(set), _) => set,
-            (_, Some(delta)) => on_hand + delta,
-            _ => on_hand,
-        };
-        if target < product.reserved {
-            return Err(Error::conflict(format!(
-                "stock cannot go below the {} units reserved by unpaid orders",
-                product.reserved
-            )));
-        }
-        if target > MAX_STOCK {
-            return Err(Error::invalid(
-                "adjust",
-                "would put more than 10^9 units on hand",
-            ));
-        }
-        let available = target - product.reserved;
-        let (ops, staged) = stock_write(ports, &product, available, correlation_id)?;
-        match ports.store.transact(ops).await {
-            Ok(()) => {
-                outbox::deliver(ports, &staged).await;
-                return products.get(id).await;
-            }
-            Err(StoreError::TransactionCancelled { .. } | StoreError::TransactionConflict) => {
-                continue;
-            }
-            Err(other) => return Err(other.into()),
-        }
+    let change = &change;
+    STOCK_CHANGE
+        .run(ports, move |_: Round| async move {
+            let product = products.get(id).await?;
+            let available = available_after(&product, change)?;
+            stock_write(ports, &product, available, correlation_id).map(Step::from)
+        })
+        .await?;
+    products.get(id).await
+}
+
+/// What `change` leaves available, refused when it would go below what unpaid orders hold
+/// or above [`MAX_STOCK`] on hand.
+fn available_after(product: &Product, change: &StockChange) -> Result<i64> {
+    let on_hand = product.available + product.reserved;
+    let target = match (change.set, change.adjust) {
+        (Some(set), _) => set,
+        (_, Some(delta)) => on_hand + delta,
+        _ => on_hand,
+    };
+    if target < product.reserved {
+        return Err(Error::conflict(format!(
+            "stock cannot go below the {} units reserved by unpaid orders",
+            product.reserved
+        )));
     }
-    Err(Error::conflict("the stock changed concurrently; try again"))
+    if target > MAX_STOCK {
+        return Err(Error::invalid(
+            "adjust",
+            "would put more than 10^9 units on hand",
+        ));
+    }
+    Ok(target - product.reserved)
 }
 
 /// The writes of one stock change: the product, and for a transition its record (and, for
@@ -96,9 +99,10 @@ fn stock_write(
     product: &Product,
     available: i64,
     correlation_id: &str,
-) -> Result<(Vec<TxOp>, Vec<Staged>)> {
+) -> Result<Tx<()>> {
     let now = ports.clock.now();
-    let mut ops = vec![TxOp::Update {
+    let mut tx = Tx::new(());
+    tx.write(TxOp::Update {
         key: keys::product(&product.id),
         updates: vec![
             Update::set("available", available),
@@ -106,10 +110,9 @@ fn stock_write(
             Update::add("stock_version", 1),
         ],
         cond: Cond::eq("stock_version", product.stock_version),
-    }];
-    let mut staged = Vec::new();
+    });
     let kind = match transition(product.available, available) {
-        Transition::None => return Ok((ops, staged)),
+        Transition::None => return Ok(tx),
         Transition::OutOfStock => {
             let event = Event::new(
                 EventType::ProductOutOfStock,
@@ -118,18 +121,17 @@ fn stock_write(
                 ports.ids.as_ref(),
                 ports.clock.as_ref(),
             );
-            let entry = Staged::new(outbox::NOTIFICATIONS_QUEUE, event);
-            ops.push(entry.write()?);
-            staged.push(entry);
+            tx.send(Staged::new(outbox::NOTIFICATIONS_QUEUE, event));
             "out_of_stock"
         }
         Transition::BackInStock => "back_in_stock",
     };
-    ops.push(transition_record(ports, &product.id, kind, available));
-    Ok((ops, staged))
+    tx.write(transition_record(ports, &product.id, kind, available));
+    Ok(tx)
 }
 
-/// The writes that reserve `quantity` units of `product` for an order, as read at `product`.
+/// The writes that reserve `quantity` units of `product` for an order, as read at `product`,
+/// and the message they cause (its outbox entry is the caller's transaction's business).
 ///
 /// The condition is exact about the transition to zero without serialising buyers on the
 /// product's version: when the read shows more than `quantity` available, the write requires
@@ -167,9 +169,7 @@ pub fn reserve(
             ports.ids.as_ref(),
             ports.clock.as_ref(),
         );
-        let entry = Staged::new(outbox::NOTIFICATIONS_QUEUE, event);
-        ops.push(entry.write()?);
-        staged.push(entry);
+        staged.push(Staged::new(outbox::NOTIFICATIONS_QUEUE, event));
         ops.push(transition_record(ports, &product.id, "out_of_stock", 0));
     }
     Ok((ops, staged))

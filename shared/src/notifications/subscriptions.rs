@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde_json::json;
 
+use crate::commit::{Commit, Round, Step, Tx};
 use crate::entity;
 use crate::error::{Error, FieldError, Result};
 use crate::events::EventType;
@@ -21,7 +22,7 @@ use crate::notifications::{Notifications, policy, targets};
 use crate::outbox::{self, Staged};
 use crate::pagination::{self, Listing, PageRequest};
 use crate::ports::notifier::Channel;
-use crate::ports::{Cond, Index, Query, StoreError, TxOp, Update};
+use crate::ports::{Cond, Index, Query, TxOp, Update};
 use crate::users::User;
 use crate::validation;
 
@@ -43,6 +44,42 @@ pub const CUSTOMER_EVENTS: [EventType; 8] = [
     EventType::ShipmentDelivered,
 ];
 
+/// Subscribing and unsubscribing: a duplicate, one too many or a spent send budget is final;
+/// anything else refused is a concurrent change the client may retry.
+const SUBSCRIBING: Commit = Commit::new("notifications.subscribe", || {
+    Error::conflict("a concurrent change interfered; try again")
+});
+
+/// The events `requested` (all `user` may have when absent), each once; an event reserved
+/// for admins is a problem naming its position.
+fn allowed_events(
+    user: &User,
+    requested: Option<&[EventType]>,
+    problems: &mut Vec<FieldError>,
+) -> Vec<EventType> {
+    let allowed: Vec<EventType> = if user.is_admin() {
+        CUSTOMER_EVENTS
+            .iter()
+            .chain(&ADMIN_EVENTS)
+            .copied()
+            .collect()
+    } else {
+        CUSTOMER_EVENTS.to_vec()
+    };
+    let mut events = Vec::new();
+    for (index, event) in requested.unwrap_or(&allowed).iter().enumerate() {
+        if !allowed.contains(event) {
+            problems.push(FieldError::new(
+                format!("events[{index}]"),
+                format!("only admins may subscribe to {}", event.as_str()),
+            ));
+        } else if !events.contains(event) {
+            events.push(*event);
+        }
+    }
+    events
+}
+
 /// A short digest naming a target in keys (targets may be long URLs).
 pub fn digest(text: &str) -> String {
     crate::digest::sha256_hex(text.as_bytes(), 10)
@@ -62,8 +99,50 @@ impl Notifications {
                 "verify your account e-mail address before subscribing".to_owned(),
             ));
         }
+        let (channel, target, events) = self.checked(user, &request)?;
+        let signing_secret = (channel == Channel::Webhook).then(|| {
+            let mut bytes = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            format!("whsec_{}", URL_SAFE_NO_PAD.encode(bytes))
+        });
+        let subscription = Subscription {
+            id: self.ports.ids.new_id(),
+            user_id: user.id.clone(),
+            channel,
+            target: target.clone(),
+            events,
+            signing_secret: signing_secret.clone(),
+            created_at: self.ports.clock.now(),
+            status: Some(match verification::proof_event(channel) {
+                Some(_) => SubscriptionStatus::Pending,
+                None => SubscriptionStatus::Active,
+            }),
+        };
+        let counter = keys::subscription_count(&user.id);
+        crate::counter::create_if_missing(self.ports.store.as_ref(), &counter, None).await?;
+        let planned = &subscription;
+        SUBSCRIBING
+            .run(&self.ports, move |_: Round| async move {
+                self.subscribing(user, planned, correlation_id)
+                    .await
+                    .map(Step::from)
+            })
+            .await?;
+        Ok(Subscribed {
+            subscription: SubscriptionView::from(&subscription),
+            signing_secret,
+        })
+    }
+
+    /// The request's channel, normalised target and events (each once), or every problem
+    /// with it at once.
+    fn checked(
+        &self,
+        user: &User,
+        request: &SubscribeRequest,
+    ) -> Result<(Channel, String, Vec<EventType>)> {
         let mut problems = Vec::new();
-        if let Err(Error::Validation(errors)) = validation::check(&request) {
+        if let Err(Error::Validation(errors)) = validation::check(request) {
             problems.extend(errors);
         }
         let channel = request.channel;
@@ -87,94 +166,45 @@ impl Notifications {
                 ),
             ));
         }
-        let allowed: Vec<EventType> = if user.is_admin() {
-            CUSTOMER_EVENTS
-                .iter()
-                .chain(&ADMIN_EVENTS)
-                .copied()
-                .collect()
-        } else {
-            CUSTOMER_EVENTS.to_vec()
-        };
-        let mut events = Vec::new();
-        for (index, event) in request
-            .events
-            .clone()
-            .unwrap_or(allowed.clone())
-            .into_iter()
-            .enumerate()
-        {
-            if !allowed.contains(&event) {
-                problems.push(FieldError::new(
-                    format!("events[{index}]"),
-                    format!("only admins may subscribe to {}", event.as_str()),
-                ));
-            } else if !events.contains(&event) {
-                events.push(event);
+        let events = allowed_events(user, request.events.as_deref(), &mut problems);
+        match channel.filter(|_| problems.is_empty()) {
+            Some(channel) => Ok((channel, target, events)),
+            None => {
+                problems.sort_by(|a, b| a.field.cmp(&b.field));
+                Err(Error::Validation(problems))
             }
         }
-        let Some(channel) = channel.filter(|_| problems.is_empty()) else {
-            problems.sort_by(|a, b| a.field.cmp(&b.field));
-            return Err(Error::Validation(problems));
-        };
-        let signing_secret = (channel == Channel::Webhook).then(|| {
-            let mut bytes = [0u8; 32];
-            rand::thread_rng().fill_bytes(&mut bytes);
-            format!("whsec_{}", URL_SAFE_NO_PAD.encode(bytes))
-        });
-        let subscription = Subscription {
-            id: self.ports.ids.new_id(),
-            user_id: user.id.clone(),
-            channel,
-            target: target.clone(),
-            events,
-            signing_secret: signing_secret.clone(),
-            created_at: self.ports.clock.now(),
-            status: Some(match verification::proof_event(channel) {
-                Some(_) => SubscriptionStatus::Pending,
-                None => SubscriptionStatus::Active,
-            }),
-        };
-        // A target that needs proof gets exactly one code or test message, within its budget.
-        let proof = match verification::proof_event(channel) {
-            Some(event) => {
-                let message = ProofMessage::new(
-                    &self.ports,
-                    user,
-                    Medium::from(channel),
-                    &target,
-                    Some(&subscription.id),
-                    event,
-                    correlation_id,
-                )?;
-                let (budget, retry_after) =
-                    verification::take_send(&self.ports, channel, &target).await?;
-                Some((message, budget, retry_after))
-            }
-            None => None,
-        };
+    }
 
-        let counter = keys::subscription_count(&user.id);
-        crate::counter::create_if_missing(self.ports.store.as_ref(), &counter, None).await?;
-        let claim = keys::subscription_claim(&user.id, channel.as_str(), &digest(&target));
-        let mut ops = vec![
-            TxOp::Put {
-                item: subscription.to_item()?,
-                cond: Cond::NotExists,
-            },
-            TxOp::Put {
-                item: entity::keyed(&claim, json!({"subscription_id": subscription.id})),
-                cond: Cond::NotExists,
-            },
-            TxOp::Update {
-                key: counter,
-                updates: vec![Update::add("count", 1)],
-                cond: Cond::AtMost("count".into(), MAX_SUBSCRIPTIONS - 1),
-            },
-        ];
+    /// The writes of a subscription: itself, the claim on its (channel, target), one of the
+    /// user's bounded slots and one index entry per event; for a target that needs proof,
+    /// exactly one code or test message, within the target's send budget.
+    async fn subscribing(
+        &self,
+        user: &User,
+        subscription: &Subscription,
+        correlation_id: &str,
+    ) -> Result<Tx<()>> {
+        let channel = subscription.channel;
+        let target = &subscription.target;
+        let mut tx = Tx::new(());
+        tx.write(TxOp::Put {
+            item: subscription.to_item()?,
+            cond: Cond::NotExists,
+        });
+        let claim = keys::subscription_claim(&user.id, channel.as_str(), &digest(target));
+        let claimed = tx.write(TxOp::Put {
+            item: entity::keyed(&claim, json!({"subscription_id": subscription.id})),
+            cond: Cond::NotExists,
+        });
+        let counted = tx.write(TxOp::Update {
+            key: keys::subscription_count(&user.id),
+            updates: vec![Update::add("count", 1)],
+            cond: Cond::AtMost("count".into(), MAX_SUBSCRIPTIONS - 1),
+        });
         for event in &subscription.events {
             let entry = keys::subscriber_entry(event.as_str(), &subscription.id);
-            ops.push(TxOp::Put {
+            tx.write(TxOp::Put {
                 item: entity::keyed(
                     &entry,
                     json!({"user_id": user.id, "subscription_id": subscription.id}),
@@ -182,45 +212,45 @@ impl Notifications {
                 cond: Cond::NotExists,
             });
         }
-        let budget_at = ops.len();
-        let mut staged = Vec::new();
-        let mut retry_after_secs = 0;
-        if let Some((message, budget, retry_after)) = proof {
-            ops.push(budget);
-            ops.extend(message.writes()?);
-            staged.push(message.staged);
-            retry_after_secs = retry_after;
+        let mut budgeted = None;
+        if let Some(event) = verification::proof_event(channel) {
+            let message = ProofMessage::new(
+                &self.ports,
+                user,
+                Medium::from(channel),
+                target,
+                Some(&subscription.id),
+                event,
+                correlation_id,
+            )?;
+            let (budget, retry_after_secs) =
+                verification::take_send(&self.ports, channel, target).await?;
+            budgeted = Some((tx.write(budget), retry_after_secs));
+            tx.write(message.record()?);
+            tx.send(message.staged);
         }
-        match self.ports.store.transact(ops).await {
-            Ok(()) => {
-                outbox::deliver(&self.ports, &staged).await;
-                Ok(Subscribed {
-                    subscription: SubscriptionView::from(&subscription),
-                    signing_secret,
-                })
-            }
-            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
-                Err(Error::Conflict {
+        Ok(tx.final_refusals(move |failed| {
+            if failed.contains(&claimed) {
+                return Some(Error::Conflict {
                     message: format!(
                         "you are already subscribed with this {} target",
                         channel.as_str()
                     ),
                     fields: vec![FieldError::new("target", "already subscribed")],
-                })
+                });
             }
-            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&2) => {
-                Err(Error::conflict(format!(
+            if failed.contains(&counted) {
+                return Some(Error::conflict(format!(
                     "at most {MAX_SUBSCRIPTIONS} subscriptions per user"
-                )))
+                )));
             }
-            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&budget_at) => {
-                Err(Error::Throttled { retry_after_secs })
+            match budgeted {
+                Some((at, retry_after_secs)) if failed.contains(&at) => {
+                    Some(Error::Throttled { retry_after_secs })
+                }
+                _ => Some(Error::conflict("a concurrent change interfered; try again")),
             }
-            Err(StoreError::TransactionConflict) => {
-                Err(Error::conflict("a concurrent change interfered; try again"))
-            }
-            Err(other) => Err(other.into()),
-        }
+        }))
     }
 
     #[tracing::instrument(
@@ -269,7 +299,8 @@ impl Notifications {
             subscription.channel.as_str(),
             &digest(&subscription.target),
         );
-        let mut ops = vec![
+        let mut tx = Tx::new(());
+        tx.write_all([
             TxOp::Delete {
                 key,
                 cond: Cond::Exists,
@@ -283,23 +314,20 @@ impl Notifications {
                 updates: vec![Update::add("count", -1)],
                 cond: Cond::AtLeast("count".into(), 1),
             },
-        ];
+        ]);
         for event in &subscription.events {
-            ops.push(TxOp::Delete {
+            tx.write(TxOp::Delete {
                 key: keys::subscriber_entry(event.as_str(), &subscription.id),
                 cond: Cond::Always,
             });
         }
-        match self.ports.store.transact(ops).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {
-                Err(Error::NotFound("subscription"))
-            }
-            Err(StoreError::TransactionConflict) => {
-                Err(Error::conflict("a concurrent change interfered; try again"))
-            }
-            Err(other) => Err(other.into()),
-        }
+        // Gone meanwhile means gone.
+        let tx = tx.final_refusals(|failed| {
+            failed
+                .contains(&0)
+                .then_some(Error::NotFound("subscription"))
+        });
+        SUBSCRIBING.write(&self.ports, tx).await
     }
 
     /// What was sent to the user, newest first, with each delivery's status.
@@ -365,8 +393,8 @@ impl Notifications {
             &body,
             self.ports.clock.now().timestamp(),
         )?;
-        self.ports.store.transact(vec![staged.write()?]).await?;
-        outbox::deliver(&self.ports, std::slice::from_ref(&staged)).await;
-        Ok(message)
+        let mut tx = Tx::new(message);
+        tx.send(staged);
+        SUBSCRIBING.write(&self.ports, tx).await
     }
 }

@@ -250,6 +250,15 @@ impl ProofMessage {
         Ok(Self { delivery, staged })
     }
 
+    /// The delivery's record, to write in the causing transaction (its send command goes
+    /// with it, through the transaction's outbox).
+    pub fn record(&self) -> Result<TxOp> {
+        Ok(TxOp::Put {
+            item: self.delivery.to_item()?,
+            cond: Cond::NotExists,
+        })
+    }
+
     /// The delivery and its outbox entry, to write in the causing transaction.
     pub fn writes(&self) -> Result<Vec<TxOp>> {
         Ok(vec![

@@ -4,14 +4,14 @@
 //! compute again from the new state. Cancel, ship, deliver and refund live here; payment in
 //! `payments.rs`.
 
-use std::time::Duration;
-
+use serde::Serialize;
 use serde_json::json;
 
 use crate::catalogue::stock;
+use crate::commit::{Commit, Round, Step, Tx};
 use crate::error::{Error, Result};
 use crate::events::EventType;
-use crate::idempotency::{self, Claim};
+use crate::idempotency::Claim;
 use crate::keys;
 use crate::metrics;
 use crate::money::Money;
@@ -22,12 +22,14 @@ use crate::orders::requests::{RefundRequest, ShipRequest};
 use crate::orders::states::{self, Action, Actor, Status};
 use crate::orders::{Orders, actor, limits, visible};
 use crate::outbox::{self, PAYMENTS_QUEUE, Staged};
-use crate::ports::{Cond, StoreError, TxOp};
+use crate::ports::{Cond, TxOp};
 use crate::users::User;
 use crate::validation;
 
-/// How often a change is recomputed after losing a race.
-const ATTEMPTS: usize = 8;
+/// Every change of an order: a lost race is planned again from the order as it is now.
+const CHANGE: Commit = Commit::new("orders.change", || {
+    Error::conflict("the order is changing concurrently; try again")
+});
 
 /// What a change does, computed from the order as read.
 pub(crate) struct Change<T> {
@@ -39,6 +41,8 @@ pub(crate) struct Change<T> {
     pub ops: Vec<TxOp>,
     /// Messages sent once the transaction commits (written to the outbox within it).
     pub staged: Vec<Staged>,
+    /// The idempotency record remembering the answer, when the request has a key.
+    pub answer: Option<TxOp>,
     /// What the caller gets besides the order.
     pub output: T,
 }
@@ -50,8 +54,16 @@ impl<T> Change<T> {
             history: None,
             ops: Vec::new(),
             staged: Vec::new(),
+            answer: None,
             output,
         }
+    }
+
+    /// Remembers `body` as the answer to the request holding `claim` (if any), in the
+    /// change's transaction.
+    pub fn answer(&mut self, claim: Option<&Claim>, body: &impl Serialize) -> Result<()> {
+        self.answer = claim.map(|claim| claim.complete(body)).transpose()?;
+        Ok(())
     }
 
     /// The same change, answering `output`.
@@ -61,6 +73,7 @@ impl<T> Change<T> {
             history: self.history,
             ops: self.ops,
             staged: self.staged,
+            answer: self.answer,
             output,
         }
     }
@@ -91,60 +104,54 @@ fn continuing_order_trace(mut staged: Vec<Staged>, order: &Order) -> Vec<Staged>
 }
 
 impl Orders {
-    /// Applies the change `plan` computes from the current order, retrying on lost races.
+    /// Applies the change `plan` computes from the current order, planning again from a
+    /// fresh read whenever another change won the race (see [`crate::commit`]).
     pub(crate) async fn change<T>(
         &self,
         order_id: &str,
-        mut plan: impl FnMut(Order) -> Result<Plan<T>>,
+        plan: impl Fn(Order) -> Result<Plan<T>>,
     ) -> Result<(Order, T)> {
-        for attempt in 0..ATTEMPTS {
-            let before = self.load(order_id).await?;
-            let change = match plan(before.clone())? {
-                Plan::Apply(change) => *change,
-                Plan::Skip(output) => return Ok((before, output)),
+        let plan = &plan;
+        CHANGE
+            .run(&self.ports, move |_: Round| async move {
+                let before = self.load(order_id).await?;
+                match plan(before.clone())? {
+                    Plan::Apply(change) => self.writes(before.version, *change).map(Step::from),
+                    Plan::Skip(output) => Ok(Step::Done((before, output))),
+                }
+            })
+            .await
+    }
+
+    /// Everything `change` writes: the order conditional on the version it was planned from,
+    /// its history entry, the change's own writes and messages, and its answer.
+    fn writes<T>(&self, version: u64, change: Change<T>) -> Result<Tx<(Order, T)>> {
+        let now = self.ports.clock.now();
+        let mut order = change.order;
+        order.version = version + 1;
+        order.updated_at = now;
+        let mut tx = Tx::new(());
+        tx.write(TxOp::Put {
+            item: order.to_item()?,
+            cond: Cond::eq("version", version),
+        });
+        if let Some(action) = change.history {
+            let entry = HistoryEntry {
+                status: order.status,
+                at: now,
+                action: action.as_str().to_owned(),
             };
-            let now = self.ports.clock.now();
-            let mut order = change.order;
-            order.version = before.version + 1;
-            order.updated_at = now;
-            let mut ops = vec![TxOp::Put {
-                item: order.to_item()?,
-                cond: Cond::eq("version", before.version),
-            }];
-            if let Some(action) = change.history {
-                let entry = HistoryEntry {
-                    status: order.status,
-                    at: now,
-                    action: action.as_str().to_owned(),
-                };
-                ops.push(TxOp::Put {
-                    item: entry.to_item(&order.id, order.version)?,
-                    cond: Cond::NotExists,
-                });
-            }
-            ops.extend(change.ops);
-            let staged = continuing_order_trace(change.staged, &order);
-            ops.extend(outbox::writes(&staged)?);
-            match self.ports.store.transact(ops).await {
-                Ok(()) => {
-                    outbox::deliver(&self.ports, &staged).await;
-                    return Ok((order, change.output));
-                }
-                Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {}
-                Err(StoreError::TransactionConflict) => {
-                    tokio::time::sleep(Duration::from_millis(5 * (attempt as u64 + 1))).await;
-                }
-                Err(StoreError::TransactionCancelled { failed }) => {
-                    return Err(Error::conflict(format!(
-                        "the order changed concurrently (writes {failed:?} refused); try again"
-                    )));
-                }
-                Err(other) => return Err(other.into()),
-            }
+            tx.write(TxOp::Put {
+                item: entry.to_item(&order.id, order.version)?,
+                cond: Cond::NotExists,
+            });
         }
-        Err(Error::conflict(
-            "the order is changing concurrently; try again",
-        ))
+        tx.write_all(change.ops);
+        tx.send_all(continuing_order_trace(change.staged, &order));
+        if let Some(answer) = change.answer {
+            tx.answered(answer);
+        }
+        Ok(tx.map(|()| (order, change.output)))
     }
 
     /// Moves `order` by `action` as `actor`: the status, the history entry and the event.
@@ -349,45 +356,71 @@ impl Orders {
         }
         let (_, view) = self
             .change(order_id, |order| {
-                if order.status != Status::Delivered {
-                    return Err(Error::conflict(format!(
-                        "only delivered orders are refunded here (cancel a paid order instead); this one is {}",
-                        order.status.as_str()
-                    )));
-                }
-                let left = order.refundable();
-                let amount = match &request.amount {
-                    None => left,
-                    Some(money) if money.currency != order.currency => {
-                        return Err(Error::invalid(
-                            "amount.currency",
-                            "must be the order's currency",
-                        ));
-                    }
-                    Some(money) if money.amount < 1 => {
-                        return Err(Error::invalid("amount.amount", "must be at least 1"));
-                    }
-                    Some(money) => money.amount,
-                };
-                if amount > left || left == 0 {
-                    return Err(Error::conflict(format!(
-                        "at most {left} (minor units) of this order can still be refunded"
-                    )));
-                }
-                let mut change = if amount == left {
-                    self.transition(order, Action::RefundInFull, Actor::Admin, correlation_id, ())?
-                } else {
-                    Change::new(order, ())
-                };
-                let refund = self.add_refund(&mut change, amount, request.reason.clone(), correlation_id)?;
-                let view = RefundView::from(&refund);
-                let mut change = change.with_output(view.clone());
-                idempotency::complete_into(&mut change.ops, claim, 202, &view)?;
+                let amount = refundable_amount(&order, &request)?;
+                let reason = request.reason.clone();
+                let mut change = self.partial_refund(order, amount, reason, correlation_id)?;
+                let view = change.output.clone();
+                change.answer(claim, &view)?;
                 Ok(Plan::apply(change))
             })
             .await?;
         Ok(view)
     }
+
+    /// Refunds `amount` of a delivered order; everything left moves it to `refunded`.
+    fn partial_refund(
+        &self,
+        order: Order,
+        amount: i64,
+        reason: Option<String>,
+        correlation_id: &str,
+    ) -> Result<Change<RefundView>> {
+        let mut change = if amount == order.refundable() {
+            self.transition(
+                order,
+                Action::RefundInFull,
+                Actor::Admin,
+                correlation_id,
+                (),
+            )?
+        } else {
+            Change::new(order, ())
+        };
+        let refund = self.add_refund(&mut change, amount, reason, correlation_id)?;
+        Ok(change.with_output(RefundView::from(&refund)))
+    }
+}
+
+/// How much of `order` the request refunds (all that is left when it names no amount);
+/// refused unless the order is delivered and the amount is in its currency, at least 1
+/// and at most what is left.
+fn refundable_amount(order: &Order, request: &RefundRequest) -> Result<i64> {
+    if order.status != Status::Delivered {
+        return Err(Error::conflict(format!(
+            "only delivered orders are refunded here (cancel a paid order instead); this one is {}",
+            order.status.as_str()
+        )));
+    }
+    let left = order.refundable();
+    let amount = match &request.amount {
+        None => left,
+        Some(money) if money.currency != order.currency => {
+            return Err(Error::invalid(
+                "amount.currency",
+                "must be the order's currency",
+            ));
+        }
+        Some(money) if money.amount < 1 => {
+            return Err(Error::invalid("amount.amount", "must be at least 1"));
+        }
+        Some(money) => money.amount,
+    };
+    if amount > left || left == 0 {
+        return Err(Error::conflict(format!(
+            "at most {left} (minor units) of this order can still be refunded"
+        )));
+    }
+    Ok(amount)
 }
 
 /// The queues an order event goes to: every event to notifications; a successful payment

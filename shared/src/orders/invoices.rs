@@ -10,20 +10,27 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::commit::{Commit, Round, Step, Tx};
 use crate::entity;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::money::Money;
 use crate::orders::Orders;
 use crate::orders::model::{Order, ShippingAddress};
-use crate::ports::{Cond, Item, StoreError, TxOp, Update};
+use crate::ports::{Cond, Item, TxOp, Update};
 use crate::users::User;
 
 /// Key prefix of rendered invoices in blob storage.
 pub const KEY_PREFIX: &str = "invoices/";
 /// How long an invoice's download link works.
 pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
-const ATTEMPTS: usize = 20;
+
+/// Numbering: a number taken by another invoice (or this order's invoice written by a
+/// duplicate delivery) is found on the fresh read, and the next number is tried. Busy is
+/// "unavailable" so that the invoice step's message is retried later.
+const NUMBERING: Commit = Commit::new("orders.number_invoice", || {
+    Error::Unavailable("invoice numbering is busy; the step will retry".into())
+});
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceLine {
@@ -112,53 +119,54 @@ impl Orders {
         let Some(payment) = order.payment.as_ref().filter(|p| p.captured.is_some()) else {
             return Err(Error::conflict("the order has not been paid"));
         };
-        let reference = payment.reference.clone();
-        for _ in 0..ATTEMPTS {
-            let issued_at = self.ports.clock.now();
-            let year = issued_at.year();
-            let counter_key = keys::invoice_counter(year);
-            let current = self
-                .ports
-                .store
-                .get(&counter_key)
-                .await?
-                .and_then(|item| item.get("value").and_then(Value::as_u64));
-            let sequence = current.unwrap_or(0) + 1;
-            let invoice = invoice_for(&order, year, sequence, issued_at, reference.clone());
-            let counter = match current {
-                None => TxOp::Put {
-                    item: entity::keyed(&counter_key, json!({"value": 1})),
-                    cond: Cond::NotExists,
-                },
-                Some(value) => TxOp::Update {
-                    key: counter_key,
-                    updates: vec![Update::set("value", sequence)],
-                    cond: Cond::eq("value", value),
-                },
-            };
-            let ops = vec![
-                counter,
-                TxOp::Put {
-                    item: invoice.to_item()?,
-                    cond: Cond::NotExists,
-                },
-            ];
-            match self.ports.store.transact(ops).await {
-                Ok(()) => return Ok(invoice),
-                Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
-                    return self
-                        .find_invoice(order_id)
-                        .await?
-                        .ok_or_else(|| Error::Internal("invoice vanished".into()));
+        let (order, reference) = (&order, &payment.reference);
+        NUMBERING
+            .run(&self.ports, move |round: Round| async move {
+                // A refused write may be this order's invoice, written by a duplicate
+                // delivery: then that one is the answer.
+                if round.number() > 0
+                    && let Some(invoice) = self.find_invoice(order_id).await?
+                {
+                    return Ok(Step::Done(invoice));
                 }
-                // Another invoice took the number: take the next.
-                Err(StoreError::TransactionCancelled { .. } | StoreError::TransactionConflict) => {}
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(Error::Unavailable(
-            "invoice numbering is busy; the step will retry".into(),
-        ))
+                self.numbered(order, reference.clone())
+                    .await
+                    .map(Step::from)
+            })
+            .await
+    }
+
+    /// The writes giving `order` the next number of the year: the counter, conditional on the
+    /// value read, and the invoice, conditional on the order having none.
+    async fn numbered(&self, order: &Order, reference: Option<String>) -> Result<Tx<Invoice>> {
+        let issued_at = self.ports.clock.now();
+        let year = issued_at.year();
+        let counter_key = keys::invoice_counter(year);
+        let current = self
+            .ports
+            .store
+            .get(&counter_key)
+            .await?
+            .and_then(|item| item.get("value").and_then(Value::as_u64));
+        let sequence = current.unwrap_or(0) + 1;
+        let invoice = invoice_for(order, year, sequence, issued_at, reference);
+        let mut tx = Tx::new(invoice.clone());
+        tx.write(match current {
+            None => TxOp::Put {
+                item: entity::keyed(&counter_key, json!({"value": 1})),
+                cond: Cond::NotExists,
+            },
+            Some(value) => TxOp::Update {
+                key: counter_key,
+                updates: vec![Update::set("value", sequence)],
+                cond: Cond::eq("value", value),
+            },
+        });
+        tx.write(TxOp::Put {
+            item: invoice.to_item()?,
+            cond: Cond::NotExists,
+        });
+        Ok(tx)
     }
 
     /// The invoice of an order the viewer may see, with a short-lived link to its document.

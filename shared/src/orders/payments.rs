@@ -3,30 +3,38 @@
 //! under the attempt's id as the provider's idempotency key, so however often the step runs,
 //! the order is charged at most once. Refunds run the same way, keyed by the refund's id.
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::catalogue::stock;
+use crate::commit::{Commit, Round, Step, Tx};
 use crate::error::{Error, Result};
 use crate::events::EventType;
-use crate::idempotency::{self, Claim};
+use crate::idempotency::Claim;
 use crate::keys;
 use crate::metrics::{self, Charged};
 use crate::money::Money;
 use crate::orders::changes::{Change, Plan};
 use crate::orders::model::{
-    AttemptStatus, PaymentAccepted, PaymentAttempt, PaymentCommand, PaymentSummary, Refund,
+    AttemptStatus, Order, PaymentAccepted, PaymentAttempt, PaymentCommand, PaymentSummary, Refund,
     RefundStatus, Shipment, ShipmentStatus,
 };
 use crate::orders::requests::PayRequest;
 use crate::orders::states::{Action, Actor};
 use crate::orders::{Orders, limits};
 use crate::outbox::{self, PAYMENTS_QUEUE, Staged};
-use crate::ports::payments::{ChargeRequest, GatewayError, Receipt, RefundRequest};
-use crate::ports::{Cond, StoreError, TxOp};
+use crate::ports::payments::{ChargeRequest, GatewayError, Instrument, Receipt, RefundRequest};
+use crate::ports::{Cond, TxOp};
 use crate::users::User;
 
+/// Recording a refund's outcome: a duplicate delivery that recorded it first wins.
+const SETTLING: Commit = Commit::new("orders.settle_refund", || {
+    Error::Unavailable("the refund is being settled concurrently; the step will retry".into())
+});
+
 impl Orders {
-    /// Starts paying for the customer's own unpaid order: 202, the payment step does the rest.
+    /// Starts paying for the customer's own unpaid order: accepted, the payment step does the
+    /// rest.
     #[tracing::instrument(target = "bazaar::span", name = "orders.pay", skip_all)]
     pub async fn pay(
         &self,
@@ -46,9 +54,31 @@ impl Orders {
         if current.declined_attempts >= limits::MAX_DECLINED_ATTEMPTS {
             return Err(limits::too_many_declines());
         }
+        let instrument = self.tokenized(&request, now)?;
+        let payment_id = self.ports.ids.new_id();
+        let (_, accepted) = self
+            .change(order_id, |order| {
+                check_payable(&order, user, now)?;
+                let started = Started {
+                    instrument: &instrument,
+                    payment_id: &payment_id,
+                    correlation_id,
+                    now,
+                };
+                let mut change = self.payment_started(order, started)?;
+                let accepted = change.output.clone();
+                change.answer(claim, &accepted)?;
+                Ok(Plan::apply(change))
+            })
+            .await?;
+        Ok(accepted)
+    }
+
+    /// The request's payment details as a token of their method's gateway: the customer's
+    /// details go no further than this.
+    fn tokenized(&self, request: &PayRequest, now: DateTime<Utc>) -> Result<Instrument> {
         let details = request.details(now)?;
-        let instrument = self
-            .ports
+        self.ports
             .payments
             .for_method(details.method())
             .tokenize(&details)
@@ -57,86 +87,72 @@ impl Orders {
                     Error::invalid("method", &reason)
                 }
                 other => Error::Unavailable(other.to_string()),
-            })?;
-        let payment_id = self.ports.ids.new_id();
-        let (_, accepted) = self
-            .change(order_id, |mut order| {
-                if order.user_id != user.id {
-                    return Err(Error::NotFound("order"));
-                }
-                if !order.status.is_unpaid() {
-                    return Err(Error::conflict(format!(
-                        "cannot pay an order that is {}",
-                        order.status.as_str()
-                    )));
-                }
-                if order.declined_attempts >= limits::MAX_DECLINED_ATTEMPTS {
-                    return Err(limits::too_many_declines());
-                }
-                if order.processing_payment.is_some() {
-                    return Err(Error::conflict(
-                        "a payment for this order is already processing",
-                    ));
-                }
-                if order.expires_at.is_some_and(|deadline| deadline <= now) {
-                    return Err(Error::conflict(
-                        "the order's reservation has expired; it is being cancelled",
-                    ));
-                }
-                let attempt = PaymentAttempt {
-                    id: payment_id.clone(),
-                    order_id: order.id.clone(),
-                    method: instrument.method,
-                    token: instrument.token.clone(),
-                    display: instrument.display.clone(),
-                    amount: order.total.clone(),
-                    status: AttemptStatus::Processing,
-                    reference: None,
-                    failure_reason: None,
-                    created_at: now,
-                    correlation_id: correlation_id.to_owned(),
-                };
-                order.processing_payment = Some(payment_id.clone());
-                order.payment = Some(PaymentSummary {
-                    id: payment_id.clone(),
-                    status: AttemptStatus::Processing,
-                    method: instrument.method,
-                    display: instrument.display.clone(),
-                    reference: None,
-                    captured: None,
-                    refunded: Money {
-                        amount: 0,
-                        currency: order.currency.clone(),
-                    },
-                    failure_reason: None,
-                    failure_detail: None,
-                });
-                let accepted = PaymentAccepted {
-                    order_id: order.id.clone(),
-                    payment_id: payment_id.clone(),
-                    status: AttemptStatus::Processing,
-                };
-                let command = PaymentCommand::Charge {
-                    order_id: order.id.clone(),
-                    payment_id: payment_id.clone(),
-                    correlation_id: correlation_id.to_owned(),
-                };
-                let mut change = Change::new(order, accepted.clone());
-                change.ops.push(TxOp::Put {
-                    item: attempt.to_item()?,
-                    cond: Cond::NotExists,
-                });
-                idempotency::complete_into(&mut change.ops, claim, 202, &accepted)?;
-                change.staged.push(Staged::command(
-                    PAYMENTS_QUEUE,
-                    &payment_id,
-                    &command,
-                    now.timestamp(),
-                )?);
-                Ok(Plan::apply(change))
             })
-            .await?;
-        Ok(accepted)
+    }
+
+    /// The order with its payment processing: the attempt recorded and its charge command
+    /// queued for the payment step.
+    fn payment_started(
+        &self,
+        mut order: Order,
+        started: Started<'_>,
+    ) -> Result<Change<PaymentAccepted>> {
+        let Started {
+            instrument,
+            payment_id,
+            correlation_id,
+            now,
+        } = started;
+        let attempt = PaymentAttempt {
+            id: payment_id.to_owned(),
+            order_id: order.id.clone(),
+            method: instrument.method,
+            token: instrument.token.clone(),
+            display: instrument.display.clone(),
+            amount: order.total.clone(),
+            status: AttemptStatus::Processing,
+            reference: None,
+            failure_reason: None,
+            created_at: now,
+            correlation_id: correlation_id.to_owned(),
+        };
+        order.processing_payment = Some(payment_id.to_owned());
+        order.payment = Some(PaymentSummary {
+            id: payment_id.to_owned(),
+            status: AttemptStatus::Processing,
+            method: instrument.method,
+            display: instrument.display.clone(),
+            reference: None,
+            captured: None,
+            refunded: Money {
+                amount: 0,
+                currency: order.currency.clone(),
+            },
+            failure_reason: None,
+            failure_detail: None,
+        });
+        let accepted = PaymentAccepted {
+            order_id: order.id.clone(),
+            payment_id: payment_id.to_owned(),
+            status: AttemptStatus::Processing,
+        };
+        let command = PaymentCommand::Charge {
+            order_id: order.id.clone(),
+            payment_id: payment_id.to_owned(),
+            correlation_id: correlation_id.to_owned(),
+        };
+        let mut change = Change::new(order, accepted);
+        change.ops.push(TxOp::Put {
+            item: attempt.to_item()?,
+            cond: Cond::NotExists,
+        });
+        change.staged.push(Staged::command(
+            PAYMENTS_QUEUE,
+            payment_id,
+            &command,
+            now.timestamp(),
+        )?);
+        Ok(change)
     }
 
     /// The payment step: carries out one command from the payments queue. Safe to run any
@@ -169,133 +185,14 @@ impl Orders {
         if attempt.status != AttemptStatus::Processing {
             return Ok(());
         }
-        let gateway = self.ports.payments.for_method(attempt.method);
-        let request = ChargeRequest {
-            idempotency_key: attempt.id.clone(),
-            order_id: order_id.to_owned(),
-            amount: attempt.amount.clone(),
-            token: attempt.token.clone(),
-        };
-        let outcome: std::result::Result<Receipt, Failure> = match gateway.charge(&request).await {
-            Ok(receipt) => Ok(receipt),
-            Err(error) if error.is_transient() => {
-                return Err(Error::Unavailable(error.to_string()));
-            }
-            Err(error) => Err(Failure::of(&error)),
-        };
-        let correlation_id = attempt.correlation_id.clone();
+        let outcome = self.charge_at_provider(&attempt).await?;
         let charged = match &outcome {
             Ok(_) => Charged::Captured,
             Err(failure) if failure.declined => Charged::Declined,
             Err(_) => Charged::Failed,
         };
         let (_, settled_now) = self
-            .change(order_id, |order| {
-                // Someone (a duplicate delivery) already recorded this attempt's outcome.
-                let current = order.payment.as_ref().filter(|p| p.id == attempt.id);
-                if current.is_none_or(|p| p.status != AttemptStatus::Processing) {
-                    return Ok(Plan::Skip(false));
-                }
-                let ours = order.processing_payment.as_deref() == Some(payment_id);
-                let mut settled = attempt.clone();
-                let mut change = match &outcome {
-                    Ok(receipt) if ours && order.status.is_unpaid() => {
-                        let deadline = order.expires_at;
-                        let mut change = self.transition(
-                            order,
-                            Action::CapturePayment,
-                            Actor::System,
-                            &correlation_id,
-                            (),
-                        )?;
-                        limits::release_unpaid_slot(&mut change.order, &mut change.ops);
-                        let order = &mut change.order;
-                        order.processing_payment = None;
-                        order.expires_at = None;
-                        if let Some(payment) = order.payment.as_mut() {
-                            payment.status = AttemptStatus::Succeeded;
-                            payment.reference = Some(receipt.reference.clone());
-                            payment.captured = Some(receipt.amount.clone());
-                        }
-                        order.shipment = Some(Shipment {
-                            carrier: self.settings.carrier.clone(),
-                            tracking_number: tracking_number(&self.ports.ids.new_id()),
-                            status: ShipmentStatus::Pending,
-                        });
-                        let sold: Vec<TxOp> = order
-                            .items
-                            .iter()
-                            .map(|line| stock::sell(&line.product_id, line.quantity))
-                            .collect();
-                        change.ops.extend(sold);
-                        if let Some(deadline) = deadline {
-                            change.ops.push(TxOp::Delete {
-                                key: keys::expiry(deadline.timestamp(), &change.order.id),
-                                cond: Cond::Always,
-                            });
-                        }
-                        settled.status = AttemptStatus::Succeeded;
-                        settled.reference = Some(receipt.reference.clone());
-                        change
-                    }
-                    Ok(receipt) => {
-                        // Captured after the order was cancelled or expired: give it all back.
-                        let mut order = order;
-                        if ours {
-                            order.processing_payment = None;
-                        }
-                        if let Some(payment) = order.payment.as_mut() {
-                            payment.status = AttemptStatus::RefundedLate;
-                            payment.reference = Some(receipt.reference.clone());
-                            payment.captured = Some(receipt.amount.clone());
-                        }
-                        let mut change = Change::new(order, ());
-                        let reason = Some("paid after the order was cancelled".to_owned());
-                        self.add_refund(
-                            &mut change,
-                            receipt.amount.amount,
-                            reason,
-                            &correlation_id,
-                        )?;
-                        settled.status = AttemptStatus::RefundedLate;
-                        settled.reference = Some(receipt.reference.clone());
-                        change
-                    }
-                    Err(failure) => {
-                        let mut change = if ours && order.status.is_unpaid() {
-                            self.transition(
-                                order,
-                                Action::DeclinePayment,
-                                Actor::System,
-                                &correlation_id,
-                                (),
-                            )?
-                        } else {
-                            Change::new(order, ())
-                        };
-                        let order = &mut change.order;
-                        if ours {
-                            order.processing_payment = None;
-                        }
-                        if failure.declined {
-                            order.declined_attempts += 1;
-                        }
-                        if let Some(payment) = order.payment.as_mut() {
-                            payment.status = AttemptStatus::Failed;
-                            payment.failure_reason = Some(failure.generic().to_owned());
-                            payment.failure_detail = Some(failure.detail.clone());
-                        }
-                        settled.status = AttemptStatus::Failed;
-                        settled.failure_reason = Some(failure.detail.clone());
-                        change
-                    }
-                };
-                change.ops.push(TxOp::Put {
-                    item: settled.to_item()?,
-                    cond: Cond::eq("status", "processing"),
-                });
-                Ok(Plan::apply(change.with_output(true)))
-            })
+            .change(order_id, |order| self.settle(order, &attempt, &outcome))
             .await?;
         if settled_now {
             metrics::payment(attempt.method, charged);
@@ -303,14 +200,170 @@ impl Orders {
         Ok(())
     }
 
+    /// Charges the attempt through its method's gateway, under the attempt's id as the
+    /// provider's idempotency key. A transient failure is an error (the step retries); a
+    /// refusal for good is an outcome to record.
+    async fn charge_at_provider(
+        &self,
+        attempt: &PaymentAttempt,
+    ) -> Result<std::result::Result<Receipt, Failure>> {
+        let request = ChargeRequest {
+            idempotency_key: attempt.id.clone(),
+            order_id: attempt.order_id.clone(),
+            amount: attempt.amount.clone(),
+            token: attempt.token.clone(),
+        };
+        let gateway = self.ports.payments.for_method(attempt.method);
+        match gateway.charge(&request).await {
+            Ok(receipt) => Ok(Ok(receipt)),
+            Err(error) if error.is_transient() => Err(Error::Unavailable(error.to_string())),
+            Err(error) => Ok(Err(Failure::of(&error))),
+        }
+    }
+
+    /// The change recording the provider's answer on the order and the attempt, once: a
+    /// duplicate delivery finds it recorded and skips (answering `false`).
+    fn settle(
+        &self,
+        order: Order,
+        attempt: &PaymentAttempt,
+        outcome: &std::result::Result<Receipt, Failure>,
+    ) -> Result<Plan<bool>> {
+        let current = order.payment.as_ref().filter(|p| p.id == attempt.id);
+        if current.is_none_or(|p| p.status != AttemptStatus::Processing) {
+            return Ok(Plan::Skip(false));
+        }
+        let ours = order.processing_payment.as_deref() == Some(attempt.id.as_str());
+        let correlation_id = &attempt.correlation_id;
+        let mut settled = attempt.clone();
+        let mut change = match outcome {
+            Ok(receipt) if ours && order.status.is_unpaid() => {
+                settled.status = AttemptStatus::Succeeded;
+                settled.reference = Some(receipt.reference.clone());
+                self.captured(order, receipt, correlation_id)?
+            }
+            Ok(receipt) => {
+                settled.status = AttemptStatus::RefundedLate;
+                settled.reference = Some(receipt.reference.clone());
+                self.paid_too_late(order, ours, receipt, correlation_id)?
+            }
+            Err(failure) => {
+                settled.status = AttemptStatus::Failed;
+                settled.failure_reason = Some(failure.detail.clone());
+                self.refused(order, ours, failure, correlation_id)?
+            }
+        };
+        change.ops.push(TxOp::Put {
+            item: settled.to_item()?,
+            cond: Cond::eq("status", "processing"),
+        });
+        Ok(Plan::apply(change.with_output(true)))
+    }
+
+    /// The order paid: captured, its slot given back, its reserved units sold, its expiry
+    /// dropped and a shipment opened.
+    fn captured(
+        &self,
+        order: Order,
+        receipt: &Receipt,
+        correlation_id: &str,
+    ) -> Result<Change<()>> {
+        let deadline = order.expires_at;
+        let mut change = self.transition(
+            order,
+            Action::CapturePayment,
+            Actor::System,
+            correlation_id,
+            (),
+        )?;
+        limits::release_unpaid_slot(&mut change.order, &mut change.ops);
+        let order = &mut change.order;
+        order.processing_payment = None;
+        order.expires_at = None;
+        if let Some(payment) = order.payment.as_mut() {
+            payment.status = AttemptStatus::Succeeded;
+            payment.reference = Some(receipt.reference.clone());
+            payment.captured = Some(receipt.amount.clone());
+        }
+        order.shipment = Some(Shipment {
+            carrier: self.settings.carrier.clone(),
+            tracking_number: tracking_number(&self.ports.ids.new_id()),
+            status: ShipmentStatus::Pending,
+        });
+        let sold: Vec<TxOp> = order
+            .items
+            .iter()
+            .map(|line| stock::sell(&line.product_id, line.quantity))
+            .collect();
+        change.ops.extend(sold);
+        if let Some(deadline) = deadline {
+            change.ops.push(TxOp::Delete {
+                key: keys::expiry(deadline.timestamp(), &change.order.id),
+                cond: Cond::Always,
+            });
+        }
+        Ok(change)
+    }
+
+    /// Captured after the order was cancelled or expired: all of it goes back.
+    fn paid_too_late(
+        &self,
+        mut order: Order,
+        ours: bool,
+        receipt: &Receipt,
+        correlation_id: &str,
+    ) -> Result<Change<()>> {
+        if ours {
+            order.processing_payment = None;
+        }
+        if let Some(payment) = order.payment.as_mut() {
+            payment.status = AttemptStatus::RefundedLate;
+            payment.reference = Some(receipt.reference.clone());
+            payment.captured = Some(receipt.amount.clone());
+        }
+        let mut change = Change::new(order, ());
+        let reason = Some("paid after the order was cancelled".to_owned());
+        self.add_refund(&mut change, receipt.amount.amount, reason, correlation_id)?;
+        Ok(change)
+    }
+
+    /// The provider refused for good: an unpaid order records the decline (a decline by the
+    /// issuer counts toward the limit).
+    fn refused(
+        &self,
+        order: Order,
+        ours: bool,
+        failure: &Failure,
+        correlation_id: &str,
+    ) -> Result<Change<()>> {
+        let mut change = if ours && order.status.is_unpaid() {
+            self.transition(
+                order,
+                Action::DeclinePayment,
+                Actor::System,
+                correlation_id,
+                (),
+            )?
+        } else {
+            Change::new(order, ())
+        };
+        let order = &mut change.order;
+        if ours {
+            order.processing_payment = None;
+        }
+        if failure.declined {
+            order.declined_attempts += 1;
+        }
+        if let Some(payment) = order.payment.as_mut() {
+            payment.status = AttemptStatus::Failed;
+            payment.failure_reason = Some(failure.generic().to_owned());
+            payment.failure_detail = Some(failure.detail.clone());
+        }
+        Ok(change)
+    }
+
     async fn execute_refund(&self, order_id: &str, refund_id: &str) -> Result<()> {
-        let item = self
-            .ports
-            .store
-            .get(&keys::refund(order_id, refund_id))
-            .await?
-            .ok_or(Error::NotFound("refund"))?;
-        let refund = Refund::from_item(item)?;
+        let refund = self.find_refund(order_id, refund_id).await?;
         if refund.status != RefundStatus::Pending {
             return Ok(());
         }
@@ -347,22 +400,76 @@ impl Orders {
                 settled.reason = Some(error.to_string());
             }
         }
-        let mut ops = vec![TxOp::Put {
-            item: settled.to_item()?,
-            cond: Cond::eq("status", "pending"),
-        }];
-        ops.extend(outbox::writes(&staged)?);
-        match self.ports.store.transact(ops).await {
-            Ok(()) => {
-                metrics::refund(settled.status == RefundStatus::Succeeded);
-                outbox::deliver(&self.ports, &staged).await;
-                Ok(())
-            }
-            // A duplicate delivery settled it first.
-            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => Ok(()),
-            Err(other) => Err(other.into()),
+        let succeeded = settled.status == RefundStatus::Succeeded;
+        let (settled, staged) = (&settled, &staged);
+        let settled_now = SETTLING
+            .run(&self.ports, move |round: Round| async move {
+                // Refused: a duplicate delivery settled it first, and that stands.
+                if round.number() > 0
+                    && self.find_refund(order_id, refund_id).await?.status != RefundStatus::Pending
+                {
+                    return Ok(Step::Done(false));
+                }
+                let mut tx = Tx::new(true);
+                tx.write(TxOp::Put {
+                    item: settled.to_item()?,
+                    cond: Cond::eq("status", "pending"),
+                });
+                tx.send_all(staged.clone());
+                Ok(tx.into())
+            })
+            .await?;
+        if settled_now {
+            metrics::refund(succeeded);
         }
+        Ok(())
     }
+
+    async fn find_refund(&self, order_id: &str, refund_id: &str) -> Result<Refund> {
+        let item = self
+            .ports
+            .store
+            .get(&keys::refund(order_id, refund_id))
+            .await?
+            .ok_or(Error::NotFound("refund"))?;
+        Refund::from_item(item)
+    }
+}
+
+/// What starting a payment needs besides the order.
+struct Started<'a> {
+    instrument: &'a Instrument,
+    payment_id: &'a str,
+    correlation_id: &'a str,
+    now: DateTime<Utc>,
+}
+
+/// Refuses a payment the order cannot take now: not the customer's, not unpaid, out of
+/// declines, already processing one, or past its reservation.
+fn check_payable(order: &Order, user: &User, now: DateTime<Utc>) -> Result<()> {
+    if order.user_id != user.id {
+        return Err(Error::NotFound("order"));
+    }
+    if !order.status.is_unpaid() {
+        return Err(Error::conflict(format!(
+            "cannot pay an order that is {}",
+            order.status.as_str()
+        )));
+    }
+    if order.declined_attempts >= limits::MAX_DECLINED_ATTEMPTS {
+        return Err(limits::too_many_declines());
+    }
+    if order.processing_payment.is_some() {
+        return Err(Error::conflict(
+            "a payment for this order is already processing",
+        ));
+    }
+    if order.expires_at.is_some_and(|deadline| deadline <= now) {
+        return Err(Error::conflict(
+            "the order's reservation has expired; it is being cancelled",
+        ));
+    }
+    Ok(())
 }
 
 /// Why the provider refused a charge for good.

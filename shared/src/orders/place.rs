@@ -1,17 +1,16 @@
 //! Placing an order: prices and names from the catalogue, every line's stock reserved and
 //! the order written in one transaction, so that either all lines are reserved or none is.
 
-use std::time::Duration;
-
 use chrono::TimeDelta;
 use serde_json::{Value, json};
 
 use crate::catalogue::model::Product;
 use crate::catalogue::stock;
+use crate::commit::{Commit, Round, Step, Tx};
 use crate::entity;
 use crate::error::{Error, FieldError, Result};
 use crate::events::EventType;
-use crate::idempotency::{self, Claim};
+use crate::idempotency::Claim;
 use crate::keys;
 use crate::metrics;
 use crate::money::Money;
@@ -20,13 +19,15 @@ use crate::orders::requests::{MergedLine, PlaceOrder};
 use crate::orders::states::Status;
 use crate::orders::{Orders, limits};
 use crate::outbox::{self, Staged};
-use crate::ports::{Cond, Key, StoreError, TxOp};
+use crate::ports::{Cond, Key, TxOp};
 use crate::users::User;
 
-/// How often placing is recomputed when stock moved between the read and the write. Each
-/// retry follows someone else's successful reservation of the same product, so retries are
-/// bounded by the stock that is left.
-const ATTEMPTS: usize = 24;
+/// Placing: a lost race (stock moved, or another order took the last unpaid-order slot) is
+/// planned again from fresh reads; each retry follows someone else's successful
+/// reservation, so retries are bounded by the stock that is left.
+const PLACING: Commit = Commit::new("orders.place", || {
+    Error::conflict("the stock of these products is changing quickly; try again")
+});
 
 /// Where in the placing transaction the customer's unpaid-order slot is taken.
 const SLOT: usize = 1;
@@ -42,7 +43,29 @@ impl Orders {
     ) -> Result<Order> {
         let (lines, address_id) = request.checked()?;
         limits::check_units_per_line(&lines, self.settings.max_units_per_line)?;
-        let address = match self.addresses.get(user, &address_id).await {
+        let shipping_address = self.shipping_address(user, &address_id).await?;
+        let ids: Vec<String> = lines.iter().map(|line| line.product_id.clone()).collect();
+        let order_id = self.ports.ids.new_id();
+        let (lines, ids, order_id, address) = (&lines, &ids, &order_id, &shipping_address);
+        let order = PLACING
+            .run(&self.ports, move |round: Round| async move {
+                if round.refused(SLOT) {
+                    self.check_slot(user).await?;
+                }
+                let products = self.products_for(lines, ids).await?;
+                check_stock(lines, &products)?;
+                let order = self.priced(order_id, user, lines, &products, address.clone())?;
+                self.placing_writes(order, lines, &products, claim, correlation_id)
+                    .map(Step::from)
+            })
+            .await?;
+        metrics::order_placed(&order.total.currency, order.total.amount);
+        Ok(order)
+    }
+
+    /// The customer's address `address_id`, copied into the order; not theirs is a 422.
+    async fn shipping_address(&self, user: &User, address_id: &str) -> Result<ShippingAddress> {
+        let address = match self.addresses.get(user, address_id).await {
             Ok(address) => address,
             Err(Error::NotFound(_)) => {
                 return Err(Error::invalid(
@@ -52,74 +75,25 @@ impl Orders {
             }
             Err(other) => return Err(other),
         };
-        let shipping_address = ShippingAddress {
+        Ok(ShippingAddress {
             line1: address.line1,
             line2: address.line2,
             city: address.city,
             state: address.state,
             postal_code: address.postal_code,
             country: address.country,
-        };
-        let ids: Vec<String> = lines.iter().map(|line| line.product_id.clone()).collect();
-        let order_id = self.ports.ids.new_id();
-        for attempt in 0..ATTEMPTS {
-            let products = self.products_for(&lines, &ids).await?;
-            let short: Vec<FieldError> = lines
-                .iter()
-                .zip(&products)
-                .filter(|(line, product)| product.available < line.quantity)
-                .map(|(line, product)| {
-                    FieldError::new(
-                        format!("items[{}].quantity", line.index),
-                        format!(
-                            "only {} of {} available",
-                            product.available.max(0),
-                            product.sku
-                        ),
-                    )
-                })
-                .collect();
-            if !short.is_empty() {
-                return Err(Error::Conflict {
-                    message: "not enough stock for every line; nothing was reserved".into(),
-                    fields: short,
-                });
-            }
-            let order =
-                self.priced(&order_id, user, &lines, &products, shipping_address.clone())?;
-            let (ops, staged, fixed) =
-                self.placing_writes(&order, &lines, &products, claim, correlation_id)?;
-            match self.ports.store.transact(ops).await {
-                Ok(()) => {
-                    metrics::order_placed(&order.total.currency, order.total.amount);
-                    outbox::deliver(&self.ports, &staged).await;
-                    return Ok(order);
-                }
-                Err(StoreError::TransactionCancelled { failed }) if failed.contains(&SLOT) => {
-                    let max = self.settings.max_pending_orders;
-                    if !limits::slot_may_be_free(self.ports.store.as_ref(), &user.id, max).await? {
-                        return Err(limits::too_many_unpaid(max));
-                    }
-                }
-                // A line's stock moved since it was read (or another transaction touched
-                // it): read again and recompute.
-                Err(StoreError::TransactionCancelled { failed })
-                    if failed.iter().all(|index| *index >= fixed) => {}
-                Err(StoreError::TransactionConflict) => {
-                    let pause = 2 + jitter(attempt);
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
-                }
-                Err(StoreError::TransactionCancelled { .. }) => {
-                    return Err(Error::conflict(
-                        "this Idempotency-Key was taken over by another request",
-                    ));
-                }
-                Err(other) => return Err(other.into()),
-            }
+        })
+    }
+
+    /// After the unpaid-order slot was refused: a full counter is the limit; a missing or
+    /// freed one means try again.
+    async fn check_slot(&self, user: &User) -> Result<()> {
+        let max = self.settings.max_pending_orders;
+        if limits::slot_may_be_free(self.ports.store.as_ref(), &user.id, max).await? {
+            Ok(())
+        } else {
+            Err(limits::too_many_unpaid(max))
         }
-        Err(Error::conflict(
-            "the stock of these products is changing quickly; try again",
-        ))
     }
 
     /// The products of the lines, in line order; unknown or archived ones are a 422 naming
@@ -162,40 +136,12 @@ impl Orders {
         products: &[Product],
         shipping_address: ShippingAddress,
     ) -> Result<Order> {
-        let currency = products
-            .first()
-            .map(|product| product.price.currency.clone())
-            .unwrap_or_default();
-        let mixed: Vec<FieldError> = lines
-            .iter()
-            .zip(products)
-            .filter(|(_, product)| product.price.currency != currency)
-            .map(|(line, _)| {
-                FieldError::new(
-                    format!("items[{}].product_id", line.index),
-                    format!("is priced in another currency than {currency}; order them separately"),
-                )
-            })
-            .collect();
-        if !mixed.is_empty() {
-            return Err(Error::Validation(mixed));
-        }
+        let currency = one_currency(lines, products)?;
         let money = |amount| Money {
             amount,
             currency: currency.clone(),
         };
-        let items: Vec<OrderLine> = lines
-            .iter()
-            .zip(products)
-            .map(|(line, product)| OrderLine {
-                product_id: product.id.clone(),
-                sku: product.sku.clone(),
-                name: product.name.clone(),
-                quantity: line.quantity,
-                unit_price: product.price.clone(),
-                line_total: money(product.price.amount * line.quantity),
-            })
-            .collect();
+        let items = order_lines(lines, products);
         let subtotal: i64 = items.iter().map(|line| line.line_total.amount).sum();
         let tax = tax_on(subtotal, self.settings.tax_rate_bps);
         let now = self.ports.clock.now();
@@ -224,17 +170,16 @@ impl Orders {
         })
     }
 
-    /// Everything placing writes: the order's own items first (their count is returned too;
-    /// the customer's unpaid-order slot is at [`SLOT`]), then per line its reservation (and
-    /// out-of-stock event).
+    /// Everything placing writes: the order's own items (the customer's unpaid-order slot at
+    /// [`SLOT`]), its answer and event, then per line its reservation (and out-of-stock event).
     fn placing_writes(
         &self,
-        order: &Order,
+        order: Order,
         lines: &[MergedLine],
         products: &[Product],
         claim: Option<&Claim>,
         correlation_id: &str,
-    ) -> Result<(Vec<TxOp>, Vec<Staged>, usize)> {
+    ) -> Result<Tx<Order>> {
         let entry = HistoryEntry {
             status: order.status,
             at: order.created_at,
@@ -243,12 +188,17 @@ impl Orders {
         let listed = keys::all_orders_entry(&order.id);
         let deadline = order.expires_at.unwrap_or(order.created_at).timestamp();
         let due = keys::expiry(deadline, &order.id);
-        let mut ops = vec![
-            TxOp::Put {
-                item: order.to_item()?,
-                cond: Cond::NotExists,
-            },
-            limits::take_unpaid_slot(&order.user_id, self.settings.max_pending_orders),
+        let mut tx = Tx::new(());
+        tx.write(TxOp::Put {
+            item: order.to_item()?,
+            cond: Cond::NotExists,
+        });
+        let slot = tx.write(limits::take_unpaid_slot(
+            &order.user_id,
+            self.settings.max_pending_orders,
+        ));
+        debug_assert_eq!(slot, SLOT);
+        tx.write_all([
             TxOp::Put {
                 item: entry.to_item(&order.id, order.version)?,
                 cond: Cond::NotExists,
@@ -261,31 +211,92 @@ impl Orders {
                 item: entity::keyed(&due, json!({"order_id": order.id})),
                 cond: Cond::NotExists,
             },
-        ];
-        idempotency::complete_into(&mut ops, claim, 201, order)?;
-        let event = self.event(EventType::OrderCreated, order, correlation_id, json!({}));
-        let mut staged = vec![Staged::new(outbox::NOTIFICATIONS_QUEUE, event)];
-        ops.extend(outbox::writes(&staged)?);
-        let fixed = ops.len();
+        ]);
+        tx.answer(claim, &order)?;
+        let event = self.event(EventType::OrderCreated, &order, correlation_id, json!({}));
+        tx.send(Staged::new(outbox::NOTIFICATIONS_QUEUE, event));
         for (line, product) in lines.iter().zip(products) {
             let (reserve, events) =
                 stock::reserve(&self.ports, product, line.quantity, correlation_id)?;
-            ops.extend(reserve);
-            staged.extend(events);
+            tx.write_all(reserve);
+            tx.send_all(events);
         }
-        Ok((ops, staged, fixed))
+        Ok(tx.map(|()| order))
     }
+}
+
+/// Refuses (409, naming each short line) unless every line's product has enough available.
+fn check_stock(lines: &[MergedLine], products: &[Product]) -> Result<()> {
+    let short: Vec<FieldError> = lines
+        .iter()
+        .zip(products)
+        .filter(|(line, product)| product.available < line.quantity)
+        .map(|(line, product)| {
+            FieldError::new(
+                format!("items[{}].quantity", line.index),
+                format!(
+                    "only {} of {} available",
+                    product.available.max(0),
+                    product.sku
+                ),
+            )
+        })
+        .collect();
+    if short.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Conflict {
+        message: "not enough stock for every line; nothing was reserved".into(),
+        fields: short,
+    })
+}
+
+/// The one currency of the order (the first line's); a line priced in another is a 422.
+fn one_currency(lines: &[MergedLine], products: &[Product]) -> Result<String> {
+    let currency = products
+        .first()
+        .map(|product| product.price.currency.clone())
+        .unwrap_or_default();
+    let mixed: Vec<FieldError> = lines
+        .iter()
+        .zip(products)
+        .filter(|(_, product)| product.price.currency != currency)
+        .map(|(line, _)| {
+            FieldError::new(
+                format!("items[{}].product_id", line.index),
+                format!("is priced in another currency than {currency}; order them separately"),
+            )
+        })
+        .collect();
+    if mixed.is_empty() {
+        Ok(currency)
+    } else {
+        Err(Error::Validation(mixed))
+    }
+}
+
+/// The order's lines at the catalogue's current prices and names.
+fn order_lines(lines: &[MergedLine], products: &[Product]) -> Vec<OrderLine> {
+    lines
+        .iter()
+        .zip(products)
+        .map(|(line, product)| OrderLine {
+            product_id: product.id.clone(),
+            sku: product.sku.clone(),
+            name: product.name.clone(),
+            quantity: line.quantity,
+            unit_price: product.price.clone(),
+            line_total: Money {
+                amount: product.price.amount * line.quantity,
+                currency: product.price.currency.clone(),
+            },
+        })
+        .collect()
 }
 
 /// Tax on `subtotal` at `bps` basis points, rounded half up to a whole minor unit.
 pub fn tax_on(subtotal: i64, bps: u32) -> i64 {
     (i128::from(subtotal) * i128::from(bps) + 5_000).div_euclid(10_000) as i64
-}
-
-/// A small spread of retry pauses, so that colliding writers do not collide again.
-fn jitter(attempt: usize) -> u64 {
-    use rand::Rng;
-    rand::thread_rng().gen_range(0..=(5 * attempt as u64 + 5))
 }
 
 #[cfg(test)]

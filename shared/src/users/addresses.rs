@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Ports;
+use crate::commit::{Commit, Round, Tx};
 use crate::entity;
 use crate::error::{Error, FieldError, Result};
 use crate::keys;
 use crate::pagination::Listing;
-use crate::ports::{Cond, Index, Item, Query, StoreError, TxOp, Update};
+use crate::ports::{Cond, Index, Item, Query, TxOp, Update};
 use crate::users::User;
 use crate::users::requests::AddressRequest;
 use crate::validation;
@@ -19,8 +20,11 @@ use crate::validation;
 /// The most addresses one user may keep; it also keeps the book to one query page.
 pub const MAX_ADDRESSES: i64 = 20;
 
-/// How often a change is retried when another change to the same book won the race.
-const ATTEMPTS: usize = 3;
+/// Every address book change: a lost race (another tab changed the book) is computed again
+/// from the book as it is now.
+const ADDRESS_BOOK: Commit = Commit::new("addresses.change", || {
+    Error::conflict("the address book was changed concurrently; try again")
+});
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
@@ -97,7 +101,7 @@ impl AddressBook {
         validation::check(&request)?;
         require_fields(&request)?;
         let now = self.ports.clock.now();
-        let mut address = Address {
+        let address = Address {
             id: self.ports.ids.new_id(),
             line1: request.line1.unwrap_or_default().trim().to_owned(),
             line2: request
@@ -113,29 +117,31 @@ impl AddressBook {
             created_at: now,
             updated_at: now,
         };
-        for _ in 0..ATTEMPTS {
-            let book = self.snapshot(user).await?;
-            if book.count >= MAX_ADDRESSES {
-                return Err(Error::conflict(format!(
-                    "the address book is full ({MAX_ADDRESSES} addresses); delete one first"
-                )));
-            }
-            address.is_default = request.is_default.unwrap_or(false) || book.count == 0;
-            let mut ops = vec![TxOp::Put {
-                item: address.to_item(&user.id)?,
-                cond: Cond::NotExists,
-            }];
-            let mut profile = vec![Update::add("address_count", 1)];
-            if address.is_default {
-                profile.push(Update::set("default_address_id", address.id.as_str()));
-                ops.extend(self.clear_default(user, &book));
-            }
-            ops.push(self.bump(user, &book, profile));
-            if self.commit(ops).await? {
-                return Ok(address);
-            }
-        }
-        Err(busy())
+        let (address, wants_default) = (&address, request.is_default.unwrap_or(false));
+        ADDRESS_BOOK
+            .run(&self.ports, move |_: Round| async move {
+                let book = self.snapshot(user).await?;
+                if book.count >= MAX_ADDRESSES {
+                    return Err(Error::conflict(format!(
+                        "the address book is full ({MAX_ADDRESSES} addresses); delete one first"
+                    )));
+                }
+                let mut address = address.clone();
+                address.is_default = wants_default || book.count == 0;
+                let mut tx = Tx::new(());
+                tx.write(TxOp::Put {
+                    item: address.to_item(&user.id)?,
+                    cond: Cond::NotExists,
+                });
+                let mut profile = vec![Update::add("address_count", 1)];
+                if address.is_default {
+                    profile.push(Update::set("default_address_id", address.id.as_str()));
+                    tx.write_all(self.clear_default(user, &book));
+                }
+                tx.write(self.bump(user, &book, profile));
+                Ok(tx.map(|()| address).into())
+            })
+            .await
     }
 
     /// Changes an address; `is_default: true` makes it the default, `false` leaves none.
@@ -147,78 +153,56 @@ impl AddressBook {
         request: AddressRequest,
     ) -> Result<Address> {
         validation::check(&request)?;
-        for _ in 0..ATTEMPTS {
-            let book = self.snapshot(user).await?;
-            let mut address = self.get(user, address_id).await?;
-            if let Some(line1) = &request.line1 {
-                address.line1 = line1.trim().to_owned();
-            }
-            if let Some(line2) = &request.line2 {
-                address.line2 = line2
-                    .as_ref()
-                    .map(|l| l.trim().to_owned())
-                    .filter(|l| !l.is_empty());
-            }
-            if let Some(city) = &request.city {
-                address.city = city.trim().to_owned();
-            }
-            if let Some(state) = &request.state {
-                address.state = state.trim().to_owned();
-            }
-            if let Some(postal_code) = &request.postal_code {
-                address.postal_code = postal_code.trim().to_owned();
-            }
-            if let Some(country) = &request.country {
-                address.country = country.clone();
-            }
-            address.updated_at = self.ports.clock.now();
-            let was_default = book.default_id.as_deref() == Some(address_id);
-            let mut ops = Vec::new();
-            let mut profile = Vec::new();
-            match request.is_default {
-                Some(true) if !was_default => {
-                    profile.push(Update::set("default_address_id", address_id));
-                    ops.extend(self.clear_default(user, &book));
+        let request = &request;
+        ADDRESS_BOOK
+            .run(&self.ports, move |_: Round| async move {
+                let book = self.snapshot(user).await?;
+                let mut address = self.get(user, address_id).await?;
+                apply_changes(&mut address, request);
+                address.updated_at = self.ports.clock.now();
+                let was_default = book.default_id.as_deref() == Some(address_id);
+                let mut tx = Tx::new(());
+                let mut profile = Vec::new();
+                match request.is_default {
+                    Some(true) if !was_default => {
+                        profile.push(Update::set("default_address_id", address_id));
+                        tx.write_all(self.clear_default(user, &book));
+                    }
+                    Some(false) if was_default => {
+                        profile.push(Update::Remove("default_address_id".into()))
+                    }
+                    _ => {}
                 }
-                Some(false) if was_default => {
-                    profile.push(Update::Remove("default_address_id".into()))
-                }
-                _ => {}
-            }
-            address.is_default = request.is_default.unwrap_or(was_default);
-            ops.push(TxOp::Put {
-                item: address.to_item(&user.id)?,
-                cond: Cond::Exists,
-            });
-            ops.push(self.bump(user, &book, profile));
-            if self.commit(ops).await? {
-                return Ok(address);
-            }
-        }
-        Err(busy())
+                address.is_default = request.is_default.unwrap_or(was_default);
+                tx.write(TxOp::Put {
+                    item: address.to_item(&user.id)?,
+                    cond: Cond::Exists,
+                });
+                tx.write(self.bump(user, &book, profile));
+                Ok(tx.map(|()| address).into())
+            })
+            .await
     }
 
     #[tracing::instrument(target = "bazaar::span", name = "addresses.delete", skip_all)]
     pub async fn delete(&self, user: &User, address_id: &str) -> Result<()> {
-        for _ in 0..ATTEMPTS {
-            let book = self.snapshot(user).await?;
-            self.get(user, address_id).await?;
-            let mut profile = vec![Update::add("address_count", -1)];
-            if book.default_id.as_deref() == Some(address_id) {
-                profile.push(Update::Remove("default_address_id".into()));
-            }
-            let ops = vec![
-                TxOp::Delete {
+        ADDRESS_BOOK
+            .run(&self.ports, move |_: Round| async move {
+                let book = self.snapshot(user).await?;
+                self.get(user, address_id).await?;
+                let mut profile = vec![Update::add("address_count", -1)];
+                if book.default_id.as_deref() == Some(address_id) {
+                    profile.push(Update::Remove("default_address_id".into()));
+                }
+                let mut tx = Tx::new(());
+                tx.write(TxOp::Delete {
                     key: keys::address(&user.id, address_id),
                     cond: Cond::Exists,
-                },
-                self.bump(user, &book, profile),
-            ];
-            if self.commit(ops).await? {
-                return Ok(());
-            }
-        }
-        Err(busy())
+                });
+                tx.write(self.bump(user, &book, profile));
+                Ok(tx.into())
+            })
+            .await
     }
 
     async fn snapshot(&self, user: &User) -> Result<Snapshot> {
@@ -257,22 +241,32 @@ impl AddressBook {
             cond: Cond::Exists,
         })
     }
-
-    /// Runs a change; `false` means another change won the race and this one should be
-    /// recomputed from a fresh snapshot.
-    async fn commit(&self, ops: Vec<TxOp>) -> Result<bool> {
-        match self.ports.store.transact(ops).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::TransactionCancelled { .. } | StoreError::TransactionConflict) => {
-                Ok(false)
-            }
-            Err(other) => Err(other.into()),
-        }
-    }
 }
 
-fn busy() -> Error {
-    Error::conflict("the address book was changed concurrently; try again")
+/// Applies an update request's fields to `address` (absent fields stay; a blank `line2`
+/// clears it).
+fn apply_changes(address: &mut Address, request: &AddressRequest) {
+    if let Some(line1) = &request.line1 {
+        address.line1 = line1.trim().to_owned();
+    }
+    if let Some(line2) = &request.line2 {
+        address.line2 = line2
+            .as_ref()
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty());
+    }
+    if let Some(city) = &request.city {
+        address.city = city.trim().to_owned();
+    }
+    if let Some(state) = &request.state {
+        address.state = state.trim().to_owned();
+    }
+    if let Some(postal_code) = &request.postal_code {
+        address.postal_code = postal_code.trim().to_owned();
+    }
+    if let Some(country) = &request.country {
+        address.country = country.clone();
+    }
 }
 
 /// The fields a new address must have (the request type leaves them optional for updates).

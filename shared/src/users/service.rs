@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::Ports;
 use crate::auth::{IssuedToken, LoginThrottle, TokenService, passwords};
+use crate::commit::{Commit, Tx};
 use crate::error::{Error, FieldError, Result};
 use crate::events::{Event, EventType};
 use crate::keys;
@@ -22,6 +23,35 @@ use crate::users::requests::{
 };
 use crate::users::{Role, User, UserView};
 use crate::validation::{self, normalise_email};
+
+/// A new account: a taken e-mail or username is final, as is any other refusal (nothing
+/// was read that reading again would change).
+const REGISTERING: Commit = Commit::new("users.register", || {
+    Error::conflict("the account could not be created; try again")
+});
+
+/// The answer to a refused registration: which of the e-mail (write `email`) and username
+/// (write `username`) are taken.
+fn taken(failed: &[usize], email: usize, username: usize) -> Error {
+    let mut fields = Vec::new();
+    if failed.contains(&email) {
+        fields.push(FieldError::new("email", "is already registered"));
+    }
+    if failed.contains(&username) {
+        fields.push(FieldError::new("username", "is already taken"));
+    }
+    if fields.is_empty() {
+        return Error::conflict("the account could not be created; try again");
+    }
+    let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+    Error::Conflict {
+        message: format!(
+            "an account with this {} already exists",
+            names.join(" and ")
+        ),
+        fields,
+    }
+}
 
 /// `POST /users/register`'s answer.
 #[derive(Clone, Debug, Serialize)]
@@ -170,7 +200,6 @@ impl UserService {
             self.ports.ids.as_ref(),
             self.ports.clock.as_ref(),
         );
-        let staged = Staged::new(outbox::NOTIFICATIONS_QUEUE, event);
         let claim = |key: crate::ports::Key| {
             let mut item = Item::new();
             item.insert(store::PK.into(), key.pk.into());
@@ -181,61 +210,27 @@ impl UserService {
                 cond: Cond::NotExists,
             }
         };
-        let ops = vec![
-            TxOp::Put {
-                item: user.to_item()?,
-                cond: Cond::NotExists,
-            },
-            claim(keys::email_claim(&user.email)),
-            claim(keys::username_claim(&user.username)),
-            staged.write()?,
-        ];
+        let mut tx = Tx::new(());
+        tx.write(TxOp::Put {
+            item: user.to_item()?,
+            cond: Cond::NotExists,
+        });
+        let email = tx.write(claim(keys::email_claim(&user.email)));
+        let username = tx.write(claim(keys::username_claim(&user.username)));
+        tx.send(Staged::new(outbox::NOTIFICATIONS_QUEUE, event));
         // An address not yet proved gets one message: its code (the welcome e-mail waits).
-        let mut ops = ops;
-        let mut proof = Vec::new();
         if !user.email_verified {
             let message = verification::account_email_message(&self.ports, &user, correlation_id)?;
-            ops.push(verification::count_send(
+            tx.write(verification::count_send(
                 &self.ports,
                 Channel::Email,
                 &user.email,
             ));
-            ops.extend(message.writes()?);
-            proof.push(message.staged);
+            tx.write(message.record()?);
+            tx.send(message.staged);
         }
-        match self.ports.store.transact(ops).await {
-            Ok(()) => {}
-            Err(StoreError::TransactionCancelled { failed }) => {
-                let mut fields = Vec::new();
-                if failed.contains(&1) {
-                    fields.push(FieldError::new("email", "is already registered"));
-                }
-                if failed.contains(&2) {
-                    fields.push(FieldError::new("username", "is already taken"));
-                }
-                if fields.is_empty() {
-                    return Err(Error::conflict(
-                        "the account could not be created; try again",
-                    ));
-                }
-                let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
-                return Err(Error::Conflict {
-                    message: format!(
-                        "an account with this {} already exists",
-                        names.join(" and ")
-                    ),
-                    fields,
-                });
-            }
-            Err(StoreError::TransactionConflict) => {
-                return Err(Error::conflict(
-                    "the account could not be created; try again",
-                ));
-            }
-            Err(other) => return Err(other.into()),
-        }
-        proof.insert(0, staged);
-        outbox::deliver(&self.ports, &proof).await;
+        let tx = tx.final_refusals(move |failed| Some(taken(failed, email, username)));
+        REGISTERING.write(&self.ports, tx).await?;
         Ok(user)
     }
 
