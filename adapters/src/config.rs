@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn embedded_is_the_default() {
-        let chosen = config(&[]).unwrap_or_else(|e| panic!("{e}"));
+        let chosen = config(&[]).expect("read the default config");
         assert_eq!(
             chosen.backend,
             Backend::Embedded {
@@ -288,7 +288,7 @@ mod tests {
             ("BAZAAR_QUEUE_URL_NOTIFICATIONS", "http://q/n"),
             ("BAZAAR_AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
         ])
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("read the AWS config");
         let Backend::Aws {
             queue_urls,
             endpoint_url,
@@ -312,7 +312,7 @@ mod tests {
             ("BAZAAR_BACKEND", "aws"),
             ("BAZAAR_ASSETS_URL", "https://cdn.example.com"),
         ])
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("read the AWS config with an assets URL");
         let Backend::Aws { assets_url, .. } = chosen.backend else {
             panic!("not aws")
         };
@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn send_budgets_and_sms_countries_are_read() {
-        let chosen = config(&[]).unwrap_or_else(|e| panic!("{e}"));
+        let chosen = config(&[]).expect("read the default config");
         assert_eq!(chosen.notify.budget, SendBudget::default());
         assert_eq!(
             chosen.notify.sms_countries, None,
@@ -340,7 +340,7 @@ mod tests {
             ("BAZAAR_SEND_BUDGET_PER_URL", "9"),
             ("BAZAAR_SMS_COUNTRIES", "+98,+1"),
         ])
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("read the send budgets");
         assert_eq!(
             chosen.notify.budget,
             SendBudget {

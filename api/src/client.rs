@@ -193,8 +193,8 @@ mod tests {
             ip("198.51.100.7")
         );
 
-        let proxies = TrustedProxies::parse("10.0.0.0/8, 192.0.2.1")
-            .unwrap_or_else(|error| panic!("{error}"));
+        let proxies =
+            TrustedProxies::parse("10.0.0.0/8, 192.0.2.1").expect("parse the trusted proxies");
         // Through the trusted proxy: the address it saw.
         assert_eq!(
             proxies.client(ip("10.1.2.3"), &["203.0.113.9"]),
@@ -235,7 +235,7 @@ mod tests {
             let (mut parts, ()) = axum::http::Request::builder()
                 .header("x-forwarded-for", "192.0.2.200")
                 .body(())
-                .unwrap_or_else(|error| panic!("{error}"))
+                .expect("build the request")
                 .into_parts();
             if let Some(source_ip) = source_ip {
                 let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
@@ -247,7 +247,7 @@ mod tests {
                     .insert(RequestContext::ApiGatewayV2(context));
             }
             if let Some(peer) = peer {
-                let peer: SocketAddr = peer.parse().unwrap_or_else(|error| panic!("{error}"));
+                let peer: SocketAddr = peer.parse().expect("parse the peer address");
                 parts.extensions.insert(ConnectInfo(peer));
             }
             parts

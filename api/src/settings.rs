@@ -290,7 +290,7 @@ mod tests {
     #[tokio::test]
     async fn the_secret_comes_from_the_setting_then_the_kept_file_else_refuses() {
         let given = settings(&[("BAZAAR_JWT_SECRET", "Xq7#Lm2$Vb9!Rt4&Wz6*Np1@Ks8^Hd3-given")])
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("read settings with a given secret");
         let kept_read = std::cell::Cell::new(false);
         let found = given
             .tokens
@@ -300,7 +300,7 @@ mod tests {
             })
             .await;
         assert!(found.is_ok() && !kept_read.get(), "{found:?}");
-        let local = settings(&[]).unwrap_or_else(|e| panic!("{e}"));
+        let local = settings(&[]).expect("read settings without a secret");
         let kept = local
             .tokens
             .settings(None, || {
@@ -311,7 +311,7 @@ mod tests {
         let none = local.tokens.settings(None, || None).await;
         assert!(matches!(none, Err(SettingsError::NoSigningSecret)));
         let weak = settings(&[("BAZAAR_JWT_SECRET", "short")])
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("read settings with a weak secret")
             .tokens
             .settings(None, || None)
             .await;

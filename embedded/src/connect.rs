@@ -158,14 +158,14 @@ mod tests {
         };
         let connected = connect(&config, None)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("connect the embedded backend");
         connected
             .connected
             .ports
             .blobs
             .put("imports/01A/a.csv", b"sku".to_vec(), "text/csv")
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("put a blob");
         let mode = |path: &Path| {
             std::fs::metadata(path)
                 .map(|metadata| metadata.permissions().mode() & 0o777)
@@ -178,7 +178,7 @@ mod tests {
         let object = data_dir.join("blobs/objects/imports/01A/a.csv");
         assert_eq!(mode(&object), 0o600);
         for entry in std::fs::read_dir(&data_dir)
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("list the data directory")
             .flatten()
         {
             let path = entry.path();

@@ -73,29 +73,29 @@ mod tests {
     fn mode(path: &Path) -> u32 {
         fs::metadata(path)
             .map(|metadata| metadata.permissions().mode() & 0o777)
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("read the file's mode")
     }
 
     #[test]
     fn directories_and_files_are_owner_only() {
         let root = std::env::temp_dir().join(format!("bazaar-private-{}", ulid::Ulid::new()));
         let dir = root.join("data");
-        create_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+        create_dir(&dir).expect("create the directory");
         assert_eq!(mode(&dir), 0o700);
         // An existing, world-readable directory and file are narrowed.
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))
-            .unwrap_or_else(|e| panic!("{e}"));
-        create_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+            .expect("widen the directory's permissions");
+        create_dir(&dir).expect("narrow the existing directory");
         assert_eq!(mode(&dir), 0o700);
         let file = dir.join("state.sqlite3");
-        fs::write(&file, b"x").unwrap_or_else(|e| panic!("{e}"));
+        fs::write(&file, b"x").expect("write the file");
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644))
-            .unwrap_or_else(|e| panic!("{e}"));
-        ensure_file(&file).unwrap_or_else(|e| panic!("{e}"));
+            .expect("widen the file's permissions");
+        ensure_file(&file).expect("narrow the existing file");
         assert_eq!(mode(&file), 0o600);
         assert_eq!(fs::read(&file).ok(), Some(b"x".to_vec()), "contents kept");
         let new = dir.join("new");
-        drop(create_new(&new).unwrap_or_else(|e| panic!("{e}")));
+        drop(create_new(&new).expect("create a new file"));
         assert_eq!(mode(&new), 0o600);
         let _ = fs::remove_dir_all(root);
     }

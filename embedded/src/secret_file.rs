@@ -78,10 +78,10 @@ mod tests {
     #[test]
     fn a_created_secret_is_kept() {
         let dir = std::env::temp_dir().join(format!("bazaar-secret-{}", ulid::Ulid::new()));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(&dir).expect("create the secret's directory");
         let path = dir.join("secret");
-        let first = load_or_create_secret(&path).unwrap_or_else(|e| panic!("{e}"));
-        let second = load_or_create_secret(&path).unwrap_or_else(|e| panic!("{e}"));
+        let first = load_or_create_secret(&path).expect("create the secret");
+        let second = load_or_create_secret(&path).expect("load the kept secret");
         assert_eq!(first, second);
         assert!(first.len() >= 64);
         let _ = std::fs::remove_dir_all(dir);
@@ -90,10 +90,10 @@ mod tests {
     #[test]
     fn short_or_empty_secret_files_are_refused() {
         let dir = std::env::temp_dir().join(format!("bazaar-secret-{}", ulid::Ulid::new()));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(&dir).expect("create the secret's directory");
         let path = dir.join("secret");
         for short in ["", "  \n", "too-short"] {
-            std::fs::write(&path, short).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(&path, short).expect("write a short secret");
             let refused = load_or_create_secret(&path);
             assert!(refused.is_err(), "{short:?} accepted: {refused:?}");
             assert_eq!(
@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn concurrent_starts_agree_on_one_secret() {
         let dir = std::env::temp_dir().join(format!("bazaar-secret-{}", ulid::Ulid::new()));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(&dir).expect("create the secret's directory");
         let path = dir.join("secret");
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
         let starts: Vec<_> = (0..8)
@@ -125,12 +125,12 @@ mod tests {
             .map(|start| {
                 start
                     .join()
-                    .unwrap_or_else(|_| panic!("a start panicked"))
-                    .unwrap_or_else(|e| panic!("{e}"))
+                    .expect("a start panicked")
+                    .expect("load or create the secret")
             })
             .collect();
         assert_eq!(secrets.len(), 1, "{secrets:?}");
-        let stored = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        let stored = std::fs::read_to_string(&path).expect("read the stored secret");
         assert!(secrets.contains(stored.trim()));
         let leftovers = std::fs::read_dir(&dir)
             .map(|entries| entries.count())

@@ -29,13 +29,13 @@ mod tests {
     use bazaar_adapters::config::BackendConfig;
 
     fn private_targets_allowed(bound: &str, explicit: Option<&str>) -> bool {
-        let bound: SocketAddr = bound.parse().unwrap_or_else(|e| panic!("{e}"));
+        let bound: SocketAddr = bound.parse().expect("parse the bound address");
         let env = match explicit {
             Some(value) => Source::pairs(&[("BAZAAR_ALLOW_PRIVATE_TARGETS", value)]),
             None => Source::pairs(&[]),
         };
         BackendConfig::from_source(&with_listen_defaults(bound, &env))
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("read the backend config")
             .notify
             .allow_private_targets
     }
@@ -54,16 +54,16 @@ mod tests {
 
     #[test]
     fn on_aws_private_targets_stay_refused_on_loopback_too() {
-        let bound: SocketAddr = "127.0.0.1:3000".parse().unwrap_or_else(|e| panic!("{e}"));
+        let bound: SocketAddr = "127.0.0.1:3000".parse().expect("parse the bound address");
         let env = Source::pairs(&[("BAZAAR_BACKEND", "aws")]);
         let config = BackendConfig::from_source(&with_listen_defaults(bound, &env))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("read the backend config");
         assert!(!config.notify.allow_private_targets);
     }
 
     #[test]
     fn presigned_urls_point_back_at_the_server() {
-        let bound: SocketAddr = "127.0.0.1:4000".parse().unwrap_or_else(|e| panic!("{e}"));
+        let bound: SocketAddr = "127.0.0.1:4000".parse().expect("parse the bound address");
         let env = Source::pairs(&[]);
         assert_eq!(
             with_listen_defaults(bound, &env)

@@ -53,11 +53,13 @@ fn create_admin_with(data: &DataDir, args: &[&str], password: &str) -> std::proc
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run bazaar: {e}"));
+        .expect("run bazaar create-admin");
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(password.as_bytes());
     }
-    child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+    child
+        .wait_with_output()
+        .expect("wait for bazaar create-admin")
 }
 
 /// A running `bazaar serve`, interrupted when dropped.
@@ -79,14 +81,14 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run bazaar: {e}"));
-        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+            .expect("run bazaar serve");
+        let stdout = child.stdout.take().expect("no stdout");
         let mut lines = BufReader::new(stdout).lines();
         let mut startup = Vec::new();
         let base_url = loop {
             let line = lines
                 .next()
-                .unwrap_or_else(|| panic!("bazaar exited before listening"))
+                .expect("bazaar exited before listening")
                 .unwrap_or_default();
             if let Some(rest) = line.strip_prefix("Bazaar listening on ") {
                 break rest
@@ -134,7 +136,7 @@ async fn login(base_url: &str, email: &str, password: &str) -> (u16, Value) {
         .json(&json!({"email": email, "password": password}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("send the login");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -196,7 +198,7 @@ async fn the_server_bootstraps_an_admin_from_its_environment_and_keeps_data() {
         .bearer_auth(&token)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("send GET /users/me after the restart");
     assert_eq!(me.status().as_u16(), 200);
     assert!(restarted.interrupt().success());
 }
@@ -213,7 +215,7 @@ fn on_aws_a_missing_secret_stops_the_start() {
         .env("AWS_SECRET_ACCESS_KEY", "x")
         .env("AWS_REGION", "us-east-1")
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run bazaar serve on AWS without a secret");
     assert!(!output.status.success());
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("JWT"),
@@ -227,7 +229,7 @@ fn on_aws_a_missing_secret_stops_the_start() {
         .env("BAZAAR_LISTEN", "127.0.0.1:0")
         .env("AWS_REGION", "us-east-1")
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run bazaar serve on AWS with a weak secret");
     assert!(!weak.status.success());
     assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 32"));
 }
@@ -243,7 +245,7 @@ async fn register(base_url: &str, name: &str, password: &str) -> (u16, Value) {
         }))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("send the registration");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -310,7 +312,7 @@ async fn an_existing_account_is_promoted_only_on_explicit_request() {
         .bearer_auth(&squatter_token)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("send GET /users/me with the squatter's token");
     assert_eq!(me.status().as_u16(), 401, "an older token survived");
     let (status, body) = login(&server.base_url, "ops@example.com", "ops-password-123").await;
     assert_eq!(status, 200, "{body}");

@@ -30,8 +30,8 @@ impl Drop for Running {
 async fn start(limits: Limits) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        .expect("bind a loopback port");
+    let address = listener.local_addr().expect("read the bound address");
     let data_dir = std::env::temp_dir().join(format!("bazaar-connections-{}", ulid::Ulid::new()));
     let data_dir_text = data_dir.display().to_string();
     let public_url = format!("http://{address}");
@@ -43,10 +43,10 @@ async fn start(limits: Limits) -> Running {
             "test-only:Zr8#Tq3$Wm6!Lp1&Vx4*Nc9@Hs2^Kd7",
         ),
     ]);
-    let settings = Settings::from_source(&source).unwrap_or_else(|e| panic!("{e}"));
+    let settings = Settings::from_source(&source).expect("read the test settings");
     let local = Local::start(&settings)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("start the local backend");
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(bazaar::serve_limited(
         listener,
@@ -101,10 +101,10 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let server = start(limits(1, 30, 16)).await;
     let mut slow = TcpStream::connect(server.address)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("connect to the server");
     slow.write_all(b"GET /api/v1/health HTTP/1.1\r\nhost: local\r\nx-slow: ")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("send the unfinished headers");
     let started = Instant::now();
     let answer = read_until_closed(&mut slow, Duration::from_secs(8)).await;
     assert!(answer.is_some(), "the slow connection was kept open");
@@ -127,12 +127,12 @@ async fn a_client_that_trickles_its_body_is_cut_off() {
     let server = start(limits(30, 2, 16)).await;
     let mut slow = TcpStream::connect(server.address)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("connect to the server");
     slow.write_all(
         b"POST /api/v1/users/login HTTP/1.1\r\nhost: local\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{",
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("send the start of the body");
     // A byte every half second: never idle for long, but never done.
     let started = Instant::now();
     let mut cut_off = false;
@@ -167,12 +167,12 @@ async fn connections_over_the_limit_are_closed() {
     for _ in 0..2 {
         let mut stream = TcpStream::connect(server.address)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("connect to the server");
         // A keep-alive request answered: the connection stays open and counted.
         stream
             .write_all(b"GET /api/v1/health HTTP/1.1\r\nhost: local\r\n\r\n")
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("send a keep-alive request");
         let mut buffer = [0u8; 4096];
         let n = stream.read(&mut buffer).await.unwrap_or(0);
         assert!(String::from_utf8_lossy(&buffer[..n]).contains(" 200 "));

@@ -40,7 +40,7 @@ async fn main() {
         Some(imports::run::MAX_IMPORT_BYTES),
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("create the import");
     let mut csv = String::with_capacity(rows * 70);
     csv.push_str("sku,name,description,category,price,currency,stock\n");
     for n in 0..rows {
@@ -56,21 +56,19 @@ async fn main() {
         .blobs
         .put(&import.key, csv.into_bytes(), "text/csv")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("put the CSV file");
 
     // Measure the import alone.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = resident_kib().unwrap_or(0);
     let started = Instant::now();
-    let event = event_for("bench", &import.key, size).unwrap_or_else(|e| panic!("{e}"));
-    handle(&server.app, event)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let event = event_for("bench", &import.key, size).expect("build the upload event");
+    handle(&server.app, event).await.expect("run the import");
     let elapsed = started.elapsed();
     let peak = resident_high_water_mark_kib().unwrap_or(0);
     let done = imports::get(&ports, &import.id)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("read the finished import");
     assert_eq!(done.created, rows as u64, "{done:?}");
     println!(
         "import of {rows} rows ({:.1} MiB): {:.1} s, {:.0} rows/s; resident memory {:.1} MiB before, peak {:.1} MiB during",

@@ -91,7 +91,7 @@ pub async fn server_with_failing_queue(backend: Backend) -> (TestServer, Arc<Fau
         .lock()
         .ok()
         .and_then(|slot| slot.clone())
-        .unwrap_or_else(|| panic!("the queue was not wrapped"));
+        .expect("the queue was not wrapped");
     (server, queue)
 }
 
@@ -215,6 +215,6 @@ pub async fn server_with_dying_store(backend: Backend) -> (TestServer, Arc<Dying
         .lock()
         .ok()
         .and_then(|slot| slot.clone())
-        .unwrap_or_else(|| panic!("the store was not wrapped"));
+        .expect("the store was not wrapped");
     (server, store)
 }

@@ -77,10 +77,7 @@ impl Client {
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Response {
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|error| panic!("request failed: {error}"));
+        let response = request.send().await.expect("send the request");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
@@ -188,7 +185,7 @@ impl Client {
                 bazaar_shared::users::PromoteExisting::No,
             )
             .await
-            .unwrap_or_else(|error| panic!("cannot create admin: {error:?}"));
+            .expect("create the admin");
         let response = self.login("root@example.com", "admin-password-1").await;
         response.expect(200);
         response.body["access_token"]

@@ -32,7 +32,7 @@ fn spawn() -> String {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
-        .unwrap_or_else(|error| panic!("no free port for moto: {error}"));
+        .expect("find a free port for moto");
     // The child is started from a thread that lives as long as the process, because Linux's
     // parent-death signal fires when the spawning *thread* exits.
     let (sent, received) = std::sync::mpsc::channel();

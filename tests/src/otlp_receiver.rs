@@ -40,23 +40,23 @@ impl OtlpReceiver {
     /// Starts the receiver on its own thread and runtime.
     pub fn start() -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap_or_else(|error| panic!("cannot bind loopback: {error}"));
+            .expect("bind a loopback port for the OTLP receiver");
         let address = listener
             .local_addr()
-            .unwrap_or_else(|error| panic!("{error}"));
+            .expect("read the OTLP receiver's address");
         listener
             .set_nonblocking(true)
-            .unwrap_or_else(|error| panic!("{error}"));
+            .expect("make the OTLP listener non-blocking");
         let spans: Arc<Mutex<Vec<ReceivedSpan>>> = Arc::default();
         let kept = spans.clone();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .unwrap_or_else(|error| panic!("{error}"));
+                .expect("build the OTLP receiver's runtime");
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener)
-                    .unwrap_or_else(|error| panic!("{error}"));
+                    .expect("hand the OTLP listener to tokio");
                 let app = Router::new().route(
                     "/v1/traces",
                     post(move |body: Bytes| {

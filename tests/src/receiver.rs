@@ -57,10 +57,8 @@ impl Receiver {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .unwrap_or_else(|error| panic!("cannot bind loopback: {error}"));
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|error| panic!("{error}"));
+            .expect("bind a loopback port for the receiver");
+        let address = listener.local_addr().expect("read the receiver's address");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

@@ -61,10 +61,10 @@ impl RuntimeApi {
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .unwrap_or_else(|error| panic!("no loopback port for the runtime API: {error}"));
+            .expect("bind a loopback port for the runtime API");
         let address = listener
             .local_addr()
-            .unwrap_or_else(|error| panic!("{error}"));
+            .expect("read the runtime API's address");
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, routes).await;
         });

@@ -92,7 +92,7 @@ impl TestServer {
     /// [`RecordingStore`]); the recorder is returned beside the server.
     pub async fn start_recording(backend: Backend) -> (Self, Arc<RecordingStore>) {
         let (server, recorder) = Self::launch(backend, 5, Setup::Recorded, None).await;
-        let recorder = recorder.unwrap_or_else(|| panic!("the store is not recorded"));
+        let recorder = recorder.expect("the store is not recorded");
         (server, recorder)
     }
 
@@ -121,10 +121,10 @@ impl TestServer {
     ) -> (Self, Option<Arc<RecordingStore>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .unwrap_or_else(|error| panic!("cannot bind loopback: {error}"));
+            .expect("bind a loopback port for the test server");
         let address = listener
             .local_addr()
-            .unwrap_or_else(|error| panic!("{error}"));
+            .expect("read the test server's address");
         let base_url = format!("http://{address}");
         let mut data_dir = None;
         let mut aws = None;
@@ -156,19 +156,19 @@ impl TestServer {
                 use bazaar_adapters::aws::provision;
                 provision::create_table(&sdk, &table)
                     .await
-                    .unwrap_or_else(|e| panic!("{e}"));
+                    .expect("create the test table");
                 provision::create_bucket(&sdk, &bucket)
                     .await
-                    .unwrap_or_else(|e| panic!("{e}"));
+                    .expect("create the test bucket");
                 provision::verify_sender(&sdk, crate::moto::VERIFIED_SENDER)
                     .await
-                    .unwrap_or_else(|e| panic!("{e}"));
+                    .expect("verify the test sender");
                 let mut queue_urls = HashMap::new();
                 for queue in bazaar_api::functions::queues() {
                     let (url, dlq) =
                         provision::create_queue(&sdk, &prefix, queue, max_receives, 30)
                             .await
-                            .unwrap_or_else(|e| panic!("{e}"));
+                            .expect("create the functions' queues");
                     queue_urls.insert(queue.to_owned(), url);
                     queue_urls.insert(format!("{queue}-dlq"), dlq);
                 }
@@ -324,15 +324,14 @@ async fn customised_app(
     customise: impl FnOnce(&mut Ports),
 ) -> Local {
     let source = Source::new(|name| test_setting(name, settings));
-    let mut settings = Settings::from_source(&source)
-        .unwrap_or_else(|error| panic!("the test settings are refused: {error}"));
+    let mut settings = Settings::from_source(&source).expect("read the test settings");
     settings.backend = config.clone();
     Local::start_with(&settings, sdk, |ports| {
         customise(ports);
         sent.wrap(&mut ports.notifiers);
     })
     .await
-    .unwrap_or_else(|error| panic!("cannot start the test app: {error}"))
+    .expect("start the test app")
 }
 
 impl Drop for TestServer {

@@ -17,10 +17,10 @@ impl SmtpReceiver {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
-            .unwrap_or_else(|error| panic!("cannot bind loopback: {error}"));
+            .expect("bind a loopback port for the SMTP receiver");
         let address = listener
             .local_addr()
-            .unwrap_or_else(|error| panic!("{error}"));
+            .expect("read the SMTP receiver's address");
         let messages: Arc<Mutex<Vec<String>>> = Arc::default();
         let store = messages.clone();
         let task = tokio::spawn(async move {

@@ -358,7 +358,7 @@ async fn the_admin_bootstrap_never_takes_over_an_account(backend: Backend) {
             PromoteExisting::Yes,
         )
         .await
-        .unwrap_or_else(|error| panic!("{error:?}"));
+        .expect("promote the squatter to admin");
     assert_eq!(promoted, AdminBootstrap::Promoted(squatter_id));
     client
         .get("/api/v1/users/me", Some(&squatter_token))
@@ -385,7 +385,7 @@ async fn the_admin_bootstrap_never_reactivates_a_deactivated_admin(backend: Back
             PromoteExisting::No,
         )
         .await
-        .unwrap_or_else(|error| panic!("{error:?}"));
+        .expect("create the first admin");
     let AdminBootstrap::Created(first_id) = first else {
         panic!("not created: {first:?}");
     };
@@ -425,7 +425,7 @@ async fn the_admin_bootstrap_never_reactivates_a_deactivated_admin(backend: Back
             PromoteExisting::No,
         )
         .await
-        .unwrap_or_else(|error| panic!("{error:?}"));
+        .expect("create an admin over the active one");
     assert!(matches!(kept, AdminBootstrap::AlreadyAdmin(_)), "{kept:?}");
     client
         .login("root@example.com", "admin-password-1")

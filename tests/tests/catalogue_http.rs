@@ -1369,7 +1369,7 @@ async fn out_of_stock_is_recorded_once_per_transition(backend: Backend) {
         .store
         .query(&Query::partition(Index::Primary, format!("PRODUCT#{id}")).prefix("STOCK#"))
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("query the product's stock records");
     let transitions: Vec<String> = records
         .items
         .iter()
@@ -1498,7 +1498,7 @@ async fn settle(server: &TestServer, client: &Client, admin: &str, recorder: &Re
             .store
             .query(&notifications)
             .await
-            .unwrap_or_else(|error| panic!("{error}"));
+            .expect("query the user's notifications");
         if !page.items.is_empty() {
             notified = true;
             break;

@@ -53,7 +53,7 @@ async fn fifty_concurrent_decrements_of_ten_succeed_exactly_ten_times(backend: B
             Cond::NotExists,
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("put the stock of ten");
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..50 {
         let ports = ports.clone();
@@ -71,18 +71,14 @@ async fn fifty_concurrent_decrements_of_ten_succeed_exactly_ten_times(backend: B
     }
     let (mut won, mut refused) = (0, 0);
     while let Some(result) = tasks.join_next().await {
-        match result.unwrap_or_else(|e| panic!("{e}")) {
+        match result.expect("join a decrement task") {
             Ok(_) => won += 1,
             Err(StoreError::ConditionFailed) => refused += 1,
             Err(other) => panic!("unexpected error {other}"),
         }
     }
     assert_eq!((won, refused), (10, 40));
-    let stored = ports
-        .store
-        .get(&key)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let stored = ports.store.get(&key).await.expect("get the stock");
     assert_eq!(stored.and_then(|i| i.get("stock").cloned()), Some(json!(0)));
 }
 
@@ -93,7 +89,7 @@ async fn a_transaction_with_one_failing_condition_writes_nothing(backend: Backen
         .store
         .put(item(json!({"pk": "A", "sk": "1", "n": 1})), Cond::Always)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("put item A");
     let ops = vec![
         TxOp::Put {
             item: item(json!({"pk": "B", "sk": "1"})),
@@ -131,7 +127,7 @@ async fn a_transaction_with_one_failing_condition_writes_nothing(backend: Backen
         .store
         .put(item(json!({"pk": "C", "sk": "1"})), Cond::Always)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("put item C");
     let ops = vec![
         TxOp::Put {
             item: item(json!({"pk": "B", "sk": "1"})),
@@ -151,7 +147,7 @@ async fn a_transaction_with_one_failing_condition_writes_nothing(backend: Backen
         .store
         .transact(ops)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run the transaction whose conditions are met");
     assert!(
         ports
             .store
@@ -172,7 +168,7 @@ async fn single_item_writes_honour_their_conditions(backend: Backend) {
     store
         .put(first.clone(), Cond::NotExists)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("put the first profile");
     assert_eq!(
         store.put(first, Cond::NotExists).await,
         Err(StoreError::ConditionFailed)
@@ -184,7 +180,7 @@ async fn single_item_writes_honour_their_conditions(backend: Backend) {
             Cond::eq("version", 1),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("update the profile at version 1");
     assert_eq!(updated.get("version"), Some(&json!(2)));
     assert_eq!(updated.get("name"), Some(&json!("new")));
     // A stale version is refused and changes nothing.
@@ -210,7 +206,7 @@ async fn single_item_writes_honour_their_conditions(backend: Backend) {
     store
         .delete(&key, Cond::Exists)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("delete the existing profile");
     assert_eq!(store.get(&key).await, Ok(None));
     assert_eq!(
         store.delete(&key, Cond::Exists).await,
@@ -219,7 +215,7 @@ async fn single_item_writes_honour_their_conditions(backend: Backend) {
     store
         .delete(&key, Cond::Always)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("delete the missing profile unconditionally");
 }
 
 async fn queries_read_one_partition_in_order_a_page_at_a_time(backend: Backend) {
@@ -233,13 +229,13 @@ async fn queries_read_one_partition_in_order_a_page_at_a_time(backend: Backend) 
         store
             .put(entry, Cond::Always)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("put an address");
     }
     for other in [("USER#q", "PROFILE"), ("USER#r", "ADDRESS#00")] {
         store
             .put(item(json!({"pk": other.0, "sk": other.1})), Cond::Always)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("put an item outside the query");
     }
     let read_all = |query: Query| {
         let store = store.clone();
@@ -247,7 +243,7 @@ async fn queries_read_one_partition_in_order_a_page_at_a_time(backend: Backend) 
             let mut seen = Vec::new();
             let mut query = query;
             loop {
-                let page = store.query(&query).await.unwrap_or_else(|e| panic!("{e}"));
+                let page = store.query(&query).await.expect("query a page");
                 assert!(page.items.len() <= query.limit);
                 seen.extend(
                     page.items
@@ -294,7 +290,7 @@ async fn read_pages(store: &dyn Store, query: Query) -> (Vec<String>, usize) {
     let mut pages = 0;
     let mut query = query;
     loop {
-        let page = store.query(&query).await.unwrap_or_else(|e| panic!("{e}"));
+        let page = store.query(&query).await.expect("query a page");
         pages += 1;
         assert!(pages <= 50, "pagination does not terminate");
         assert!(page.items.len() <= query.limit);
@@ -323,10 +319,7 @@ async fn sort_key_ranges_are_inclusive_and_paginate(backend: Backend) {
             "pk": "USER#r", "sk": format!("EVENT#{n:02}"),
             "gsi1pk": "FEED#r", "gsi1sk": format!("T#{:02}", 20 - n),
         }));
-        store
-            .put(event, Cond::Always)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        store.put(event, Cond::Always).await.expect("put an event");
     }
     for (pk, sk) in [
         ("USER#r", "ALERT#05"),
@@ -337,7 +330,7 @@ async fn sort_key_ranges_are_inclusive_and_paginate(backend: Backend) {
         store
             .put(other, Cond::Always)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("put an item outside the range");
     }
     let middle = strings(&["EVENT#03", "EVENT#04", "EVENT#05", "EVENT#06"]);
     let reversed: Vec<String> = middle.iter().rev().cloned().collect();
@@ -358,7 +351,7 @@ async fn sort_key_ranges_are_inclusive_and_paginate(backend: Backend) {
     let first = store
         .query(&primary.clone().descending().limit(2))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("query the first two events");
     assert_eq!(first.items.len(), 2);
     assert_eq!(
         first.last_key.as_ref().and_then(|k| k.get("sk")),
@@ -427,7 +420,7 @@ async fn batch_reads_return_what_exists(backend: Backend) {
         store
             .put(line, Cond::Always)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("put a cart line");
     }
     let sorted_keys = |items: &[Item]| {
         let mut keys: Vec<Key> = items.iter().filter_map(Key::of).collect();
@@ -444,7 +437,7 @@ async fn batch_reads_return_what_exists(backend: Backend) {
     let found = store
         .get_many(&mixed)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("get the present and missing lines");
     assert_eq!(
         sorted_keys(&found),
         [
@@ -461,16 +454,13 @@ async fn batch_reads_return_what_exists(backend: Backend) {
     let nothing = store
         .get_many(&[Key::new("CART#b", "LINE#999")])
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("get a missing line");
     assert!(nothing.is_empty(), "{nothing:?}");
 
     let hundred: Vec<Key> = (0..100)
         .map(|n| Key::new("CART#b", format!("LINE#{n:03}")))
         .collect();
-    let found = store
-        .get_many(&hundred)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let found = store.get_many(&hundred).await.expect("get a hundred lines");
     assert_eq!(sorted_keys(&found), hundred);
     let mut quantities: Vec<i64> = found
         .iter()
@@ -507,12 +497,12 @@ async fn an_undeleted_message_returns_and_is_dead_lettered_after_n_receives(back
     )]);
     q.send(queue, "hello", &attributes)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("send the message");
     let visibility = Duration::from_secs(1);
     let first = q
         .receive(queue, 10, visibility)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("receive the message");
     assert_eq!(first.len(), 1);
     assert_eq!(
         (first[0].body.as_str(), first[0].receive_count),
@@ -522,7 +512,7 @@ async fn an_undeleted_message_returns_and_is_dead_lettered_after_n_receives(back
     let hidden = q
         .receive(queue, 10, visibility)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("receive while the message is hidden");
     assert!(
         hidden.is_empty(),
         "an in-flight message was handed out twice"
@@ -531,7 +521,7 @@ async fn an_undeleted_message_returns_and_is_dead_lettered_after_n_receives(back
     let second = q
         .receive(queue, 10, visibility)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("receive the message again");
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].receive_count, 2);
     assert_eq!(second[0].message_id, first[0].message_id);
@@ -540,12 +530,12 @@ async fn an_undeleted_message_returns_and_is_dead_lettered_after_n_receives(back
     let third = q
         .receive(queue, 10, visibility)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("receive a third time");
     assert!(third.is_empty(), "{third:?}");
     let dead = q
         .receive(&dead_letter_queue(queue), 10, visibility)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("receive from the dead-letter queue");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, "hello");
     assert_eq!(
@@ -562,29 +552,29 @@ async fn deleted_messages_are_gone(backend: Backend) {
     for n in 0..3 {
         q.send(queue, &format!("message {n}"), &Attributes::new())
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("send a message");
     }
     let visibility = Duration::from_secs(1);
     let received = q
         .receive(queue, 10, visibility)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("receive the messages");
     let bodies: HashSet<String> = received.iter().map(|m| m.body.clone()).collect();
     assert_eq!(bodies.len(), 3, "{bodies:?}");
     for message in &received {
         q.delete(queue, &message.receipt_handle)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("delete a message");
     }
     // Deleting again with the same (now stale) handle is harmless.
     q.delete(queue, &received[0].receipt_handle)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("delete a message again");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let again = q
         .receive(queue, 10, visibility)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("receive after the deletes");
     assert!(again.is_empty(), "{again:?}");
 }
 
@@ -599,7 +589,7 @@ async fn blobs_round_trip_through_presigned_urls(backend: Backend) {
             "text/plain; charset=utf-8",
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("put the text blob");
     let stored = blobs.get("docs/فاکتور 1.txt").await.ok().flatten();
     assert_eq!(
         stored.as_ref().map(|b| b.body.as_slice()),
@@ -615,13 +605,13 @@ async fn blobs_round_trip_through_presigned_urls(backend: Backend) {
     let upload = blobs
         .presign_put(&key, "image/png", None, Duration::from_secs(300))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("presign the upload");
     assert_eq!(upload.method, "PUT");
     let mut request = http.put(&upload.url).body(vec![137u8, 80, 78, 71]);
     for (name, value) in &upload.headers {
         request = request.header(name, value);
     }
-    let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+    let response = request.send().await.expect("send the presigned upload");
     assert!(
         response.status().is_success(),
         "upload refused: {}",
@@ -640,12 +630,12 @@ async fn blobs_round_trip_through_presigned_urls(backend: Backend) {
     let download = blobs
         .presign_get(&key, Duration::from_secs(300))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("presign the download");
     let fetched = http
         .get(&download.url)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("send the presigned download");
     assert!(fetched.status().is_success());
     assert_eq!(
         fetched.bytes().await.ok().map(|b| b.to_vec()),
@@ -670,7 +660,7 @@ async fn a_sized_presigned_upload_signs_its_length(backend: Backend) {
             Duration::from_secs(300),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("presign the sized upload");
     let mut headers = upload.headers.clone();
     headers.sort();
     assert_eq!(
@@ -684,7 +674,7 @@ async fn a_sized_presigned_upload_signs_its_length(backend: Backend) {
     for (name, value) in &upload.headers {
         request = request.header(name, value);
     }
-    let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+    let response = request.send().await.expect("send the sized upload");
     assert!(
         response.status().is_success(),
         "upload refused: {}",
@@ -712,7 +702,7 @@ async fn blobs_are_read_by_range(backend: Backend) {
     blobs
         .put(&key, body.clone(), "text/csv")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("put the CSV blob");
     let range = |start: u64, len: u64| {
         let blobs = blobs.clone();
         let key = key.clone();
@@ -720,7 +710,7 @@ async fn blobs_are_read_by_range(backend: Backend) {
             blobs
                 .get_range(&key, start, len)
                 .await
-                .unwrap_or_else(|e| panic!("{e}"))
+                .expect("read a range")
         }
     };
     assert_eq!(
@@ -771,7 +761,7 @@ async fn pipeline_user(server: &TestServer, name: &str) -> String {
             bazaar_shared::users::PromoteExisting::No,
         )
         .await
-        .unwrap_or_else(|error| panic!("{error:?}"));
+        .expect("create the pipeline user");
     match created {
         bazaar_shared::users::AdminBootstrap::Created(id) => id,
         other => panic!("not created: {other:?}"),
@@ -805,12 +795,12 @@ async fn an_event_stranded_in_the_outbox_is_still_delivered(backend: Backend) {
         ports.clock.as_ref(),
     );
     let staged = Staged::new(outbox::NOTIFICATIONS_QUEUE, event.clone());
-    let write = staged.write().unwrap_or_else(|e| panic!("{e}"));
+    let write = staged.write().expect("stage the event's outbox write");
     ports
         .store
         .transact(vec![write])
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("commit the outbox entry");
     // Younger than the grace period: the sweeper leaves it to the (dead) request.
     assert_eq!(
         outbox::sweep(&ports, Duration::from_secs(3600)).await.ok(),
@@ -834,7 +824,7 @@ async fn an_event_stranded_in_the_outbox_is_still_delivered(backend: Backend) {
             .store
             .query(&query)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("query the user's notifications");
         let inbox = of_event(&page.items, &event.id, "inbox");
         if !inbox.is_empty() {
             assert_eq!(inbox.len(), 1);
@@ -865,13 +855,13 @@ async fn redelivered_events_are_handled_once_and_poison_is_dead_lettered(backend
             .queue
             .send(queue, &body, &Attributes::new())
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("send the event");
     }
     ports
         .queue
         .send(queue, "{not an event", &Attributes::new())
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("send a message that is no event");
     let visibility = Duration::from_secs(1);
     for _ in 0..4 {
         bazaar::workers::deliver_batch(
@@ -881,7 +871,7 @@ async fn redelivered_events_are_handled_once_and_poison_is_dead_lettered(backend
             visibility,
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("deliver a batch");
         tokio::time::sleep(Duration::from_millis(1200)).await;
     }
     let query = Query::partition(Index::Primary, format!("USER#{user}")).prefix("NOTIFICATION#");
@@ -889,7 +879,7 @@ async fn redelivered_events_are_handled_once_and_poison_is_dead_lettered(backend
         .store
         .query(&query)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("query the user's notifications");
     assert_eq!(
         (
             of_event(&recorded.items, &event.id, "inbox").len(),
@@ -903,13 +893,13 @@ async fn redelivered_events_are_handled_once_and_poison_is_dead_lettered(backend
         .queue
         .receive(queue, 10, visibility)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("receive what is left");
     assert!(left.is_empty(), "{left:?}");
     let dead = ports
         .queue
         .receive(&dead_letter_queue(queue), 10, visibility)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("receive from the dead-letter queue");
     let dead_bodies: Vec<&str> = dead.iter().map(|m| m.body.as_str()).collect();
     assert_eq!(dead_bodies, ["{not an event"]);
 }

@@ -15,7 +15,7 @@ fn settings(pairs: &[(&str, &str)]) -> Settings {
         ("BAZAAR_QUEUE_PREFIX", "function-ports-"),
     ];
     all.extend_from_slice(pairs);
-    Settings::from_source(&Source::pairs(&all)).unwrap_or_else(|error| panic!("{error}"))
+    Settings::from_source(&Source::pairs(&all)).expect("read the function settings")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,11 +57,7 @@ async fn upload(presigned: &Value, body: Vec<u8>, skip: &[&str]) -> reqwest::Sta
             }
         }
     }
-    request
-        .send()
-        .await
-        .unwrap_or_else(|error| panic!("upload failed: {error}"))
-        .status()
+    request.send().await.expect("send the upload").status()
 }
 
 async fn images_of(client: &Client, product_id: &str) -> Vec<String> {
@@ -142,7 +138,7 @@ async fn an_admin_uploads_an_image_through_a_presigned_url(backend: Backend) {
         assert!(image_url.starts_with(&server.base_url), "{image_url}");
         let served = reqwest::get(&image_url)
             .await
-            .unwrap_or_else(|error| panic!("{error}"));
+            .expect("get the served image");
         assert_eq!(served.status().as_u16(), 200);
         assert_eq!(
             served
@@ -312,7 +308,7 @@ async fn an_upload_of_another_size_is_refused(backend: Backend) {
             let image_url = presigned.body["image_url"].as_str().unwrap_or_default();
             let served = reqwest::get(image_url)
                 .await
-                .unwrap_or_else(|error| panic!("{error}"));
+                .expect("get the image URL of the refused upload");
             assert_eq!(
                 served.status().as_u16(),
                 404,

@@ -70,11 +70,7 @@ async fn import_and_wait(
         }
     }
     let size = csv.len();
-    let uploaded = upload
-        .body(csv)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let uploaded = upload.body(csv).send().await.expect("upload the CSV file");
     assert!(
         uploaded.status().is_success(),
         "upload refused: {}",
@@ -83,10 +79,10 @@ async fn import_and_wait(
     if server.backend == Backend::Aws {
         // moto sends no bucket notifications: deliver the event S3 would send.
         let key = format!("imports/{id}/{file_name}");
-        let event = event_for("assets", &key, size).unwrap_or_else(|e| panic!("{e}"));
+        let event = event_for("assets", &key, size).expect("build the upload event");
         handle(&server.app, event)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("handle the upload event");
     }
     wait_until_finished(client, admin, &id, patience).await
 }
@@ -357,13 +353,13 @@ async fn an_interrupted_import_resumes_without_duplicates(backend: Backend) {
             Cond::Exists,
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("rewind the import to a checkpoint");
     // The event is delivered again (S3 retries): the run resumes from the checkpoint.
     let event = event_for("assets", &format!("imports/{id}/rows.csv"), csv.len())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("build the upload event");
     handle(&server.app, event)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("handle the redelivered upload event");
     let resumed = wait_until_finished(&client, &admin, &id, Duration::from_secs(60)).await;
     assert_eq!(resumed.body["status"], "done");
     // Rows 9..=21 were read again: 13 more reads, each finding its product unchanged.
@@ -472,7 +468,7 @@ async fn listed_as_running(server: &TestServer) -> Vec<String> {
         .store
         .query(&query)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("query the running imports");
     page.items
         .iter()
         .filter_map(|item| item.get("id").and_then(Value::as_str).map(str::to_owned))
@@ -510,11 +506,11 @@ async fn the_sweeper_resumes_an_import_whose_run_died(backend: Backend) {
         .body(csv.clone())
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("upload the CSV file");
     assert!(uploaded.status().is_success(), "{}", uploaded.status());
     if server.backend == Backend::Aws {
         let event = event_for("assets", &format!("imports/{id}/rows.csv"), csv.len())
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("build the upload event");
         assert!(handle(&server.app, event).await.is_err());
     }
     let started = std::time::Instant::now();
@@ -544,7 +540,7 @@ async fn the_sweeper_resumes_an_import_whose_run_died(backend: Backend) {
     };
     let swept = sweep(server.app.clone())
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("sweep while the lease is live");
     assert_eq!(swept["resumed"], 0, "{swept}");
     assert_eq!(swept["busy"], 1, "{swept}");
 
@@ -557,8 +553,8 @@ async fn the_sweeper_resumes_an_import_whose_run_died(backend: Backend) {
         bazaar_shared::imports::sweep(&products)
     );
     let (first, second) = (
-        first.unwrap_or_else(|e| panic!("{e}")),
-        second.unwrap_or_else(|e| panic!("{e}")),
+        first.expect("the first sweep"),
+        second.expect("the second sweep"),
     );
     assert!(first.resumed + second.resumed >= 1, "{first:?} {second:?}");
     assert_eq!(first.failed + second.failed, 0, "{first:?} {second:?}");
@@ -642,7 +638,7 @@ async fn an_import_upload_is_bounded_by_its_announced_size(backend: Backend) {
         // moto does not check signatures; S3 and the local server refuse another length.
         let mut larger = csv.clone().into_bytes();
         larger.extend_from_slice(&[b'x'; 4096]);
-        let status = put(larger).await.unwrap_or_else(|e| panic!("{e}")).status();
+        let status = put(larger).await.expect("send the larger upload").status();
         assert!(
             status.is_client_error(),
             "a larger file was accepted: {status}"
@@ -650,7 +646,7 @@ async fn an_import_upload_is_bounded_by_its_announced_size(backend: Backend) {
     }
     let status = put(csv.into_bytes())
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("send the upload of the signed length")
         .status();
     assert!(
         status.is_success(),

@@ -159,8 +159,7 @@ fn catalogue_problems(specs: &[Function]) -> Problems {
 /// Binaries as Cargo discovers them: `src/bin/<name>.rs` and `src/bin/<name>/main.rs`.
 fn binaries() -> BTreeSet<String> {
     let dir = repo_root().join("functions/src/bin");
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()));
+    let entries = std::fs::read_dir(&dir).expect("list functions/src/bin");
     let mut names = BTreeSet::new();
     for entry in entries {
         let path = entry.expect("directory entry").path();
@@ -1546,8 +1545,8 @@ fn monitoring_parameter_for(
 #[test]
 fn the_monitoring_stack_gets_every_parameter_it_declares() {
     let mut problems = Problems::default();
-    let document: Yaml = serde_yaml::from_str(&read("monitoring.yaml"))
-        .unwrap_or_else(|error| panic!("monitoring.yaml is not valid YAML: {error}"));
+    let document: Yaml =
+        serde_yaml::from_str(&read("monitoring.yaml")).expect("parse monitoring.yaml as YAML");
     let declared = mapping_keys(get(&document, "Parameters"));
     let template = Template::load();
     let nested = monitoring_apps(&template);
@@ -1706,8 +1705,8 @@ fn every_metric_the_infrastructure_names_is_recorded() {
     }
     // Grafana reads Prometheus names: a histogram also as _bucket, _count and _sum.
     let grafana = "infra/observability/grafana/dashboards/bazaar.json";
-    let dashboard: serde_json::Value = serde_json::from_str(&read(grafana))
-        .unwrap_or_else(|error| panic!("{grafana} is not JSON: {error}"));
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read(grafana)).expect("parse the Grafana dashboard as JSON");
     let mut expressions = Vec::new();
     collect_exprs(&dashboard, &mut expressions);
     for expr in &expressions {
@@ -1801,8 +1800,8 @@ fn is_set_condition(condition: &Yaml, parameter: &str) -> bool {
 /// template.yaml: the parameter (default ""), a condition on it, and on every function
 /// (directly or through Globals.Function) the conditional layer and the endpoint variable.
 fn sam_collector_problems(problems: &mut Problems) {
-    let document: Yaml = serde_yaml::from_str(&read("template.yaml"))
-        .unwrap_or_else(|error| panic!("template.yaml is not valid YAML: {error}"));
+    let document: Yaml =
+        serde_yaml::from_str(&read("template.yaml")).expect("parse template.yaml as YAML");
     let parameter = SAM_COLLECTOR_PARAMETER;
     match get_path(&document, &["Parameters", parameter]) {
         None => problems.add(format!("template.yaml: no parameter {parameter}")),

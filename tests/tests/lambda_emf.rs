@@ -62,7 +62,7 @@ async fn run_on_lambda_with(
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|error| panic!("cannot start the probe: {error}"));
+        .expect("start the probe");
     let answers = runtime.answers(count, Duration::from_secs(60)).await;
     assert_eq!(answers.len(), count, "{function} answered {answers:?}");
     assert!(
@@ -106,7 +106,7 @@ async fn an_http_function_on_lambda_writes_emf_and_logs_the_aws_request_ids() {
     let sdk = moto::sdk_config().await;
     provision::create_table(&sdk, &table)
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("create the test table");
     let route = "/api/v1/products/{id}";
     let path = "/api/v1/products/01JNOSUCHPRODUCT0000000000";
     let event = json!({
@@ -192,7 +192,7 @@ async fn a_consumer_on_lambda_counts_each_message_and_its_age_in_emf() {
     let sdk = moto::sdk_config().await;
     provision::create_table(&sdk, &table)
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("create the test table");
     let sent = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |now| now.as_millis() - 2_000);
@@ -269,7 +269,7 @@ async fn a_consumer_on_lambda_continues_the_senders_trace_and_exports_before_ans
     let sdk = moto::sdk_config().await;
     provision::create_table(&sdk, &table)
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("create the test table");
     let collector = OtlpReceiver::start();
     let (trace_id, parent_id) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
     let event = json!({"Records": [{

@@ -561,7 +561,7 @@ async fn email_brings_a_welcome_and_an_order_confirmation_in_the_users_language(
             bazaar_tests::moto::endpoint()
         ))
         .await
-        .unwrap_or_else(|error| panic!("{error}"))
+        .expect("get moto's data dump")
         .json()
         .await
         .unwrap_or_default();
@@ -616,14 +616,14 @@ async fn admins_message_users_and_subscribers_on_every_channel(backend: Backend)
                 .attributes("PlatformCredential", "test-key")
                 .send()
                 .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+                .expect("create the SNS platform application");
             let endpoint = sns
                 .create_platform_endpoint()
                 .platform_application_arn(app.platform_application_arn().unwrap_or_default())
                 .token("device-token-1")
                 .send()
                 .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+                .expect("create the SNS platform endpoint");
             endpoint.endpoint_arn().unwrap_or_default().to_owned()
         }
     };
@@ -750,8 +750,8 @@ async fn local_email_goes_to_a_configured_smtp_server() {
     let smtp = bazaar_tests::smtp_receiver::SmtpReceiver::start().await;
     let url = smtp.url();
     let server = TestServer::start_customised(Backend::Embedded, 5, move |ports| {
-        let email = SmtpEmail::new(&url, "Bazaar <no-reply@bazaar.test>")
-            .unwrap_or_else(|error| panic!("{error}"));
+        let email =
+            SmtpEmail::new(&url, "Bazaar <no-reply@bazaar.test>").expect("build the SMTP notifier");
         ports.notifiers.email = std::sync::Arc::new(email);
     })
     .await;

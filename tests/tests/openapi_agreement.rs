@@ -18,8 +18,7 @@ const PROBLEM_REF: &str = "#/components/schemas/Problem";
 const PROBLEM_MEDIA_TYPE: &str = "application/problem+json";
 
 fn document() -> Value {
-    serde_yaml::from_str(DOCUMENT)
-        .unwrap_or_else(|error| panic!("docs/openapi.yaml is not valid YAML: {error}"))
+    serde_yaml::from_str(DOCUMENT).expect("parse docs/openapi.yaml as YAML")
 }
 
 fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
@@ -78,7 +77,7 @@ impl Operation<'_> {
 fn operations(document: &Value) -> Vec<Operation<'_>> {
     let paths = get(document, "paths")
         .and_then(Value::as_mapping)
-        .unwrap_or_else(|| panic!("docs/openapi.yaml has no `paths`"));
+        .expect("docs/openapi.yaml has no `paths`");
     let mut found = Vec::new();
     for (path, path_item) in paths {
         let path = path
@@ -322,9 +321,8 @@ fn the_problem_schema_has_the_contract_fields() {
     let problem = get(&document, "components")
         .and_then(|components| get(components, "schemas"))
         .and_then(|schemas| get(schemas, "Problem"))
-        .unwrap_or_else(|| panic!("components.schemas.Problem is missing"));
-    let properties =
-        get(problem, "properties").unwrap_or_else(|| panic!("Problem has no properties"));
+        .expect("components.schemas.Problem is missing");
+    let properties = get(problem, "properties").expect("Problem has no properties");
     let missing: Vec<&str> = ["type", "title", "status", "detail", "errors"]
         .into_iter()
         .filter(|field| get(properties, field).is_none())
@@ -334,9 +332,9 @@ fn the_problem_schema_has_the_contract_fields() {
         .and_then(|errors| get(errors, "items"))
         .map(|items| resolve(&document, items))
         .unwrap_or_else(|| Err("Problem.errors has no items".to_owned()))
-        .unwrap_or_else(|error| panic!("{error}"));
-    let item_properties = get(errors, "properties")
-        .unwrap_or_else(|| panic!("Problem.errors items have no properties"));
+        .expect("resolve the Problem.errors items");
+    let item_properties =
+        get(errors, "properties").expect("Problem.errors items have no properties");
     for field in ["field", "message"] {
         assert!(
             get(item_properties, field).is_some(),

@@ -163,7 +163,7 @@ impl Shop {
             .products()
             .get(product)
             .await
-            .unwrap_or_else(|error| panic!("{error}"));
+            .expect("get the product");
         assert!(
             item.available >= 0 && item.reserved >= 0,
             "negative stock: {item:?}"
@@ -178,7 +178,7 @@ impl Shop {
             .get(product)
             .await
             .map(|product| product.reserved)
-            .unwrap_or_else(|error| panic!("{error}"))
+            .expect("get the product")
     }
 
     /// Waits until the order's status is `status` (the pipeline runs in the background).
@@ -206,7 +206,7 @@ impl Shop {
             .store
             .query(&query)
             .await
-            .unwrap_or_else(|error| panic!("{error}"));
+            .expect("query the provider's ledger");
         let sk = |item: &serde_json::Map<String, Value>| text(&item["sk"]);
         let captured = page
             .items
@@ -241,7 +241,7 @@ impl Shop {
             .store
             .query(&query)
             .await
-            .unwrap_or_else(|error| panic!("{error}"))
+            .expect("query the partition")
             .items
     }
 
@@ -318,7 +318,7 @@ impl Shop {
             .store
             .get(&keys::unpaid_order_count(&buyer.id))
             .await
-            .unwrap_or_else(|error| panic!("{error}"))
+            .expect("get the unpaid-order counter")
             .and_then(|item| item.get("count").and_then(Value::as_i64))
             .unwrap_or_default()
     }
@@ -450,7 +450,7 @@ async fn an_order_goes_from_placing_to_delivery_and_refund(backend: Backend) {
     assert_eq!(invoice.body["lines"][0]["quantity"], json!(3));
     let document = reqwest::get(text(&invoice.body["document_url"]))
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("get the invoice document");
     assert_eq!(document.status().as_u16(), 200);
     assert_eq!(
         document
@@ -1215,7 +1215,7 @@ async fn a_poison_message_is_dead_lettered_while_its_batch_succeeds(backend: Bac
             &Default::default(),
         )
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("send the poison message");
     let order = shop.order(&buyer, &product, 1).await;
     shop.pay(&buyer.token, &order, card(GOOD_CARD))
         .await

@@ -13,14 +13,14 @@ async fn put(url: &str, content_type: &str) -> u16 {
         .send()
         .await
         .map(|response| response.status().as_u16())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("send the PUT")
 }
 
 async fn get(url: &str) -> u16 {
     reqwest::get(url)
         .await
         .map(|response| response.status().as_u16())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("send the GET")
 }
 
 #[tokio::test]
@@ -35,7 +35,7 @@ async fn tampered_or_expired_urls_are_refused() {
             Duration::from_secs(300),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("presign the upload");
     assert!(upload.url.starts_with(&server.base_url), "{}", upload.url);
 
     assert_eq!(
@@ -67,7 +67,7 @@ async fn tampered_or_expired_urls_are_refused() {
     let download = blobs
         .presign_get("imports/catalogue.csv", Duration::from_secs(1))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("presign the download");
     assert_eq!(get(&download.url).await, 200);
     // A presigned GET is not a presigned PUT.
     assert_eq!(put(&download.url, "text/csv").await, 403);
@@ -83,7 +83,7 @@ async fn put_bytes(url: &str, content_type: &str, body: Vec<u8>) -> u16 {
         .send()
         .await
         .map(|response| response.status().as_u16())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("send the PUT")
 }
 
 #[tokio::test]
@@ -94,7 +94,7 @@ async fn a_sized_upload_url_takes_exactly_that_many_bytes() {
     let upload = blobs
         .presign_put(key, "image/png", Some(8), Duration::from_secs(300))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("presign the sized upload");
 
     // A browser cannot lie about Content-Length: a body of another size declares that size.
     assert_eq!(
@@ -148,8 +148,8 @@ async fn put_chunked(url: &str, content_type: &str, body: &[u8]) -> u16 {
     bytes.extend_from_slice(b"\r\n0\r\n\r\n");
     let host = host.to_owned();
     tokio::task::spawn_blocking(move || {
-        let mut socket = std::net::TcpStream::connect(&host).unwrap_or_else(|e| panic!("{e}"));
-        socket.write_all(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        let mut socket = std::net::TcpStream::connect(&host).expect("connect to the local server");
+        socket.write_all(&bytes).expect("send the chunked upload");
         let mut response = String::new();
         let _ = socket.read_to_string(&mut response);
         response
@@ -159,7 +159,7 @@ async fn put_chunked(url: &str, content_type: &str, body: &[u8]) -> u16 {
             .unwrap_or_else(|| panic!("no status in {response:?}"))
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}"))
+    .expect("join the chunked upload")
 }
 
 #[tokio::test]
@@ -169,14 +169,14 @@ async fn public_assets_are_products_only() {
     blobs
         .put("products/p1/images/a.png", b"PNG".to_vec(), "image/png")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("put the product image");
     blobs
         .put("imports/secret.csv", b"sku".to_vec(), "text/csv")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("put the import file");
     let url = blobs.public_url("products/p1/images/a.png");
     assert_eq!(url, server.url("/assets/products/p1/images/a.png"));
-    let response = reqwest::get(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = reqwest::get(&url).await.expect("get the public asset");
     assert_eq!(response.status().as_u16(), 200);
     let header = |name: &str| {
         response
@@ -202,7 +202,7 @@ async fn public_assets_are_products_only() {
     ] {
         let response = reqwest::get(server.url(path))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("get an asset path outside the public prefixes");
         assert_eq!(response.status().as_u16(), 404, "{path}");
         assert_eq!(
             response

@@ -220,7 +220,7 @@ async fn stored_log(server: &TestServer, user_id: &str) -> Vec<Value> {
         .store
         .query(&query)
         .await
-        .unwrap_or_else(|error| panic!("{error}"))
+        .expect("query the delivery log")
         .items
         .into_iter()
         .map(Value::Object)
@@ -334,11 +334,13 @@ async fn sms_go_only_to_allowed_countries(backend: Backend) {
         .ports()
         .store
         .put(
-            legacy.to_item().unwrap_or_else(|error| panic!("{error}")),
+            legacy
+                .to_item()
+                .expect("store the legacy subscription as an item"),
             Cond::NotExists,
         )
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("put the legacy subscription");
     message(&client, &admin, json!({"user_id": user_id})).await;
     let texts = settled_messages(&client, &token, "sms", 2).await;
     let status_of = |number: &str| {
@@ -432,11 +434,11 @@ async fn deactivated_accounts_receive_nothing_on_any_channel(backend: Backend) {
         .ports()
         .store
         .put(
-            delivery.to_item().unwrap_or_else(|error| panic!("{error}")),
+            delivery.to_item().expect("store the delivery as an item"),
             Cond::NotExists,
         )
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("put the pending delivery");
     let command = DeliverCommand {
         user_id: user_id.clone(),
         notification_id: delivery.id.clone(),
@@ -447,7 +449,7 @@ async fn deactivated_accounts_receive_nothing_on_any_channel(backend: Backend) {
         .notifications()
         .deliver(&command, 1)
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("deliver the notification");
     assert_eq!(
         outcome,
         Outcome::Suppressed("not sent: the account is deactivated".to_owned())
@@ -468,7 +470,7 @@ async fn secret_urls_stay_out_of_logs_and_the_delivery_log(backend: Backend) {
     // A port nothing listens on: the HTTP client's error names the URL it failed on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
-        .unwrap_or_else(|error| panic!("{error}"))
+        .expect("find a closed port")
         .port();
     let webhook = format!("http://127.0.0.1:{closed}/hooks/SECRET-webhook-path?key=SECRET-query");
     let slack = receiver.url("/fail/services/T0/B0/SECRET-slack-path");

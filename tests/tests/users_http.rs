@@ -275,7 +275,7 @@ async fn wait_for_notifications(server: &TestServer, user_id: &str, count: usize
             .store
             .query(&query)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("query the user's notifications");
         if page.items.len() >= count {
             return page.items.into_iter().map(Value::Object).collect();
         }

@@ -191,7 +191,7 @@ mod tests {
     #[tokio::test]
     async fn ipv6_literals_are_checked_without_dns() {
         let notifier = HttpNotifier::new(false);
-        let parse = |url: &str| url::Url::parse(url).unwrap_or_else(|e| panic!("{e}"));
+        let parse = |url: &str| url::Url::parse(url).expect("parse the URL");
         assert!(
             notifier
                 .client_for(&parse("https://[2606:4700:4700::1111]/hook"))

@@ -170,7 +170,7 @@ mod tests {
 
     fn service(secret: &str, issuer: &str) -> TokenService {
         TokenService::new(TokenSettings {
-            secret: SigningSecret::new(secret).unwrap_or_else(|e| panic!("{e}")),
+            secret: SigningSecret::new(secret).expect("a strong signing secret"),
             issuer: issuer.into(),
             audience: "bazaar-api".into(),
             ttl_seconds: 3600,
@@ -193,10 +193,10 @@ mod tests {
     fn a_token_verifies_until_it_expires() {
         let tokens = service(SECRET, "bazaar");
         let now = Utc::now();
-        let issued = tokens.issue(&user(), now).unwrap_or_else(|e| panic!("{e}"));
+        let issued = tokens.issue(&user(), now).expect("issue a token");
         let claims = tokens
             .verify(&issued.access_token, now)
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("verify the token before it expires");
         assert_eq!(claims.sub, "01JUSER");
         assert_eq!(claims.exp - claims.iat, 3600);
         assert!(
@@ -214,15 +214,15 @@ mod tests {
         let other_issuer = service(SECRET, "someone-else");
         let foreign = other_key
             .issue(&user(), now)
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("issue a token with another key");
         assert!(ours.verify(&foreign.access_token, now).is_err());
         let wrong_issuer = other_issuer
             .issue(&user(), now)
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("issue a token for another issuer");
         assert!(ours.verify(&wrong_issuer.access_token, now).is_err());
 
         // The classic: same claims, `alg: none`, no signature.
-        let genuine = ours.issue(&user(), now).unwrap_or_else(|e| panic!("{e}"));
+        let genuine = ours.issue(&user(), now).expect("issue a genuine token");
         let payload = genuine.access_token.split('.').nth(1).unwrap_or_default();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert!(ours.verify(&format!("{header}.{payload}."), now).is_err());
