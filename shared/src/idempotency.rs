@@ -88,59 +88,76 @@ pub async fn begin(ports: &Ports, user_id: &str, key: &str, fingerprint: &str) -
             fingerprint: fingerprint.to_owned(),
             expires_at: now + RETENTION_SECONDS,
         };
-        let record = entity::keyed(
-            &record_key,
-            json!({
-                "state": "in_flight",
-                "token": claim.token,
-                "fingerprint": fingerprint,
-                "locked_until": now + LEASE_SECONDS,
-                "expires_at": claim.expires_at,
-            }),
-        );
-        let Some(existing) = ports.store.get(&record_key).await? else {
-            match ports.store.put(record, Cond::NotExists).await {
-                Ok(()) => return Ok(Begin::Proceed(claim)),
-                Err(StoreError::ConditionFailed) => continue,
-                Err(other) => return Err(other.into()),
-            }
+        // Put the claim where there is no record, or over one whose holder is gone.
+        let cond = match ports.store.get(&record_key).await? {
+            None => Cond::NotExists,
+            Some(existing) => match earlier(&existing, fingerprint, now)? {
+                Earlier::Answered(stored) => return Ok(Begin::Replay(stored)),
+                Earlier::Lapsed(token) => Cond::Eq("token".into(), token),
+            },
         };
-        let field = |name: &str| existing.get(name).cloned().unwrap_or(Value::Null);
-        let expired = field("expires_at").as_i64().unwrap_or(0) <= now;
-        if !expired && field("fingerprint").as_str() != Some(fingerprint) {
-            return Err(Error::Validation(vec![FieldError::new(
-                "Idempotency-Key",
-                "was already used with a different request",
-            )]));
-        }
-        if !expired && field("state").as_str() == Some("done") {
-            return Ok(Begin::Replay(StoredResponse {
-                body: field("body"),
-            }));
-        }
-        if !expired && field("locked_until").as_i64().unwrap_or(0) > now {
-            return Err(Error::conflict(
-                "a request with this Idempotency-Key is still being processed; retry later",
-            ));
-        }
-        // Expired, or its holder died: take it over, unless someone else just did.
-        let previous = field("token");
-        match ports
-            .store
-            .put(record, Cond::Eq("token".into(), previous))
-            .await
-        {
+        match ports.store.put(claim.in_flight(now), cond).await {
             Ok(()) => return Ok(Begin::Proceed(claim)),
+            // Someone else claimed or took it over meanwhile: look again.
             Err(StoreError::ConditionFailed) => continue,
             Err(other) => return Err(other.into()),
         }
     }
-    Err(Error::conflict(
-        "a request with this Idempotency-Key is still being processed; retry later",
-    ))
+    Err(still_running())
+}
+
+/// What an existing record says about a new request with the same key.
+enum Earlier {
+    /// Done: answer this again.
+    Answered(StoredResponse),
+    /// Expired, or its holder died: it may be taken over (its token, for the condition).
+    Lapsed(Value),
+}
+
+/// Reads `record` for a request with `fingerprint` at `now`: a different request under a
+/// live key is a 422, one still in flight a 409.
+fn earlier(record: &crate::ports::Item, fingerprint: &str, now: i64) -> Result<Earlier> {
+    let field = |name: &str| record.get(name).cloned().unwrap_or(Value::Null);
+    let expired = field("expires_at").as_i64().unwrap_or(0) <= now;
+    if expired {
+        return Ok(Earlier::Lapsed(field("token")));
+    }
+    if field("fingerprint").as_str() != Some(fingerprint) {
+        return Err(Error::Validation(vec![FieldError::new(
+            "Idempotency-Key",
+            "was already used with a different request",
+        )]));
+    }
+    if field("state").as_str() == Some("done") {
+        return Ok(Earlier::Answered(StoredResponse {
+            body: field("body"),
+        }));
+    }
+    if field("locked_until").as_i64().unwrap_or(0) > now {
+        return Err(still_running());
+    }
+    Ok(Earlier::Lapsed(field("token")))
+}
+
+fn still_running() -> Error {
+    Error::conflict("a request with this Idempotency-Key is still being processed; retry later")
 }
 
 impl Claim {
+    /// The record of the claim while its request runs.
+    fn in_flight(&self, now: i64) -> crate::ports::Item {
+        entity::keyed(
+            &self.key,
+            json!({
+                "state": "in_flight",
+                "token": self.token,
+                "fingerprint": self.fingerprint,
+                "locked_until": now + LEASE_SECONDS,
+                "expires_at": self.expires_at,
+            }),
+        )
+    }
+
     /// The write that remembers the response; it belongs in the transaction of the work, and
     /// fails it if the claim was lost meanwhile.
     pub fn complete(&self, body: &impl Serialize) -> Result<TxOp> {

@@ -80,6 +80,40 @@ fn allowed_events(
     events
 }
 
+/// Where a subscription's refusable writes sit in its transaction.
+struct Positions {
+    claimed: usize,
+    counted: usize,
+    /// The send budget's write and how long until it has room again.
+    budgeted: Option<(usize, u64)>,
+}
+
+impl Positions {
+    /// What a refusal at `failed` tells the subscriber; every refusal is final.
+    fn refused(&self, channel: Channel, failed: &[usize]) -> Error {
+        if failed.contains(&self.claimed) {
+            return Error::Conflict {
+                message: format!(
+                    "you are already subscribed with this {} target",
+                    channel.as_str()
+                ),
+                fields: vec![FieldError::new("target", "already subscribed")],
+            };
+        }
+        if failed.contains(&self.counted) {
+            return Error::conflict(format!(
+                "at most {MAX_SUBSCRIPTIONS} subscriptions per user"
+            ));
+        }
+        match self.budgeted {
+            Some((at, retry_after_secs)) if failed.contains(&at) => {
+                Error::Throttled { retry_after_secs }
+            }
+            _ => Error::conflict("a concurrent change interfered; try again"),
+        }
+    }
+}
+
 /// A short digest naming a target in keys (targets may be long URLs).
 pub fn digest(text: &str) -> String {
     crate::digest::sha256_hex(text.as_bytes(), 10)
@@ -229,28 +263,12 @@ impl Notifications {
             tx.write(message.record()?);
             tx.send(message.staged);
         }
-        Ok(tx.final_refusals(move |failed| {
-            if failed.contains(&claimed) {
-                return Some(Error::Conflict {
-                    message: format!(
-                        "you are already subscribed with this {} target",
-                        channel.as_str()
-                    ),
-                    fields: vec![FieldError::new("target", "already subscribed")],
-                });
-            }
-            if failed.contains(&counted) {
-                return Some(Error::conflict(format!(
-                    "at most {MAX_SUBSCRIPTIONS} subscriptions per user"
-                )));
-            }
-            match budgeted {
-                Some((at, retry_after_secs)) if failed.contains(&at) => {
-                    Some(Error::Throttled { retry_after_secs })
-                }
-                _ => Some(Error::conflict("a concurrent change interfered; try again")),
-            }
-        }))
+        let at = Positions {
+            claimed,
+            counted,
+            budgeted,
+        };
+        Ok(tx.final_refusals(move |failed| Some(at.refused(channel, failed))))
     }
 
     #[tracing::instrument(

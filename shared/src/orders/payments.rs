@@ -97,40 +97,15 @@ impl Orders {
         mut order: Order,
         started: Started<'_>,
     ) -> Result<Change<PaymentAccepted>> {
+        let attempt = started.attempt(&order);
+        order.processing_payment = Some(started.payment_id.to_owned());
+        order.payment = Some(started.summary(&order.currency));
         let Started {
-            instrument,
             payment_id,
             correlation_id,
             now,
+            ..
         } = started;
-        let attempt = PaymentAttempt {
-            id: payment_id.to_owned(),
-            order_id: order.id.clone(),
-            method: instrument.method,
-            token: instrument.token.clone(),
-            display: instrument.display.clone(),
-            amount: order.total.clone(),
-            status: AttemptStatus::Processing,
-            reference: None,
-            failure_reason: None,
-            created_at: now,
-            correlation_id: correlation_id.to_owned(),
-        };
-        order.processing_payment = Some(payment_id.to_owned());
-        order.payment = Some(PaymentSummary {
-            id: payment_id.to_owned(),
-            status: AttemptStatus::Processing,
-            method: instrument.method,
-            display: instrument.display.clone(),
-            reference: None,
-            captured: None,
-            refunded: Money {
-                amount: 0,
-                currency: order.currency.clone(),
-            },
-            failure_reason: None,
-            failure_detail: None,
-        });
         let accepted = PaymentAccepted {
             order_id: order.id.clone(),
             payment_id: payment_id.to_owned(),
@@ -367,16 +342,9 @@ impl Orders {
         if refund.status != RefundStatus::Pending {
             return Ok(());
         }
-        let request = RefundRequest {
-            idempotency_key: refund.id.clone(),
-            order_id: order_id.to_owned(),
-            charge_key: refund.payment_id.clone(),
-            amount: refund.amount.clone(),
-        };
-        let gateway = self.ports.payments.for_method(refund.method);
         let mut settled = refund.clone();
         let mut staged = Vec::new();
-        match gateway.refund(&request).await {
+        match self.refund_at_provider(&refund).await {
             Ok(receipt) => {
                 settled.status = RefundStatus::Succeeded;
                 settled.reference = Some(receipt.reference);
@@ -425,6 +393,22 @@ impl Orders {
         Ok(())
     }
 
+    /// Asks the refund's gateway for the money back, under the refund's id as the provider's
+    /// idempotency key.
+    async fn refund_at_provider(
+        &self,
+        refund: &Refund,
+    ) -> std::result::Result<Receipt, GatewayError> {
+        let request = RefundRequest {
+            idempotency_key: refund.id.clone(),
+            order_id: refund.order_id.clone(),
+            charge_key: refund.payment_id.clone(),
+            amount: refund.amount.clone(),
+        };
+        let gateway = self.ports.payments.for_method(refund.method);
+        gateway.refund(&request).await
+    }
+
     async fn find_refund(&self, order_id: &str, refund_id: &str) -> Result<Refund> {
         let item = self
             .ports
@@ -442,6 +426,43 @@ struct Started<'a> {
     payment_id: &'a str,
     correlation_id: &'a str,
     now: DateTime<Utc>,
+}
+
+impl Started<'_> {
+    /// The attempt's own record: what the payment step charges.
+    fn attempt(&self, order: &Order) -> PaymentAttempt {
+        PaymentAttempt {
+            id: self.payment_id.to_owned(),
+            order_id: order.id.clone(),
+            method: self.instrument.method,
+            token: self.instrument.token.clone(),
+            display: self.instrument.display.clone(),
+            amount: order.total.clone(),
+            status: AttemptStatus::Processing,
+            reference: None,
+            failure_reason: None,
+            created_at: self.now,
+            correlation_id: self.correlation_id.to_owned(),
+        }
+    }
+
+    /// What the order shows of the payment while it processes.
+    fn summary(&self, currency: &str) -> PaymentSummary {
+        PaymentSummary {
+            id: self.payment_id.to_owned(),
+            status: AttemptStatus::Processing,
+            method: self.instrument.method,
+            display: self.instrument.display.clone(),
+            reference: None,
+            captured: None,
+            refunded: Money {
+                amount: 0,
+                currency: currency.to_owned(),
+            },
+            failure_reason: None,
+            failure_detail: None,
+        }
+    }
 }
 
 /// Refuses a payment the order cannot take now: not the customer's, not unpaid, out of

@@ -30,6 +30,18 @@ const REGISTERING: Commit = Commit::new("users.register", || {
     Error::conflict("the account could not be created; try again")
 });
 
+/// The claim item making `key` (an e-mail or username) the user's alone.
+fn claim_of(key: crate::ports::Key, user_id: &str) -> TxOp {
+    let mut item = Item::new();
+    item.insert(store::PK.into(), key.pk.into());
+    item.insert(store::SK.into(), key.sk.into());
+    item.insert("user_id".into(), user_id.into());
+    TxOp::Put {
+        item,
+        cond: Cond::NotExists,
+    }
+}
+
 /// The answer to a refused registration: which of the e-mail (write `email`) and username
 /// (write `username`) are taken.
 fn taken(failed: &[usize], email: usize, username: usize) -> Error {
@@ -166,27 +178,7 @@ impl UserService {
         role: Role,
         correlation_id: &str,
     ) -> Result<User> {
-        let now = self.ports.clock.now();
-        let user = User {
-            id: self.ports.ids.new_id(),
-            email: account.email,
-            username: account.username,
-            first_name: account.first_name,
-            last_name: account.last_name,
-            phone: account.phone,
-            role,
-            is_active: true,
-            created_at: now,
-            updated_at: now,
-            password_hash: passwords::hash(&account.password).await?,
-            token_version: 0,
-            address_book_version: 0,
-            address_count: 0,
-            default_address_id: None,
-            language: account.language,
-            // The operator vouches for a bootstrapped admin's address; a customer proves it.
-            email_verified: role == Role::Admin,
-        };
+        let user = self.new_user(account, role).await?;
         let event = Event::new(
             EventType::UserRegistered,
             json!({
@@ -200,16 +192,7 @@ impl UserService {
             self.ports.ids.as_ref(),
             self.ports.clock.as_ref(),
         );
-        let claim = |key: crate::ports::Key| {
-            let mut item = Item::new();
-            item.insert(store::PK.into(), key.pk.into());
-            item.insert(store::SK.into(), key.sk.into());
-            item.insert("user_id".into(), user.id.clone().into());
-            TxOp::Put {
-                item,
-                cond: Cond::NotExists,
-            }
-        };
+        let claim = |key| claim_of(key, &user.id);
         let mut tx = Tx::new(());
         tx.write(TxOp::Put {
             item: user.to_item()?,
@@ -232,6 +215,31 @@ impl UserService {
         let tx = tx.final_refusals(move |failed| Some(taken(failed, email, username)));
         REGISTERING.write(&self.ports, tx).await?;
         Ok(user)
+    }
+
+    /// The account as it will be stored, its password hashed.
+    async fn new_user(&self, account: NewAccount, role: Role) -> Result<User> {
+        let now = self.ports.clock.now();
+        Ok(User {
+            id: self.ports.ids.new_id(),
+            email: account.email,
+            username: account.username,
+            first_name: account.first_name,
+            last_name: account.last_name,
+            phone: account.phone,
+            role,
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+            password_hash: passwords::hash(&account.password).await?,
+            token_version: 0,
+            address_book_version: 0,
+            address_count: 0,
+            default_address_id: None,
+            language: account.language,
+            // The operator vouches for a bootstrapped admin's address; a customer proves it.
+            email_verified: role == Role::Admin,
+        })
     }
 
     /// Signs a user in. Unknown e-mail and wrong password are the same 401 and take the same
