@@ -10,6 +10,7 @@ use crate::catalogue::categories::Categories;
 use crate::catalogue::index;
 use crate::catalogue::model::{Product, ProductStatus};
 use crate::catalogue::requests::{CreateProduct, UpdateProduct};
+use crate::entity::Stored;
 use crate::error::{Error, FieldError, Result};
 use crate::keys;
 use crate::ports::{Cond, Item, Key, StoreError, TxOp, Update, store};

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde_json::json;
 
-use crate::entity;
+use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
 use crate::events::EventType;
 use crate::keys;

@@ -22,7 +22,7 @@ use rand::rngs::OsRng;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::entity;
+use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
 use crate::keys;
 use crate::notifications::model::{

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::catalogue::stock;
+use crate::entity::Stored;
 use crate::error::{Error, Result};
 use crate::events::EventType;
 use crate::idempotency::{self, Claim};
@@ -118,7 +119,7 @@ impl Orders {
                     action: action.as_str().to_owned(),
                 };
                 ops.push(TxOp::Put {
-                    item: entry.to_item(&order.id, order.version)?,
+                    item: entry.to_item_under(&order)?,
                     cond: Cond::NotExists,
                 });
             }

@@ -6,6 +6,7 @@
 use serde_json::json;
 
 use crate::catalogue::stock;
+use crate::entity::Stored;
 use crate::error::{Error, Result};
 use crate::events::EventType;
 use crate::idempotency::{self, Claim};

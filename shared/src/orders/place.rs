@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::catalogue::model::Product;
 use crate::catalogue::stock;
-use crate::entity;
+use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
 use crate::events::EventType;
 use crate::idempotency::{self, Claim};
@@ -250,7 +250,7 @@ impl Orders {
             },
             limits::take_unpaid_slot(&order.user_id, self.settings.max_pending_orders),
             TxOp::Put {
-                item: entry.to_item(&order.id, order.version)?,
+                item: entry.to_item_under(order)?,
                 cond: Cond::NotExists,
             },
             TxOp::Put {

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::Ports;
 use crate::auth::{IssuedToken, LoginThrottle, TokenService, passwords};
+use crate::entity::Stored;
 use crate::error::{Error, FieldError, Result};
 use crate::events::{Event, EventType};
 use crate::keys;
