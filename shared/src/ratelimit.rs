@@ -11,7 +11,11 @@ use serde_json::Value;
 use crate::Ports;
 use crate::error::{Error, Result};
 use crate::keys;
+use crate::ports::store::EXPIRES_AT;
 use crate::ports::{Cond, Update};
+
+/// The counted attribute of a client's window.
+const REQUESTS: &str = "requests";
 
 /// The endpoints that are rate-limited per client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -135,13 +139,13 @@ impl RateLimits {
             .update(
                 &keys::rate_limit(limit.name(), &client_key(client), window),
                 vec![
-                    Update::add("requests", 1),
-                    Update::set("expires_at", window_end + rate.window_seconds),
+                    Update::add(REQUESTS, 1),
+                    Update::set(EXPIRES_AT, window_end + rate.window_seconds),
                 ],
                 Cond::Always,
             )
             .await?;
-        let requests = counter.get("requests").and_then(Value::as_i64).unwrap_or(0);
+        let requests = counter.get(REQUESTS).and_then(Value::as_i64).unwrap_or(0);
         if requests > rate.max {
             return Err(Error::Throttled {
                 retry_after_secs: (window_end - now).max(1) as u64,

@@ -4,6 +4,7 @@
 
 mod support;
 
+use bazaar_shared::entity::Stored;
 use bazaar_shared::error::Error;
 use bazaar_shared::events::EventType;
 use bazaar_shared::keys;

@@ -3,6 +3,7 @@
 //! for deactivated accounts, and Slack and webhook URLs (bearer secrets) kept out of logs and
 //! the delivery log, whose customers see only generic failure reasons.
 
+use bazaar_shared::entity::Stored;
 use bazaar_shared::events::EventType;
 use bazaar_shared::keys;
 use bazaar_shared::notifications::delivery::Outcome;

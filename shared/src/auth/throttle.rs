@@ -18,8 +18,13 @@ use serde_json::Value;
 use crate::Ports;
 use crate::error::{Error, Result};
 use crate::keys;
+use crate::ports::store::EXPIRES_AT;
 use crate::ports::{Cond, Item, StoreError, Update};
 use crate::ratelimit::client_key;
+
+/// The attributes of a pair's record.
+const FAILURES: &str = "failures";
+const NEXT_ATTEMPT_AT: &str = "next_attempt_at";
 
 #[derive(Clone, Copy, Debug)]
 pub struct LoginThrottle {
@@ -56,10 +61,19 @@ impl Backoff {
     fn of(item: Option<&Item>, now: i64) -> Option<Self> {
         let item = item?;
         let number = |name: &str| item.get(name).and_then(Value::as_i64).unwrap_or(0);
-        (number("expires_at") > now).then(|| Self {
-            failures: number("failures"),
-            next_attempt_at: number("next_attempt_at"),
+        (number(EXPIRES_AT) > now).then(|| Self {
+            failures: number(FAILURES),
+            next_attempt_at: number(NEXT_ATTEMPT_AT),
         })
+    }
+
+    /// The writes that record it, remembered for `memory_seconds` after the next attempt.
+    fn updates(&self, memory_seconds: i64) -> Vec<Update> {
+        vec![
+            Update::set(FAILURES, self.failures),
+            Update::set(NEXT_ATTEMPT_AT, self.next_attempt_at),
+            Update::set(EXPIRES_AT, self.next_attempt_at + memory_seconds),
+        ]
     }
 }
 
@@ -88,21 +102,20 @@ impl LoginThrottle {
                     retry_after_secs: (backoff.next_attempt_at - now) as u64,
                 });
             }
-            (Some(backoff), _) => (backoff.failures, Cond::eq("failures", backoff.failures)),
+            (Some(backoff), _) => (backoff.failures, Cond::eq(FAILURES, backoff.failures)),
             // Expired: start afresh, unless someone else has meanwhile.
             (None, Some(item)) => {
-                let failures = item.get("failures").cloned().unwrap_or(Value::Null);
-                (0, Cond::Eq("failures".to_owned(), failures))
+                let failures = item.get(FAILURES).cloned().unwrap_or(Value::Null);
+                (0, Cond::eq(FAILURES, failures))
             }
             (None, None) => (0, Cond::NotExists),
         };
         let failures = failures + 1;
-        let next_attempt_at = now + self.delay_after(failures);
-        let updates = vec![
-            Update::set("failures", failures),
-            Update::set("next_attempt_at", next_attempt_at),
-            Update::set("expires_at", next_attempt_at + self.memory_seconds),
-        ];
+        let admitted = Backoff {
+            failures,
+            next_attempt_at: now + self.delay_after(failures),
+        };
+        let updates = admitted.updates(self.memory_seconds);
         match ports.store.update(&key, updates, cond).await {
             Ok(_) => Ok(()),
             // Another check by the same client on the same account got in first.
@@ -137,5 +150,26 @@ mod tests {
         assert_eq!(waits, [0, 0, 0, 0, 0, 1, 2, 4, 8]);
         assert_eq!(throttle.delay_after(20), 900);
         assert_eq!(throttle.delay_after(i64::MAX), 900);
+    }
+
+    #[test]
+    fn a_recorded_backoff_reads_back_until_it_is_forgotten() {
+        let mut record = Item::new();
+        let written = Backoff {
+            failures: 6,
+            next_attempt_at: 1_001,
+        };
+        for update in written.updates(100) {
+            update.apply(&mut record);
+        }
+        // Records already stored keep these names.
+        let names: Vec<&str> = record.keys().map(String::as_str).collect();
+        assert_eq!(names, ["expires_at", "failures", "next_attempt_at"]);
+        let read = Backoff::of(Some(&record), 1_100);
+        assert_eq!(
+            read.map(|backoff| (backoff.failures, backoff.next_attempt_at)),
+            Some((6, 1_001))
+        );
+        assert!(Backoff::of(Some(&record), 1_101).is_none());
     }
 }

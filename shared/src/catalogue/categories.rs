@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::Ports;
 use crate::catalogue::model::Category;
 use crate::catalogue::requests::{self, CreateCategory};
+use crate::entity::Stored;
 use crate::error::{Error, FieldError, Result};
 use crate::keys;
 use crate::pagination::{self, Listing, PageRequest};

@@ -3,11 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::entity;
-use crate::error::Result;
+use crate::entity::{self, Stored};
 use crate::keys;
 use crate::money::Money;
-use crate::ports::Item;
+use crate::ports::Key;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Category {
@@ -17,20 +16,20 @@ pub struct Category {
     pub parent_id: Option<String>,
 }
 
-impl Category {
-    pub fn to_item(&self) -> Result<Item> {
-        let (key, sort) = (keys::category(&self.id), self.slug.clone());
-        entity::to_indexed_item(
-            self,
-            key,
-            keys::CATEGORIES_INDEX_PARTITION,
-            sort,
-            "category",
-        )
+impl Stored for Category {
+    const KIND: &'static str = "category";
+    type Owner = ();
+
+    fn key(&self, _: &()) -> Key {
+        keys::category(&self.id)
     }
 
-    pub fn from_item(item: Item) -> Result<Self> {
-        entity::from_item(item, "category")
+    /// Every category is listed in the categories index, by slug.
+    fn index_key(&self) -> Option<Key> {
+        Some(Key::new(
+            keys::CATEGORIES_INDEX_PARTITION,
+            self.slug.clone(),
+        ))
     }
 }
 
@@ -104,15 +103,31 @@ impl From<&Product> for ProductView {
     }
 }
 
+impl Stored for Product {
+    const KIND: &'static str = "product";
+    type Owner = ();
+
+    fn key(&self, _: &()) -> Key {
+        keys::product(&self.id)
+    }
+}
+
+entity::attributes!(Product {
+    NAME = "name",
+    DESCRIPTION = "description",
+    CATEGORY_ID = "category_id",
+    PRICE = "price",
+    AVAILABLE = "available",
+    RESERVED = "reserved",
+    IMAGES = "images",
+    VERSION = "version",
+    STOCK_VERSION = "stock_version",
+    STATUS = "status",
+    UPDATED_AT = "updated_at",
+    INDEXED_TERMS = "indexed_terms",
+});
+
 impl Product {
-    pub fn to_item(&self) -> Result<Item> {
-        entity::to_item(self, keys::product(&self.id), "product")
-    }
-
-    pub fn from_item(item: Item) -> Result<Self> {
-        entity::from_item(item, "product")
-    }
-
     pub fn is_active(&self) -> bool {
         self.status == ProductStatus::Active
     }

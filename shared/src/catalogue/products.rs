@@ -11,6 +11,7 @@ use crate::catalogue::index;
 use crate::catalogue::model::{Product, ProductStatus};
 use crate::catalogue::requests::{CreateProduct, UpdateProduct};
 use crate::commit::{Commit, Round, Tx};
+use crate::entity::Stored;
 use crate::error::{Error, FieldError, Result};
 use crate::keys;
 use crate::ports::{Cond, Item, Key, TxOp, Update, store};

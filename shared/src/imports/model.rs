@@ -4,10 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::entity;
-use crate::error::Result;
+use crate::entity::{self, Stored};
 use crate::keys;
-use crate::ports::Item;
+use crate::ports::Key;
 
 /// The most rejected lines kept with their reason; the count goes on beyond it.
 pub const MAX_REJECTIONS_KEPT: usize = 100;
@@ -86,12 +85,28 @@ impl From<&Import> for ImportView {
     }
 }
 
-impl Import {
-    pub fn to_item(&self) -> Result<Item> {
-        entity::to_item(self, keys::import(&self.id), "import")
-    }
+impl Stored for Import {
+    const KIND: &'static str = "import";
+    type Owner = ();
 
-    pub fn from_item(item: Item) -> Result<Self> {
-        entity::from_item(item, "import")
+    fn key(&self, _: &()) -> Key {
+        keys::import(&self.id)
     }
 }
+
+entity::attributes!(Import {
+    STATUS = "status",
+    ROWS_READ = "rows_read",
+    CREATED = "created",
+    UPDATED = "updated",
+    UNCHANGED = "unchanged",
+    REJECTED = "rejected",
+    REJECTED_COUNT = "rejected_count",
+    ERROR = "error",
+    CHECKPOINT_OFFSET = "checkpoint_offset",
+    CHECKPOINT_LINE = "checkpoint_line",
+    LEASE_UNTIL = "lease_until",
+    LEASE_VERSION = "lease_version",
+    UPDATED_AT = "updated_at",
+    FINISHED_AT = "finished_at",
+});

@@ -11,6 +11,7 @@ use tokio::runtime::Handle;
 use crate::Ports;
 use crate::catalogue::requests::{CreateProduct, StockChange, UpdateProduct};
 use crate::catalogue::{Product, Products, stock};
+use crate::entity::Stored;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType};
 use crate::imports::model::{Import, ImportStatus, ImportView, MAX_REJECTIONS_KEPT, Rejection};

@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::catalogue::Products;
+use crate::entity::Stored;
 use crate::error::{Error, Result};
 use crate::imports::model::{Import, ImportStatus};
 use crate::imports::run::run;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::entity::Stored;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::metrics::{self, Delivered};

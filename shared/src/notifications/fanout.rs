@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::entity;
+use crate::entity::{self, Stored};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType};
 use crate::keys;

@@ -4,13 +4,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::entity;
-use crate::error::Result;
+use crate::entity::{self, Stored};
 use crate::events::EventType;
 use crate::keys;
 use crate::notifications::targets;
+use crate::ports::Key;
 use crate::ports::notifier::Channel;
-use crate::ports::{Item, Key};
 use crate::users::model::Language;
 
 /// A user's wish to hear about some events on one channel.
@@ -63,15 +62,20 @@ impl Subscription {
     pub fn key(&self) -> Key {
         keys::subscription(&self.user_id, &self.id)
     }
+}
 
-    pub fn to_item(&self) -> Result<Item> {
-        entity::to_item(self, self.key(), "subscription")
-    }
+impl Stored for Subscription {
+    const KIND: &'static str = "subscription";
+    type Owner = ();
 
-    pub fn from_item(item: Item) -> Result<Self> {
-        entity::from_item(item, "subscription")
+    fn key(&self, _: &()) -> Key {
+        Subscription::key(self)
     }
 }
+
+entity::attributes!(Subscription {
+    STATUS = "status",
+});
 
 /// A subscription as listed (no secret).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,15 +215,24 @@ impl Delivery {
     pub fn key(&self) -> Key {
         keys::notification(&self.user_id, &self.id)
     }
+}
 
-    pub fn to_item(&self) -> Result<Item> {
-        entity::to_item(self, self.key(), "notification")
-    }
+impl Stored for Delivery {
+    const KIND: &'static str = "notification";
+    type Owner = ();
 
-    pub fn from_item(item: Item) -> Result<Self> {
-        entity::from_item(item, "notification")
+    fn key(&self, _: &()) -> Key {
+        Delivery::key(self)
     }
 }
+
+entity::attributes!(Delivery {
+    STATUS = "status",
+    ATTEMPTS = "attempts",
+    LAST_ERROR = "last_error",
+    UPDATED_AT = "updated_at",
+    LEASE_UNTIL = "lease_until",
+});
 
 /// A notification as its user sees it: a Slack or webhook target shows only its scheme and
 /// host (the rest of such URLs is a bearer secret), and a failure only a generic reason

@@ -8,7 +8,7 @@ use rand::RngCore;
 use serde_json::json;
 
 use crate::commit::{Commit, Round, Step, Tx};
-use crate::entity;
+use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
 use crate::events::EventType;
 use crate::keys;

@@ -22,7 +22,8 @@ use rand::rngs::OsRng;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::entity;
+use crate::counter::COUNT;
+use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
 use crate::keys;
 use crate::notifications::model::{
@@ -33,6 +34,7 @@ use crate::notifications::subscriptions::digest;
 use crate::notifications::{DELIVERIES_QUEUE, Notifications};
 use crate::outbox::Staged;
 use crate::ports::notifier::Channel;
+use crate::ports::store::EXPIRES_AT;
 use crate::ports::{Cond, Key, StoreError, TxOp, Update};
 use crate::users::User;
 
@@ -54,6 +56,14 @@ pub const SUBSCRIPTION_TEST: &str = "SUBSCRIPTION_TEST";
 
 /// The code subject of the account e-mail.
 const EMAIL_SUBJECT: &str = "EMAIL";
+
+/// The attributes of a stored code (besides the table's `expires_at`): the key of its
+/// digest, the digest, the guesses counted, and when the code itself expires (earlier than
+/// the item, so that an expired code is told apart from none).
+const SALT: &str = "salt";
+const DIGEST: &str = "digest";
+const ATTEMPTS: &str = "attempts";
+const CODE_EXPIRES_AT: &str = "code_expires_at";
 
 /// Whether a delivery proves ownership (and so may go to a target not yet verified).
 pub fn is_verification(event: &str) -> bool {
@@ -111,11 +121,11 @@ fn code_item(key: &Key, code: &str, now: i64) -> Result<crate::ports::Item> {
     Ok(entity::keyed(
         key,
         json!({
-            "salt": crate::digest::hex(&salt),
-            "digest": digest,
-            "attempts": 0,
-            "code_expires_at": now + CODE_TTL_SECONDS,
-            "expires_at": now + CODE_TTL_SECONDS + 3600,
+            SALT: crate::digest::hex(&salt),
+            DIGEST: digest,
+            ATTEMPTS: 0,
+            CODE_EXPIRES_AT: now + CODE_TTL_SECONDS,
+            EXPIRES_AT: now + CODE_TTL_SECONDS + 3600,
         }),
     ))
 }
@@ -143,10 +153,10 @@ async fn check_code(ports: &crate::Ports, key: &Key, code: &str) -> Result<Strin
     let now = ports.clock.now().timestamp();
     let item = ports.store.get(key).await?.ok_or_else(no_code)?;
     let text = |name: &str| item.get(name).and_then(Value::as_str).unwrap_or_default();
-    let stored = text("digest").to_owned();
-    let salt = unhex(text("salt")).ok_or_else(|| Error::Internal("malformed code".into()))?;
+    let stored = text(DIGEST).to_owned();
+    let salt = unhex(text(SALT)).ok_or_else(|| Error::Internal("malformed code".into()))?;
     let expires = item
-        .get("code_expires_at")
+        .get(CODE_EXPIRES_AT)
         .and_then(Value::as_i64)
         .unwrap_or(0);
     if expires <= now {
@@ -156,19 +166,19 @@ async fn check_code(ports: &crate::Ports, key: &Key, code: &str) -> Result<Strin
         .store
         .update(
             key,
-            vec![Update::add("attempts", 1)],
+            vec![Update::add(ATTEMPTS, 1)],
             Cond::All(vec![
-                Cond::eq("digest", stored.as_str()),
-                Cond::AtMost("attempts".into(), MAX_WRONG_TRIES - 1),
+                Cond::eq(DIGEST, stored.as_str()),
+                Cond::at_most(ATTEMPTS, MAX_WRONG_TRIES - 1),
             ]),
         )
         .await;
     let attempts = match counted {
-        Ok(after) => after.get("attempts").and_then(Value::as_i64).unwrap_or(0),
+        Ok(after) => after.get(ATTEMPTS).and_then(Value::as_i64).unwrap_or(0),
         Err(StoreError::ConditionFailed) => {
             // Locked, or replaced by a new code meanwhile.
             return match ports.store.get(key).await? {
-                Some(current) if current.get("digest") == item.get("digest") => Err(locked()),
+                Some(current) if current.get(DIGEST) == item.get(DIGEST) => Err(locked()),
                 Some(_) => Err(Error::conflict("a new code was sent meanwhile: use it")),
                 None => Err(no_code()),
             };
@@ -292,8 +302,8 @@ pub(crate) async fn take_send(
         .await?;
     let op = TxOp::Update {
         key,
-        updates: vec![Update::add("count", 1)],
-        cond: Cond::AtMost("count".into(), MAX_SENDS_PER_HOUR - 1),
+        updates: vec![Update::add(COUNT, 1)],
+        cond: Cond::at_most(COUNT, MAX_SENDS_PER_HOUR - 1),
     };
     Ok((op, retry_after))
 }
@@ -305,8 +315,8 @@ pub(crate) fn count_send(ports: &crate::Ports, channel: Channel, target: &str) -
     TxOp::Update {
         key: keys::verification_sends(channel.as_str(), &digest(target), window),
         updates: vec![
-            Update::add("count", 1),
-            Update::set("expires_at", (window + 2) * 3600),
+            Update::add(COUNT, 1),
+            Update::set(EXPIRES_AT, (window + 2) * 3600),
         ],
         cond: Cond::Always,
     }
@@ -346,12 +356,15 @@ impl Notifications {
         let ops = vec![
             TxOp::Update {
                 key: subscription.key(),
-                updates: vec![Update::set("status", SubscriptionStatus::Active.as_str())],
+                updates: vec![Update::set(
+                    Subscription::STATUS,
+                    SubscriptionStatus::Active.as_str(),
+                )],
                 cond: Cond::Exists,
             },
             TxOp::Delete {
                 key,
-                cond: Cond::eq("digest", digest),
+                cond: Cond::eq(DIGEST, digest),
             },
         ];
         match self.ports.store.transact(ops).await {
@@ -420,13 +433,13 @@ impl Notifications {
         let ops = vec![
             TxOp::Update {
                 key: keys::user(&user.id),
-                updates: vec![Update::set("email_verified", true)],
+                updates: vec![Update::set(User::EMAIL_VERIFIED, true)],
                 // The code proves this address, not whatever the account holds now.
-                cond: Cond::eq("email", user.email.as_str()),
+                cond: Cond::eq(User::EMAIL, user.email.as_str()),
             },
             TxOp::Delete {
                 key,
-                cond: Cond::eq("digest", digest),
+                cond: Cond::eq(DIGEST, digest),
             },
         ];
         match self.ports.store.transact(ops).await {
@@ -451,7 +464,7 @@ impl Notifications {
         let message = account_email_message(&self.ports, user, correlation_id)?;
         let precondition = TxOp::Check {
             key: keys::user(&user.id),
-            cond: Cond::eq("email_verified", false),
+            cond: Cond::eq(User::EMAIL_VERIFIED, false),
         };
         self.send_proof(message, Channel::Email, &user.email, precondition, || {
             Error::conflict("this e-mail address is already verified")
@@ -554,7 +567,10 @@ impl Notifications {
             .store
             .update(
                 &keys::subscription(&delivery.user_id, id),
-                vec![Update::set("status", SubscriptionStatus::Active.as_str())],
+                vec![Update::set(
+                    Subscription::STATUS,
+                    SubscriptionStatus::Active.as_str(),
+                )],
                 Cond::Exists,
             )
             .await;
@@ -599,8 +615,24 @@ mod tests {
         let item = code_item(&key, "123456", 0).unwrap_or_default();
         let text = |name: &str| item.get(name).and_then(Value::as_str).unwrap_or_default();
         assert!(!item.values().any(|value| value == "123456"), "{item:?}");
-        let salt = unhex(text("salt")).unwrap_or_default();
-        let expected = unhex(text("digest")).unwrap_or_default();
+        // Codes already stored keep these names.
+        let names: Vec<&str> = item.keys().map(String::as_str).collect();
+        let stored = [
+            "attempts",
+            "code_expires_at",
+            "digest",
+            "expires_at",
+            "pk",
+            "salt",
+            "sk",
+        ];
+        assert_eq!(names, stored);
+        let number = |name: &str| item.get(name).and_then(Value::as_i64);
+        assert_eq!(number(ATTEMPTS), Some(0));
+        assert_eq!(number(CODE_EXPIRES_AT), Some(CODE_TTL_SECONDS));
+        assert_eq!(number(EXPIRES_AT), Some(CODE_TTL_SECONDS + 3600));
+        let salt = unhex(text(SALT)).unwrap_or_default();
+        let expected = unhex(text(DIGEST)).unwrap_or_default();
         let matches = |key: &Key, code: &str| {
             mac(&salt, key, code).is_ok_and(|mac| mac.verify_slice(&expected).is_ok())
         };

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::catalogue::stock;
 use crate::commit::{Commit, Round, Step, Tx};
+use crate::entity::Stored;
 use crate::error::{Error, Result};
 use crate::events::EventType;
 use crate::idempotency::Claim;
@@ -142,7 +143,7 @@ impl Orders {
                 action: action.as_str().to_owned(),
             };
             tx.write(TxOp::Put {
-                item: entry.to_item(&order.id, order.version)?,
+                item: entry.to_item_under(&order)?,
                 cond: Cond::NotExists,
             });
         }

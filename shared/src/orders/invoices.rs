@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::commit::{Commit, Round, Step, Tx};
-use crate::entity;
+use crate::entity::{self, Stored};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::money::Money;
 use crate::orders::Orders;
 use crate::orders::model::{Order, ShippingAddress};
-use crate::ports::{Cond, Item, TxOp, Update};
+use crate::ports::{Cond, Key, TxOp, Update};
 use crate::users::User;
 
 /// Key prefix of rendered invoices in blob storage.
@@ -74,13 +74,12 @@ pub struct InvoiceView {
     pub document_expires_at: DateTime<Utc>,
 }
 
-impl Invoice {
-    fn to_item(&self) -> Result<Item> {
-        entity::to_item(self, keys::invoice(&self.order_id), "invoice")
-    }
+impl Stored for Invoice {
+    const KIND: &'static str = "invoice";
+    type Owner = ();
 
-    fn from_item(item: Item) -> Result<Self> {
-        entity::from_item(item, "invoice")
+    fn key(&self, _: &()) -> Key {
+        keys::invoice(&self.order_id)
     }
 }
 

@@ -10,6 +10,7 @@
 
 use serde_json::Value;
 
+use crate::counter::COUNT;
 use crate::error::{Error, FieldError, Result};
 use crate::keys;
 use crate::orders::model::Order;
@@ -65,7 +66,7 @@ pub async fn slot_may_be_free(store: &dyn Store, user_id: &str, max: u32) -> Res
         crate::counter::create_if_missing(store, &key, None).await?;
         return Ok(true);
     };
-    let held = counter.get("count").and_then(Value::as_i64).unwrap_or(0);
+    let held = counter.get(COUNT).and_then(Value::as_i64).unwrap_or(0);
     Ok(held < i64::from(max))
 }
 
@@ -74,8 +75,8 @@ pub async fn slot_may_be_free(store: &dyn Store, user_id: &str, max: u32) -> Res
 pub fn take_unpaid_slot(user_id: &str, max: u32) -> TxOp {
     TxOp::Update {
         key: keys::unpaid_order_count(user_id),
-        updates: vec![Update::add("count", 1)],
-        cond: Cond::AtMost("count".into(), i64::from(max) - 1),
+        updates: vec![Update::add(COUNT, 1)],
+        cond: Cond::at_most(COUNT, i64::from(max) - 1),
     }
 }
 
@@ -88,7 +89,7 @@ pub fn release_unpaid_slot(order: &mut Order, ops: &mut Vec<TxOp>) {
     order.holds_unpaid_slot = false;
     ops.push(TxOp::Update {
         key: keys::unpaid_order_count(&order.user_id),
-        updates: vec![Update::add("count", -1)],
+        updates: vec![Update::add(COUNT, -1)],
         // Unconditional: a capture or a cancellation must never fail over the counter (the
         // order's own version condition already makes this happen once).
         cond: Cond::Always,

@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::Ports;
+use crate::entity::Stored;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType};
 use crate::keys;
@@ -163,7 +164,7 @@ impl Orders {
                 .start_after(start_after);
             let page = self.ports.store.query(&query).await?;
             for item in page.items {
-                history.push(crate::entity::from_item(item, "history entry")?);
+                history.push(model::HistoryEntry::from_item(item)?);
             }
             match page.last_key {
                 Some(last) => start_after = Some(last),

@@ -3,14 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::entity;
-use crate::error::Result;
+use crate::entity::{self, Stored};
 use crate::keys;
 use crate::money::Money;
 use crate::orders::states::Status;
+use crate::ports::Key;
 use crate::ports::payments::PaymentMethod;
-use crate::ports::{Item, Key};
 use crate::trace;
 
 /// One line of an order, priced from the catalogue when the order was placed.
@@ -108,30 +108,44 @@ pub struct Order {
     pub trace_parent: Option<String>,
 }
 
-impl Order {
-    pub fn to_item(&self) -> Result<Item> {
-        let mut item = entity::to_indexed_item(
-            self,
-            keys::order(&self.id),
-            &keys::user_orders_partition(&self.user_id),
+impl Stored for Order {
+    const KIND: &'static str = "order";
+    /// The trace is kept with the order but is no field of it: clients never see it.
+    const EXTRAS: &'static [&'static str] = &[trace::STORED_PARENT];
+    type Owner = ();
+
+    fn key(&self, _: &()) -> Key {
+        keys::order(&self.id)
+    }
+
+    /// Listed among its customer's orders, by id (= time).
+    fn index_key(&self) -> Option<Key> {
+        Some(Key::new(
+            keys::user_orders_partition(&self.user_id),
             self.id.clone(),
-            "order",
-        )?;
-        if let Some(parent) = &self.trace_parent {
-            item.insert(trace::STORED_PARENT.to_owned(), parent.clone().into());
+        ))
+    }
+
+    fn extra(&self, name: &str) -> Option<Value> {
+        match name {
+            trace::STORED_PARENT => self.trace_parent.clone().map(Value::from),
+            _ => None,
         }
-        Ok(item)
     }
 
-    pub fn from_item(mut item: Item) -> Result<Self> {
-        let trace_parent = item
-            .remove(trace::STORED_PARENT)
-            .and_then(|parent| parent.as_str().map(str::to_owned));
-        let mut order: Self = entity::from_item(item, "order")?;
-        order.trace_parent = trace_parent;
-        Ok(order)
+    fn restore_extra(&mut self, name: &str, value: Value) {
+        if name == trace::STORED_PARENT {
+            self.trace_parent = value.as_str().map(str::to_owned);
+        }
     }
+}
 
+entity::attributes!(Order {
+    /// Bumped by every change: each write of an order is conditional on the version it read.
+    VERSION = "version",
+});
+
+impl Order {
     /// The order as `viewer` may see it: customers get the generic failure reason only.
     pub fn for_viewer(mut self, viewer_is_admin: bool) -> Self {
         if !viewer_is_admin && let Some(payment) = self.payment.as_mut() {
@@ -162,13 +176,14 @@ pub struct HistoryEntry {
     pub action: String,
 }
 
-impl HistoryEntry {
-    pub fn to_item(&self, order_id: &str, version: u64) -> Result<Item> {
-        entity::to_item(
-            self,
-            keys::order_history(order_id, version),
-            "history entry",
-        )
+impl Stored for HistoryEntry {
+    const KIND: &'static str = "history entry";
+    /// The entry records the change that produced the order's current version, and is kept
+    /// under that version in the order's partition.
+    type Owner = Order;
+
+    fn key(&self, order: &Order) -> Key {
+        keys::order_history(&order.id, order.version)
     }
 }
 
@@ -202,15 +217,21 @@ impl PaymentAttempt {
     pub fn key(&self) -> Key {
         keys::payment_attempt(&self.order_id, &self.id)
     }
+}
 
-    pub fn to_item(&self) -> Result<Item> {
-        entity::to_item(self, self.key(), "payment attempt")
-    }
+impl Stored for PaymentAttempt {
+    const KIND: &'static str = "payment attempt";
+    type Owner = ();
 
-    pub fn from_item(item: Item) -> Result<Self> {
-        entity::from_item(item, "payment attempt")
+    fn key(&self, _: &()) -> Key {
+        PaymentAttempt::key(self)
     }
 }
+
+entity::attributes!(PaymentAttempt {
+    /// Settling an attempt is conditional on it still processing.
+    STATUS = "status",
+});
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -239,15 +260,21 @@ impl Refund {
     pub fn key(&self) -> Key {
         keys::refund(&self.order_id, &self.id)
     }
+}
 
-    pub fn to_item(&self) -> Result<Item> {
-        entity::to_item(self, self.key(), "refund")
-    }
+impl Stored for Refund {
+    const KIND: &'static str = "refund";
+    type Owner = ();
 
-    pub fn from_item(item: Item) -> Result<Self> {
-        entity::from_item(item, "refund")
+    fn key(&self, _: &()) -> Key {
+        Refund::key(self)
     }
 }
+
+entity::attributes!(Refund {
+    /// Settling a refund is conditional on it still pending.
+    STATUS = "status",
+});
 
 /// What a client sees of a refund.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

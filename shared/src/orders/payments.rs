@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::catalogue::stock;
 use crate::commit::{Commit, Round, Step, Tx};
+use crate::entity::Stored;
 use crate::error::{Error, Result};
 use crate::events::EventType;
 use crate::idempotency::Claim;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::catalogue::model::Product;
 use crate::catalogue::stock;
 use crate::commit::{Commit, Round, Step, Tx};
-use crate::entity;
+use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
 use crate::events::EventType;
 use crate::idempotency::Claim;
@@ -200,7 +200,7 @@ impl Orders {
         debug_assert_eq!(slot, SLOT);
         tx.write_all([
             TxOp::Put {
-                item: entry.to_item(&order.id, order.version)?,
+                item: entry.to_item_under(&order)?,
                 cond: Cond::NotExists,
             },
             TxOp::Put {

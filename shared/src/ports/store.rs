@@ -18,6 +18,10 @@ pub const SK: &str = "sk";
 pub const GSI1PK: &str = "gsi1pk";
 pub const GSI1SK: &str = "gsi1sk";
 
+/// The table's time-to-live attribute: an item whose `expires_at` (Unix seconds, a number)
+/// has passed is removed (by DynamoDB's TTL, and by the embedded store's sweep).
+pub const EXPIRES_AT: &str = "expires_at";
+
 /// DynamoDB's limit on the number of items in one transaction.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
@@ -64,6 +68,14 @@ pub enum Cond {
 impl Cond {
     pub fn eq(attribute: &str, value: impl Into<Value>) -> Self {
         Self::Eq(attribute.to_owned(), value.into())
+    }
+
+    pub fn at_least(attribute: &str, bound: i64) -> Self {
+        Self::AtLeast(attribute.to_owned(), bound)
+    }
+
+    pub fn at_most(attribute: &str, bound: i64) -> Self {
+        Self::AtMost(attribute.to_owned(), bound)
     }
 
     /// Evaluates the condition against the item currently stored (if any). Both adapters'
@@ -113,6 +125,10 @@ impl Update {
 
     pub fn add(attribute: &str, delta: i64) -> Self {
         Self::Add(attribute.to_owned(), delta)
+    }
+
+    pub fn remove(attribute: &str) -> Self {
+        Self::Remove(attribute.to_owned())
     }
 
     /// Applies the change to an item in memory (the embedded adapter's update).
@@ -369,11 +385,11 @@ mod tests {
         assert!(Cond::Exists.holds_for(Some(&stock)));
         assert!(!Cond::NotExists.holds_for(Some(&stock)));
         assert!(Cond::NotExists.holds_for(None));
-        assert!(Cond::AtLeast("stock".into(), 3).holds_for(Some(&stock)));
-        assert!(!Cond::AtLeast("stock".into(), 4).holds_for(Some(&stock)));
-        assert!(!Cond::AtLeast("missing".into(), 0).holds_for(Some(&stock)));
-        assert!(Cond::AtMost("stock".into(), 3).holds_for(Some(&stock)));
-        assert!(!Cond::AtMost("stock".into(), 2).holds_for(Some(&stock)));
+        assert!(Cond::at_least("stock", 3).holds_for(Some(&stock)));
+        assert!(!Cond::at_least("stock", 4).holds_for(Some(&stock)));
+        assert!(!Cond::at_least("missing", 0).holds_for(Some(&stock)));
+        assert!(Cond::at_most("stock", 3).holds_for(Some(&stock)));
+        assert!(!Cond::at_most("stock", 2).holds_for(Some(&stock)));
         assert!(Cond::eq("stock", 3.0).holds_for(Some(&stock)));
         assert!(!Cond::eq("state", "closed").holds_for(Some(&stock)));
         assert!(!Cond::eq("state", "open").holds_for(None));
@@ -388,7 +404,7 @@ mod tests {
         Update::add("stock", -1).apply(&mut stock);
         Update::add("fresh", 5).apply(&mut stock);
         Update::set("state", "open").apply(&mut stock);
-        Update::Remove("tmp".into()).apply(&mut stock);
+        Update::remove("tmp").apply(&mut stock);
         assert_eq!(
             Value::Object(stock),
             json!({"pk": "P", "sk": "S", "stock": 2, "fresh": 5, "state": "open"})

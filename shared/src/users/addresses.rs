@@ -8,11 +8,11 @@ use serde_json::Value;
 
 use crate::Ports;
 use crate::commit::{Commit, Round, Tx};
-use crate::entity;
+use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
 use crate::keys;
 use crate::pagination::Listing;
-use crate::ports::{Cond, Index, Item, Query, TxOp, Update};
+use crate::ports::{Cond, Index, Key, Query, TxOp, Update};
 use crate::users::User;
 use crate::users::requests::AddressRequest;
 use crate::validation;
@@ -40,15 +40,19 @@ pub struct Address {
     pub updated_at: DateTime<Utc>,
 }
 
-impl Address {
-    fn to_item(&self, user_id: &str) -> Result<Item> {
-        entity::to_item(self, keys::address(user_id, &self.id), "address")
-    }
+impl Stored for Address {
+    const KIND: &'static str = "address";
+    /// An address is kept in its user's partition; it does not name its user.
+    type Owner = User;
 
-    fn from_item(item: Item) -> Result<Self> {
-        entity::from_item(item, "address")
+    fn key(&self, user: &User) -> Key {
+        keys::address(&user.id, &self.id)
     }
 }
+
+entity::attributes!(Address {
+    IS_DEFAULT = "is_default",
+});
 
 #[derive(Clone)]
 pub struct AddressBook {
@@ -130,7 +134,7 @@ impl AddressBook {
                 address.is_default = wants_default || book.count == 0;
                 let mut tx = Tx::new(());
                 tx.write(TxOp::Put {
-                    item: address.to_item(&user.id)?,
+                    item: address.to_item_under(user)?,
                     cond: Cond::NotExists,
                 });
                 let mut profile = vec![Update::add("address_count", 1)];
@@ -175,7 +179,7 @@ impl AddressBook {
                 }
                 address.is_default = request.is_default.unwrap_or(was_default);
                 tx.write(TxOp::Put {
-                    item: address.to_item(&user.id)?,
+                    item: address.to_item_under(user)?,
                     cond: Cond::Exists,
                 });
                 tx.write(self.bump(user, &book, profile));

@@ -3,10 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::entity;
-use crate::error::Result;
+use crate::entity::{self, Stored};
 use crate::keys;
-use crate::ports::Item;
+use crate::ports::Key;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -104,23 +103,41 @@ impl From<&User> for UserView {
     }
 }
 
-impl User {
-    /// The stored item: the user's fields plus the keys of its profile and of the all-users index.
-    pub fn to_item(&self) -> Result<Item> {
-        let sort = keys::users_index_sort(&self.id);
-        entity::to_indexed_item(
-            self,
-            keys::user(&self.id),
+impl Stored for User {
+    const KIND: &'static str = "user";
+    type Owner = ();
+
+    fn key(&self, _: &()) -> Key {
+        keys::user(&self.id)
+    }
+
+    /// Every user is listed in the all-users index.
+    fn index_key(&self) -> Option<Key> {
+        Some(Key::new(
             keys::USERS_INDEX_PARTITION,
-            sort,
-            "user",
-        )
+            keys::users_index_sort(&self.id),
+        ))
     }
+}
 
-    pub fn from_item(item: Item) -> Result<Self> {
-        entity::from_item(item, "user")
-    }
+entity::attributes!(User {
+    EMAIL = "email",
+    FIRST_NAME = "first_name",
+    LAST_NAME = "last_name",
+    PHONE = "phone",
+    ROLE = "role",
+    IS_ACTIVE = "is_active",
+    UPDATED_AT = "updated_at",
+    PASSWORD_HASH = "password_hash",
+    TOKEN_VERSION = "token_version",
+    ADDRESS_BOOK_VERSION = "address_book_version",
+    ADDRESS_COUNT = "address_count",
+    DEFAULT_ADDRESS_ID = "default_address_id",
+    LANGUAGE = "language",
+    EMAIL_VERIFIED = "email_verified",
+});
 
+impl User {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::Ports;
 use crate::auth::{IssuedToken, LoginThrottle, TokenService, passwords};
 use crate::commit::{Commit, Tx};
+use crate::entity::Stored;
 use crate::error::{Error, FieldError, Result};
 use crate::events::{Event, EventType};
 use crate::keys;

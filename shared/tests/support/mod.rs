@@ -25,6 +25,7 @@ use bazaar_shared::auth::{LoginThrottle, SigningSecret, TokenService, TokenSetti
 use bazaar_shared::catalogue::Products;
 use bazaar_shared::catalogue::model::Product;
 use bazaar_shared::catalogue::requests::CreateProduct;
+use bazaar_shared::entity::Stored;
 use bazaar_shared::error::Result;
 use bazaar_shared::events::Event;
 use bazaar_shared::keys;
