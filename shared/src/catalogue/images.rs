@@ -15,6 +15,7 @@ use crate::Ports;
 use crate::catalogue::model::{Product, ProductStatus};
 use crate::catalogue::products::Products;
 use crate::commit::{Commit, Round, Tx};
+use crate::entity;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::ports::{Cond, TxOp, Update};
@@ -153,13 +154,13 @@ fn add_image(ports: &Ports, product: &Product, image_url: &str) -> Tx<()> {
     tx.write(TxOp::Update {
         key: keys::product(&product.id),
         updates: vec![
-            Update::set("images", json!(images)),
-            Update::set("updated_at", json!(ports.clock.now())),
-            Update::add("version", 1),
+            Update::set(Product::IMAGES, json!(images)),
+            Update::set(Product::UPDATED_AT, entity::timestamp(ports.clock.now())),
+            Update::add(Product::VERSION, 1),
         ],
         cond: Cond::All(vec![
-            Cond::eq("version", product.version),
-            Cond::eq("status", json!(ProductStatus::Active)),
+            Cond::eq(Product::VERSION, product.version),
+            Cond::eq(Product::STATUS, json!(ProductStatus::Active)),
         ]),
     });
     tx

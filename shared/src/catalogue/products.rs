@@ -11,7 +11,7 @@ use crate::catalogue::index;
 use crate::catalogue::model::{Product, ProductStatus};
 use crate::catalogue::requests::{CreateProduct, UpdateProduct};
 use crate::commit::{Commit, Round, Tx};
-use crate::entity::Stored;
+use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
 use crate::keys;
 use crate::ports::{Cond, Item, Key, TxOp, Update, store};
@@ -201,17 +201,17 @@ impl Products {
                 tx.write(TxOp::Update {
                     key: keys::product(id),
                     updates: vec![
-                        Update::set("name", next.name.as_str()),
-                        Update::set("description", next.description.as_str()),
-                        Update::set("category_id", json!(next.category_id)),
-                        Update::set("price", json!(next.price)),
-                        Update::set("indexed_terms", json!(next.indexed_terms)),
-                        Update::set("updated_at", json!(next.updated_at)),
-                        Update::add("version", 1),
+                        Update::set(Product::NAME, next.name.as_str()),
+                        Update::set(Product::DESCRIPTION, next.description.as_str()),
+                        Update::set(Product::CATEGORY_ID, json!(next.category_id)),
+                        Update::set(Product::PRICE, json!(next.price)),
+                        Update::set(Product::INDEXED_TERMS, json!(next.indexed_terms)),
+                        Update::set(Product::UPDATED_AT, entity::timestamp(next.updated_at)),
+                        Update::add(Product::VERSION, 1),
                     ],
                     cond: Cond::All(vec![
-                        Cond::eq("version", expected),
-                        Cond::eq("status", json!(ProductStatus::Active)),
+                        Cond::eq(Product::VERSION, expected),
+                        Cond::eq(Product::STATUS, json!(ProductStatus::Active)),
                     ]),
                 });
                 tx.write_all(index::changes(Some(&current), &next));
@@ -262,11 +262,14 @@ impl Products {
                 tx.write(TxOp::Update {
                     key: keys::product(id),
                     updates: vec![
-                        Update::set("status", json!(ProductStatus::Archived)),
-                        Update::set("updated_at", json!(self.ports.clock.now())),
-                        Update::add("version", 1),
+                        Update::set(Product::STATUS, json!(ProductStatus::Archived)),
+                        Update::set(
+                            Product::UPDATED_AT,
+                            entity::timestamp(self.ports.clock.now()),
+                        ),
+                        Update::add(Product::VERSION, 1),
                     ],
-                    cond: Cond::eq("version", current.version),
+                    cond: Cond::eq(Product::VERSION, current.version),
                 });
                 tx.write_all(index::changes(Some(&current), &archived));
                 Ok(tx.into())

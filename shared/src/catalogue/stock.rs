@@ -105,11 +105,11 @@ fn stock_write(
     tx.write(TxOp::Update {
         key: keys::product(&product.id),
         updates: vec![
-            Update::set("available", available),
-            Update::set("updated_at", json!(now)),
-            Update::add("stock_version", 1),
+            Update::set(Product::AVAILABLE, available),
+            Update::set(Product::UPDATED_AT, entity::timestamp(now)),
+            Update::add(Product::STOCK_VERSION, 1),
         ],
-        cond: Cond::eq("stock_version", product.stock_version),
+        cond: Cond::eq(Product::STOCK_VERSION, product.stock_version),
     });
     let kind = match transition(product.available, available) {
         Transition::None => return Ok(tx),
@@ -146,17 +146,17 @@ pub fn reserve(
 ) -> Result<(Vec<TxOp>, Vec<Staged>)> {
     let empties = product.available == quantity;
     let cond = if empties {
-        Cond::eq("available", quantity)
+        Cond::eq(Product::AVAILABLE, quantity)
     } else {
-        Cond::AtLeast("available".into(), quantity + 1)
+        Cond::at_least(Product::AVAILABLE, quantity + 1)
     };
     let mut ops = vec![TxOp::Update {
         key: keys::product(&product.id),
         updates: vec![
-            Update::add("available", -quantity),
-            Update::add("reserved", quantity),
+            Update::add(Product::AVAILABLE, -quantity),
+            Update::add(Product::RESERVED, quantity),
             // Admin stock changes computed before this one must be recomputed.
-            Update::add("stock_version", 1),
+            Update::add(Product::STOCK_VERSION, 1),
         ],
         cond,
     }];
@@ -190,11 +190,11 @@ pub fn release(product_id: &str, quantity: i64) -> TxOp {
     TxOp::Update {
         key: keys::product(product_id),
         updates: vec![
-            Update::add("available", quantity),
-            Update::add("reserved", -quantity),
-            Update::add("stock_version", 1),
+            Update::add(Product::AVAILABLE, quantity),
+            Update::add(Product::RESERVED, -quantity),
+            Update::add(Product::STOCK_VERSION, 1),
         ],
-        cond: Cond::AtLeast("reserved".into(), quantity),
+        cond: Cond::at_least(Product::RESERVED, quantity),
     }
 }
 
@@ -203,10 +203,10 @@ pub fn sell(product_id: &str, quantity: i64) -> TxOp {
     TxOp::Update {
         key: keys::product(product_id),
         updates: vec![
-            Update::add("reserved", -quantity),
-            Update::add("stock_version", 1),
+            Update::add(Product::RESERVED, -quantity),
+            Update::add(Product::STOCK_VERSION, 1),
         ],
-        cond: Cond::AtLeast("reserved".into(), quantity),
+        cond: Cond::at_least(Product::RESERVED, quantity),
     }
 }
 
@@ -215,8 +215,8 @@ pub fn restock(product_id: &str, quantity: i64) -> TxOp {
     TxOp::Update {
         key: keys::product(product_id),
         updates: vec![
-            Update::add("available", quantity),
-            Update::add("stock_version", 1),
+            Update::add(Product::AVAILABLE, quantity),
+            Update::add(Product::STOCK_VERSION, 1),
         ],
         cond: Cond::Exists,
     }

@@ -8,6 +8,7 @@ use rand::RngCore;
 use serde_json::json;
 
 use crate::commit::{Commit, Round, Step, Tx};
+use crate::counter;
 use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
 use crate::events::EventType;
@@ -233,8 +234,8 @@ impl Notifications {
         });
         let counted = tx.write(TxOp::Update {
             key: keys::subscription_count(&user.id),
-            updates: vec![Update::add("count", 1)],
-            cond: Cond::AtMost("count".into(), MAX_SUBSCRIPTIONS - 1),
+            updates: vec![Update::add(counter::COUNT, 1)],
+            cond: Cond::at_most(counter::COUNT, MAX_SUBSCRIPTIONS - 1),
         });
         for event in &subscription.events {
             let entry = keys::subscriber_entry(event.as_str(), &subscription.id);
@@ -329,8 +330,8 @@ impl Notifications {
             },
             TxOp::Update {
                 key: keys::subscription_count(&user.id),
-                updates: vec![Update::add("count", -1)],
-                cond: Cond::AtLeast("count".into(), 1),
+                updates: vec![Update::add(counter::COUNT, -1)],
+                cond: Cond::at_least(counter::COUNT, 1),
             },
         ]);
         for event in &subscription.events {

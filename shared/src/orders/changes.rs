@@ -134,7 +134,7 @@ impl Orders {
         let mut tx = Tx::new(());
         tx.write(TxOp::Put {
             item: order.to_item()?,
-            cond: Cond::eq("version", version),
+            cond: Cond::eq(Order::VERSION, version),
         });
         if let Some(action) = change.history {
             let entry = HistoryEntry {

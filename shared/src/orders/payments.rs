@@ -231,7 +231,7 @@ impl Orders {
         };
         change.ops.push(TxOp::Put {
             item: settled.to_item()?,
-            cond: Cond::eq("status", "processing"),
+            cond: Cond::eq(PaymentAttempt::STATUS, "processing"),
         });
         Ok(Plan::apply(change.with_output(true)))
     }
@@ -382,7 +382,7 @@ impl Orders {
                 let mut tx = Tx::new(true);
                 tx.write(TxOp::Put {
                     item: settled.to_item()?,
-                    cond: Cond::eq("status", "pending"),
+                    cond: Cond::eq(Refund::STATUS, "pending"),
                 });
                 tx.send_all(staged.clone());
                 Ok(tx.into())

@@ -137,9 +137,9 @@ impl AddressBook {
                     item: address.to_item_under(user)?,
                     cond: Cond::NotExists,
                 });
-                let mut profile = vec![Update::add("address_count", 1)];
+                let mut profile = vec![Update::add(User::ADDRESS_COUNT, 1)];
                 if address.is_default {
-                    profile.push(Update::set("default_address_id", address.id.as_str()));
+                    profile.push(Update::set(User::DEFAULT_ADDRESS_ID, address.id.as_str()));
                     tx.write_all(self.clear_default(user, &book));
                 }
                 tx.write(self.bump(user, &book, profile));
@@ -169,11 +169,11 @@ impl AddressBook {
                 let mut profile = Vec::new();
                 match request.is_default {
                     Some(true) if !was_default => {
-                        profile.push(Update::set("default_address_id", address_id));
+                        profile.push(Update::set(User::DEFAULT_ADDRESS_ID, address_id));
                         tx.write_all(self.clear_default(user, &book));
                     }
                     Some(false) if was_default => {
-                        profile.push(Update::Remove("default_address_id".into()))
+                        profile.push(Update::remove(User::DEFAULT_ADDRESS_ID))
                     }
                     _ => {}
                 }
@@ -194,9 +194,9 @@ impl AddressBook {
             .run(&self.ports, move |_: Round| async move {
                 let book = self.snapshot(user).await?;
                 self.get(user, address_id).await?;
-                let mut profile = vec![Update::add("address_count", -1)];
+                let mut profile = vec![Update::add(User::ADDRESS_COUNT, -1)];
                 if book.default_id.as_deref() == Some(address_id) {
-                    profile.push(Update::Remove("default_address_id".into()));
+                    profile.push(Update::remove(User::DEFAULT_ADDRESS_ID));
                 }
                 let mut tx = Tx::new(());
                 tx.write(TxOp::Delete {
@@ -229,11 +229,11 @@ impl AddressBook {
 
     /// The profile update that every change carries: conditional on the version read.
     fn bump(&self, user: &User, book: &Snapshot, mut updates: Vec<Update>) -> TxOp {
-        updates.push(Update::add("address_book_version", 1));
+        updates.push(Update::add(User::ADDRESS_BOOK_VERSION, 1));
         TxOp::Update {
             key: keys::user(&user.id),
             updates,
-            cond: Cond::eq("address_book_version", book.version),
+            cond: Cond::eq(User::ADDRESS_BOOK_VERSION, book.version),
         }
     }
 
@@ -241,7 +241,7 @@ impl AddressBook {
     fn clear_default(&self, user: &User, book: &Snapshot) -> Option<TxOp> {
         book.default_id.as_ref().map(|old| TxOp::Update {
             key: keys::address(&user.id, old),
-            updates: vec![Update::set("is_default", false)],
+            updates: vec![Update::set(Address::IS_DEFAULT, false)],
             cond: Cond::Exists,
         })
     }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::Ports;
 use crate::auth::{IssuedToken, LoginThrottle, TokenService, passwords};
 use crate::commit::{Commit, Tx};
-use crate::entity::Stored;
+use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
 use crate::events::{Event, EventType};
 use crate::keys;
@@ -367,7 +367,7 @@ impl UserService {
         let mut condition = Cond::Exists;
         let changes_password = request.password.is_some();
         if let Some(language) = request.language {
-            updates.push(Update::set("language", language.as_str()));
+            updates.push(Update::set(User::LANGUAGE, language.as_str()));
         }
         if let (Some(password), Some(current)) = (&request.password, &request.current_password) {
             self.throttle
@@ -386,9 +386,9 @@ impl UserService {
                 "password_hash",
                 passwords::hash(password).await?,
             ));
-            updates.push(Update::add("token_version", 1));
+            updates.push(Update::add(User::TOKEN_VERSION, 1));
             // Two concurrent password changes must not both win.
-            condition = Cond::eq("token_version", user.token_version);
+            condition = Cond::eq(User::TOKEN_VERSION, user.token_version);
         }
         if updates.is_empty() {
             return Ok(ProfileUpdated {
@@ -459,10 +459,10 @@ impl UserService {
         }
         let mut updates = Vec::new();
         if let Some(active) = request.is_active {
-            updates.push(Update::set("is_active", active));
+            updates.push(Update::set(User::IS_ACTIVE, active));
         }
         if let Some(role) = request.role {
-            updates.push(Update::set("role", json!(role)));
+            updates.push(Update::set(User::ROLE, json!(role)));
         }
         if updates.is_empty() {
             let user = self.find(user_id).await?.ok_or(Error::NotFound("user"))?;
@@ -559,18 +559,18 @@ impl UserService {
         };
         validation::check(&password_rules)?;
         let updates = vec![
-            Update::set("role", json!(Role::Admin)),
-            Update::set("is_active", true),
-            Update::set("password_hash", passwords::hash(password).await?),
-            Update::add("token_version", 1),
-            Update::set("updated_at", self.ports.clock.now().to_rfc3339()),
+            Update::set(User::ROLE, json!(Role::Admin)),
+            Update::set(User::IS_ACTIVE, true),
+            Update::set(User::PASSWORD_HASH, passwords::hash(password).await?),
+            Update::add(User::TOKEN_VERSION, 1),
+            Update::set(User::UPDATED_AT, entity::timestamp(self.ports.clock.now())),
         ];
         self.ports
             .store
             .update(
                 &keys::user(&existing.id),
                 updates,
-                Cond::eq("token_version", existing.token_version),
+                Cond::eq(User::TOKEN_VERSION, existing.token_version),
             )
             .await
             .map_err(|error| match error {
