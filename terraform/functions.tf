@@ -4,7 +4,8 @@
 #
 # Each value:
 #   route         "METHOD PATH" of the HTTP API route, or null
-#   queue         logical name of the SQS queue that triggers it (see local.queues), or null
+#   queue         logical name of the SQS queue that triggers it (see local.queues), or null; its
+#                 consumer may also send poison messages to that queue's dead-letter queue
 #   schedule      EventBridge schedule expression, or null
 #   table_actions DynamoDB actions allowed on the table
 #   index_query   whether it may also Query the table's indexes
@@ -694,6 +695,12 @@ locals {
     BAZAAR_ALLOW_PRIVATE_TARGETS   = "false" # Slack and webhook targets: HTTPS to public addresses only
     RUST_LOG                       = "info"
     BAZAAR_SMS_COUNTRIES           = var.sms_countries
+    # Where each queue's consumer sends a poison message at once (api/src/consumers/
+    # dead_letter.rs); only that consumer may send there (statement QueueDeadLetter below).
+    BAZAAR_QUEUE_URL_NOTIFICATIONS_DLQ = aws_sqs_queue.notifications_dlq.url
+    BAZAAR_QUEUE_URL_PAYMENTS_DLQ      = aws_sqs_queue.payments_dlq.url
+    BAZAAR_QUEUE_URL_INVOICES_DLQ      = aws_sqs_queue.invoices_dlq.url
+    BAZAAR_QUEUE_URL_DELIVERIES_DLQ    = aws_sqs_queue.deliveries_dlq.url
     # OTLP/HTTP endpoint of the collector layer, which listens on loopback; empty (no layer)
     # turns span export off.
     OTEL_EXPORTER_OTLP_ENDPOINT = var.otel_collector_layer_arn == "" ? "" : "http://localhost:4318"
@@ -785,6 +792,17 @@ data "aws_iam_policy_document" "function" {
       sid       = "QueueConsume"
       actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
       resources = [local.queues[statement.value].arn]
+    }
+  }
+
+  # A consumer sends a poison message to its own queue's dead-letter queue on its first
+  # receive, and may send to no other.
+  dynamic "statement" {
+    for_each = each.value.queue != null ? [each.value.queue] : []
+    content {
+      sid       = "QueueDeadLetter"
+      actions   = ["sqs:SendMessage"]
+      resources = [local.queues[statement.value].dlq_arn]
     }
   }
 

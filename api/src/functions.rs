@@ -67,8 +67,10 @@ pub enum Trigger {
 /// permissions `template.yaml` and `terraform/` give it (a test keeps them in agreement):
 /// - `tokens`: the signing secret, to issue or verify access tokens;
 /// - `queue`: sending to queues: it commits outbox entries (events, proofs, payment
-///   commands) and hands them on. Being triggered by a queue is the event source's job and
-///   needs no client;
+///   commands) and hands them on, or, as every queue consumer does, sends a poison message
+///   to its queue's dead-letter queue (`consumers::dead_letter`; that one queue only, which
+///   the descriptions grant beside what it consumes). Being triggered by a queue is the
+///   event source's job and needs no client;
 /// - `blobs`: the assets bucket: presigned uploads and downloads, reading an import file,
 ///   writing an invoice;
 /// - `notifiers`: the delivery channels (e-mail, SMS, push, Slack, webhooks). Only the
@@ -598,7 +600,7 @@ pub const NOTIFICATIONS_DELIVER: Function = Function {
             Box::pin(async move { consumers::deliveries::handle(&app, event).await })
         },
     },
-    needs: Needs::STORE.with_notifiers(),
+    needs: Needs::STORE.with_queue().with_notifiers(),
 };
 
 pub const IMPORTS_PROCESS: Function = Function {
@@ -768,6 +770,24 @@ pub const ALL: &[Function] = &[
     NOTIFICATIONS_SUBSCRIPTIONS_VERIFY,
     NOTIFICATIONS_SUBSCRIPTIONS_RESEND,
 ];
+
+/// Whether every queue consumer declares the queue port it dead-letters poison through.
+const fn consumers_declare_the_queue(functions: &[Function]) -> bool {
+    let mut index = 0;
+    while index < functions.len() {
+        let function = &functions[index];
+        if matches!(function.trigger, Trigger::Queue { .. }) && !function.needs.queue {
+            return false;
+        }
+        index += 1;
+    }
+    true
+}
+
+const _: () = assert!(
+    consumers_declare_the_queue(ALL),
+    "a queue consumer must declare `with_queue()`: it dead-letters poison messages"
+);
 
 /// The queues that trigger a function (each with its dead-letter queue), in catalogue order.
 pub fn queues() -> impl Iterator<Item = &'static str> {

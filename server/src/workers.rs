@@ -70,7 +70,8 @@ async fn pause(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
 
 /// Delivers one batch from `queue` to the queue consumer `function`, hiding the messages for
 /// `visibility` meanwhile; returns how many messages came. `queue` is usually the one that
-/// triggers `function`; tests feed it from queues of their own.
+/// triggers `function`; tests feed it from queues of their own (poison still goes to the
+/// dead-letter queue of the queue that triggers `function`, the one its consumer knows).
 pub async fn deliver_batch(
     app: &App,
     function: &Function,

@@ -155,7 +155,8 @@ pub enum Consumed {
     Ok,
     /// Failed; the queue hands it out again.
     Retried,
-    /// Failed on its last receive: the queue moves it to the dead-letter queue.
+    /// Poison, sent to the dead-letter queue by the consumer; or failed on its last receive,
+    /// and moved there by the queue.
     DeadLettered,
 }
 

@@ -52,7 +52,7 @@ async fn message_to(shop: &Shop, notifications: &Notifications, admin: &User, us
     };
     must(notifications.notify(admin, request, CORRELATION).await);
     for body in shop.drain(NOTIFICATIONS_QUEUE).await {
-        must(notifications.fan_out(&body).await);
+        must(notifications.fan_out(&support::incoming(&body)).await);
     }
 }
 
@@ -78,7 +78,7 @@ async fn an_event_reaches_the_inbox_the_account_email_and_active_subscriptions_o
     shop.delivery_commands().await;
     let body = order_created(&shop, &user).await;
 
-    let outcome = must(shop.notifications.fan_out(&body).await);
+    let outcome = must(shop.notifications.fan_out(&support::incoming(&body)).await);
 
     assert_eq!(outcome, fanout::Outcome::FannedOut(3));
     let mut reached: Vec<(Medium, DeliveryStatus, Option<String>)> = shop
@@ -112,8 +112,8 @@ async fn a_redelivered_event_adds_no_deliveries() {
     let body = order_created(&shop, &user).await;
     let event: bazaar_shared::events::Event = must(serde_json::from_str(&body));
 
-    let first = must(shop.notifications.fan_out(&body).await);
-    let second = must(shop.notifications.fan_out(&body).await);
+    let first = must(shop.notifications.fan_out(&support::incoming(&body)).await);
+    let second = must(shop.notifications.fan_out(&support::incoming(&body)).await);
     // Even without its consumed-marker, an event's deliveries are written once.
     must(
         shop.ports
@@ -124,7 +124,7 @@ async fn a_redelivered_event_adds_no_deliveries() {
             )
             .await,
     );
-    let third = must(shop.notifications.fan_out(&body).await);
+    let third = must(shop.notifications.fan_out(&support::incoming(&body)).await);
 
     assert_eq!(first, fanout::Outcome::FannedOut(2));
     assert_eq!(second, fanout::Outcome::Duplicate);
@@ -138,7 +138,7 @@ async fn a_duplicated_send_command_sends_once() {
     let shop = Shop::new();
     let user = shop.customer().await;
     let body = order_created(&shop, &user).await;
-    must(shop.notifications.fan_out(&body).await);
+    must(shop.notifications.fan_out(&support::incoming(&body)).await);
     let commands = shop.delivery_commands().await;
     assert_eq!(commands.len(), 1);
     let command = &commands[0];
@@ -180,7 +180,7 @@ async fn a_permanent_refusal_fails_the_delivery_for_good() {
     let shop = Shop::new();
     let user = shop.customer().await;
     let body = order_created(&shop, &user).await;
-    must(shop.notifications.fan_out(&body).await);
+    must(shop.notifications.fan_out(&support::incoming(&body)).await);
     let commands = shop.delivery_commands().await;
     shop.channels
         .fail_next(SendError::Permanent("mailbox does not exist".to_owned()));
@@ -217,7 +217,7 @@ async fn a_transient_failure_is_retried_within_the_same_receive() {
     let shop = Shop::new();
     let user = shop.customer().await;
     let body = order_created(&shop, &user).await;
-    must(shop.notifications.fan_out(&body).await);
+    must(shop.notifications.fan_out(&support::incoming(&body)).await);
     shop.channels
         .fail_next(SendError::Transient("HTTP 503".to_owned()));
 
@@ -240,7 +240,7 @@ async fn a_deactivated_account_is_sent_nothing() {
     let admin = shop.admin().await;
     let user = shop.customer().await;
     let body = order_created(&shop, &user).await;
-    must(shop.notifications.fan_out(&body).await);
+    must(shop.notifications.fan_out(&support::incoming(&body)).await);
     let deactivate = AdminUpdateRequest {
         is_active: Some(false),
         role: None,

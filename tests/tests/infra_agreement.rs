@@ -1069,6 +1069,8 @@ struct Grants {
     index_query: bool,
     /// Logical ids of template queues (`NotificationsQueue`).
     queue_send: BTreeSet<String>,
+    /// Logical ids of dead-letter queues (`PaymentsDeadLetterQueue`) it may send poison to.
+    dead_letter_send: BTreeSet<String>,
     ssm: bool,
     /// Key prefixes of the assets bucket it may write and read.
     bucket_put: BTreeSet<String>,
@@ -1086,7 +1088,12 @@ fn bucket_prefix(sub: &str) -> Option<String> {
 }
 
 /// The grants of a function's inline `Policies` statements in template.yaml.
-fn sam_grants(id: &str, function: &Yaml, problems: &mut Problems) -> Grants {
+fn sam_grants(
+    id: &str,
+    function: &Yaml,
+    dead_letter_queues: &BTreeSet<String>,
+    problems: &mut Problems,
+) -> Grants {
     let mut grants = Grants::default();
     let policies = get_path(function, &["Properties", "Policies"])
         .map(one_or_many)
@@ -1120,10 +1127,14 @@ fn sam_grants(id: &str, function: &Yaml, problems: &mut Problems) -> Grants {
                         grants.table_actions.insert(action.to_owned());
                     } else if action == "dynamodb:Query" && sub == "${Table.Arn}/index/*" {
                         grants.index_query = true;
-                    } else if action == "sqs:SendMessage" && att.is_some() {
-                        grants
-                            .queue_send
-                            .extend(att.iter().map(|(queue, _)| queue.clone()));
+                    } else if action == "sqs:SendMessage"
+                        && let Some((queue, _)) = &att
+                    {
+                        if dead_letter_queues.contains(queue) {
+                            grants.dead_letter_send.insert(queue.clone());
+                        } else {
+                            grants.queue_send.insert(queue.clone());
+                        }
                     } else if action == "s3:PutObject" && bucket_prefix(sub).is_some() {
                         grants.bucket_put.extend(bucket_prefix(sub));
                     } else if action == "s3:GetObject" && bucket_prefix(sub).is_some() {
@@ -1150,12 +1161,34 @@ fn sam_and_terraform_grant_the_same_permissions() {
     let mut problems = Problems::default();
     let sam = template.functions(&mut problems);
     let terraform = terraform_functions(&mut problems);
+    let dead_letter_queues = sam_dead_letter_queues(&template);
+    let terraform_dead_letters = terraform_grants_dead_letters(&mut problems);
     for spec in ALL {
         let (Some((id, function)), Some(tf)) = (sam.get(spec.name), terraform.get(spec.name))
         else {
             continue;
         };
-        let in_sam = sam_grants(id, function, &mut problems);
+        let in_sam = sam_grants(id, function, &dead_letter_queues, &mut problems);
+        // A queue consumer may send poison to its own queue's dead-letter queue, and to no
+        // other (api/src/consumers/dead_letter.rs): the catalogue's trigger says which.
+        let own_dead_letters = |queue: Option<&str>| -> BTreeSet<String> {
+            queue
+                .and_then(|queue| sam_dead_letter_queue(&template, queue))
+                .into_iter()
+                .collect()
+        };
+        let consumed = match spec.trigger {
+            Trigger::Queue { queue, .. } => Some(queue),
+            _ => None,
+        };
+        problems.check(in_sam.dead_letter_send == own_dead_letters(consumed), || {
+            format!(
+                "{}: template.yaml {id} may send to the dead-letter queues {:?}, but the function consumes {consumed:?} and may send poison to that queue's dead-letter queue only ({:?})",
+                spec.name,
+                in_sam.dead_letter_send,
+                own_dead_letters(consumed),
+            )
+        });
         let in_terraform = Grants {
             table_actions: tf.table_actions.clone(),
             index_query: tf.index_query,
@@ -1164,6 +1197,11 @@ fn sam_and_terraform_grant_the_same_permissions() {
                 .iter()
                 .map(|queue| sam_queue_id(queue))
                 .collect(),
+            dead_letter_send: if terraform_dead_letters {
+                own_dead_letters(tf.queue.as_deref())
+            } else {
+                BTreeSet::new()
+            },
             ssm: tf.ssm,
             bucket_put: tf.bucket_put.clone(),
             bucket_get: tf.bucket_get.clone(),
@@ -1190,8 +1228,8 @@ fn sam_and_terraform_grant_the_same_permissions() {
         let granted = [
             (
                 "queue",
-                "queue_send",
-                !tf.queue_send.is_empty(),
+                "queue_send or a dead-letter queue",
+                !tf.queue_send.is_empty() || !in_terraform.dead_letter_send.is_empty(),
                 spec.needs.queue,
             ),
             (
@@ -1235,6 +1273,122 @@ fn sam_and_terraform_grant_the_same_permissions() {
         });
     }
     problems.finish("template.yaml and terraform/functions.tf grant different permissions");
+}
+
+/// The logical id of the queue that `queue`'s RedrivePolicy dead-letters into.
+fn sam_dead_letter_queue(template: &Template, queue: &str) -> Option<String> {
+    let resource = template.resource(&sam_queue_id(queue))?;
+    let target = get_path(
+        resource,
+        &["Properties", "RedrivePolicy", "deadLetterTargetArn"],
+    )?;
+    get_att(target).map(|(dead_letters, _)| dead_letters)
+}
+
+/// Every queue that some queue's RedrivePolicy dead-letters into.
+fn sam_dead_letter_queues(template: &Template) -> BTreeSet<String> {
+    template
+        .of_type("AWS::SQS::Queue")
+        .filter_map(|(_, queue)| {
+            let target = get_path(
+                queue,
+                &["Properties", "RedrivePolicy", "deadLetterTargetArn"],
+            )?;
+            get_att(target).map(|(dead_letters, _)| dead_letters)
+        })
+        .collect()
+}
+
+/// Whether terraform's function policy lets each queue consumer send to its own queue's
+/// dead-letter queue: a statement for `each.value.queue` allowing exactly `sqs:SendMessage` on
+/// exactly `local.queues[<that queue>].dlq_arn`.
+fn terraform_grants_dead_letters(problems: &mut Problems) -> bool {
+    let body = parse_hcl("terraform/functions.tf");
+    let Some(policy) = blocks(&body, "data", &["aws_iam_policy_document", "function"]).next()
+    else {
+        problems.add("terraform/functions.tf: no data \"aws_iam_policy_document\" \"function\"");
+        return false;
+    };
+    let text = |block: &hcl::Block, key: &str| {
+        attribute(block.body(), key).map(|expr| {
+            let text = expr.to_string();
+            text.split_whitespace().collect::<String>()
+        })
+    };
+    let granted = blocks(policy.body(), "dynamic", &["statement"]).any(|statement| {
+        let content = blocks(statement.body(), "content", &[]).next();
+        text(statement, "for_each").as_deref()
+            == Some("each.value.queue!=null?[each.value.queue]:[]")
+            && content.is_some_and(|content| {
+                text(content, "actions").as_deref() == Some("[\"sqs:SendMessage\"]")
+                    && text(content, "resources").as_deref()
+                        == Some("[local.queues[statement.value].dlq_arn]")
+            })
+    });
+    problems.check(granted, || {
+        "terraform/functions.tf: data.aws_iam_policy_document.function needs a dynamic \"statement\" with for_each = each.value.queue != null ? [each.value.queue] : [], actions = [\"sqs:SendMessage\"] and resources = [local.queues[statement.value].dlq_arn] (a consumer dead-letters poison)".to_owned()
+    });
+    granted
+}
+
+/// A consumer reaches its dead-letter queue by the URL in its environment (it has no
+/// permission to look queues up by name): both descriptions give every function the URL of
+/// each queue's dead-letter queue, under the variable the adapter reads.
+#[test]
+fn both_descriptions_give_consumers_the_url_of_their_dead_letter_queue() {
+    let template = Template::load();
+    let document: Yaml =
+        serde_yaml::from_str(&read("template.yaml")).expect("parse template.yaml as YAML");
+    let terraform = parse_hcl("terraform/functions.tf");
+    let locals: BTreeMap<String, &hcl::Expression> = blocks(&terraform, "locals", &[])
+        .flat_map(|locals| locals.body().attributes())
+        .map(|local| (local.key().to_owned(), local.expr()))
+        .collect();
+    let mut problems = Problems::default();
+    for queue in bazaar_api::functions::queues() {
+        let variable = format!("BAZAAR_QUEUE_URL_{}_DLQ", queue.to_uppercase());
+        // The adapter takes the variable as the URL of `<queue>-dlq`, the name the code
+        // dead-letters to.
+        let config = bazaar_adapters::config::BackendConfig::from_source(
+            &bazaar_shared::settings::Source::pairs(&[
+                ("BAZAAR_BACKEND", "aws"),
+                (variable.as_str(), "https://dlq"),
+            ]),
+        )
+        .expect("backend config");
+        let read_as = match &config.backend {
+            bazaar_adapters::config::Backend::Aws { queue_urls, .. } => queue_urls
+                .iter()
+                .find(|(_, url)| url.as_str() == "https://dlq")
+                .map(|(name, _)| name.clone()),
+            _ => None,
+        };
+        let dead_letters = bazaar_shared::ports::queue::dead_letter_queue(queue);
+        problems.check(read_as.as_deref() == Some(dead_letters.as_str()), || {
+            format!(
+                "the adapter reads {variable} as the URL of {read_as:?}, not of {dead_letters:?}"
+            )
+        });
+
+        let expected = sam_dead_letter_queue(&template, queue);
+        let in_sam = get_path(
+            &document,
+            &["Globals", "Function", "Environment", "Variables", &variable],
+        )
+        .and_then(ref_target);
+        problems.check(expected.is_some() && in_sam == expected.as_deref(), || {
+            format!("template.yaml: Globals.Function.Environment.Variables.{variable} must be !Ref {expected:?}, is {in_sam:?}")
+        });
+
+        let in_terraform = locals
+            .get("function_environment")
+            .and_then(|environment| tf_object_entry(environment, &locals, &variable, 0));
+        let wanted = format!("aws_sqs_queue.{queue}_dlq.url");
+        problems.check(in_terraform.as_deref() == Some(wanted.as_str()), || {
+            format!("terraform/functions.tf: local.function_environment.{variable} must be {wanted}, is {in_terraform:?}")
+        });
+    }
+    problems.finish("a consumer could not find its dead-letter queue on AWS");
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bazaar_adapters::aws::provision;
 use bazaar_shared::metrics;
+use bazaar_shared::ports::Queue;
 use bazaar_tests::moto;
 use bazaar_tests::otlp_receiver::OtlpReceiver;
 use bazaar_tests::runtime_api::{RuntimeApi, invocation_id};
@@ -193,6 +194,10 @@ async fn a_consumer_on_lambda_counts_each_message_and_its_age_in_emf() {
     provision::create_table(&sdk, &table)
         .await
         .expect("create the test table");
+    // As deployed: the dead-letter queue's URL comes with the environment.
+    let (_, dead_letters) = provision::create_queue(&sdk, &table, "payments", 5, 30)
+        .await
+        .expect("create the payments queue and its dead-letter queue");
     let sent = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |now| now.as_millis() - 2_000);
@@ -208,37 +213,52 @@ async fn a_consumer_on_lambda_counts_each_message_and_its_age_in_emf() {
             "awsRegion": "us-east-1",
         })
     };
-    // A body that is no command fails (and, on its first receive, is retried); a charge for an
-    // attempt that does not exist fails the same way.
+    // A body that is no command, and a charge for an attempt that does not exist: both
+    // poison, dead-lettered on their first receive rather than retried.
+    let charge =
+        r#"{"kind":"charge","order_id":"o-1","payment_id":"p-1","correlation_id":"req-7"}"#;
     let event = json!({"Records": [
         record("m-1", "not a command"),
-        record("m-2", r#"{"kind":"charge","order_id":"o-1","payment_id":"p-1","correlation_id":"req-7"}"#),
+        record("m-2", charge),
     ]});
-    let (answers, lines) = run_on_lambda("payments-process", vec![event], &table).await;
-    let failed: Vec<&Value> = answers[0]["batchItemFailures"]
-        .as_array()
-        .map(|failures| {
-            failures
-                .iter()
-                .map(|failure| &failure["itemIdentifier"])
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(failed, [&json!("m-1"), &json!("m-2")], "{answers:?}");
-
-    let retried = emf(&lines, metrics::QUEUE_MESSAGES);
-    assert_eq!(retried.len(), 1, "{lines:#?}");
+    let (answers, lines) = run_on_lambda_with(
+        "payments-process",
+        vec![event],
+        &table,
+        &[("BAZAAR_QUEUE_URL_PAYMENTS_DLQ", &dead_letters)],
+    )
+    .await;
     assert_eq!(
-        dimensions(retried[0]),
+        answers[0]["batchItemFailures"],
+        json!([]),
+        "poison is handled, not retried: {answers:?}"
+    );
+    let queue = bazaar_adapters::aws::SqsQueue::new(
+        &sdk,
+        [("payments-dlq".to_owned(), dead_letters)].into(),
+        "",
+    );
+    let dead = queue
+        .receive("payments-dlq", 10, Duration::from_secs(30))
+        .await
+        .expect("create the test table");
+    let mut bodies: Vec<&str> = dead.iter().map(|message| message.body.as_str()).collect();
+    bodies.sort_unstable();
+    assert_eq!(bodies, ["not a command", charge]);
+
+    let counted = emf(&lines, metrics::QUEUE_MESSAGES);
+    assert_eq!(counted.len(), 1, "{lines:#?}");
+    assert_eq!(
+        dimensions(counted[0]),
         json!([["function", "queue", "outcome"]])
     );
     assert_eq!(
         (
-            &retried[0]["queue"],
-            &retried[0]["outcome"],
-            &retried[0][metrics::QUEUE_MESSAGES]
+            &counted[0]["queue"],
+            &counted[0]["outcome"],
+            &counted[0][metrics::QUEUE_MESSAGES]
         ),
-        (&json!("payments"), &json!("retried"), &json!(2))
+        (&json!("payments"), &json!("dead_lettered"), &json!(2))
     );
     let ages = emf(&lines, metrics::QUEUE_MESSAGE_AGE);
     assert_eq!(ages.len(), 1, "{lines:#?}");
@@ -253,14 +273,24 @@ async fn a_consumer_on_lambda_counts_each_message_and_its_age_in_emf() {
             .all(|age| age.as_f64().is_some_and(|age| age >= 2.0))
     );
 
-    // The consumer's lines carry the message's queue, id, receive count and correlation id.
-    let failed_line = lines
-        .iter()
-        .find(|line| line["span"]["message_id"] == json!("m-2") && line["level"] == json!("WARN"))
-        .unwrap_or_else(|| panic!("no warning for m-2 in {lines:#?}"));
-    assert_eq!(failed_line["span"]["queue"], json!("payments"));
-    assert_eq!(failed_line["span"]["correlation_id"], json!("req-7"));
-    assert_eq!(failed_line["span"]["receive_count"], json!(1));
+    // The consumer's lines carry the message's queue, id, receive count and correlation id
+    // (read from the decoded command), and the reason without the body.
+    let dead_lettered = |id: &str| {
+        lines
+            .iter()
+            .find(|line| line["span"]["message_id"] == json!(id) && line["level"] == json!("ERROR"))
+            .unwrap_or_else(|| panic!("no error for {id} in {lines:#?}"))
+    };
+    let line = dead_lettered("m-2");
+    assert_eq!(line["span"]["queue"], json!("payments"));
+    assert_eq!(line["span"]["correlation_id"], json!("req-7"));
+    assert_eq!(line["span"]["receive_count"], json!(1));
+    assert_eq!(line["dead_letter_queue"], json!("payments-dlq"));
+    let line = dead_lettered("m-1").to_string();
+    assert!(
+        line.contains("not a payment command") && !line.contains("not a command"),
+        "{line}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn built_events_round_trip_their_key() {
         let key = "imports/01A/کاتالوگ پاییز+1.csv";
-        let event = event_for("assets", key, 10).unwrap_or_else(|e| panic!("{e}"));
+        let event = event_for("assets", key, 10).expect("build the S3 event");
         let encoded = event.records[0].s3.object.key.clone().unwrap_or_default();
         assert!(!encoded.contains(' ') && encoded.is_ascii(), "{encoded}");
         assert_eq!(decode_key(&encoded).ok(), Some(key.to_owned()));

@@ -6,17 +6,14 @@ use bazaar_shared::events::{Event, EventType};
 use serde_json::Value;
 
 use crate::App;
-use crate::consumers::sqs::{Consumer, for_each_record};
+use crate::consumers::error::{ConsumeError, Reason};
+use crate::consumers::message::Message;
+use crate::consumers::sqs::{Consumer, for_each_message};
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    let consumer = Consumer {
-        queue: bazaar_shared::outbox::INVOICES_QUEUE,
-        max_receives: app.max_receives(),
-    };
-    for_each_record(consumer, event, |record| async move {
-        let body = record.body.unwrap_or_default();
-        let event: Event =
-            serde_json::from_str(&body).map_err(|error| format!("not an event: {error}"))?;
+    let consumer = Consumer::new(app, bazaar_shared::outbox::INVOICES_QUEUE);
+    for_each_message(&consumer, event, |message: Message<Event>| async move {
+        let event = &message.body;
         if event.kind != EventType::PaymentSuccessful {
             tracing::info!(
                 event_type = event.kind.as_str(),
@@ -24,16 +21,15 @@ pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
             );
             return Ok(());
         }
-        let order_id = event
-            .data
-            .get("order_id")
-            .and_then(Value::as_str)
-            .ok_or("PAYMENT_SUCCESSFUL without an order_id")?;
-        let invoice = app
-            .orders()
-            .issue_invoice(order_id)
-            .await
-            .map_err(|error| error.to_string())?;
+        let order_id =
+            event
+                .data
+                .get("order_id")
+                .and_then(Value::as_str)
+                .ok_or(ConsumeError::Poison(Reason::Incomplete(
+                    "PAYMENT_SUCCESSFUL without an order_id",
+                )))?;
+        let invoice = app.orders().issue_invoice(order_id).await?;
         tracing::info!(order_id, number = %invoice.number, "invoice issued");
         Ok(())
     })

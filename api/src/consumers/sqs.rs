@@ -1,64 +1,106 @@
-//! SQS batch handling shared by every consumer: records are processed one by one, and only the
-//! ones that failed are reported back, so one bad message never fails its batch (Lambda's
-//! `ReportBatchItemFailures`). A failed message is redelivered after its visibility timeout
-//! and dead-lettered after the queue's maximum receives.
+//! SQS batch handling shared by every consumer: records are decoded and processed one by one,
+//! and only the ones that failed are reported back, so one bad message never fails its batch
+//! (Lambda's `ReportBatchItemFailures`). A message that failed for a reason that may pass
+//! ([`ConsumeError::Retry`]) is redelivered after its visibility timeout and dead-lettered by
+//! the queue after its maximum receives; a poison message ([`ConsumeError::Poison`], the rule
+//! is in `error`) is sent to the dead-letter queue by the consumer on its first receive.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use bazaar_shared::metrics::{self, Consumed};
-use bazaar_shared::ports::{Attributes, ReceivedMessage};
+use bazaar_shared::ports::{Attributes, Queue, ReceivedMessage};
 use serde_json::json;
 use tracing::Instrument;
 
+use crate::App;
+use crate::consumers::dead_letter;
+use crate::consumers::error::ConsumeError;
+use crate::consumers::message::{self, Body, Message};
 use crate::telemetry;
 
-/// The queue a consumer reads, and how often that queue hands a message out before it
-/// dead-letters it.
-#[derive(Clone, Copy, Debug)]
+/// The queue a consumer reads, how often that queue hands a message out before it
+/// dead-letters it, and the queue port that dead-letters poison at once.
+#[derive(Clone)]
 pub struct Consumer {
     pub queue: &'static str,
     pub max_receives: u32,
+    pub queues: Arc<dyn Queue>,
 }
 
-/// Runs `process` on every record, collecting the failures. Each record's log lines carry
-/// its queue, message id and receive count; each is counted in `queue_messages_total` with
-/// its outcome, and its age (from SQS's sent timestamp) in `queue_message_age_seconds`.
-pub async fn for_each_record<F, Fut>(
-    consumer: Consumer,
+impl Consumer {
+    /// The consumer of `queue` over the app's queue port.
+    pub fn new(app: &App, queue: &'static str) -> Self {
+        Self {
+            queue,
+            max_receives: app.max_receives(),
+            queues: app.ports().queue.clone(),
+        }
+    }
+}
+
+/// Decodes every record as a `T` and runs `process` on it, collecting the failures. Each
+/// record's log lines carry its queue, message id, receive count and (once decoded) the
+/// correlation id of its body; each is counted in `queue_messages_total` with its outcome,
+/// and its age (from SQS's sent timestamp) in `queue_message_age_seconds`.
+pub async fn for_each_message<T, F, Fut>(
+    consumer: &Consumer,
     event: SqsEvent,
     mut process: F,
 ) -> SqsBatchResponse
 where
-    F: FnMut(SqsMessage) -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    T: Body,
+    F: FnMut(Message<T>) -> Fut,
+    Fut: Future<Output = Result<(), ConsumeError>>,
 {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let message_id = record.message_id.clone().unwrap_or_default();
         let receive_count = attribute(&record, "ApproximateReceiveCount").unwrap_or(1);
         let age = attribute(&record, "SentTimestamp").and_then(age_seconds);
-        let correlation_id = record
-            .body
-            .as_deref()
-            .and_then(correlation_of)
-            .unwrap_or_default();
         let span = tracing::info_span!(
             "message",
             queue = consumer.queue,
             message_id = %message_id,
             receive_count,
-            correlation_id = %correlation_id,
+            correlation_id = tracing::field::Empty,
             otel.name = consumer.queue,
             otel.kind = "consumer",
         );
         telemetry::traces::continue_from(&span, trace_parent(&record));
-        let outcome = process(record).instrument(span.clone()).await;
-        let consumed = match outcome {
+        let attributes = string_attributes(&record);
+        let body = record.body.unwrap_or_default();
+        let handled = async {
+            let decoded: T = message::decode(&body)?;
+            if let Some(id) = message::loggable_correlation_id(&decoded) {
+                tracing::Span::current().record("correlation_id", id);
+            }
+            process(Message {
+                body: decoded,
+                id: message_id.clone(),
+                receive_count,
+                attributes: attributes.clone(),
+            })
+            .await
+        }
+        .instrument(span.clone())
+        .await;
+        let last = receive_count >= consumer.max_receives;
+        let consumed = match handled {
             Ok(()) => Consumed::Ok,
-            Err(reason) => {
-                let last = receive_count >= consumer.max_receives;
+            Err(ConsumeError::Poison(reason)) => {
+                let sent = dead_letter::send(consumer, &body, &attributes, &reason)
+                    .instrument(span.clone())
+                    .await;
+                if sent {
+                    Consumed::DeadLettered
+                } else {
+                    report_failure(&mut response, message_id, last)
+                }
+            }
+            Err(ConsumeError::Retry(reason)) => {
                 span.in_scope(|| {
                     if last {
                         tracing::error!(%reason, "message failed on its last receive; it goes to the dead-letter queue");
@@ -66,14 +108,7 @@ where
                         tracing::warn!(%reason, "message failed; it will be retried");
                     }
                 });
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = message_id;
-                response.batch_item_failures.push(failure);
-                if last {
-                    Consumed::DeadLettered
-                } else {
-                    Consumed::Retried
-                }
+                report_failure(&mut response, message_id, last)
             }
         };
         metrics::queue_message(consumer.queue, age, consumed);
@@ -81,17 +116,26 @@ where
     response
 }
 
-/// The `correlation_id` every event and command carries at its top level (an admin's message
-/// inside its `message`): the id of the request that caused it.
-fn correlation_of(body: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(body).ok()?;
-    let id = value
-        .get("correlation_id")
-        .or_else(|| value.get("message")?.get("correlation_id"))?
-        .as_str()?;
-    // Only what a request id can be (see the middleware): a body cannot fill the logs.
-    let printable = id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic());
-    printable.then(|| id.to_owned())
+/// Reports the message as failed: the queue hands it out again, or after its last receive
+/// moves it to the dead-letter queue.
+fn report_failure(response: &mut SqsBatchResponse, message_id: String, last: bool) -> Consumed {
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = message_id;
+    response.batch_item_failures.push(failure);
+    if last {
+        Consumed::DeadLettered
+    } else {
+        Consumed::Retried
+    }
+}
+
+/// The record's string message attributes, as they were sent.
+fn string_attributes(record: &SqsMessage) -> Attributes {
+    record
+        .message_attributes
+        .iter()
+        .filter_map(|(name, attribute)| Some((name.clone(), attribute.string_value.clone()?)))
+        .collect()
 }
 
 /// The trace context the message was sent with (a `String` message attribute).
@@ -156,7 +200,152 @@ fn message_attributes(attributes: &Attributes) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use bazaar_shared::events::Event;
+    use bazaar_shared::ports::QueueError;
+
     use super::*;
+    use crate::consumers::error::Reason;
+
+    /// Records what is sent; refuses every send when `down`.
+    #[derive(Default)]
+    struct SentQueue {
+        sent: Mutex<Vec<(String, String, Attributes)>>,
+        down: bool,
+    }
+
+    #[async_trait]
+    impl Queue for SentQueue {
+        async fn send(
+            &self,
+            queue: &str,
+            body: &str,
+            attributes: &Attributes,
+        ) -> Result<String, QueueError> {
+            if self.down {
+                return Err(QueueError::Unavailable("down".to_owned()));
+            }
+            let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+            sent.push((queue.to_owned(), body.to_owned(), attributes.clone()));
+            Ok(format!("dead-{}", sent.len()))
+        }
+
+        async fn receive(
+            &self,
+            _: &str,
+            _: usize,
+            _: Duration,
+        ) -> Result<Vec<ReceivedMessage>, QueueError> {
+            Ok(Vec::new())
+        }
+
+        async fn delete(&self, _: &str, _: &str) -> Result<(), QueueError> {
+            Ok(())
+        }
+    }
+
+    const PARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    fn batch(bodies: &[&str]) -> SqsEvent {
+        let messages: Vec<ReceivedMessage> = bodies
+            .iter()
+            .enumerate()
+            .map(|(index, body)| ReceivedMessage {
+                message_id: format!("m{index}"),
+                receipt_handle: format!("r{index}"),
+                body: (*body).to_owned(),
+                receive_count: 1,
+                sent_at_millis: 0,
+                attributes: bazaar_shared::trace::attributes(Some(PARENT)),
+            })
+            .collect();
+        event_for("invoices", &messages).expect("an SQS event")
+    }
+
+    fn event(id: &str) -> String {
+        format!(
+            r#"{{"id":"{id}","type":"ORDER_CREATED","occurred_at":"2026-01-01T00:00:00Z","correlation_id":"req","data":{{}}}}"#
+        )
+    }
+
+    /// Runs a consumer that succeeds on event "ok", finds nothing for "gone" (poison) and
+    /// meets a busy store for "busy" (transient).
+    async fn consume(queues: Arc<SentQueue>, event: SqsEvent) -> Vec<String> {
+        let consumer = Consumer {
+            queue: "invoices",
+            max_receives: 5,
+            queues,
+        };
+        let response = for_each_message(&consumer, event, |message: Message<Event>| async move {
+            assert_eq!(message.receive_count, 1);
+            assert_eq!(
+                message
+                    .attributes
+                    .get(bazaar_shared::trace::TRACEPARENT)
+                    .map(String::as_str),
+                Some(PARENT)
+            );
+            match message.body.id.as_str() {
+                "gone" => Err(bazaar_shared::Error::NotFound("order").into()),
+                "busy" => Err(ConsumeError::Retry(Reason::Incomplete("the store is busy"))),
+                _ => Ok(()),
+            }
+        })
+        .await;
+        response
+            .batch_item_failures
+            .into_iter()
+            .map(|failure| failure.item_identifier)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn poison_goes_to_the_dead_letter_queue_at_once_and_the_batch_goes_on() {
+        let queues = Arc::new(SentQueue::default());
+        let bodies = [
+            event("ok").to_owned(),
+            "{not json".to_owned(),
+            event("gone"),
+            event("busy"),
+            event("ok"),
+        ];
+        let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+        let failed = consume(queues.clone(), batch(&bodies)).await;
+        assert_eq!(failed, ["m3"], "only the transient failure is retried");
+        let sent = queues
+            .sent
+            .lock()
+            .map(|sent| sent.clone())
+            .unwrap_or_default();
+        let dead: Vec<(&str, &str)> = sent
+            .iter()
+            .map(|(queue, body, _)| (queue.as_str(), body.as_str()))
+            .collect();
+        assert_eq!(
+            dead,
+            [("invoices-dlq", "{not json"), ("invoices-dlq", bodies[2])]
+        );
+        assert!(
+            sent.iter().all(|(_, _, attributes)| attributes
+                .get(bazaar_shared::trace::TRACEPARENT)
+                .map(String::as_str)
+                == Some(PARENT)),
+            "dead letters keep their attributes: {sent:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn poison_that_cannot_be_dead_lettered_is_retried() {
+        let queues = Arc::new(SentQueue {
+            down: true,
+            ..SentQueue::default()
+        });
+        let failed = consume(queues, batch(&["{not json", &event("ok")])).await;
+        assert_eq!(failed, ["m0"]);
+    }
 
     #[test]
     fn the_local_event_carries_the_message_attributes_as_lambda_does() {
@@ -174,21 +363,5 @@ mod tests {
         assert_eq!(trace_parent(&event.records[0]), Some(parent));
         let bare = event_for("payments", &[message(Attributes::new())]).expect("an SQS event");
         assert_eq!(trace_parent(&bare.records[0]), None);
-    }
-
-    #[test]
-    fn the_correlation_id_is_read_from_events_commands_and_admin_messages() {
-        let event = r#"{"id":"e1","type":"ORDER_PLACED","correlation_id":"req-1","data":{}}"#;
-        assert_eq!(correlation_of(event).as_deref(), Some("req-1"));
-        let command =
-            r#"{"kind":"charge","order_id":"o","payment_id":"p","correlation_id":"req-2"}"#;
-        assert_eq!(correlation_of(command).as_deref(), Some("req-2"));
-        let admin = r#"{"kind":"admin_message","message":{"id":"m","correlation_id":"req-3"}}"#;
-        assert_eq!(correlation_of(admin).as_deref(), Some("req-3"));
-        assert_eq!(correlation_of(r#"{"kind":"charge"}"#), None);
-        assert_eq!(correlation_of("not json"), None);
-        let flooding = format!(r#"{{"correlation_id":"{}"}}"#, "x".repeat(500));
-        assert_eq!(correlation_of(&flooding), None);
-        assert_eq!(correlation_of(r#"{"correlation_id":"a b"}"#), None);
     }
 }

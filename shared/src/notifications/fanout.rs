@@ -6,10 +6,12 @@
 
 use std::collections::BTreeSet;
 
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use crate::entity::{self, Stored};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::{Event, EventType};
 use crate::keys;
 use crate::notifications::model::{
@@ -53,20 +55,52 @@ struct Message {
     payload: String,
 }
 
-impl Notifications {
-    /// Handles one body from the notifications queue: an event, or an admin's message.
-    #[tracing::instrument(target = "bazaar::span", name = "notifications.fan_out", skip_all)]
-    pub async fn fan_out(&self, body: &str) -> Result<Outcome> {
-        let value: Value = serde_json::from_str(body)
-            .map_err(|error| Error::BadRequest(format!("not JSON: {error}")))?;
-        if value.get("kind").and_then(Value::as_str) == Some("admin_message") {
-            let message: AdminMessage = serde_json::from_value(value["message"].clone())
-                .map_err(|error| Error::BadRequest(format!("not an admin message: {error}")))?;
-            return self.fan_out_admin_message(&message).await;
+/// What the notifications queue carries: an event, or an admin's message (sent as
+/// `{"kind": "admin_message", "message": {...}}`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Incoming {
+    Event(Event),
+    Admin(AdminMessage),
+}
+
+impl Incoming {
+    /// The request that caused it.
+    pub fn correlation_id(&self) -> &str {
+        match self {
+            Incoming::Event(event) => &event.correlation_id,
+            Incoming::Admin(message) => &message.correlation_id,
         }
-        let event: Event = serde_json::from_value(value)
-            .map_err(|error| Error::BadRequest(format!("not an event: {error}")))?;
-        self.fan_out_event(&event).await
+    }
+}
+
+/// Dispatches on `kind` by hand: an untagged enum would report "no variant matched" instead of
+/// what is wrong with the message it was meant to be.
+impl<'de> Deserialize<'de> for Incoming {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let mut value = Value::deserialize(deserializer)?;
+        if value.get("kind").and_then(Value::as_str) == Some("admin_message") {
+            let message = value
+                .get_mut("message")
+                .map(Value::take)
+                .unwrap_or_default();
+            return AdminMessage::deserialize(message)
+                .map(Incoming::Admin)
+                .map_err(|error| D::Error::custom(format!("not an admin message: {error}")));
+        }
+        Event::deserialize(value)
+            .map(Incoming::Event)
+            .map_err(|error| D::Error::custom(format!("not an event: {error}")))
+    }
+}
+
+impl Notifications {
+    /// Handles one message from the notifications queue.
+    #[tracing::instrument(target = "bazaar::span", name = "notifications.fan_out", skip_all)]
+    pub async fn fan_out(&self, message: &Incoming) -> Result<Outcome> {
+        match message {
+            Incoming::Event(event) => self.fan_out_event(event).await,
+            Incoming::Admin(message) => self.fan_out_admin_message(message).await,
+        }
     }
 
     async fn fan_out_event(&self, event: &Event) -> Result<Outcome> {
@@ -328,5 +362,36 @@ fn recipient(subscription: &Subscription, language: Language) -> Recipient {
         medium: Medium::from(subscription.channel),
         target: Some(subscription.target.clone()),
         subscription_id: Some(subscription.id.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_carries_events_and_admin_messages() {
+        let event = r#"{"id":"e1","type":"ORDER_CREATED","occurred_at":"2026-01-01T00:00:00Z","correlation_id":"req-1","data":{}}"#;
+        let decoded: Incoming = serde_json::from_str(event).expect("an event");
+        assert!(matches!(&decoded, Incoming::Event(event) if event.id == "e1"));
+        assert_eq!(decoded.correlation_id(), "req-1");
+
+        let admin = r#"{"kind":"admin_message","message":{"id":"m1","user_id":null,"event":null,"subject":"s","message":"m","sent_by":"a","correlation_id":"req-2"}}"#;
+        let decoded: Incoming = serde_json::from_str(admin).expect("an admin message");
+        assert!(matches!(&decoded, Incoming::Admin(message) if message.id == "m1"));
+        assert_eq!(decoded.correlation_id(), "req-2");
+    }
+
+    #[test]
+    fn a_message_that_is_neither_says_what_it_was_taken_for() {
+        let error = serde_json::from_str::<Incoming>(r#"{"kind":"admin_message","message":{}}"#)
+            .err()
+            .map(|error| error.to_string());
+        assert!(error.is_some_and(|e| e.starts_with("not an admin message")));
+        let error = serde_json::from_str::<Incoming>(r#"{"id":"e1"}"#)
+            .err()
+            .map(|error| error.to_string());
+        assert!(error.is_some_and(|e| e.starts_with("not an event")));
+        assert!(serde_json::from_str::<Incoming>("{not json").is_err());
     }
 }

@@ -468,7 +468,7 @@ impl Shop {
         let mut written = 0;
         for body in self.drain(outbox::NOTIFICATIONS_QUEUE).await {
             if let bazaar_shared::notifications::fanout::Outcome::FannedOut(count) =
-                must(self.notifications.fan_out(&body).await)
+                must(self.notifications.fan_out(&incoming(&body)).await)
             {
                 written += count;
             }
@@ -481,3 +481,8 @@ impl Shop {
 pub const CARD_SUCCEEDS: &str = bazaar_adapters::payments::CARD_SUCCEEDS;
 pub const CARD_DECLINED: &str = bazaar_adapters::payments::CARD_DECLINED;
 pub const CARD_TIMES_OUT: &str = bazaar_adapters::payments::CARD_TIMES_OUT;
+
+/// A notifications queue body as the fan-out step receives it.
+pub fn incoming(body: &str) -> bazaar_shared::notifications::fanout::Incoming {
+    serde_json::from_str(body).expect("a notifications queue body")
+}
