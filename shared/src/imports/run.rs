@@ -250,21 +250,7 @@ impl Runner {
     fn run(mut self) -> Result<Import> {
         let base_offset = self.import.checkpoint_offset;
         let base_line = self.import.checkpoint_line;
-        let source = RangeReader {
-            blobs: self.ports().blobs.clone(),
-            handle: self.handle.clone(),
-            key: self.import.key.clone(),
-            next_offset: base_offset,
-            buffer: Vec::new(),
-            position: 0,
-            done: false,
-            handed_out: 0,
-            record_start: 0,
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(source);
+        let mut reader = self.reader_from(base_offset);
         let mut record = csv::ByteRecord::new();
         let mut header_pending = base_offset == 0;
         let (mut since_checkpoint, mut last_checkpoint) = (0u64, Instant::now());
@@ -276,7 +262,7 @@ impl Runner {
                     return self.finish(Some(format!("the file cannot be read: {error}")));
                 }
             }
-            let line = base_line + record.position().map(|p| p.line()).unwrap_or(1) - 1;
+            let line = file_line(base_line, record.position().map(csv::Position::line));
             let next = reader.position().clone();
             reader.get_mut().record_start = next.byte();
             if header_pending {
@@ -285,31 +271,12 @@ impl Runner {
                     return self.finish(Some(reason));
                 }
             } else {
-                self.import.rows_read += 1;
-                match rows::parse(&record) {
-                    Ok(row) => match self.handle.clone().block_on(self.upsert(&row))? {
-                        Ok(Outcome::Created) => {
-                            self.import.created += 1;
-                            metrics::import_row(ImportedRow::Created);
-                        }
-                        Ok(Outcome::Updated) => {
-                            self.import.updated += 1;
-                            metrics::import_row(ImportedRow::Updated);
-                        }
-                        Ok(Outcome::Unchanged) => {
-                            self.import.unchanged += 1;
-                            metrics::import_row(ImportedRow::Unchanged);
-                        }
-                        Err(reason) => self.reject(line, reason),
-                    },
-                    Err(reason) => self.reject(line, reason),
-                }
+                self.import_row(&record, line)?;
             }
             self.import.checkpoint_offset = base_offset + next.byte();
-            self.import.checkpoint_line = base_line + next.line() - 1;
+            self.import.checkpoint_line = file_line(base_line, Some(next.line()));
             since_checkpoint += 1;
-            if since_checkpoint >= CHECKPOINT_ROWS || last_checkpoint.elapsed() >= CHECKPOINT_EVERY
-            {
+            if checkpoint_due(since_checkpoint, last_checkpoint.elapsed()) {
                 self.handle.clone().block_on(self.checkpoint())?;
                 (since_checkpoint, last_checkpoint) = (0, Instant::now());
             }
@@ -318,6 +285,54 @@ impl Runner {
             return self.finish(Some("the file is empty".to_owned()));
         }
         self.finish(None)
+    }
+
+    /// A CSV reader over the uploaded file from `offset` on (a checkpoint, or its start).
+    fn reader_from(&self, offset: u64) -> csv::Reader<RangeReader> {
+        let source = RangeReader {
+            blobs: self.ports().blobs.clone(),
+            handle: self.handle.clone(),
+            key: self.import.key.clone(),
+            next_offset: offset,
+            buffer: Vec::new(),
+            position: 0,
+            done: false,
+            handed_out: 0,
+            record_start: 0,
+        };
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(source)
+    }
+
+    /// Upserts the product of one data row at `line`, or rejects the row; counts either.
+    /// Fails only when the store does (the import stops).
+    fn import_row(&mut self, record: &csv::ByteRecord, line: u64) -> Result<()> {
+        self.import.rows_read += 1;
+        let row = match rows::parse(record) {
+            Ok(row) => row,
+            Err(reason) => {
+                self.reject(line, reason);
+                return Ok(());
+            }
+        };
+        match self.handle.clone().block_on(self.upsert(&row))? {
+            Ok(Outcome::Created) => {
+                self.import.created += 1;
+                metrics::import_row(ImportedRow::Created);
+            }
+            Ok(Outcome::Updated) => {
+                self.import.updated += 1;
+                metrics::import_row(ImportedRow::Updated);
+            }
+            Ok(Outcome::Unchanged) => {
+                self.import.unchanged += 1;
+                metrics::import_row(ImportedRow::Unchanged);
+            }
+            Err(reason) => self.reject(line, reason),
+        }
+        Ok(())
     }
 
     fn reject(&mut self, line: u64, reason: String) {
@@ -531,6 +546,17 @@ impl Runner {
     }
 }
 
+/// The line of the file that a reader's line `read` is (1 for the first line it reads): a run
+/// resumed at a checkpoint reads from the checkpoint's line `base_line` on.
+fn file_line(base_line: u64, read: Option<u64>) -> u64 {
+    base_line + read.unwrap_or(1) - 1
+}
+
+/// Whether progress is due to be saved, after `rows` rows and `elapsed` since it last was.
+fn checkpoint_due(rows: u64, elapsed: Duration) -> bool {
+    rows >= CHECKPOINT_ROWS || elapsed >= CHECKPOINT_EVERY
+}
+
 /// At most `max` characters of `text`, marked when cut.
 fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -550,7 +576,29 @@ fn money(row: &Row) -> Money {
 
 #[cfg(test)]
 mod tests {
-    use super::clip;
+    use super::*;
+
+    #[test]
+    fn lines_count_from_the_checkpoint_a_run_resumes_at() {
+        assert_eq!(file_line(1, Some(1)), 1);
+        assert_eq!(file_line(1, Some(7)), 7);
+        assert_eq!(file_line(1, None), 1);
+        // Resumed at line 500: the reader's first line is the file's line 500.
+        assert_eq!(file_line(500, Some(1)), 500);
+        assert_eq!(file_line(500, Some(3)), 502);
+        assert_eq!(file_line(500, None), 500);
+    }
+
+    #[test]
+    fn progress_is_saved_every_so_many_rows_or_seconds() {
+        assert!(!checkpoint_due(0, Duration::ZERO));
+        assert!(!checkpoint_due(
+            CHECKPOINT_ROWS - 1,
+            CHECKPOINT_EVERY - Duration::from_millis(1)
+        ));
+        assert!(checkpoint_due(CHECKPOINT_ROWS, Duration::ZERO));
+        assert!(checkpoint_due(1, CHECKPOINT_EVERY));
+    }
 
     #[test]
     fn long_reasons_are_clipped_on_character_boundaries() {
