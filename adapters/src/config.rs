@@ -71,78 +71,94 @@ impl BackendConfig {
     /// `BAZAAR_TABLE` is set and `BAZAAR_BACKEND` is not; everything else runs embedded.
     pub fn from_source(source: &Source) -> Result<Self, InvalidSetting> {
         let max_receives = source.number("BAZAAR_MAX_RECEIVES", 1..=1000, 5)?;
-        let aws = match source.get("BAZAAR_BACKEND").as_deref() {
-            Some("aws") => true,
-            Some("embedded") => false,
-            Some(other) => {
-                return Err(InvalidSetting::new(
-                    "BAZAAR_BACKEND",
-                    "`aws` or `embedded`",
-                    other,
-                ));
-            }
-            None => source.get("BAZAAR_TABLE").is_some(),
-        };
+        let aws = uses_aws(source)?;
         let backend = if aws {
-            let queue_urls = QUEUES
-                .iter()
-                .flat_map(|name| {
-                    let variable = format!("BAZAAR_QUEUE_URL_{}", name.to_uppercase());
-                    let dlq_variable = format!("{variable}_DLQ");
-                    [
-                        source.get(&variable).map(|url| (name.to_string(), url)),
-                        source
-                            .get(&dlq_variable)
-                            .map(|url| (format!("{name}-dlq"), url)),
-                    ]
-                })
-                .flatten()
-                .collect();
-            Backend::Aws {
-                endpoint_url: source.get("BAZAAR_AWS_ENDPOINT_URL"),
-                table: source.text("BAZAAR_TABLE", "bazaar"),
-                bucket: source.text("BAZAAR_BUCKET", "bazaar-assets"),
-                queue_urls,
-                queue_prefix: source.text("BAZAAR_QUEUE_PREFIX", "bazaar-"),
-                assets_url: source.get("BAZAAR_ASSETS_URL"),
-            }
+            aws_backend(source)
         } else {
             Backend::Embedded {
                 data_dir: PathBuf::from(source.text("BAZAAR_DATA_DIR", DEFAULT_DATA_DIR)),
                 public_url: source.text("BAZAAR_PUBLIC_URL", DEFAULT_PUBLIC_URL),
             }
         };
-        let defaults = SendBudget::default();
-        let budget = SendBudget {
-            per_account: source.number(
-                "BAZAAR_SEND_BUDGET_PER_ACCOUNT",
-                1..=u32::MAX,
-                defaults.per_account,
-            )?,
-            per_target: source.number(
-                "BAZAAR_SEND_BUDGET_PER_TARGET",
-                1..=u32::MAX,
-                defaults.per_target,
-            )?,
-            per_url: source.number("BAZAAR_SEND_BUDGET_PER_URL", 1..=u32::MAX, defaults.per_url)?,
-        };
-        let notify = NotifySettings {
-            email_from: source.text("BAZAAR_EMAIL_FROM", NotifySettings::DEFAULT_FROM),
-            allow_private_targets: source.flag("BAZAAR_ALLOW_PRIVATE_TARGETS", !aws)?,
-            smtp_url: source.get("BAZAAR_SMTP_URL"),
-            budget,
-            sms_countries: source.parsed("BAZAAR_SMS_COUNTRIES", policy::parse_sms_countries)?,
-        };
         Ok(Self {
             backend,
             max_receives,
-            notify,
+            notify: notify_settings(source, aws)?,
         })
     }
 
     pub fn is_aws(&self) -> bool {
         matches!(self.backend, Backend::Aws { .. })
     }
+}
+
+/// Whether the backend is AWS: `BAZAAR_BACKEND` says so, or else a table name is set.
+fn uses_aws(source: &Source) -> Result<bool, InvalidSetting> {
+    match source.get("BAZAAR_BACKEND").as_deref() {
+        Some("aws") => Ok(true),
+        Some("embedded") => Ok(false),
+        Some(other) => Err(InvalidSetting::new(
+            "BAZAAR_BACKEND",
+            "`aws` or `embedded`",
+            other,
+        )),
+        None => Ok(source.get("BAZAAR_TABLE").is_some()),
+    }
+}
+
+fn aws_backend(source: &Source) -> Backend {
+    Backend::Aws {
+        endpoint_url: source.get("BAZAAR_AWS_ENDPOINT_URL"),
+        table: source.text("BAZAAR_TABLE", "bazaar"),
+        bucket: source.text("BAZAAR_BUCKET", "bazaar-assets"),
+        queue_urls: queue_urls(source),
+        queue_prefix: source.text("BAZAAR_QUEUE_PREFIX", "bazaar-"),
+        assets_url: source.get("BAZAAR_ASSETS_URL"),
+    }
+}
+
+/// The queue URLs configured (`BAZAAR_QUEUE_URL_<NAME>`, and `..._DLQ` for `<name>-dlq`).
+fn queue_urls(source: &Source) -> HashMap<String, String> {
+    QUEUES
+        .iter()
+        .flat_map(|name| {
+            let variable = format!("BAZAAR_QUEUE_URL_{}", name.to_uppercase());
+            let dlq_variable = format!("{variable}_DLQ");
+            [
+                source.get(&variable).map(|url| (name.to_string(), url)),
+                source
+                    .get(&dlq_variable)
+                    .map(|url| (format!("{name}-dlq"), url)),
+            ]
+        })
+        .flatten()
+        .collect()
+}
+
+/// Where notifications go and within which limits. Private targets are allowed by default
+/// only off AWS (local development).
+fn notify_settings(source: &Source, aws: bool) -> Result<NotifySettings, InvalidSetting> {
+    let defaults = SendBudget::default();
+    let budget = SendBudget {
+        per_account: source.number(
+            "BAZAAR_SEND_BUDGET_PER_ACCOUNT",
+            1..=u32::MAX,
+            defaults.per_account,
+        )?,
+        per_target: source.number(
+            "BAZAAR_SEND_BUDGET_PER_TARGET",
+            1..=u32::MAX,
+            defaults.per_target,
+        )?,
+        per_url: source.number("BAZAAR_SEND_BUDGET_PER_URL", 1..=u32::MAX, defaults.per_url)?,
+    };
+    Ok(NotifySettings {
+        email_from: source.text("BAZAAR_EMAIL_FROM", NotifySettings::DEFAULT_FROM),
+        allow_private_targets: source.flag("BAZAAR_ALLOW_PRIVATE_TARGETS", !aws)?,
+        smtp_url: source.get("BAZAAR_SMTP_URL"),
+        budget,
+        sms_countries: source.parsed("BAZAAR_SMS_COUNTRIES", policy::parse_sms_countries)?,
+    })
 }
 
 /// The adapters behind the ports, and what they were built from.
@@ -360,5 +376,79 @@ mod tests {
         ] {
             assert!(config(&[bad]).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn the_backend_is_named_or_follows_the_table() {
+        let aws = |pairs: &[(&str, &str)]| uses_aws(&Source::pairs(pairs));
+        assert_eq!(aws(&[]), Ok(false));
+        assert_eq!(aws(&[("BAZAAR_TABLE", "shop")]), Ok(true));
+        assert_eq!(aws(&[("BAZAAR_BACKEND", "aws")]), Ok(true));
+        assert_eq!(
+            aws(&[("BAZAAR_BACKEND", "embedded"), ("BAZAAR_TABLE", "shop")]),
+            Ok(false)
+        );
+        assert_eq!(
+            aws(&[("BAZAAR_BACKEND", "AWS")]),
+            Err(InvalidSetting::new(
+                "BAZAAR_BACKEND",
+                "`aws` or `embedded`",
+                "AWS"
+            ))
+        );
+    }
+
+    #[test]
+    fn queue_urls_and_their_dead_letter_queues_are_read_by_name() {
+        let urls = queue_urls(&Source::pairs(&[
+            ("BAZAAR_QUEUE_URL_PAYMENTS", "http://q/p"),
+            ("BAZAAR_QUEUE_URL_PAYMENTS_DLQ", "http://q/p-dlq"),
+            ("BAZAAR_QUEUE_URL_UNKNOWN", "http://q/u"),
+        ]));
+        let mut listed: Vec<_> = urls.iter().collect();
+        listed.sort();
+        let payments = outbox::PAYMENTS_QUEUE.to_owned();
+        let payments_dlq = format!("{payments}-dlq");
+        assert_eq!(
+            listed,
+            [
+                (&payments, &"http://q/p".to_owned()),
+                (&payments_dlq, &"http://q/p-dlq".to_owned())
+            ]
+        );
+        assert!(queue_urls(&Source::pairs(&[])).is_empty());
+    }
+
+    #[test]
+    fn aws_names_default_to_the_templates_resources() {
+        let Backend::Aws {
+            table,
+            bucket,
+            queue_prefix,
+            endpoint_url,
+            ..
+        } = aws_backend(&Source::pairs(&[("BAZAAR_BUCKET", "assets")]))
+        else {
+            panic!("not aws")
+        };
+        assert_eq!(
+            (table.as_str(), bucket.as_str(), queue_prefix.as_str()),
+            ("bazaar", "assets", "bazaar-")
+        );
+        assert_eq!(endpoint_url, None);
+    }
+
+    #[test]
+    fn private_targets_are_allowed_by_default_only_off_aws() {
+        let none = Source::pairs(&[]);
+        assert!(notify_settings(&none, false).is_ok_and(|n| n.allow_private_targets));
+        assert!(notify_settings(&none, true).is_ok_and(|n| !n.allow_private_targets));
+        let allowed = Source::pairs(&[("BAZAAR_ALLOW_PRIVATE_TARGETS", "true")]);
+        assert!(notify_settings(&allowed, true).is_ok_and(|n| n.allow_private_targets));
+        let garbled = Source::pairs(&[("BAZAAR_ALLOW_PRIVATE_TARGETS", "sometimes")]);
+        assert!(notify_settings(&garbled, false).is_err());
+        let defaults = notify_settings(&none, false).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(defaults.email_from, NotifySettings::DEFAULT_FROM);
+        assert_eq!(defaults.smtp_url, None);
     }
 }

@@ -99,7 +99,15 @@ impl IntoResponse for ApiError {
 }
 
 fn problem_of(error: Error) -> Problem {
-    match error {
+    request_problem(error)
+        .or_else(state_problem)
+        .unwrap_or_else(service_problem)
+}
+
+/// A request the client must change before sending it again (400, 401, 403, 404, 422); any
+/// other error is handed back.
+fn request_problem(error: Error) -> Result<Problem, Error> {
+    Ok(match error {
         Error::Validation(errors) => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation-failed",
@@ -118,6 +126,14 @@ fn problem_of(error: Error) -> Problem {
             Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
         }
         Error::NotFound(what) => Problem::not_found(format!("{what} not found")),
+        other => return Err(other),
+    })
+}
+
+/// A request that clashes with what is stored now (409, 412, 428); any other error is
+/// handed back.
+fn state_problem(error: Error) -> Result<Problem, Error> {
+    Ok(match error {
         Error::Conflict { message, fields } => {
             Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", message).with_errors(fields)
         }
@@ -133,6 +149,18 @@ fn problem_of(error: Error) -> Problem {
             "Precondition required",
             detail,
         ),
+        Error::Limit { message, fields } => {
+            Problem::new(StatusCode::CONFLICT, "limit", "Limit reached", message)
+                .with_errors(fields)
+        }
+        other => return Err(other),
+    })
+}
+
+/// A request that may pass later as it is (429, 503), or a failure of the shop itself (500,
+/// logged; the client sees no detail).
+fn service_problem(error: Error) -> Problem {
+    match error {
         Error::Throttled { retry_after_secs } => Problem {
             retry_after: Some(retry_after_secs),
             ..Problem::new(
@@ -142,14 +170,6 @@ fn problem_of(error: Error) -> Problem {
                 format!("too many attempts; try again in {retry_after_secs} seconds"),
             )
         },
-        Error::Store(StoreError::Unavailable(message)) => unavailable(&message),
-        Error::Queue(error) => unavailable(&error.to_string()),
-        Error::Unavailable(message) => unavailable(&message),
-        Error::Blob(error) => unavailable(&error.to_string()),
-        Error::Limit { message, fields } => {
-            Problem::new(StatusCode::CONFLICT, "limit", "Limit reached", message)
-                .with_errors(fields)
-        }
         Error::Busy { retry_after_secs } => Problem {
             retry_after: Some(retry_after_secs),
             ..Problem::new(
@@ -159,6 +179,10 @@ fn problem_of(error: Error) -> Problem {
                 format!("the server is busy; try again in {retry_after_secs} seconds"),
             )
         },
+        Error::Store(StoreError::Unavailable(message)) => unavailable(&message),
+        Error::Queue(error) => unavailable(&error.to_string()),
+        Error::Unavailable(message) => unavailable(&message),
+        Error::Blob(error) => unavailable(&error.to_string()),
         other => {
             tracing::error!(error = %other, "request failed");
             Problem::new(
@@ -182,3 +206,171 @@ fn unavailable(message: &str) -> Problem {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use bazaar_shared::ports::{BlobError, QueueError};
+
+    use super::*;
+
+    /// The status, problem type and detail an error is answered with.
+    fn answer(error: Error) -> (u16, String, String) {
+        let problem = problem_of(error);
+        let slug = problem
+            .kind
+            .trim_start_matches("urn:bazaar:problem:")
+            .to_owned();
+        (problem.status, slug, problem.detail)
+    }
+
+    #[test]
+    fn requests_to_change_are_4xx_with_the_domain_detail() {
+        let cases = [
+            (
+                Error::BadRequest("not JSON".into()),
+                400,
+                "malformed-request",
+                "not JSON",
+            ),
+            (
+                Error::Unauthenticated("expired".into()),
+                401,
+                "unauthenticated",
+                "expired",
+            ),
+            (
+                Error::Forbidden("admins only".into()),
+                403,
+                "forbidden",
+                "admins only",
+            ),
+            (
+                Error::NotFound("order"),
+                404,
+                "not-found",
+                "order not found",
+            ),
+        ];
+        for (error, status, slug, detail) in cases {
+            assert_eq!(answer(error), (status, slug.to_owned(), detail.to_owned()));
+        }
+        let field = FieldError::new("email", "is required");
+        let problem = problem_of(Error::Validation(vec![field.clone()]));
+        assert_eq!(
+            (problem.status, problem.title, problem.detail.as_str()),
+            (422, "Validation failed", "one or more fields are invalid")
+        );
+        assert_eq!(problem.errors, [field]);
+    }
+
+    #[test]
+    fn clashes_with_stored_state_keep_their_message_and_fields() {
+        let field = FieldError::new("items[0].quantity", "too many");
+        let problem = problem_of(Error::Conflict {
+            message: "stale".into(),
+            fields: vec![field.clone()],
+        });
+        assert_eq!((problem.status, problem.detail.as_str()), (409, "stale"));
+        assert_eq!(problem.errors, std::slice::from_ref(&field));
+        let problem = problem_of(Error::Limit {
+            message: "at most 5 unpaid orders".into(),
+            fields: vec![field.clone()],
+        });
+        assert_eq!(
+            (problem.status, problem.kind.as_str(), problem.title),
+            (409, "urn:bazaar:problem:limit", "Limit reached")
+        );
+        assert_eq!(problem.errors, [field]);
+        assert_eq!(
+            answer(Error::PreconditionFailed("version 3 is stale".into())),
+            (
+                412,
+                "precondition-failed".into(),
+                "version 3 is stale".into()
+            )
+        );
+        assert_eq!(
+            answer(Error::PreconditionRequired("send If-Match".into())),
+            (428, "precondition-required".into(), "send If-Match".into())
+        );
+    }
+
+    #[test]
+    fn retry_later_answers_say_when() {
+        let throttled = problem_of(Error::Throttled {
+            retry_after_secs: 30,
+        });
+        assert_eq!((throttled.status, throttled.retry_after), (429, Some(30)));
+        assert_eq!(
+            throttled.detail,
+            "too many attempts; try again in 30 seconds"
+        );
+        let busy = problem_of(Error::Busy {
+            retry_after_secs: 2,
+        });
+        assert_eq!((busy.status, busy.retry_after), (503, Some(2)));
+        assert_eq!(busy.kind, "urn:bazaar:problem:busy");
+        assert_eq!(problem_of(Error::NotFound("order")).retry_after, None);
+    }
+
+    #[test]
+    fn backing_service_failures_are_503_without_their_detail() {
+        let failures = [
+            Error::Store(StoreError::Unavailable("dynamodb timed out".into())),
+            Error::Unavailable("the provider is down".into()),
+            Error::Queue(QueueError::Unavailable("sqs timed out".into())),
+            Error::Blob(BlobError::Unavailable("s3 timed out".into())),
+        ];
+        for error in failures {
+            assert_eq!(
+                answer(error),
+                (
+                    503,
+                    "unavailable".into(),
+                    "a backing service is unavailable; try again".into()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn anything_else_is_an_internal_error_without_its_detail() {
+        let internal = || {
+            (
+                500,
+                "internal".to_owned(),
+                "the request failed; it has been logged".to_owned(),
+            )
+        };
+        assert_eq!(
+            answer(Error::Internal("a broken invariant".into())),
+            internal()
+        );
+        assert_eq!(
+            answer(Error::Store(StoreError::ConditionFailed)),
+            internal()
+        );
+        assert_eq!(
+            answer(Error::Store(StoreError::Invalid("too many items".into()))),
+            internal()
+        );
+    }
+
+    #[test]
+    fn each_family_hands_back_the_errors_it_does_not_answer() {
+        assert!(matches!(
+            request_problem(Error::conflict("stale")),
+            Err(Error::Conflict { .. })
+        ));
+        assert!(matches!(
+            state_problem(Error::NotFound("order")),
+            Err(Error::NotFound("order"))
+        ));
+        assert!(matches!(
+            state_problem(Error::Busy {
+                retry_after_secs: 1
+            }),
+            Err(Error::Busy { .. })
+        ));
+    }
+}

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use bazaar_api::App;
 use bazaar_api::problem::Problem;
 use bazaar_embedded::EmbeddedBlobs;
-use bazaar_embedded::blobs::Grant;
+use bazaar_embedded::blobs::{Grant, StagedUpload};
 use http_body::Body as _;
 use tokio::io::AsyncWriteExt;
 
@@ -120,15 +120,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok());
-    // What the request declares; a URL signed with a length accepts no other (as S3 does,
-    // the Content-Length being a signed header there).
-    let content_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<u64>().ok());
+    let (content_type, content_length) = declared(&headers);
     let grant = match check(
         &blobs,
         "PUT",
@@ -140,62 +132,25 @@ pub async fn upload(
         Ok(grant) => grant,
         Err(problem) => return problem.into_response(),
     };
-    let max = MAX_UPLOAD_BYTES as u64;
-    let limit = match grant.content_length {
-        Some(signed) if signed > max => return too_large(max),
-        Some(signed) => signed,
-        None => max,
+    let limit = match upload_limit(grant.content_length) {
+        Ok(limit) => limit,
+        Err(max) => return too_large(max),
     };
     let Some(blobs) = &blobs.0 else {
         return Problem::not_found("no such route").into_response();
     };
-    // Written to a staging file as it arrives: memory stays small whatever the upload's size.
-    let mut staged = match blobs.stage() {
-        Ok(staged) => staged,
-        Err(error) => return unavailable(error.to_string()),
+    let (staged, mut file) = match staging_file(blobs) {
+        Ok(staging) => staging,
+        Err(detail) => return unavailable(detail),
     };
-    let Some(file) = staged.take_file() else {
-        return unavailable("the staging file is gone".to_owned());
+    let received = match receive(body, &mut file, limit).await {
+        Ok(received) => received,
+        Err(response) => return response,
     };
-    let mut file = tokio::fs::File::from_std(file);
-    let mut body = body;
-    let mut received: u64 = 0;
-    loop {
-        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
-        let data = match frame {
-            None => break,
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => data,
-                Err(_) => continue,
-            },
-            // The client went away or was too slow (the body read timeout).
-            Some(Err(error)) => {
-                return Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad-request",
-                    "Bad request",
-                    format!("the upload was not received whole: {error}"),
-                )
-                .into_response();
-            }
-        };
-        received += data.len() as u64;
-        if received > limit {
-            return too_large(limit);
-        }
-        if let Err(error) = file.write_all(&data).await {
-            return unavailable(error.to_string());
-        }
-    }
     // The body is framed by the declared length, which was checked; a short body (the client
     // gave up) must not be stored either.
-    if let Some(signed) = grant.content_length
-        && received != signed
-    {
-        return forbidden(format!(
-            "the upload must be exactly {signed} bytes, not {received}"
-        ))
-        .into_response();
+    if let Err(problem) = exact_length(grant.content_length, received) {
+        return problem.into_response();
     }
     if let Err(error) = file.flush().await {
         return unavailable(error.to_string());
@@ -209,6 +164,84 @@ pub async fn upload(
             StatusCode::OK.into_response()
         }
         Err(error) => unavailable(error.to_string()),
+    }
+}
+
+/// The upload's declared content type and length. A URL signed with a length accepts no
+/// other (as S3 does, the Content-Length being a signed header there).
+fn declared(headers: &HeaderMap) -> (Option<&str>, Option<u64>) {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    (content_type, content_length)
+}
+
+/// The most bytes the upload may have: the length its URL was signed with, or
+/// [`MAX_UPLOAD_BYTES`]; a signed length above that is refused outright (`Err` says the
+/// maximum).
+fn upload_limit(signed: Option<u64>) -> Result<u64, u64> {
+    let max = MAX_UPLOAD_BYTES as u64;
+    match signed {
+        Some(signed) if signed > max => Err(max),
+        Some(signed) => Ok(signed),
+        None => Ok(max),
+    }
+}
+
+/// A staging file to write the upload to as it arrives, so that memory stays small whatever
+/// the upload's size; or why there is none.
+fn staging_file(blobs: &EmbeddedBlobs) -> Result<(StagedUpload, tokio::fs::File), String> {
+    let mut staged = blobs.stage().map_err(|error| error.to_string())?;
+    let Some(file) = staged.take_file() else {
+        return Err("the staging file is gone".to_owned());
+    };
+    Ok((staged, tokio::fs::File::from_std(file)))
+}
+
+/// Writes the body to `file` as it arrives; how many bytes it had. More than `limit` bytes
+/// stop it.
+async fn receive(mut body: Body, file: &mut tokio::fs::File, limit: u64) -> Result<u64, Response> {
+    let mut received: u64 = 0;
+    loop {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        let data = match frame {
+            None => return Ok(received),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
+            // The client went away or was too slow (the body read timeout).
+            Some(Err(error)) => {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-request",
+                    "Bad request",
+                    format!("the upload was not received whole: {error}"),
+                )
+                .into_response());
+            }
+        };
+        received += data.len() as u64;
+        if received > limit {
+            return Err(too_large(limit));
+        }
+        if let Err(error) = file.write_all(&data).await {
+            return Err(unavailable(error.to_string()));
+        }
+    }
+}
+
+/// Refuses an upload of other than the signed length, when the URL was signed with one.
+fn exact_length(signed: Option<u64>, received: u64) -> Result<(), Problem> {
+    match signed {
+        Some(signed) if received != signed => Err(forbidden(format!(
+            "the upload must be exactly {signed} bytes, not {received}"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -245,5 +278,47 @@ pub async fn asset(
             Problem::not_found("no such asset").into_response()
         }
         Err(error) => unavailable(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_declares_its_type_and_length() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(declared(&headers), (None, None));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static(" 42 "));
+        assert_eq!(declared(&headers), (Some("image/png"), Some(42)));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("lots"));
+        assert_eq!(declared(&headers), (Some("image/png"), None));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_bytes(b"image/\xff").unwrap_or(HeaderValue::from_static("x")),
+        );
+        assert_eq!(declared(&headers).0, None);
+    }
+
+    #[test]
+    fn an_upload_is_limited_to_its_signed_length_or_the_maximum() {
+        let max = MAX_UPLOAD_BYTES as u64;
+        assert_eq!(upload_limit(None), Ok(max));
+        assert_eq!(upload_limit(Some(10)), Ok(10));
+        assert_eq!(upload_limit(Some(max)), Ok(max));
+        assert_eq!(upload_limit(Some(max + 1)), Err(max));
+    }
+
+    #[test]
+    fn a_signed_length_must_be_met_exactly() {
+        assert!(exact_length(None, 0).is_ok());
+        assert!(exact_length(None, 7).is_ok());
+        assert!(exact_length(Some(7), 7).is_ok());
+        let Err(short) = exact_length(Some(7), 6) else {
+            panic!("a short upload was accepted");
+        };
+        assert_eq!(short.status, 403);
+        assert_eq!(short.detail, "the upload must be exactly 7 bytes, not 6");
     }
 }

@@ -5,6 +5,7 @@
 
 use bazaar_shared::settings::{InvalidSetting, Source};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,8 +18,8 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, Sleep};
 
 /// The limits of the connection loop.
@@ -82,20 +83,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stopping, stop) = watch::channel(false);
     tokio::pin!(shutdown);
-    loop {
-        let (stream, remote) = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                // A connection that failed before it was accepted, or out of descriptors
-                // for a moment: keep serving the others.
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, remote)) = accept(&listener, shutdown.as_mut()).await {
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::warn!(
                 limit = limits.max_connections,
@@ -104,35 +92,7 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let body_timeout = limits.body_read_timeout;
-        let service = tower::ServiceExt::map_request(
-            router.clone(),
-            move |request: hyper::Request<Incoming>| {
-                let (mut parts, body) = request.into_parts();
-                parts.extensions.insert(ConnectInfo(remote));
-                hyper::Request::from_parts(parts, DeadlineBody::new(body, body_timeout))
-            },
-        );
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout);
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let connection =
-                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-            tokio::pin!(connection);
-            let served = tokio::select! {
-                served = connection.as_mut() => served,
-                _ = stop.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(error) = served {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-            drop(slot);
-        });
+        spawn_connection(stream, remote, router.clone(), limits, stop.clone(), slot);
     }
     drop(listener);
     let _ = stopping.send(true);
@@ -140,6 +100,65 @@ pub async fn serve(
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = slots.acquire_many(all).await;
     Ok(())
+}
+
+/// The next connection, or `None` once `shutdown` resolves.
+async fn accept(
+    listener: &TcpListener,
+    mut shutdown: Pin<&mut impl Future<Output = ()>>,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            () = shutdown.as_mut() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                // A connection that failed before it was accepted, or out of descriptors
+                // for a moment: keep serving the others.
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Serves one connection on its own task, within the header and body deadlines, until it
+/// ends or `stop` asks every connection to finish its request; its `slot` is freed then.
+fn spawn_connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    router: Router,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+    slot: OwnedSemaphorePermit,
+) {
+    let body_timeout = limits.body_read_timeout;
+    let service =
+        tower::ServiceExt::map_request(router, move |request: hyper::Request<Incoming>| {
+            let (mut parts, body) = request.into_parts();
+            parts.extensions.insert(ConnectInfo(remote));
+            hyper::Request::from_parts(parts, DeadlineBody::new(body, body_timeout))
+        });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    tokio::spawn(async move {
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        tokio::pin!(connection);
+        let served = tokio::select! {
+            served = connection.as_mut() => served,
+            _ = stop.changed() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(error) = served {
+            tracing::debug!(%error, "connection ended with an error");
+        }
+        drop(slot);
+    });
 }
 
 /// A request body that fails once its deadline passes: a client trickling its body byte by

@@ -58,57 +58,13 @@ pub fn check_header(record: &ByteRecord) -> Result<(), String> {
 
 /// Parses a data row, or says why it is rejected.
 pub fn parse(record: &ByteRecord) -> Result<Row, String> {
-    if record.as_slice().len() > MAX_ROW_BYTES {
-        return Err(format!("the line is longer than {MAX_ROW_BYTES} bytes"));
-    }
-    if record.len() != HEADER.len() {
-        return Err(format!(
-            "expected {} columns, found {}",
-            HEADER.len(),
-            record.len()
-        ));
-    }
-    let mut fields = Vec::with_capacity(HEADER.len());
-    for (name, raw) in HEADER.iter().zip(record.iter()) {
-        let text = std::str::from_utf8(raw).map_err(|_| format!("{name} is not valid UTF-8"))?;
-        fields.push(text.trim().to_owned());
-    }
-    let [sku, name, description, category, price, code, stock] =
-        <[String; 7]>::try_from(fields).map_err(|_| "malformed row".to_owned())?;
-
-    if sku.is_empty() || sku.len() > 64 || valid_sku(&sku).is_err() {
-        return Err("sku must be 1 to 64 letters, digits, '.', '-' or '_'".to_owned());
-    }
-    if name.is_empty() || name.chars().count() > 200 || validation::text(&name).is_err() {
-        return Err("name must be 1 to 200 characters of text".to_owned());
-    }
-    if description.chars().count() > 5000 {
-        return Err("description is longer than 5000 characters".to_owned());
-    }
-    if !category.is_empty() && (category.chars().count() > 100 || valid_slug(&category).is_err()) {
-        return Err(format!(
-            "category {category:?} is not a slug (lower-case words joined by dashes)"
-        ));
-    }
-    let price = price
-        .parse::<i64>()
-        .ok()
-        .filter(|amount| (0..=MAX_AMOUNT).contains(amount))
-        .ok_or_else(|| {
-            format!(
-                "price {price:?} is not a whole number of minor units between 0 and {MAX_AMOUNT}"
-            )
-        })?;
+    let [sku, name, description, category, price, code, stock] = columns(record)?;
+    check_texts(&sku, &name, &description, &category)?;
+    let price = price_of(&price)?;
     if currency(&code).is_err() {
         return Err(format!("currency {code:?} is not an ISO 4217 code"));
     }
-    let stock = stock
-        .parse::<i64>()
-        .ok()
-        .filter(|units| (0..=MAX_STOCK).contains(units))
-        .ok_or_else(|| {
-            format!("stock {stock:?} is not a whole number between 0 and {MAX_STOCK}")
-        })?;
+    let stock = stock_of(&stock)?;
     let row = Row {
         sku,
         name,
@@ -126,6 +82,67 @@ pub fn parse(record: &ByteRecord) -> Result<Row, String> {
     .validate()
     .map_err(|_| "price is invalid".to_owned())?;
     Ok(row)
+}
+
+/// The row's seven columns as trimmed text.
+fn columns(record: &ByteRecord) -> Result<[String; 7], String> {
+    if record.as_slice().len() > MAX_ROW_BYTES {
+        return Err(format!("the line is longer than {MAX_ROW_BYTES} bytes"));
+    }
+    if record.len() != HEADER.len() {
+        return Err(format!(
+            "expected {} columns, found {}",
+            HEADER.len(),
+            record.len()
+        ));
+    }
+    let mut fields = Vec::with_capacity(HEADER.len());
+    for (name, raw) in HEADER.iter().zip(record.iter()) {
+        let text = std::str::from_utf8(raw).map_err(|_| format!("{name} is not valid UTF-8"))?;
+        fields.push(text.trim().to_owned());
+    }
+    <[String; 7]>::try_from(fields).map_err(|_| "malformed row".to_owned())
+}
+
+/// Checks the text columns, in the header's order.
+fn check_texts(sku: &str, name: &str, description: &str, category: &str) -> Result<(), String> {
+    if sku.is_empty() || sku.len() > 64 || valid_sku(sku).is_err() {
+        return Err("sku must be 1 to 64 letters, digits, '.', '-' or '_'".to_owned());
+    }
+    if name.is_empty() || name.chars().count() > 200 || validation::text(name).is_err() {
+        return Err("name must be 1 to 200 characters of text".to_owned());
+    }
+    if description.chars().count() > 5000 {
+        return Err("description is longer than 5000 characters".to_owned());
+    }
+    if !category.is_empty() && (category.chars().count() > 100 || valid_slug(category).is_err()) {
+        return Err(format!(
+            "category {category:?} is not a slug (lower-case words joined by dashes)"
+        ));
+    }
+    Ok(())
+}
+
+/// The price in minor units.
+fn price_of(price: &str) -> Result<i64, String> {
+    price
+        .parse::<i64>()
+        .ok()
+        .filter(|amount| (0..=MAX_AMOUNT).contains(amount))
+        .ok_or_else(|| {
+            format!(
+                "price {price:?} is not a whole number of minor units between 0 and {MAX_AMOUNT}"
+            )
+        })
+}
+
+/// The units in stock.
+fn stock_of(stock: &str) -> Result<i64, String> {
+    stock
+        .parse::<i64>()
+        .ok()
+        .filter(|units| (0..=MAX_STOCK).contains(units))
+        .ok_or_else(|| format!("stock {stock:?} is not a whole number between 0 and {MAX_STOCK}"))
 }
 
 #[cfg(test)]
@@ -219,5 +236,68 @@ mod tests {
             ]))
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_row_is_seven_columns_of_text_within_bounds() {
+        let long = vec![b'x'; MAX_ROW_BYTES + 1];
+        let fields: [&[u8]; 7] = [&long, b"N", b"", b"", b"1", b"USD", b"1"];
+        assert_eq!(
+            columns(&record(&fields)),
+            Err(format!("the line is longer than {MAX_ROW_BYTES} bytes"))
+        );
+        let eight: [&[u8]; 8] = [b"A", b"N", b"", b"", b"1", b"USD", b"1", b""];
+        assert_eq!(
+            columns(&record(&eight)),
+            Err("expected 7 columns, found 8".to_owned())
+        );
+        let bad_stock: [&[u8]; 7] = [b"A", b"N", b"", b"", b"1", b"USD", b"\xff"];
+        assert_eq!(
+            columns(&record(&bad_stock)),
+            Err("stock is not valid UTF-8".to_owned())
+        );
+        let spaced: [&[u8]; 7] = [b" A ", b"N", b"d", b"", b" 1", b"USD", b"1 "];
+        assert_eq!(
+            columns(&record(&spaced)).map(|columns| columns.join(",")),
+            Ok("A,N,d,,1,USD,1".to_owned())
+        );
+    }
+
+    #[test]
+    fn text_columns_are_bounded() {
+        assert_eq!(check_texts("A-1.b_2", "Name", "", ""), Ok(()));
+        assert_eq!(check_texts("A", "Name", "", "old-books"), Ok(()));
+        let sku = "s".repeat(65);
+        assert!(check_texts(&sku, "N", "", "").is_err_and(|why| why.starts_with("sku")));
+        let name = "n".repeat(201);
+        assert!(check_texts("A", &name, "", "").is_err_and(|why| why.starts_with("name")));
+        assert!(check_texts("A", "a\u{7}b", "", "").is_err_and(|why| why.starts_with("name")));
+        let description = "d".repeat(5001);
+        assert_eq!(
+            check_texts("A", "N", &description, ""),
+            Err("description is longer than 5000 characters".to_owned())
+        );
+        assert!(check_texts("A", "N", &"d".repeat(5000), "").is_ok());
+        let category = "c".repeat(101);
+        assert!(check_texts("A", "N", "", &category).is_err_and(|why| why.starts_with("category")));
+    }
+
+    #[test]
+    fn prices_and_stock_are_whole_numbers_in_range() {
+        assert_eq!(price_of("0"), Ok(0));
+        assert_eq!(price_of(&MAX_AMOUNT.to_string()), Ok(MAX_AMOUNT));
+        for bad in ["-1", "1.5", "", "ten"] {
+            assert!(price_of(bad).is_err(), "{bad:?}");
+        }
+        assert!(price_of(&(MAX_AMOUNT + 1).to_string()).is_err());
+        assert_eq!(stock_of("0"), Ok(0));
+        assert_eq!(stock_of(&MAX_STOCK.to_string()), Ok(MAX_STOCK));
+        assert_eq!(
+            stock_of("-1"),
+            Err(format!(
+                "stock \"-1\" is not a whole number between 0 and {MAX_STOCK}"
+            ))
+        );
+        assert!(stock_of(&(MAX_STOCK + 1).to_string()).is_err());
     }
 }

@@ -11,7 +11,7 @@ use tokio::runtime::Handle;
 use crate::Ports;
 use crate::catalogue::requests::{CreateProduct, StockChange, UpdateProduct};
 use crate::catalogue::{Product, Products, stock};
-use crate::entity::Stored;
+use crate::entity::{self, Stored};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType};
 use crate::imports::model::{Import, ImportStatus, ImportView, MAX_REJECTIONS_KEPT, Rejection};
@@ -144,15 +144,15 @@ pub async fn run(products: &Products, key: &str) -> Result<ImportView> {
         .update(
             &keys::import(id),
             vec![
-                Update::set("status", json!(ImportStatus::Running)),
-                Update::set("lease_until", import.lease_until),
-                Update::add("lease_version", 1),
+                Update::set(Import::STATUS, json!(ImportStatus::Running)),
+                Update::set(Import::LEASE_UNTIL, import.lease_until),
+                Update::add(Import::LEASE_VERSION, 1),
                 // Listed among the running imports, where the sweeper finds it if this run
                 // dies; the same write, so no running import is ever unlisted.
                 Update::set(GSI1PK, keys::RUNNING_IMPORTS_PARTITION),
                 Update::set(GSI1SK, import.id.clone()),
             ],
-            Cond::eq("lease_version", import.lease_version),
+            Cond::eq(Import::LEASE_VERSION, import.lease_version),
         )
         .await;
     match taken {
@@ -251,21 +251,7 @@ impl Runner {
     fn run(mut self) -> Result<Import> {
         let base_offset = self.import.checkpoint_offset;
         let base_line = self.import.checkpoint_line;
-        let source = RangeReader {
-            blobs: self.ports().blobs.clone(),
-            handle: self.handle.clone(),
-            key: self.import.key.clone(),
-            next_offset: base_offset,
-            buffer: Vec::new(),
-            position: 0,
-            done: false,
-            handed_out: 0,
-            record_start: 0,
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(source);
+        let mut reader = self.reader_from(base_offset);
         let mut record = csv::ByteRecord::new();
         let mut header_pending = base_offset == 0;
         let (mut since_checkpoint, mut last_checkpoint) = (0u64, Instant::now());
@@ -277,7 +263,7 @@ impl Runner {
                     return self.finish(Some(format!("the file cannot be read: {error}")));
                 }
             }
-            let line = base_line + record.position().map(|p| p.line()).unwrap_or(1) - 1;
+            let line = file_line(base_line, record.position().map(csv::Position::line));
             let next = reader.position().clone();
             reader.get_mut().record_start = next.byte();
             if header_pending {
@@ -286,31 +272,12 @@ impl Runner {
                     return self.finish(Some(reason));
                 }
             } else {
-                self.import.rows_read += 1;
-                match rows::parse(&record) {
-                    Ok(row) => match self.handle.clone().block_on(self.upsert(&row))? {
-                        Ok(Outcome::Created) => {
-                            self.import.created += 1;
-                            metrics::import_row(ImportedRow::Created);
-                        }
-                        Ok(Outcome::Updated) => {
-                            self.import.updated += 1;
-                            metrics::import_row(ImportedRow::Updated);
-                        }
-                        Ok(Outcome::Unchanged) => {
-                            self.import.unchanged += 1;
-                            metrics::import_row(ImportedRow::Unchanged);
-                        }
-                        Err(reason) => self.reject(line, reason),
-                    },
-                    Err(reason) => self.reject(line, reason),
-                }
+                self.import_row(&record, line)?;
             }
             self.import.checkpoint_offset = base_offset + next.byte();
-            self.import.checkpoint_line = base_line + next.line() - 1;
+            self.import.checkpoint_line = file_line(base_line, Some(next.line()));
             since_checkpoint += 1;
-            if since_checkpoint >= CHECKPOINT_ROWS || last_checkpoint.elapsed() >= CHECKPOINT_EVERY
-            {
+            if checkpoint_due(since_checkpoint, last_checkpoint.elapsed()) {
                 self.handle.clone().block_on(self.checkpoint())?;
                 (since_checkpoint, last_checkpoint) = (0, Instant::now());
             }
@@ -319,6 +286,54 @@ impl Runner {
             return self.finish(Some("the file is empty".to_owned()));
         }
         self.finish(None)
+    }
+
+    /// A CSV reader over the uploaded file from `offset` on (a checkpoint, or its start).
+    fn reader_from(&self, offset: u64) -> csv::Reader<RangeReader> {
+        let source = RangeReader {
+            blobs: self.ports().blobs.clone(),
+            handle: self.handle.clone(),
+            key: self.import.key.clone(),
+            next_offset: offset,
+            buffer: Vec::new(),
+            position: 0,
+            done: false,
+            handed_out: 0,
+            record_start: 0,
+        };
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(source)
+    }
+
+    /// Upserts the product of one data row at `line`, or rejects the row; counts either.
+    /// Fails only when the store does (the import stops).
+    fn import_row(&mut self, record: &csv::ByteRecord, line: u64) -> Result<()> {
+        self.import.rows_read += 1;
+        let row = match rows::parse(record) {
+            Ok(row) => row,
+            Err(reason) => {
+                self.reject(line, reason);
+                return Ok(());
+            }
+        };
+        match self.handle.clone().block_on(self.upsert(&row))? {
+            Ok(Outcome::Created) => {
+                self.import.created += 1;
+                metrics::import_row(ImportedRow::Created);
+            }
+            Ok(Outcome::Updated) => {
+                self.import.updated += 1;
+                metrics::import_row(ImportedRow::Updated);
+            }
+            Ok(Outcome::Unchanged) => {
+                self.import.unchanged += 1;
+                metrics::import_row(ImportedRow::Unchanged);
+            }
+            Err(reason) => self.reject(line, reason),
+        }
+        Ok(())
     }
 
     fn reject(&mut self, line: u64, reason: String) {
@@ -335,16 +350,19 @@ impl Runner {
         let now = self.ports().clock.now();
         let import = &self.import;
         vec![
-            Update::set("rows_read", import.rows_read),
-            Update::set("created", import.created),
-            Update::set("updated", import.updated),
-            Update::set("unchanged", import.unchanged),
-            Update::set("rejected", json!(import.rejected)),
-            Update::set("rejected_count", import.rejected_count),
-            Update::set("checkpoint_offset", import.checkpoint_offset),
-            Update::set("checkpoint_line", import.checkpoint_line),
-            Update::set("lease_until", now.timestamp() + LEASE.as_secs() as i64),
-            Update::set("updated_at", json!(now)),
+            Update::set(Import::ROWS_READ, import.rows_read),
+            Update::set(Import::CREATED, import.created),
+            Update::set(Import::UPDATED, import.updated),
+            Update::set(Import::UNCHANGED, import.unchanged),
+            Update::set(Import::REJECTED, json!(import.rejected)),
+            Update::set(Import::REJECTED_COUNT, import.rejected_count),
+            Update::set(Import::CHECKPOINT_OFFSET, import.checkpoint_offset),
+            Update::set(Import::CHECKPOINT_LINE, import.checkpoint_line),
+            Update::set(
+                Import::LEASE_UNTIL,
+                now.timestamp() + LEASE.as_secs() as i64,
+            ),
+            Update::set(Import::UPDATED_AT, entity::timestamp(now)),
         ]
     }
 
@@ -355,7 +373,7 @@ impl Runner {
             .update(
                 &keys::import(&self.import.id),
                 self.progress(),
-                Cond::eq("lease_version", self.import.lease_version),
+                Cond::eq(Import::LEASE_VERSION, self.import.lease_version),
             )
             .await;
         match updated {
@@ -396,9 +414,9 @@ impl Runner {
         );
         let staged = Staged::new(outbox::NOTIFICATIONS_QUEUE, event);
         let mut updates = self.progress();
-        updates.push(Update::set("status", json!(self.import.status)));
-        updates.push(Update::set("error", json!(self.import.error)));
-        updates.push(Update::set("finished_at", json!(now)));
+        updates.push(Update::set(Import::STATUS, json!(self.import.status)));
+        updates.push(Update::set(Import::ERROR, json!(self.import.error)));
+        updates.push(Update::set(Import::FINISHED_AT, entity::timestamp(now)));
         // No longer running: off the sweeper's list, in the same write.
         updates.push(Update::Remove(GSI1PK.to_owned()));
         updates.push(Update::Remove(GSI1SK.to_owned()));
@@ -406,7 +424,7 @@ impl Runner {
             TxOp::Update {
                 key: keys::import(&self.import.id),
                 updates,
-                cond: Cond::eq("lease_version", self.import.lease_version),
+                cond: Cond::eq(Import::LEASE_VERSION, self.import.lease_version),
             },
             staged.write()?,
         ];
@@ -532,6 +550,17 @@ impl Runner {
     }
 }
 
+/// The line of the file that a reader's line `read` is (1 for the first line it reads): a run
+/// resumed at a checkpoint reads from the checkpoint's line `base_line` on.
+fn file_line(base_line: u64, read: Option<u64>) -> u64 {
+    base_line + read.unwrap_or(1) - 1
+}
+
+/// Whether progress is due to be saved, after `rows` rows and `elapsed` since it last was.
+fn checkpoint_due(rows: u64, elapsed: Duration) -> bool {
+    rows >= CHECKPOINT_ROWS || elapsed >= CHECKPOINT_EVERY
+}
+
 /// At most `max` characters of `text`, marked when cut.
 fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -551,7 +580,29 @@ fn money(row: &Row) -> Money {
 
 #[cfg(test)]
 mod tests {
-    use super::clip;
+    use super::*;
+
+    #[test]
+    fn lines_count_from_the_checkpoint_a_run_resumes_at() {
+        assert_eq!(file_line(1, Some(1)), 1);
+        assert_eq!(file_line(1, Some(7)), 7);
+        assert_eq!(file_line(1, None), 1);
+        // Resumed at line 500: the reader's first line is the file's line 500.
+        assert_eq!(file_line(500, Some(1)), 500);
+        assert_eq!(file_line(500, Some(3)), 502);
+        assert_eq!(file_line(500, None), 500);
+    }
+
+    #[test]
+    fn progress_is_saved_every_so_many_rows_or_seconds() {
+        assert!(!checkpoint_due(0, Duration::ZERO));
+        assert!(!checkpoint_due(
+            CHECKPOINT_ROWS - 1,
+            CHECKPOINT_EVERY - Duration::from_millis(1)
+        ));
+        assert!(checkpoint_due(CHECKPOINT_ROWS, Duration::ZERO));
+        assert!(checkpoint_due(1, CHECKPOINT_EVERY));
+    }
 
     #[test]
     fn long_reasons_are_clipped_on_character_boundaries() {

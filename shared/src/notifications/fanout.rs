@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
@@ -274,56 +275,12 @@ impl Notifications {
         let mut written = 0;
         let now = self.ports.clock.now();
         for recipient in recipients {
-            // Unique per (message, user, medium, target): two users subscribing the same
-            // URL get two deliveries with two ids.
-            let suffix = match &recipient.target {
-                Some(target) => digest(&format!(
-                    "{}|{:?}|{target}",
-                    recipient.user_id, recipient.medium
-                )),
-                None => "inbox".to_owned(),
-            };
-            let inbox = recipient.medium == Medium::Inbox;
-            let delivery = Delivery {
-                id: format!("{}-{suffix}", message.id),
-                user_id: recipient.user_id,
-                event: message.event.clone(),
-                event_id: message.id.clone(),
-                channel: recipient.medium,
-                target: logged_target(recipient.medium, recipient.target),
-                subscription_id: recipient.subscription_id,
-                language: recipient.language,
-                status: if inbox {
-                    DeliveryStatus::Delivered
-                } else {
-                    DeliveryStatus::Pending
-                },
-                attempts: u32::from(inbox),
-                last_error: None,
-                created_at: now,
-                updated_at: now,
-                data: message.data.clone(),
-                payload: message.payload.clone(),
-                lease_until: if inbox { i64::MAX } else { 0 },
-            };
+            let delivery = new_delivery(message, recipient, now);
             let mut ops = vec![TxOp::Put {
                 item: delivery.to_item()?,
                 cond: Cond::NotExists,
             }];
-            let mut staged = Vec::new();
-            if !inbox {
-                let command = DeliverCommand {
-                    user_id: delivery.user_id.clone(),
-                    notification_id: delivery.id.clone(),
-                    correlation_id: message.correlation_id.clone(),
-                };
-                staged.push(Staged::command(
-                    DELIVERIES_QUEUE,
-                    &delivery.id,
-                    &command,
-                    now.timestamp(),
-                )?);
-            }
+            let staged = send_command(message, &delivery, now)?;
             ops.extend(outbox::writes(&staged)?);
             match self.ports.store.transact(ops).await {
                 Ok(()) => {
@@ -353,6 +310,61 @@ pub(crate) fn logged_target(medium: Medium, target: Option<String>) -> Option<St
         Medium::Slack | Medium::Webhook => target.map(|url| targets::origin(&url)),
         _ => target,
     }
+}
+
+/// A recipient's delivery of `message`: an inbox entry is delivered as it is written; any
+/// other waits for the delivery step.
+fn new_delivery(message: &Message, recipient: Recipient, now: DateTime<Utc>) -> Delivery {
+    // Unique per (message, user, medium, target): two users subscribing the same URL get
+    // two deliveries with two ids.
+    let suffix = match &recipient.target {
+        Some(target) => digest(&format!(
+            "{}|{:?}|{target}",
+            recipient.user_id, recipient.medium
+        )),
+        None => "inbox".to_owned(),
+    };
+    let inbox = recipient.medium == Medium::Inbox;
+    Delivery {
+        id: format!("{}-{suffix}", message.id),
+        user_id: recipient.user_id,
+        event: message.event.clone(),
+        event_id: message.id.clone(),
+        channel: recipient.medium,
+        target: logged_target(recipient.medium, recipient.target),
+        subscription_id: recipient.subscription_id,
+        language: recipient.language,
+        status: if inbox {
+            DeliveryStatus::Delivered
+        } else {
+            DeliveryStatus::Pending
+        },
+        attempts: u32::from(inbox),
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+        data: message.data.clone(),
+        payload: message.payload.clone(),
+        lease_until: if inbox { i64::MAX } else { 0 },
+    }
+}
+
+/// The command that sends `delivery`, staged for the outbox; none for an inbox entry.
+fn send_command(message: &Message, delivery: &Delivery, now: DateTime<Utc>) -> Result<Vec<Staged>> {
+    if delivery.channel == Medium::Inbox {
+        return Ok(Vec::new());
+    }
+    let command = DeliverCommand {
+        user_id: delivery.user_id.clone(),
+        notification_id: delivery.id.clone(),
+        correlation_id: message.correlation_id.clone(),
+    };
+    Ok(vec![Staged::command(
+        DELIVERIES_QUEUE,
+        &delivery.id,
+        &command,
+        now.timestamp(),
+    )?])
 }
 
 fn recipient(subscription: &Subscription, language: Language) -> Recipient {
@@ -393,5 +405,86 @@ mod tests {
             .map(|error| error.to_string());
         assert!(error.is_some_and(|e| e.starts_with("not an event")));
         assert!(serde_json::from_str::<Incoming>("{not json").is_err());
+    }
+
+    fn message() -> Message {
+        Message {
+            id: "e1".into(),
+            correlation_id: "c1".into(),
+            event: "ORDER_PAID".into(),
+            data: json!({"order_id": "o1"}),
+            payload: "{}".into(),
+        }
+    }
+
+    fn to(user_id: &str, medium: Medium, target: Option<&str>) -> Recipient {
+        Recipient {
+            user_id: user_id.into(),
+            language: Language::Fa,
+            medium,
+            target: target.map(str::to_owned),
+            subscription_id: None,
+        }
+    }
+
+    #[test]
+    fn an_inbox_entry_is_delivered_as_it_is_written_and_sends_nothing() {
+        let now = DateTime::UNIX_EPOCH;
+        let delivery = new_delivery(&message(), to("u1", Medium::Inbox, None), now);
+        assert_eq!(delivery.id, "e1-inbox");
+        assert_eq!(delivery.status, DeliveryStatus::Delivered);
+        assert_eq!((delivery.attempts, delivery.lease_until), (1, i64::MAX));
+        assert_eq!(delivery.language, Language::Fa);
+        assert!(
+            matches!(send_command(&message(), &delivery, now), Ok(staged) if staged.is_empty())
+        );
+    }
+
+    #[test]
+    fn a_channel_delivery_waits_for_its_send_command() {
+        let now = DateTime::UNIX_EPOCH;
+        let url = "https://hooks.example/T000/B000/secret";
+        let delivery = new_delivery(&message(), to("u1", Medium::Webhook, Some(url)), now);
+        assert_eq!(delivery.status, DeliveryStatus::Pending);
+        assert_eq!((delivery.attempts, delivery.lease_until), (0, 0));
+        assert_eq!(delivery.target.as_deref(), Some("https://hooks.example"));
+        assert_eq!(
+            (delivery.event.as_str(), delivery.event_id.as_str()),
+            ("ORDER_PAID", "e1")
+        );
+        let Ok(staged) = send_command(&message(), &delivery, now) else {
+            panic!("the command does not serialise");
+        };
+        assert_eq!(staged.len(), 1);
+        assert_eq!(
+            (staged[0].queue.as_str(), &staged[0].id),
+            (DELIVERIES_QUEUE, &delivery.id)
+        );
+        let command: DeliverCommand =
+            serde_json::from_str(&staged[0].body).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(
+            command,
+            DeliverCommand {
+                user_id: "u1".into(),
+                notification_id: delivery.id.clone(),
+                correlation_id: "c1".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn two_users_of_one_url_get_two_deliveries() {
+        let now = DateTime::UNIX_EPOCH;
+        let url = Some("https://hooks.example/x");
+        let first = new_delivery(&message(), to("u1", Medium::Slack, url), now);
+        let second = new_delivery(&message(), to("u2", Medium::Slack, url), now);
+        let by_email = new_delivery(&message(), to("u1", Medium::Email, url), now);
+        assert!(first.id.starts_with("e1-"), "{}", first.id);
+        assert_ne!(first.id, second.id);
+        assert_ne!(first.id, by_email.id);
+        assert_eq!(
+            first.id,
+            new_delivery(&message(), to("u1", Medium::Slack, url), now).id
+        );
     }
 }

@@ -13,6 +13,7 @@
 
 use serde_json::Value;
 
+use crate::counter;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::notifications::Notifications;
@@ -133,64 +134,112 @@ impl Notifications {
         channel: Channel,
         target: &str,
     ) -> Result<Option<Refusal>> {
-        let budget = &self.settings.budget;
         let now = self.ports.clock.now().timestamp();
         let day = now.div_euclid(DAY_SECONDS);
-        let target_digest =
-            crate::digest::sha256_hex(format!("{}|{target}", channel.as_str()).as_bytes(), 16);
-        let mut counters: Vec<(Key, u32, Refusal)> = Vec::new();
-        if is_paid(channel) {
-            counters.push((
-                keys::send_budget("ACCOUNT", &delivery.user_id, day),
-                budget.per_account,
-                Refusal::AccountBudget,
-            ));
-        }
-        let per_target = if is_paid(channel) {
-            budget.per_target
-        } else {
-            budget.per_url
-        };
-        counters.push((
-            keys::send_budget("TARGET", &target_digest, day),
-            per_target,
-            Refusal::TargetBudget,
-        ));
+        let counters = counters(
+            &self.settings.budget,
+            channel,
+            &delivery.user_id,
+            target,
+            day,
+        );
         // Each counter starts at zero, once a day.
         let expires_at = (day + 2) * DAY_SECONDS;
-        for (key, _, _) in &counters {
-            crate::counter::create_if_missing(self.ports.store.as_ref(), key, Some(expires_at))
-                .await?;
+        for counter in &counters {
+            crate::counter::create_if_missing(
+                self.ports.store.as_ref(),
+                &counter.key,
+                Some(expires_at),
+            )
+            .await?;
         }
-        let mut ops: Vec<TxOp> = counters
-            .iter()
-            .map(|(key, limit, _)| TxOp::Update {
-                key: key.clone(),
-                updates: vec![Update::add("count", 1)],
-                cond: Cond::AtMost("count".into(), i64::from(*limit) - 1),
-            })
-            .collect();
-        ops.push(TxOp::Update {
-            key: delivery.key(),
-            updates: vec![Update::set(BUDGET_CHARGED, Value::Bool(true))],
-            cond: Cond::Exists,
+        let taken = self
+            .ports
+            .store
+            .transact(charge_ops(&counters, delivery.key()))
+            .await;
+        charge_outcome(taken, &counters)
+    }
+}
+
+/// One daily budget counter a delivery takes a unit of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Counter {
+    key: Key,
+    limit: u32,
+    /// Why the delivery is refused when the counter is spent.
+    refusal: Refusal,
+}
+
+/// The counters a delivery on `channel` to `target` counts against on `day`: the account's
+/// (paid channels only) and the target's, whoever's account sends to it.
+fn counters(
+    budget: &SendBudget,
+    channel: Channel,
+    user_id: &str,
+    target: &str,
+    day: i64,
+) -> Vec<Counter> {
+    let target_digest =
+        crate::digest::sha256_hex(format!("{}|{target}", channel.as_str()).as_bytes(), 16);
+    let mut counters = Vec::new();
+    if is_paid(channel) {
+        counters.push(Counter {
+            key: keys::send_budget("ACCOUNT", user_id, day),
+            limit: budget.per_account,
+            refusal: Refusal::AccountBudget,
         });
-        match self.ports.store.transact(ops).await {
-            Ok(()) => Ok(None),
-            Err(StoreError::TransactionCancelled { failed }) => {
-                match failed
-                    .iter()
-                    .find_map(|index| counters.get(*index).map(|(_, _, refusal)| *refusal))
-                {
-                    Some(refusal) => Ok(Some(refusal)),
-                    None => Err(Error::NotFound("notification")),
-                }
+    }
+    let per_target = if is_paid(channel) {
+        budget.per_target
+    } else {
+        budget.per_url
+    };
+    counters.push(Counter {
+        key: keys::send_budget("TARGET", &target_digest, day),
+        limit: per_target,
+        refusal: Refusal::TargetBudget,
+    });
+    counters
+}
+
+/// One transaction: a unit of every counter while it is below its limit, and the delivery
+/// marked as counted, so that a redelivered command is not counted again.
+fn charge_ops(counters: &[Counter], delivery: Key) -> Vec<TxOp> {
+    let mut ops: Vec<TxOp> = counters
+        .iter()
+        .map(|counter| TxOp::Update {
+            key: counter.key.clone(),
+            updates: vec![Update::add(counter::COUNT, 1)],
+            cond: Cond::at_most(counter::COUNT, i64::from(counter.limit) - 1),
+        })
+        .collect();
+    ops.push(TxOp::Update {
+        key: delivery,
+        updates: vec![Update::set(BUDGET_CHARGED, Value::Bool(true))],
+        cond: Cond::Exists,
+    });
+    ops
+}
+
+/// What the charging transaction's result means: a spent counter refuses the delivery; a
+/// failed condition past the counters is the delivery's own (it is gone).
+fn charge_outcome(taken: Result<(), StoreError>, counters: &[Counter]) -> Result<Option<Refusal>> {
+    match taken {
+        Ok(()) => Ok(None),
+        Err(StoreError::TransactionCancelled { failed }) => {
+            match failed
+                .iter()
+                .find_map(|index| counters.get(*index).map(|counter| counter.refusal))
+            {
+                Some(refusal) => Ok(Some(refusal)),
+                None => Err(Error::NotFound("notification")),
             }
-            Err(StoreError::TransactionConflict) => Err(Error::Unavailable(
-                "a send budget is being counted concurrently".into(),
-            )),
-            Err(other) => Err(other.into()),
         }
+        Err(StoreError::TransactionConflict) => Err(Error::Unavailable(
+            "a send budget is being counted concurrently".into(),
+        )),
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -212,5 +261,118 @@ mod tests {
         assert!(sms_allowed(Some(&allowed), "+14155550100"));
         assert!(!sms_allowed(Some(&allowed), "+447700900123"));
         assert!(sms_allowed(None, "+447700900123"));
+    }
+
+    const BUDGET: SendBudget = SendBudget {
+        per_account: 50,
+        per_target: 20,
+        per_url: 500,
+    };
+
+    #[test]
+    fn paid_channels_count_against_the_account_and_the_target() {
+        let counted = counters(&BUDGET, Channel::Sms, "u1", "+989121234567", 7);
+        let limits: Vec<_> = counted.iter().map(|c| (c.limit, c.refusal)).collect();
+        assert_eq!(
+            limits,
+            [(50, Refusal::AccountBudget), (20, Refusal::TargetBudget)]
+        );
+        assert_eq!(counted[0].key, keys::send_budget("ACCOUNT", "u1", 7));
+        assert!(counted[1].key.pk.starts_with("BUDGET#TARGET#"));
+        assert_eq!(counted[1].key.sk, "DAY#7");
+        assert!(
+            !counted[1].key.pk.contains("+98912"),
+            "targets are named by a digest: {:?}",
+            counted[1].key
+        );
+    }
+
+    #[test]
+    fn urls_count_only_against_the_url() {
+        for channel in [Channel::Slack, Channel::Webhook] {
+            let counted = counters(&BUDGET, channel, "u1", "https://hooks.example/x", 7);
+            let limits: Vec<_> = counted.iter().map(|c| (c.limit, c.refusal)).collect();
+            assert_eq!(limits, [(500, Refusal::TargetBudget)], "{channel:?}");
+        }
+    }
+
+    #[test]
+    fn one_target_on_two_channels_has_two_counters() {
+        let target_key = |channel| {
+            counters(&BUDGET, channel, "u1", "same", 7)
+                .pop()
+                .map(|counter| counter.key)
+        };
+        assert_ne!(target_key(Channel::Email), target_key(Channel::Push));
+        assert_eq!(target_key(Channel::Email), target_key(Channel::Email));
+        let other_user = counters(&BUDGET, Channel::Email, "u2", "same", 7).pop();
+        assert_eq!(target_key(Channel::Email), other_user.map(|c| c.key));
+    }
+
+    #[test]
+    fn a_charge_takes_a_unit_below_each_limit_and_marks_the_delivery() {
+        let counted = counters(&BUDGET, Channel::Email, "u1", "ada@example.com", 7);
+        let delivery = Key::new("USER#u1", "NOTIFICATION#n1");
+        let ops = charge_ops(&counted, delivery.clone());
+        assert_eq!(ops.len(), 3);
+        assert_eq!(
+            ops[0],
+            TxOp::Update {
+                key: counted[0].key.clone(),
+                updates: vec![Update::add(counter::COUNT, 1)],
+                cond: Cond::at_most(counter::COUNT, 49),
+            }
+        );
+        assert!(
+            matches!(
+                &ops[1],
+                TxOp::Update {
+                    cond: Cond::AtMost(_, 19),
+                    ..
+                }
+            ),
+            "{:?}",
+            ops[1]
+        );
+        assert_eq!(
+            ops[2],
+            TxOp::Update {
+                key: delivery,
+                updates: vec![Update::set(BUDGET_CHARGED, Value::Bool(true))],
+                cond: Cond::Exists,
+            }
+        );
+    }
+
+    #[test]
+    fn a_spent_counter_refuses_and_a_gone_delivery_is_not_found() {
+        let counted = counters(&BUDGET, Channel::Email, "u1", "ada@example.com", 7);
+        let cancelled = |failed: Vec<usize>| Err(StoreError::TransactionCancelled { failed });
+        assert!(matches!(charge_outcome(Ok(()), &counted), Ok(None)));
+        assert!(matches!(
+            charge_outcome(cancelled(vec![0]), &counted),
+            Ok(Some(Refusal::AccountBudget))
+        ));
+        assert!(matches!(
+            charge_outcome(cancelled(vec![1, 2]), &counted),
+            Ok(Some(Refusal::TargetBudget))
+        ));
+        assert!(matches!(
+            charge_outcome(cancelled(vec![2]), &counted),
+            Err(Error::NotFound("notification"))
+        ));
+    }
+
+    #[test]
+    fn a_conflicting_charge_is_retried_later() {
+        let counted = counters(&BUDGET, Channel::Webhook, "u1", "https://x", 7);
+        assert!(matches!(
+            charge_outcome(Err(StoreError::TransactionConflict), &counted),
+            Err(Error::Unavailable(message)) if message == "a send budget is being counted concurrently"
+        ));
+        assert!(matches!(
+            charge_outcome(Err(StoreError::Unavailable("down".into())), &counted),
+            Err(Error::Store(StoreError::Unavailable(_)))
+        ));
     }
 }

@@ -319,9 +319,41 @@ impl UserService {
         request: UpdateProfileRequest,
         client: IpAddr,
     ) -> Result<ProfileUpdated> {
+        let mut updates = Self::profile_changes(&request)?;
+        let mut condition = Cond::Exists;
+        let changes_password = request.password.is_some();
+        if let (Some(password), Some(current)) = (&request.password, &request.current_password) {
+            updates.extend(
+                self.password_change(user, password, current, client)
+                    .await?,
+            );
+            // Two concurrent password changes must not both win.
+            condition = Cond::eq(User::TOKEN_VERSION, user.token_version);
+        }
+        if updates.is_empty() {
+            return Ok(ProfileUpdated {
+                user: UserView::from(user),
+                token: None,
+            });
+        }
+        let updated = self.store_profile(user, updates, condition).await?;
+        let token = if changes_password {
+            Some(self.tokens()?.issue(&updated, self.ports.clock.now())?)
+        } else {
+            None
+        };
+        Ok(ProfileUpdated {
+            user: UserView::from(&updated),
+            token,
+        })
+    }
+
+    /// The profile fields `request` changes (names, phone, language), checked; every
+    /// failing field is listed at once, sorted by name.
+    fn profile_changes(request: &UpdateProfileRequest) -> Result<Vec<Update>> {
         let mut problems =
             requests::confirmation_mismatch(&request.password, &request.password_confirm);
-        if let Err(Error::Validation(errors)) = validation::check(&request) {
+        if let Err(Error::Validation(errors)) = validation::check(request) {
             problems.extend(errors);
         }
         let mut updates = Vec::new();
@@ -336,21 +368,12 @@ impl UserService {
         ] {
             match value {
                 None => {}
+                // `null` clears the field.
                 Some(None) => updates.push(Update::Remove(field.to_owned())),
-                Some(Some(text)) => {
-                    let text = text.trim();
-                    if text.chars().count() > 100 {
-                        problems.push(FieldError::new(
-                            field,
-                            "must be at most 100 characters long",
-                        ));
-                    } else if let Err(error) = rule(text) {
-                        let message = error.message.map(|m| m.to_string()).unwrap_or_default();
-                        problems.push(FieldError::new(field, message));
-                    } else {
-                        updates.push(Update::set(field, text));
-                    }
-                }
+                Some(Some(text)) => match Self::checked_field(field, text, rule) {
+                    Ok(update) => updates.push(update),
+                    Err(problem) => problems.push(problem),
+                },
             }
         }
         if request.password.is_some() && request.current_password.is_none() {
@@ -363,42 +386,69 @@ impl UserService {
             problems.sort_by(|a, b| a.field.cmp(&b.field));
             return Err(Error::Validation(problems));
         }
-
-        let mut condition = Cond::Exists;
-        let changes_password = request.password.is_some();
         if let Some(language) = request.language {
             updates.push(Update::set(User::LANGUAGE, language.as_str()));
         }
-        if let (Some(password), Some(current)) = (&request.password, &request.current_password) {
-            self.throttle
-                .attempt(&self.ports, &user.email, client)
-                .await?;
-            if !passwords::verify(current, Some(&user.password_hash)).await? {
-                return Err(Error::invalid(
-                    "current_password",
-                    "is not the current password",
-                ));
-            }
-            self.throttle
-                .reset(&self.ports, &user.email, client)
-                .await?;
-            updates.push(Update::set(
-                "password_hash",
-                passwords::hash(password).await?,
+        Ok(updates)
+    }
+
+    /// The write that sets a text field to `text` (trimmed), or what is wrong with it.
+    fn checked_field(
+        field: &str,
+        text: &str,
+        rule: fn(&str) -> Result<(), validator::ValidationError>,
+    ) -> Result<Update, FieldError> {
+        let text = text.trim();
+        if text.chars().count() > 100 {
+            Err(FieldError::new(
+                field,
+                "must be at most 100 characters long",
+            ))
+        } else if let Err(error) = rule(text) {
+            let message = error.message.map(|m| m.to_string()).unwrap_or_default();
+            Err(FieldError::new(field, message))
+        } else {
+            Ok(Update::set(field, text))
+        }
+    }
+
+    /// The writes that replace the password, once `current` is proved to be it (under the
+    /// login back-off, so that this is no way around it). They revoke every earlier token.
+    async fn password_change(
+        &self,
+        user: &User,
+        password: &str,
+        current: &str,
+        client: IpAddr,
+    ) -> Result<Vec<Update>> {
+        self.throttle
+            .attempt(&self.ports, &user.email, client)
+            .await?;
+        if !passwords::verify(current, Some(&user.password_hash)).await? {
+            return Err(Error::invalid(
+                "current_password",
+                "is not the current password",
             ));
-            updates.push(Update::add(User::TOKEN_VERSION, 1));
-            // Two concurrent password changes must not both win.
-            condition = Cond::eq(User::TOKEN_VERSION, user.token_version);
         }
-        if updates.is_empty() {
-            return Ok(ProfileUpdated {
-                user: UserView::from(user),
-                token: None,
-            });
-        }
+        self.throttle
+            .reset(&self.ports, &user.email, client)
+            .await?;
+        Ok(vec![
+            Update::set(User::PASSWORD_HASH, passwords::hash(password).await?),
+            Update::add(User::TOKEN_VERSION, 1),
+        ])
+    }
+
+    /// Writes the changes under `condition`; the user as stored after them.
+    async fn store_profile(
+        &self,
+        user: &User,
+        mut updates: Vec<Update>,
+        condition: Cond,
+    ) -> Result<User> {
         updates.push(Update::set(
-            "updated_at",
-            self.ports.clock.now().to_rfc3339(),
+            User::UPDATED_AT,
+            entity::timestamp(self.ports.clock.now()),
         ));
         let stored = self
             .ports
@@ -411,16 +461,7 @@ impl UserService {
                 }
                 other => other.into(),
             })?;
-        let updated = User::from_item(stored)?;
-        let token = if changes_password {
-            Some(self.tokens()?.issue(&updated, self.ports.clock.now())?)
-        } else {
-            None
-        };
-        Ok(ProfileUpdated {
-            user: UserView::from(&updated),
-            token,
-        })
+        User::from_item(stored)
     }
 
     /// Every user, oldest first, a page at a time (admins only).
@@ -469,8 +510,8 @@ impl UserService {
             return Ok(UserView::from(&user));
         }
         updates.push(Update::set(
-            "updated_at",
-            self.ports.clock.now().to_rfc3339(),
+            User::UPDATED_AT,
+            entity::timestamp(self.ports.clock.now()),
         ));
         let stored = self
             .ports
@@ -589,5 +630,122 @@ pub fn require_admin(user: &User) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Forbidden("this needs the admin role".to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changes(request: UpdateProfileRequest) -> Result<Vec<Update>, Vec<(String, String)>> {
+        UserService::profile_changes(&request).map_err(|error| match error {
+            Error::Validation(fields) => fields
+                .into_iter()
+                .map(|field| (field.field, field.message))
+                .collect(),
+            other => panic!("not a validation error: {other}"),
+        })
+    }
+
+    #[test]
+    fn a_profile_change_sets_trimmed_fields_clears_nulls_and_leaves_the_rest() {
+        assert_eq!(changes(UpdateProfileRequest::default()), Ok(Vec::new()));
+        let request = UpdateProfileRequest {
+            first_name: Some(Some("  Ada ".into())),
+            phone: Some(None),
+            language: Some(Language::Fa),
+            ..UpdateProfileRequest::default()
+        };
+        assert_eq!(
+            changes(request),
+            Ok(vec![
+                Update::set(User::FIRST_NAME, "Ada"),
+                Update::remove(User::PHONE),
+                Update::set(User::LANGUAGE, "fa"),
+            ])
+        );
+    }
+
+    #[test]
+    fn every_bad_profile_field_is_listed_sorted() {
+        let request = UpdateProfileRequest {
+            first_name: Some(Some("a".repeat(101))),
+            last_name: Some(Some("   ".into())),
+            phone: Some(Some("12345".into())),
+            password: Some("Tr0ub4dor&3x!".into()),
+            password_confirm: Some("Tr0ub4dor&3x?".into()),
+            language: Some(Language::Fa),
+            ..UpdateProfileRequest::default()
+        };
+        let Err(problems) = changes(request) else {
+            panic!("accepted");
+        };
+        let fields: Vec<_> = problems.iter().map(|(field, _)| field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "current_password",
+                "first_name",
+                "last_name",
+                "password_confirm",
+                "phone"
+            ]
+        );
+        assert_eq!(
+            problems[0].1, "is required to change the password",
+            "{problems:?}"
+        );
+        assert_eq!(problems[1].1, "must be at most 100 characters long");
+        assert_eq!(problems[2].1, "must not be blank");
+    }
+
+    #[test]
+    fn a_password_change_needs_the_current_one() {
+        let request = UpdateProfileRequest {
+            password: Some("Tr0ub4dor&3x!".into()),
+            password_confirm: Some("Tr0ub4dor&3x!".into()),
+            current_password: Some("the old one".into()),
+            ..UpdateProfileRequest::default()
+        };
+        // The password itself is written once the current one is proved, not here.
+        assert_eq!(changes(request), Ok(Vec::new()));
+        let short = UpdateProfileRequest {
+            password: Some("short".into()),
+            current_password: Some("the old one".into()),
+            ..UpdateProfileRequest::default()
+        };
+        let Err(problems) = changes(short) else {
+            panic!("a short password was accepted");
+        };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, "password");
+    }
+
+    #[test]
+    fn a_text_field_is_checked_by_its_rule() {
+        let phone = validation::phone as fn(&str) -> _;
+        assert_eq!(
+            UserService::checked_field("phone", " +14155550100 ", phone),
+            Ok(Update::set(User::PHONE, "+14155550100"))
+        );
+        assert_eq!(
+            UserService::checked_field("phone", "0912", phone),
+            Err(FieldError::new(
+                "phone",
+                "must be in international E.164 form, e.g. +14155550100"
+            ))
+        );
+        assert_eq!(
+            UserService::checked_field("last_name", "Love\u{7}lace", validation::text),
+            Err(FieldError::new(
+                "last_name",
+                "must not contain control characters"
+            ))
+        );
+        let hundred = "é".repeat(100);
+        assert_eq!(
+            UserService::checked_field("first_name", &hundred, validation::text),
+            Ok(Update::set(User::FIRST_NAME, hundred.as_str()))
+        );
     }
 }
