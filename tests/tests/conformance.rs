@@ -919,6 +919,9 @@ async fn redelivered_events_are_handled_once_and_poison_is_dead_lettered(backend
             dead.into_iter().map(|m| m.body).collect::<Vec<_>>()
         }
     };
-    assert_eq!(dead_letters(outbox::NOTIFICATIONS_QUEUE).await, ["{not an event"]);
+    assert_eq!(
+        dead_letters(outbox::NOTIFICATIONS_QUEUE).await,
+        ["{not an event"]
+    );
     assert!(dead_letters(queue).await.is_empty());
 }

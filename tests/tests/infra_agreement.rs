@@ -1279,7 +1279,10 @@ fn sam_and_terraform_grant_the_same_permissions() {
 /// The logical id of the queue that `queue`'s RedrivePolicy dead-letters into.
 fn sam_dead_letter_queue(template: &Template, queue: &str) -> Option<String> {
     let resource = template.resource(&sam_queue_id(queue))?;
-    let target = get_path(resource, &["Properties", "RedrivePolicy", "deadLetterTargetArn"])?;
+    let target = get_path(
+        resource,
+        &["Properties", "RedrivePolicy", "deadLetterTargetArn"],
+    )?;
     get_att(target).map(|(dead_letters, _)| dead_letters)
 }
 
@@ -1288,8 +1291,10 @@ fn sam_dead_letter_queues(template: &Template) -> BTreeSet<String> {
     template
         .of_type("AWS::SQS::Queue")
         .filter_map(|(_, queue)| {
-            let target =
-                get_path(queue, &["Properties", "RedrivePolicy", "deadLetterTargetArn"])?;
+            let target = get_path(
+                queue,
+                &["Properties", "RedrivePolicy", "deadLetterTargetArn"],
+            )?;
             get_att(target).map(|(dead_letters, _)| dead_letters)
         })
         .collect()
@@ -1361,7 +1366,9 @@ fn both_descriptions_give_consumers_the_url_of_their_dead_letter_queue() {
         };
         let dead_letters = bazaar_shared::ports::queue::dead_letter_queue(queue);
         problems.check(read_as.as_deref() == Some(dead_letters.as_str()), || {
-            format!("the adapter reads {variable} as the URL of {read_as:?}, not of {dead_letters:?}")
+            format!(
+                "the adapter reads {variable} as the URL of {read_as:?}, not of {dead_letters:?}"
+            )
         });
 
         let expected = sam_dead_letter_queue(&template, queue);

@@ -215,7 +215,8 @@ async fn a_consumer_on_lambda_counts_each_message_and_its_age_in_emf() {
     };
     // A body that is no command, and a charge for an attempt that does not exist: both
     // poison, dead-lettered on their first receive rather than retried.
-    let charge = r#"{"kind":"charge","order_id":"o-1","payment_id":"p-1","correlation_id":"req-7"}"#;
+    let charge =
+        r#"{"kind":"charge","order_id":"o-1","payment_id":"p-1","correlation_id":"req-7"}"#;
     let event = json!({"Records": [
         record("m-1", "not a command"),
         record("m-2", charge),

@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bazaar_api::consumers::sqs;
 use bazaar_api::functions::{
-    ALL, DELIVERIES_QUEUE, Function, INVOICES_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE,
-    PAYMENTS_PROCESS, Trigger,
+    ALL, DELIVERIES_QUEUE, Function, INVOICES_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_PROCESS,
+    PAYMENTS_QUEUE, Trigger,
 };
 use bazaar_shared::ports::queue::dead_letter_queue;
 use bazaar_shared::ports::{
@@ -106,7 +106,11 @@ enum Fate {
 }
 
 fn batch_for(queue: &str) -> Vec<(&'static str, String, Fate)> {
-    let malformed = ("malformed", format!("{{\"kind\": \"charge\", {queue}"), Fate::DeadLettered);
+    let malformed = (
+        "malformed",
+        format!("{{\"kind\": \"charge\", {queue}"),
+        Fate::DeadLettered,
+    );
     let rest = match queue {
         PAYMENTS_QUEUE => vec![
             (
@@ -117,8 +121,7 @@ fn batch_for(queue: &str) -> Vec<(&'static str, String, Fate)> {
             ),
             (
                 "transient",
-                json!({"kind": "charge", "order_id": UNAVAILABLE, "payment_id": "p-2"})
-                    .to_string(),
+                json!({"kind": "charge", "order_id": UNAVAILABLE, "payment_id": "p-2"}).to_string(),
                 Fate::Retried,
             ),
         ],
@@ -156,7 +159,11 @@ fn batch_for(queue: &str) -> Vec<(&'static str, String, Fate)> {
             ),
             (
                 "transient",
-                event("e-4", "PAYMENT_SUCCESSFUL", json!({"order_id": UNAVAILABLE})),
+                event(
+                    "e-4",
+                    "PAYMENT_SUCCESSFUL",
+                    json!({"order_id": UNAVAILABLE}),
+                ),
                 Fate::Retried,
             ),
         ],
@@ -261,7 +268,10 @@ async fn each_consumer_dead_letters_poison_at_once_and_retries_what_may_pass(bac
         assert_eq!(dead.len(), poison.len(), "{}: each once", function.name);
         for message in &dead {
             assert_eq!(
-                message.attributes.get(trace::TRACEPARENT).map(String::as_str),
+                message
+                    .attributes
+                    .get(trace::TRACEPARENT)
+                    .map(String::as_str),
                 Some(PARENT),
                 "{}: a dead letter keeps its attributes",
                 function.name
@@ -301,7 +311,10 @@ async fn poison_sent_to_each_queue_is_a_dead_letter_after_one_receive(backend: B
         let bodies: Vec<&str> = dead.iter().map(|message| message.body.as_str()).collect();
         assert_eq!(bodies, [poison(queue).as_str()], "{queue}");
         assert_eq!(
-            dead[0].attributes.get(trace::TRACEPARENT).map(String::as_str),
+            dead[0]
+                .attributes
+                .get(trace::TRACEPARENT)
+                .map(String::as_str),
             Some(PARENT),
             "{queue}"
         );
@@ -325,7 +338,8 @@ async fn poison_is_retried_while_its_dead_letter_queue_cannot_be_reached(backend
         panic!("payments-process is a queue consumer");
     };
     let batch = [("malformed", "not a command".to_owned(), Fate::DeadLettered)];
-    let event = || sqs::event_for(PAYMENTS_QUEUE, &received(&batch)).unwrap_or_else(|e| panic!("{e}"));
+    let event =
+        || sqs::event_for(PAYMENTS_QUEUE, &received(&batch)).unwrap_or_else(|e| panic!("{e}"));
     queue.fail(true);
     let response = handler(server.app.clone(), event()).await;
     queue.fail(false);
@@ -335,7 +349,11 @@ async fn poison_is_retried_while_its_dead_letter_queue_cannot_be_reached(backend
         .map(|failure| failure.item_identifier.as_str())
         .collect();
     assert_eq!(failed, ["malformed"]);
-    assert!(peek(&server, &dead_letter_queue(PAYMENTS_QUEUE)).await.is_empty());
+    assert!(
+        peek(&server, &dead_letter_queue(PAYMENTS_QUEUE))
+            .await
+            .is_empty()
+    );
 
     let response = handler(server.app.clone(), event()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");

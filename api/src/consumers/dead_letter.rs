@@ -13,7 +13,12 @@ use crate::consumers::sqs::Consumer;
 /// then counts as handled, and its original is deleted. False when the send failed: the record
 /// must be reported as failed, so that the queue retries it and, after its maximum receives,
 /// dead-letters it itself; either way the message is never lost.
-pub async fn send(consumer: &Consumer, body: &str, attributes: &Attributes, reason: &Reason) -> bool {
+pub async fn send(
+    consumer: &Consumer,
+    body: &str,
+    attributes: &Attributes,
+    reason: &Reason,
+) -> bool {
     let dead_letters = dead_letter_queue(consumer.queue);
     // Logged with the span's ids and the reason only: the body may hold personal data.
     match consumer.queues.send(&dead_letters, body, attributes).await {

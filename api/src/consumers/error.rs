@@ -162,6 +162,9 @@ mod tests {
         let reason = error.as_ref().map(ToString::to_string).unwrap_or_default();
         assert!(error.is_some_and(|error| error.is_poison()));
         assert!(reason.contains("not a payment command"), "{reason}");
-        assert!(!reason.contains("charge") && !reason.contains("alice"), "{reason}");
+        assert!(
+            !reason.contains("charge") && !reason.contains("alice"),
+            "{reason}"
+        );
     }
 }

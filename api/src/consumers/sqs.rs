@@ -282,7 +282,10 @@ mod tests {
         let response = for_each_message(&consumer, event, |message: Message<Event>| async move {
             assert_eq!(message.receive_count, 1);
             assert_eq!(
-                message.attributes.get(bazaar_shared::trace::TRACEPARENT).map(String::as_str),
+                message
+                    .attributes
+                    .get(bazaar_shared::trace::TRACEPARENT)
+                    .map(String::as_str),
                 Some(PARENT)
             );
             match message.body.id.as_str() {
@@ -312,7 +315,11 @@ mod tests {
         let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
         let failed = consume(queues.clone(), batch(&bodies)).await;
         assert_eq!(failed, ["m3"], "only the transient failure is retried");
-        let sent = queues.sent.lock().map(|sent| sent.clone()).unwrap_or_default();
+        let sent = queues
+            .sent
+            .lock()
+            .map(|sent| sent.clone())
+            .unwrap_or_default();
         let dead: Vec<(&str, &str)> = sent
             .iter()
             .map(|(queue, body, _)| (queue.as_str(), body.as_str()))

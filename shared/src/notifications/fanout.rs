@@ -79,7 +79,10 @@ impl<'de> Deserialize<'de> for Incoming {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         let mut value = Value::deserialize(deserializer)?;
         if value.get("kind").and_then(Value::as_str) == Some("admin_message") {
-            let message = value.get_mut("message").map(Value::take).unwrap_or_default();
+            let message = value
+                .get_mut("message")
+                .map(Value::take)
+                .unwrap_or_default();
             return AdminMessage::deserialize(message)
                 .map(Incoming::Admin)
                 .map_err(|error| D::Error::custom(format!("not an admin message: {error}")));
