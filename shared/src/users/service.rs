@@ -10,7 +10,7 @@ use crate::Ports;
 use crate::auth::{IssuedToken, LoginThrottle, TokenService, passwords};
 use crate::commit::{Commit, Tx};
 use crate::error::{Error, FieldError, Result};
-use crate::events::{Event, EventType};
+use crate::events::{Event, EventType, UserRegistered};
 use crate::keys;
 use crate::notifications::verification;
 use crate::outbox::{self, Staged};
@@ -187,19 +187,20 @@ impl UserService {
             // The operator vouches for a bootstrapped admin's address; a customer proves it.
             email_verified: role == Role::Admin,
         };
-        let event = Event::new(
+        let data = UserRegistered {
+            user_id: user.id.clone(),
+            email: user.email.clone(),
+            username: user.username.clone(),
+            first_name: user.first_name.clone(),
+            email_verified: user.email_verified,
+        };
+        let event = Event::typed(
             EventType::UserRegistered,
-            json!({
-                "user_id": user.id,
-                "email": user.email,
-                "username": user.username,
-                "first_name": user.first_name,
-                "email_verified": user.email_verified,
-            }),
+            &data,
             correlation_id,
             self.ports.ids.as_ref(),
             self.ports.clock.as_ref(),
-        );
+        )?;
         let claim = |key: crate::ports::Key| {
             let mut item = Item::new();
             item.insert(store::PK.into(), key.pk.into());
