@@ -2,8 +2,7 @@
 //! (`PAYMENT_SUCCESSFUL` events on the invoices queue).
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use bazaar_shared::events::{Event, EventType};
-use serde_json::Value;
+use bazaar_shared::events::{Event, EventType, OrderEvent};
 
 use crate::App;
 use crate::consumers::sqs::{Consumer, for_each_record};
@@ -24,11 +23,8 @@ pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
             );
             return Ok(());
         }
-        let order_id = event
-            .data
-            .get("order_id")
-            .and_then(Value::as_str)
-            .ok_or("PAYMENT_SUCCESSFUL without an order_id")?;
+        let order: OrderEvent = event.data_as().map_err(|error| error.to_string())?;
+        let order_id = order.order_id.as_str();
         let invoice = app
             .orders()
             .issue_invoice(order_id)
