@@ -13,7 +13,7 @@ use crate::catalogue::requests::{MAX_STOCK, StockChange};
 use crate::commit::{Commit, Round, Step, Tx};
 use crate::entity;
 use crate::error::{Error, Result};
-use crate::events::{Event, EventType};
+use crate::events::{Event, EventType, ProductOutOfStock};
 use crate::keys;
 use crate::outbox::{self, Staged};
 use crate::ports::{Cond, TxOp, Update};
@@ -114,13 +114,7 @@ fn stock_write(
     let kind = match transition(product.available, available) {
         Transition::None => return Ok(tx),
         Transition::OutOfStock => {
-            let event = Event::new(
-                EventType::ProductOutOfStock,
-                json!({"product_id": product.id, "sku": product.sku, "name": product.name}),
-                correlation_id,
-                ports.ids.as_ref(),
-                ports.clock.as_ref(),
-            );
+            let event = out_of_stock(ports, product, correlation_id)?;
             tx.send(Staged::new(outbox::NOTIFICATIONS_QUEUE, event));
             "out_of_stock"
         }
@@ -162,17 +156,27 @@ pub fn reserve(
     }];
     let mut staged = Vec::new();
     if empties {
-        let event = Event::new(
-            EventType::ProductOutOfStock,
-            json!({"product_id": product.id, "sku": product.sku, "name": product.name}),
-            correlation_id,
-            ports.ids.as_ref(),
-            ports.clock.as_ref(),
-        );
+        let event = out_of_stock(ports, product, correlation_id)?;
         staged.push(Staged::new(outbox::NOTIFICATIONS_QUEUE, event));
         ops.push(transition_record(ports, &product.id, "out_of_stock", 0));
     }
     Ok((ops, staged))
+}
+
+/// The `PRODUCT_OUT_OF_STOCK` event of `product`.
+fn out_of_stock(ports: &Ports, product: &Product, correlation_id: &str) -> Result<Event> {
+    let data = ProductOutOfStock {
+        product_id: product.id.clone(),
+        sku: product.sku.clone(),
+        name: product.name.clone(),
+    };
+    Ok(Event::typed(
+        EventType::ProductOutOfStock,
+        &data,
+        correlation_id,
+        ports.ids.as_ref(),
+        ports.clock.as_ref(),
+    )?)
 }
 
 /// The record of a stock transition, kept in the product's partition.

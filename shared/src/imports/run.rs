@@ -13,7 +13,7 @@ use crate::catalogue::requests::{CreateProduct, StockChange, UpdateProduct};
 use crate::catalogue::{Product, Products, stock};
 use crate::entity::{self, Stored};
 use crate::error::{Error, Result};
-use crate::events::{Event, EventType};
+use crate::events::{Event, EventType, ImportFinished};
 use crate::imports::model::{Import, ImportStatus, ImportView, MAX_REJECTIONS_KEPT, Rejection};
 use crate::imports::rows::{self, Row};
 use crate::imports::{KEY_PREFIX, import_id_of};
@@ -396,22 +396,23 @@ impl Runner {
         };
         self.import.error = error.map(|error| clip(&error, MAX_ERROR_CHARS));
         self.import.finished_at = Some(now);
-        let event = Event::new(
+        let data = ImportFinished {
+            import_id: self.import.id.clone(),
+            status: self.import.status,
+            rows_read: self.import.rows_read,
+            created: self.import.created,
+            updated: self.import.updated,
+            unchanged: self.import.unchanged,
+            rejected_count: self.import.rejected_count,
+            error: self.import.error.clone(),
+        };
+        let event = Event::typed(
             EventType::ImportFinished,
-            json!({
-                "import_id": self.import.id,
-                "status": self.import.status,
-                "rows_read": self.import.rows_read,
-                "created": self.import.created,
-                "updated": self.import.updated,
-                "unchanged": self.import.unchanged,
-                "rejected_count": self.import.rejected_count,
-                "error": self.import.error,
-            }),
+            &data,
             &self.import.id,
             self.ports().ids.as_ref(),
             self.ports().clock.as_ref(),
-        );
+        )?;
         let staged = Staged::new(outbox::NOTIFICATIONS_QUEUE, event);
         let mut updates = self.progress();
         updates.push(Update::set(Import::STATUS, json!(self.import.status)));

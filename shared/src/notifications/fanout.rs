@@ -12,8 +12,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use crate::entity::{self, Stored};
-use crate::error::Result;
-use crate::events::{Event, EventType};
+use crate::error::{Error, Result};
+use crate::events::{Audience, Event, EventType};
 use crate::keys;
 use crate::notifications::model::{
     AdminMessage, DeliverCommand, Delivery, DeliveryStatus, Medium, Subscription,
@@ -116,8 +116,10 @@ impl Notifications {
             data: event.data.clone(),
             payload: serde_json::to_string(event).unwrap_or_default(),
         };
-        let user_id = event.data.get("user_id").and_then(Value::as_str);
-        let mut recipients = match user_id {
+        let audience: Audience = event
+            .data_as()
+            .map_err(|error| Error::BadRequest(error.to_string()))?;
+        let mut recipients = match audience.user_id.as_deref() {
             Some(user_id) if !ADMIN_EVENTS.contains(&event.kind) => {
                 self.recipients_of_user(user_id, Some(event.kind)).await?
             }
@@ -125,9 +127,7 @@ impl Notifications {
         };
         // A new customer's welcome is the message holding their code, sent at registration:
         // the address gets that one message, whenever it is verified.
-        if event.kind == EventType::UserRegistered
-            && event.data.get("email_verified") == Some(&Value::Bool(false))
-        {
+        if event.kind == EventType::UserRegistered && !audience.email_verified {
             recipients.retain(|r| !(r.medium == Medium::Email && r.subscription_id.is_none()));
         }
         let written = self.write_all(&message, recipients).await?;

@@ -5,13 +5,12 @@
 //! `payments.rs`.
 
 use serde::Serialize;
-use serde_json::json;
 
 use crate::catalogue::stock;
 use crate::commit::{Commit, Round, Step, Tx};
 use crate::entity::Stored;
 use crate::error::{Error, Result};
-use crate::events::EventType;
+use crate::events::{EventType, OrderEvent};
 use crate::idempotency::Claim;
 use crate::keys;
 use crate::metrics;
@@ -169,7 +168,7 @@ impl Orders {
         let mut change = Change::new(order, output);
         change.history = Some(action);
         if let Some(kind) = rule.emits {
-            let event = self.event(kind, &change.order, correlation_id, json!({}));
+            let event = self.event(kind, &OrderEvent::of(&change.order), correlation_id)?;
             change
                 .staged
                 .extend(Staged::fan_out(&recipients(kind), &event));

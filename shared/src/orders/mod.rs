@@ -14,12 +14,13 @@ pub mod states;
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::Ports;
 use crate::entity::Stored;
 use crate::error::{Error, Result};
-use crate::events::{Event, EventType};
+use crate::events::{Event, EventType, Payload};
 use crate::keys;
 use crate::pagination::{self, Listing, PageRequest};
 use crate::ports::{Index, Key, Query};
@@ -179,30 +180,20 @@ impl Orders {
         })
     }
 
-    /// An event about `order`, carrying what notifications need to describe it.
-    fn event(&self, kind: EventType, order: &Order, correlation_id: &str, extra: Value) -> Event {
-        let items: Vec<Value> = order
-            .items
-            .iter()
-            .map(|line| json!({"product_id": line.product_id, "name": line.name, "quantity": line.quantity}))
-            .collect();
-        let mut data = json!({
-            "order_id": order.id,
-            "user_id": order.user_id,
-            "status": order.status,
-            "total": order.total,
-            "items": items,
-        });
-        if let (Value::Object(data), Value::Object(extra)) = (&mut data, extra) {
-            data.extend(extra);
-        }
-        Event::new(
+    /// An event about an order, carrying what notifications need to describe it.
+    fn event<P: Payload + Serialize>(
+        &self,
+        kind: EventType,
+        data: &P,
+        correlation_id: &str,
+    ) -> Result<Event> {
+        Ok(Event::typed(
             kind,
             data,
             correlation_id,
             self.ports.ids.as_ref(),
             self.ports.clock.as_ref(),
-        )
+        )?)
     }
 }
 

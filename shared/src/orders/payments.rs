@@ -4,13 +4,12 @@
 //! the order is charged at most once. Refunds run the same way, keyed by the refund's id.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use crate::catalogue::stock;
 use crate::commit::{Commit, Round, Step, Tx};
 use crate::entity::Stored;
 use crate::error::{Error, Result};
-use crate::events::EventType;
+use crate::events::{EventType, OrderEvent, RefundIssued};
 use crate::idempotency::Claim;
 use crate::keys;
 use crate::metrics::{self, Charged};
@@ -350,13 +349,12 @@ impl Orders {
                 settled.status = RefundStatus::Succeeded;
                 settled.reference = Some(receipt.reference);
                 let order = self.load(order_id).await?;
-                let extra = json!({"refund_id": refund.id, "amount": refund.amount});
-                let event = self.event(
-                    EventType::RefundIssued,
-                    &order,
-                    &refund.correlation_id,
-                    extra,
-                );
+                let data = RefundIssued {
+                    order: OrderEvent::of(&order),
+                    refund_id: refund.id.clone(),
+                    amount: refund.amount.clone(),
+                };
+                let event = self.event(EventType::RefundIssued, &data, &refund.correlation_id)?;
                 staged.push(Staged::new(outbox::NOTIFICATIONS_QUEUE, event));
             }
             Err(error) if error.is_transient() => {

@@ -9,7 +9,7 @@ use crate::catalogue::stock;
 use crate::commit::{Commit, Round, Step, Tx};
 use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
-use crate::events::EventType;
+use crate::events::{EventType, OrderEvent};
 use crate::idempotency::Claim;
 use crate::keys;
 use crate::metrics;
@@ -213,7 +213,8 @@ impl Orders {
             },
         ]);
         tx.answer(claim, &order)?;
-        let event = self.event(EventType::OrderCreated, &order, correlation_id, json!({}));
+        let data = OrderEvent::of(&order);
+        let event = self.event(EventType::OrderCreated, &data, correlation_id)?;
         tx.send(Staged::new(outbox::NOTIFICATIONS_QUEUE, event));
         for (line, product) in lines.iter().zip(products) {
             let (reserve, events) =

@@ -11,7 +11,7 @@ use crate::auth::{IssuedToken, LoginThrottle, TokenService, passwords};
 use crate::commit::{Commit, Tx};
 use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
-use crate::events::{Event, EventType};
+use crate::events::{Event, EventType, UserRegistered};
 use crate::keys;
 use crate::notifications::verification;
 use crate::outbox::{self, Staged};
@@ -180,19 +180,20 @@ impl UserService {
         correlation_id: &str,
     ) -> Result<User> {
         let user = self.new_user(account, role).await?;
-        let event = Event::new(
+        let data = UserRegistered {
+            user_id: user.id.clone(),
+            email: user.email.clone(),
+            username: user.username.clone(),
+            first_name: user.first_name.clone(),
+            email_verified: user.email_verified,
+        };
+        let event = Event::typed(
             EventType::UserRegistered,
-            json!({
-                "user_id": user.id,
-                "email": user.email,
-                "username": user.username,
-                "first_name": user.first_name,
-                "email_verified": user.email_verified,
-            }),
+            &data,
             correlation_id,
             self.ports.ids.as_ref(),
             self.ports.clock.as_ref(),
-        );
+        )?;
         let claim = |key| claim_of(key, &user.id);
         let mut tx = Tx::new(());
         tx.write(TxOp::Put {
