@@ -812,10 +812,13 @@ async fn an_event_stranded_in_the_outbox_is_still_delivered(backend: Backend) {
             .await
             .is_ok_and(|sent| sent >= 1)
     );
+    // ...once: it left the outbox as it was sent. (Counting a second sweep would race with
+    // the server's own pipeline, whose messages pass through the outbox meanwhile.)
+    let entry = bazaar_shared::keys::outbox(&event.id, outbox::NOTIFICATIONS_QUEUE);
     assert_eq!(
-        outbox::sweep(&ports, Duration::ZERO).await.ok(),
-        Some(0),
-        "sent twice"
+        ports.store.get(&entry).await.ok(),
+        Some(None),
+        "a swept entry stays in the outbox, to be sent again"
     );
     // ...and the notification pipeline (running in the server) records it.
     let query = Query::partition(Index::Primary, format!("USER#{user}")).prefix("NOTIFICATION#");
