@@ -2,7 +2,8 @@
 //! (`PAYMENT_SUCCESSFUL` events on the invoices queue).
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use bazaar_shared::events::{Event, EventType, OrderEvent};
+use bazaar_shared::events::{Event, EventType};
+use serde_json::Value;
 
 use crate::App;
 use crate::consumers::error::{ConsumeError, Reason};
@@ -20,14 +21,17 @@ pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
             );
             return Ok(());
         }
-        // Only an order's payload names the order to invoice; anything else never will.
-        let order: OrderEvent = event.data_as().map_err(|_| {
-            ConsumeError::Poison(Reason::Incomplete(
-                "PAYMENT_SUCCESSFUL without an order's data",
-            ))
-        })?;
-        let invoice = app.orders().issue_invoice(&order.order_id).await?;
-        tracing::info!(order_id = %order.order_id, number = %invoice.number, "invoice issued");
+        // The step needs only the order's id (the order itself is read from the store), so a
+        // body carrying less of the order's payload is still invoiced; no id never will be.
+        let order_id = event
+            .data
+            .get("order_id")
+            .and_then(Value::as_str)
+            .ok_or(ConsumeError::Poison(Reason::Incomplete(
+                "PAYMENT_SUCCESSFUL without an order_id",
+            )))?;
+        let invoice = app.orders().issue_invoice(order_id).await?;
+        tracing::info!(order_id, number = %invoice.number, "invoice issued");
         Ok(())
     })
     .await
