@@ -5,7 +5,8 @@
 # Each value:
 #   route         "METHOD PATH" of the HTTP API route, or null
 #   queue         logical name of the SQS queue that triggers it (see local.queues), or null; its
-#                 consumer may also send poison messages to that queue's dead-letter queue
+#                 consumer may also send poison messages to that queue's dead-letter queue if it
+#                 is in local.dead_letter_at_once
 #   schedule      EventBridge schedule expression, or null
 #   table_actions DynamoDB actions allowed on the table
 #   index_query   whether it may also Query the table's indexes
@@ -17,6 +18,11 @@
 #   notify_send   whether it sends notifications: e-mail through SES (ses:SendEmail from the
 #                 verified identities) and SMS and push through SNS (sns:Publish)
 locals {
+  # The queue consumers that send poison to their queue's dead-letter queue on its first
+  # receive (Poison::DeadLetterAtOnce in api/src/consumers/sqs.rs). notifications-deliver leaves
+  # it to the queue's redrive policy, so that its package does not link the SQS client.
+  dead_letter_at_once = ["notifications-consumer", "payments-process", "invoices-render"]
+
   functions = {
     "health" = {
       route         = "GET /api/v1/health"
@@ -795,10 +801,10 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
-  # A consumer sends a poison message to its own queue's dead-letter queue on its first
-  # receive, and may send to no other.
+  # A consumer that dead-letters poison at once sends it to its own queue's dead-letter queue
+  # on its first receive, and may send to no other.
   dynamic "statement" {
-    for_each = each.value.queue != null ? [each.value.queue] : []
+    for_each = each.value.queue != null && contains(local.dead_letter_at_once, each.key) ? [each.value.queue] : []
     content {
       sid       = "QueueDeadLetter"
       actions   = ["sqs:SendMessage"]

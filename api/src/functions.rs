@@ -14,6 +14,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::consumers::sqs::Poison;
 use crate::consumers::{self, imports_sweep, order_expiry, outbox_relay};
 use crate::endpoints::{
     addresses, catalogue, health, images, imports, notifications, orders, users,
@@ -45,9 +46,11 @@ pub enum Trigger {
         path: &'static str,
         handler: HttpHandler,
     },
-    /// An SQS queue (logical name), with partial batch failure reporting.
+    /// An SQS queue (logical name), with partial batch failure reporting; `poison` is what
+    /// its consumer module does with poison messages (the module's `POISON`).
     Queue {
         queue: &'static str,
+        poison: Poison,
         handler: QueueHandler,
     },
     /// An EventBridge schedule.
@@ -67,10 +70,10 @@ pub enum Trigger {
 /// permissions `template.yaml` and `terraform/` give it (a test keeps them in agreement):
 /// - `tokens`: the signing secret, to issue or verify access tokens;
 /// - `queue`: sending to queues: it commits outbox entries (events, proofs, payment
-///   commands) and hands them on, or, as every queue consumer does, sends a poison message
-///   to its queue's dead-letter queue (`consumers::dead_letter`; that one queue only, which
-///   the descriptions grant beside what it consumes). Being triggered by a queue is the
-///   event source's job and needs no client;
+///   commands) and hands them on, or, as a consumer whose poison is
+///   `Poison::DeadLetterAtOnce` does, sends a poison message to its queue's dead-letter queue
+///   (`consumers::dead_letter`; that one queue only, which the descriptions grant beside what
+///   it consumes). Being triggered by a queue is the event source's job and needs no client;
 /// - `blobs`: the assets bucket: presigned uploads and downloads, reading an import file,
 ///   writing an invoice;
 /// - `notifiers`: the delivery channels (e-mail, SMS, push, Slack, webhooks). Only the
@@ -585,6 +588,7 @@ pub const NOTIFICATIONS_CONSUMER: Function = Function {
     name: "notifications-consumer",
     trigger: Trigger::Queue {
         queue: NOTIFICATIONS_QUEUE,
+        poison: consumers::notifications::POISON,
         handler: |app, event| {
             Box::pin(async move { consumers::notifications::handle(&app, event).await })
         },
@@ -596,11 +600,12 @@ pub const NOTIFICATIONS_DELIVER: Function = Function {
     name: "notifications-deliver",
     trigger: Trigger::Queue {
         queue: DELIVERIES_QUEUE,
+        poison: consumers::deliveries::POISON,
         handler: |app, event| {
             Box::pin(async move { consumers::deliveries::handle(&app, event).await })
         },
     },
-    needs: Needs::STORE.with_queue().with_notifiers(),
+    needs: Needs::STORE.with_notifiers(),
 };
 
 pub const IMPORTS_PROCESS: Function = Function {
@@ -618,6 +623,7 @@ pub const PAYMENTS_PROCESS: Function = Function {
     name: "payments-process",
     trigger: Trigger::Queue {
         queue: PAYMENTS_QUEUE,
+        poison: consumers::payments::POISON,
         handler: |app, event| {
             Box::pin(async move { consumers::payments::handle(&app, event).await })
         },
@@ -629,6 +635,7 @@ pub const INVOICES_RENDER: Function = Function {
     name: "invoices-render",
     trigger: Trigger::Queue {
         queue: INVOICES_QUEUE,
+        poison: consumers::invoices::POISON,
         handler: |app, event| {
             Box::pin(async move { consumers::invoices::handle(&app, event).await })
         },
@@ -771,12 +778,20 @@ pub const ALL: &[Function] = &[
     NOTIFICATIONS_SUBSCRIPTIONS_RESEND,
 ];
 
-/// Whether every queue consumer declares the queue port it dead-letters poison through.
-const fn consumers_declare_the_queue(functions: &[Function]) -> bool {
+/// Whether every consumer that dead-letters poison at once declares the queue port it sends
+/// it through (without it, on Lambda, the send would fail and the poison be retried).
+const fn dead_lettering_consumers_declare_the_queue(functions: &[Function]) -> bool {
     let mut index = 0;
     while index < functions.len() {
         let function = &functions[index];
-        if matches!(function.trigger, Trigger::Queue { .. }) && !function.needs.queue {
+        let at_once = matches!(
+            function.trigger,
+            Trigger::Queue {
+                poison: Poison::DeadLetterAtOnce,
+                ..
+            }
+        );
+        if at_once && !function.needs.queue {
             return false;
         }
         index += 1;
@@ -785,8 +800,8 @@ const fn consumers_declare_the_queue(functions: &[Function]) -> bool {
 }
 
 const _: () = assert!(
-    consumers_declare_the_queue(ALL),
-    "a queue consumer must declare `with_queue()`: it dead-letters poison messages"
+    dead_lettering_consumers_declare_the_queue(ALL),
+    "a consumer whose poison is `Poison::DeadLetterAtOnce` must declare `with_queue()`"
 );
 
 /// The queues that trigger a function (each with its dead-letter queue), in catalogue order.

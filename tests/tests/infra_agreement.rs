@@ -1169,8 +1169,10 @@ fn sam_and_terraform_grant_the_same_permissions() {
             continue;
         };
         let in_sam = sam_grants(id, function, &dead_letter_queues, &mut problems);
-        // A queue consumer may send poison to its own queue's dead-letter queue, and to no
-        // other (api/src/consumers/dead_letter.rs): the catalogue's trigger says which.
+        // A queue consumer that declares the queue port (it dead-letters poison at once, see
+        // the const assert in api/src/functions.rs) may send to its own queue's dead-letter
+        // queue, and to no other (api/src/consumers/dead_letter.rs); any other function may
+        // send to none: the catalogue's trigger and needs say which.
         let own_dead_letters = |queue: Option<&str>| -> BTreeSet<String> {
             queue
                 .and_then(|queue| sam_dead_letter_queue(&template, queue))
@@ -1181,12 +1183,11 @@ fn sam_and_terraform_grant_the_same_permissions() {
             Trigger::Queue { queue, .. } => Some(queue),
             _ => None,
         };
-        problems.check(in_sam.dead_letter_send == own_dead_letters(consumed), || {
+        let expected = own_dead_letters(consumed.filter(|_| spec.needs.queue));
+        problems.check(in_sam.dead_letter_send == expected, || {
             format!(
-                "{}: template.yaml {id} may send to the dead-letter queues {:?}, but the function consumes {consumed:?} and may send poison to that queue's dead-letter queue only ({:?})",
-                spec.name,
-                in_sam.dead_letter_send,
-                own_dead_letters(consumed),
+                "{}: template.yaml {id} may send to the dead-letter queues {:?}, but the function consumes {consumed:?} (needs.queue = {}) and may send poison to {expected:?} only",
+                spec.name, in_sam.dead_letter_send, spec.needs.queue,
             )
         });
         let in_terraform = Grants {
@@ -1197,7 +1198,7 @@ fn sam_and_terraform_grant_the_same_permissions() {
                 .iter()
                 .map(|queue| sam_queue_id(queue))
                 .collect(),
-            dead_letter_send: if terraform_dead_letters {
+            dead_letter_send: if terraform_dead_letters.contains(spec.name) {
                 own_dead_letters(tf.queue.as_deref())
             } else {
                 BTreeSet::new()
@@ -1209,6 +1210,12 @@ fn sam_and_terraform_grant_the_same_permissions() {
             ses_send_email: tf.notify_send,
             sns_publish: tf.notify_send,
         };
+        problems.check(in_terraform.dead_letter_send == expected, || {
+            format!(
+                "{}: terraform lets it send to the dead-letter queues {:?}, but the function consumes {consumed:?} (needs.queue = {}) and may send poison to {expected:?} only (local.dead_letter_at_once)",
+                spec.name, in_terraform.dead_letter_send, spec.needs.queue,
+            )
+        });
         // Exactly the functions that handle tokens may read the signing secret: the others
         // start without it (`Needs::tokens` in api/src/functions.rs) and must not be granted it.
         problems.check(tf.ssm == spec.needs.tokens, || {
@@ -1299,15 +1306,16 @@ fn sam_dead_letter_queues(template: &Template) -> BTreeSet<String> {
         .collect()
 }
 
-/// Whether terraform's function policy lets each queue consumer send to its own queue's
-/// dead-letter queue: a statement for `each.value.queue` allowing exactly `sqs:SendMessage` on
-/// exactly `local.queues[<that queue>].dlq_arn`.
-fn terraform_grants_dead_letters(problems: &mut Problems) -> bool {
+/// The functions terraform's policy lets send to their own queue's dead-letter queue: those
+/// named in `local.dead_letter_at_once`, when a statement for `each.value.queue` of exactly
+/// those allows exactly `sqs:SendMessage` on exactly `local.queues[<that queue>].dlq_arn`;
+/// none otherwise.
+fn terraform_grants_dead_letters(problems: &mut Problems) -> BTreeSet<String> {
     let body = parse_hcl("terraform/functions.tf");
     let Some(policy) = blocks(&body, "data", &["aws_iam_policy_document", "function"]).next()
     else {
         problems.add("terraform/functions.tf: no data \"aws_iam_policy_document\" \"function\"");
-        return false;
+        return BTreeSet::new();
     };
     let text = |block: &hcl::Block, key: &str| {
         attribute(block.body(), key).map(|expr| {
@@ -1318,7 +1326,7 @@ fn terraform_grants_dead_letters(problems: &mut Problems) -> bool {
     let granted = blocks(policy.body(), "dynamic", &["statement"]).any(|statement| {
         let content = blocks(statement.body(), "content", &[]).next();
         text(statement, "for_each").as_deref()
-            == Some("each.value.queue!=null?[each.value.queue]:[]")
+            == Some("each.value.queue!=null&&contains(local.dead_letter_at_once,each.key)?[each.value.queue]:[]")
             && content.is_some_and(|content| {
                 text(content, "actions").as_deref() == Some("[\"sqs:SendMessage\"]")
                     && text(content, "resources").as_deref()
@@ -1326,9 +1334,24 @@ fn terraform_grants_dead_letters(problems: &mut Problems) -> bool {
             })
     });
     problems.check(granted, || {
-        "terraform/functions.tf: data.aws_iam_policy_document.function needs a dynamic \"statement\" with for_each = each.value.queue != null ? [each.value.queue] : [], actions = [\"sqs:SendMessage\"] and resources = [local.queues[statement.value].dlq_arn] (a consumer dead-letters poison)".to_owned()
+        "terraform/functions.tf: data.aws_iam_policy_document.function needs a dynamic \"statement\" with for_each = each.value.queue != null && contains(local.dead_letter_at_once, each.key) ? [each.value.queue] : [], actions = [\"sqs:SendMessage\"] and resources = [local.queues[statement.value].dlq_arn] (a consumer dead-letters poison)".to_owned()
     });
-    granted
+    if !granted {
+        return BTreeSet::new();
+    }
+    let lists: Vec<&hcl::Expression> = blocks(&body, "locals", &[])
+        .filter_map(|locals| attribute(locals.body(), "dead_letter_at_once"))
+        .collect();
+    let [hcl::Expression::Array(names)] = lists.as_slice() else {
+        problems.add(format!(
+            "terraform/functions.tf: local.dead_letter_at_once must be defined once, as a list literal, is {lists:?}"
+        ));
+        return BTreeSet::new();
+    };
+    names
+        .iter()
+        .filter_map(|name| hcl_str(name).map(str::to_owned))
+        .collect()
 }
 
 /// A consumer reaches its dead-letter queue by the URL in its environment (it has no

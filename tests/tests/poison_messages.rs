@@ -3,7 +3,9 @@
 //! not exist) goes to its queue's dead-letter queue on its first receive, with its attributes,
 //! while the rest of its batch is handled; a message that may pass later (the store
 //! unavailable) is still retried; and a poison message whose dead-letter queue cannot be
-//! reached is retried rather than lost.
+//! reached is retried rather than lost. notifications-deliver is the exception: it leaves
+//! poison to the deliveries queue's redrive policy (api/src/consumers/deliveries.rs), so its
+//! poison is reported failed and dead-lettered by the queue after its maximum receives.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -30,6 +32,7 @@ bazaar_tests::on_both_backends!(
     each_consumer_dead_letters_poison_at_once_and_retries_what_may_pass,
     poison_sent_to_each_queue_is_a_dead_letter_after_one_receive,
     poison_is_retried_while_its_dead_letter_queue_cannot_be_reached,
+    deliveries_poison_is_dead_lettered_by_the_queue_after_its_max_receives,
 );
 
 const PARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -105,11 +108,22 @@ enum Fate {
     Retried,
 }
 
+/// What becomes of a poison message on its first receive on `queue`.
+fn poison_fate(queue: &str) -> Fate {
+    // notifications-deliver does not link the queue client (its package size budget): its
+    // poison is reported failed, and the queue's redrive policy dead-letters it.
+    if queue == DELIVERIES_QUEUE {
+        Fate::Retried
+    } else {
+        Fate::DeadLettered
+    }
+}
+
 fn batch_for(queue: &str) -> Vec<(&'static str, String, Fate)> {
     let malformed = (
         "malformed",
         format!("{{\"kind\": \"charge\", {queue}"),
-        Fate::DeadLettered,
+        poison_fate(queue),
     );
     let rest = match queue {
         PAYMENTS_QUEUE => vec![
@@ -129,7 +143,7 @@ fn batch_for(queue: &str) -> Vec<(&'static str, String, Fate)> {
             (
                 "missing",
                 json!({"user_id": "no-such-user", "notification_id": "n-1"}).to_string(),
-                Fate::DeadLettered,
+                poison_fate(queue),
             ),
             (
                 "transient",
@@ -284,11 +298,25 @@ async fn each_consumer_dead_letters_poison_at_once_and_retries_what_may_pass(bac
 /// Through the local workers, as SQS feeds Lambda: poison sent to each consumer's queue is in
 /// that queue's dead-letter queue, and listed by `bazaar dead-letters`, after one receive. The
 /// queues here dead-letter only after 1000 receives, so nothing but the consumer put it there;
-/// one copy only, so the original was deleted rather than handed out again.
+/// one copy only, so the original was deleted rather than handed out again. The deliveries
+/// queue's poison, left to the queue, is not dead-lettered by then.
 async fn poison_sent_to_each_queue_is_a_dead_letter_after_one_receive(backend: Backend) {
     let server = TestServer::start_with(backend, 1000).await;
     let ports = server.app.ports().clone();
-    let queues: Vec<&str> = bazaar_api::functions::queues().collect();
+    let queues: Vec<&str> = bazaar_api::functions::queues()
+        .filter(|queue| *queue != DELIVERIES_QUEUE)
+        .collect();
+    assert_eq!(queues.len(), 3, "{queues:?}");
+    let deliveries_poison = "{\"poison for\": deliveries";
+    ports
+        .queue
+        .send(
+            DELIVERIES_QUEUE,
+            deliveries_poison,
+            &trace::attributes(Some(PARENT)),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{DELIVERIES_QUEUE}: {error}"));
     let poison = |queue: &str| format!("{{\"poison for\": {queue}");
     for queue in &queues {
         ports
@@ -326,6 +354,40 @@ async fn poison_sent_to_each_queue_is_a_dead_letter_after_one_receive(backend: B
             "bazaar dead-letters {queue} lists {listed:?}"
         );
     }
+    let dead = peek(&server, &dead_letter_queue(DELIVERIES_QUEUE)).await;
+    assert!(dead.is_empty(), "deliveries dead letters: {dead:?}");
+    server.stop().await;
+}
+
+/// notifications-deliver leaves poison to its queue: through the local workers, as SQS feeds
+/// Lambda, it is handed out again until the queue's maximum receives (2 here) and then moved
+/// to the dead-letter queue by the queue itself, once, with its attributes.
+async fn deliveries_poison_is_dead_lettered_by_the_queue_after_its_max_receives(backend: Backend) {
+    let server = TestServer::start_with(backend, 2).await;
+    let poison = "{\"poison for\": deliveries";
+    server
+        .app
+        .ports()
+        .queue
+        .send(DELIVERIES_QUEUE, poison, &trace::attributes(Some(PARENT)))
+        .await
+        .unwrap_or_else(|error| panic!("{DELIVERIES_QUEUE}: {error}"));
+    let dead_letters = dead_letter_queue(DELIVERIES_QUEUE);
+    eventually(
+        "the deliveries poison is dead-lettered by the queue",
+        || async { !peek(&server, &dead_letters).await.is_empty() },
+    )
+    .await;
+    let dead = peek(&server, &dead_letters).await;
+    let bodies: Vec<&str> = dead.iter().map(|message| message.body.as_str()).collect();
+    assert_eq!(bodies, [poison]);
+    assert_eq!(
+        dead[0]
+            .attributes
+            .get(trace::TRACEPARENT)
+            .map(String::as_str),
+        Some(PARENT)
+    );
     server.stop().await;
 }
 

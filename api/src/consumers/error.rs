@@ -1,9 +1,10 @@
 //! Why a queue consumer could not handle a message, and whether trying again can help.
 //!
 //! The rule: a message is **poison** when the same message would fail the same way however
-//! often and however late it is tried; it goes to its queue's dead-letter queue at once
-//! (see `sqs`). Anything that may pass later is **retried** by the queue, and dead-lettered
-//! by the queue's redrive policy only after its maximum receives. For domain errors:
+//! often and however late it is tried; it goes to its queue's dead-letter queue at once, or
+//! after its maximum receives for a consumer that leaves it to the queue (`sqs::Poison`).
+//! Anything that may pass later is **retried** by the queue, and dead-lettered by the
+//! queue's redrive policy only after its maximum receives. For domain errors:
 //!
 //! - poison: the body is not the command or event the queue carries; a stored command that
 //!   fails validation (`Validation`, `BadRequest`) or names a version, credentials or rights
@@ -27,7 +28,8 @@ use bazaar_shared::Error;
 /// A failed message, and what becomes of it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
-    /// Can never succeed: sent to the dead-letter queue on this receive.
+    /// Can never succeed: sent to the dead-letter queue on this receive (or left to the
+    /// queue's redrive policy, as the consumer's `sqs::Poison` says).
     #[error("poison message: {0}")]
     Poison(Reason),
     /// May succeed later: the queue hands the message out again.

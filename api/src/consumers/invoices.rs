@@ -8,10 +8,12 @@ use serde_json::Value;
 use crate::App;
 use crate::consumers::error::{ConsumeError, Reason};
 use crate::consumers::message::Message;
-use crate::consumers::sqs::{Consumer, for_each_message};
+use crate::consumers::sqs::{Consumer, Poison, for_each_message};
+
+pub const POISON: Poison = Poison::DeadLetterAtOnce;
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    let consumer = Consumer::new(app, bazaar_shared::outbox::INVOICES_QUEUE);
+    let consumer = Consumer::new(app, bazaar_shared::outbox::INVOICES_QUEUE, POISON);
     for_each_message(&consumer, event, |message: Message<Event>| async move {
         let event = &message.body;
         if event.kind != EventType::PaymentSuccessful {

@@ -6,10 +6,12 @@ use bazaar_shared::notifications::fanout::Incoming;
 
 use crate::App;
 use crate::consumers::message::Message;
-use crate::consumers::sqs::{Consumer, for_each_message};
+use crate::consumers::sqs::{Consumer, Poison, for_each_message};
+
+pub const POISON: Poison = Poison::DeadLetterAtOnce;
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    let consumer = Consumer::new(app, bazaar_shared::outbox::NOTIFICATIONS_QUEUE);
+    let consumer = Consumer::new(app, bazaar_shared::outbox::NOTIFICATIONS_QUEUE, POISON);
     for_each_message(&consumer, event, |message: Message<Incoming>| async move {
         let outcome = app.notifications().fan_out(&message.body).await?;
         tracing::info!(?outcome, "notification fanned out");

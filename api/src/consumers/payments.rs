@@ -5,10 +5,12 @@ use bazaar_shared::orders::PaymentCommand;
 
 use crate::App;
 use crate::consumers::message::Message;
-use crate::consumers::sqs::{Consumer, for_each_message};
+use crate::consumers::sqs::{Consumer, Poison, for_each_message};
+
+pub const POISON: Poison = Poison::DeadLetterAtOnce;
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    let consumer = Consumer::new(app, bazaar_shared::outbox::PAYMENTS_QUEUE);
+    let consumer = Consumer::new(app, bazaar_shared::outbox::PAYMENTS_QUEUE, POISON);
     for_each_message(
         &consumer,
         event,

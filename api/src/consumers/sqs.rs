@@ -3,7 +3,8 @@
 //! (Lambda's `ReportBatchItemFailures`). A message that failed for a reason that may pass
 //! ([`ConsumeError::Retry`]) is redelivered after its visibility timeout and dead-lettered by
 //! the queue after its maximum receives; a poison message ([`ConsumeError::Poison`], the rule
-//! is in `error`) is sent to the dead-letter queue by the consumer on its first receive.
+//! is in `error`) is sent to the dead-letter queue by the consumer on its first receive, or,
+//! for a consumer that leaves it to the queue ([`Poison`]), failed like a retry.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,21 +22,35 @@ use crate::consumers::error::ConsumeError;
 use crate::consumers::message::{self, Body, Message};
 use crate::telemetry;
 
+/// What a consumer does with a poison message. Chosen by each consumer module and stated in
+/// its catalogue entry (`functions::Trigger::Queue`), so that it is the same locally and on
+/// Lambda, where only a function that declares the queue port can send to a dead-letter queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Poison {
+    /// Sent to the queue's dead-letter queue on its first receive (`dead_letter`).
+    DeadLetterAtOnce,
+    /// Reported as failed, as a retry is: the queue's redrive policy dead-letters it after its
+    /// maximum receives. For a consumer that must not link the queue client.
+    LeaveToTheQueue,
+}
+
 /// The queue a consumer reads, how often that queue hands a message out before it
-/// dead-letters it, and the queue port that dead-letters poison at once.
+/// dead-letters it, what becomes of poison, and the queue port that dead-letters it at once.
 #[derive(Clone)]
 pub struct Consumer {
     pub queue: &'static str,
     pub max_receives: u32,
+    pub poison: Poison,
     pub queues: Arc<dyn Queue>,
 }
 
 impl Consumer {
     /// The consumer of `queue` over the app's queue port.
-    pub fn new(app: &App, queue: &'static str) -> Self {
+    pub fn new(app: &App, queue: &'static str, poison: Poison) -> Self {
         Self {
             queue,
             max_receives: app.max_receives(),
+            poison,
             queues: app.ports().queue.clone(),
         }
     }
@@ -90,6 +105,17 @@ where
         let last = receive_count >= consumer.max_receives;
         let consumed = match handled {
             Ok(()) => Consumed::Ok,
+            Err(ConsumeError::Poison(reason)) if consumer.poison == Poison::LeaveToTheQueue => {
+                // Logged with the span's ids and the reason only: the body may hold personal data.
+                span.in_scope(|| {
+                    tracing::error!(
+                        %reason,
+                        last_receive = last,
+                        "poison message; it is left to the queue's redrive policy"
+                    );
+                });
+                report_failure(&mut response, message_id, last)
+            }
             Err(ConsumeError::Poison(reason)) => {
                 let sent = dead_letter::send(consumer, &body, &attributes, &reason)
                     .instrument(span.clone())
@@ -273,10 +299,11 @@ mod tests {
 
     /// Runs a consumer that succeeds on event "ok", finds nothing for "gone" (poison) and
     /// meets a busy store for "busy" (transient).
-    async fn consume(queues: Arc<SentQueue>, event: SqsEvent) -> Vec<String> {
+    async fn consume(queues: Arc<SentQueue>, poison: Poison, event: SqsEvent) -> Vec<String> {
         let consumer = Consumer {
             queue: "invoices",
             max_receives: 5,
+            poison,
             queues,
         };
         let response = for_each_message(&consumer, event, |message: Message<Event>| async move {
@@ -313,7 +340,7 @@ mod tests {
             event("ok"),
         ];
         let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
-        let failed = consume(queues.clone(), batch(&bodies)).await;
+        let failed = consume(queues.clone(), Poison::DeadLetterAtOnce, batch(&bodies)).await;
         assert_eq!(failed, ["m3"], "only the transient failure is retried");
         let sent = queues
             .sent
@@ -343,8 +370,33 @@ mod tests {
             down: true,
             ..SentQueue::default()
         });
-        let failed = consume(queues, batch(&["{not json", &event("ok")])).await;
+        let failed = consume(
+            queues,
+            Poison::DeadLetterAtOnce,
+            batch(&["{not json", &event("ok")]),
+        )
+        .await;
         assert_eq!(failed, ["m0"]);
+    }
+
+    #[tokio::test]
+    async fn poison_left_to_the_queue_is_reported_failed_and_never_sent() {
+        let queues = Arc::new(SentQueue::default());
+        let bodies = [
+            "{not json".to_owned(),
+            event("gone"),
+            event("busy"),
+            event("ok"),
+        ];
+        let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+        let failed = consume(queues.clone(), Poison::LeaveToTheQueue, batch(&bodies)).await;
+        assert_eq!(failed, ["m0", "m1", "m2"]);
+        let sent = queues
+            .sent
+            .lock()
+            .map(|sent| sent.len())
+            .unwrap_or(usize::MAX);
+        assert_eq!(sent, 0, "nothing is sent to a dead-letter queue");
     }
 
     #[test]
