@@ -26,6 +26,11 @@ pub const RETENTION_SECONDS: i64 = 24 * 3600;
 /// The longest key accepted.
 pub const MAX_KEY_LENGTH: usize = 255;
 
+/// The record's attributes that conditions and reads name: the claim's token and its state
+/// (`in_flight`, then `done`).
+const TOKEN: &str = "token";
+const STATE: &str = "state";
+
 /// The header carrying the key.
 pub const HEADER: &str = "idempotency-key";
 
@@ -93,7 +98,7 @@ pub async fn begin(ports: &Ports, user_id: &str, key: &str, fingerprint: &str) -
             None => Cond::NotExists,
             Some(existing) => match earlier(&existing, fingerprint, now)? {
                 Earlier::Answered(stored) => return Ok(Begin::Replay(stored)),
-                Earlier::Lapsed(token) => Cond::Eq("token".into(), token),
+                Earlier::Lapsed(token) => Cond::Eq(TOKEN.into(), token),
             },
         };
         match ports.store.put(claim.in_flight(now), cond).await {
@@ -120,7 +125,7 @@ fn earlier(record: &crate::ports::Item, fingerprint: &str, now: i64) -> Result<E
     let field = |name: &str| record.get(name).cloned().unwrap_or(Value::Null);
     let expired = field("expires_at").as_i64().unwrap_or(0) <= now;
     if expired {
-        return Ok(Earlier::Lapsed(field("token")));
+        return Ok(Earlier::Lapsed(field(TOKEN)));
     }
     if field("fingerprint").as_str() != Some(fingerprint) {
         return Err(Error::Validation(vec![FieldError::new(
@@ -128,7 +133,7 @@ fn earlier(record: &crate::ports::Item, fingerprint: &str, now: i64) -> Result<E
             "was already used with a different request",
         )]));
     }
-    if field("state").as_str() == Some("done") {
+    if field(STATE).as_str() == Some("done") {
         return Ok(Earlier::Answered(StoredResponse {
             body: field("body"),
         }));
@@ -136,7 +141,7 @@ fn earlier(record: &crate::ports::Item, fingerprint: &str, now: i64) -> Result<E
     if field("locked_until").as_i64().unwrap_or(0) > now {
         return Err(still_running());
     }
-    Ok(Earlier::Lapsed(field("token")))
+    Ok(Earlier::Lapsed(field(TOKEN)))
 }
 
 fn still_running() -> Error {
@@ -175,7 +180,7 @@ impl Claim {
         );
         Ok(TxOp::Put {
             item: record,
-            cond: Cond::eq("token", self.token.clone()),
+            cond: Cond::eq(TOKEN, self.token.clone()),
         })
     }
 }
@@ -183,8 +188,8 @@ impl Claim {
 /// Gives the key back after the request failed (it wrote nothing), so it may be retried.
 pub async fn release(ports: &Ports, claim: &Claim) {
     let cond = Cond::All(vec![
-        Cond::eq("token", claim.token.clone()),
-        Cond::eq("state", "in_flight"),
+        Cond::eq(TOKEN, claim.token.clone()),
+        Cond::eq(STATE, "in_flight"),
     ]);
     if let Err(error) = ports.store.delete(&claim.key, cond).await {
         tracing::warn!(%error, "idempotency claim not released; it lapses after its lease");

@@ -25,13 +25,14 @@ pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
         }
         // The step needs only the order's id (the order itself is read from the store), so a
         // body carrying less of the order's payload is still invoiced; no id never will be.
-        let order_id = event
-            .data
-            .get("order_id")
-            .and_then(Value::as_str)
-            .ok_or(ConsumeError::Poison(Reason::Incomplete(
-                "PAYMENT_SUCCESSFUL without an order_id",
-            )))?;
+        let order_id =
+            event
+                .data
+                .get("order_id")
+                .and_then(Value::as_str)
+                .ok_or(ConsumeError::Poison(Reason::Incomplete(
+                    "PAYMENT_SUCCESSFUL without an order_id",
+                )))?;
         let invoice = app.orders().issue_invoice(order_id).await?;
         tracing::info!(order_id, number = %invoice.number, "invoice issued");
         Ok(())

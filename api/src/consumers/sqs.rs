@@ -75,15 +75,7 @@ where
         let message_id = record.message_id.clone().unwrap_or_default();
         let receive_count = attribute(&record, "ApproximateReceiveCount").unwrap_or(1);
         let age = attribute(&record, "SentTimestamp").and_then(age_seconds);
-        let span = tracing::info_span!(
-            "message",
-            queue = consumer.queue,
-            message_id = %message_id,
-            receive_count,
-            correlation_id = tracing::field::Empty,
-            otel.name = consumer.queue,
-            otel.kind = "consumer",
-        );
+        let span = message_span(consumer, &message_id, receive_count);
         telemetry::traces::continue_from(&span, trace_parent(&record));
         let attributes = string_attributes(&record);
         let body = record.body.unwrap_or_default();
@@ -103,43 +95,79 @@ where
         .instrument(span.clone())
         .await;
         let last = receive_count >= consumer.max_receives;
-        let consumed = match handled {
-            Ok(()) => Consumed::Ok,
-            Err(ConsumeError::Poison(reason)) if consumer.poison == Poison::LeaveToTheQueue => {
-                // Logged with the span's ids and the reason only: the body may hold personal data.
-                span.in_scope(|| {
-                    tracing::error!(
-                        %reason,
-                        last_receive = last,
-                        "poison message; it is left to the queue's redrive policy"
-                    );
-                });
-                report_failure(&mut response, message_id, last)
-            }
-            Err(ConsumeError::Poison(reason)) => {
-                let sent = dead_letter::send(consumer, &body, &attributes, &reason)
-                    .instrument(span.clone())
-                    .await;
-                if sent {
-                    Consumed::DeadLettered
-                } else {
-                    report_failure(&mut response, message_id, last)
-                }
-            }
-            Err(ConsumeError::Retry(reason)) => {
-                span.in_scope(|| {
-                    if last {
-                        tracing::error!(%reason, "message failed on its last receive; it goes to the dead-letter queue");
-                    } else {
-                        tracing::warn!(%reason, "message failed; it will be retried");
-                    }
-                });
-                report_failure(&mut response, message_id, last)
-            }
+        let consumed = match settle(consumer, &span, handled, &body, &attributes, last).await {
+            Settled::Done(consumed) => consumed,
+            Settled::Failed => report_failure(&mut response, message_id, last),
         };
         metrics::queue_message(consumer.queue, age, consumed);
     }
     response
+}
+
+/// The span of one record: its queue, message id and receive count, and (once its body is
+/// decoded) the correlation id of the request that caused it.
+fn message_span(consumer: &Consumer, message_id: &str, receive_count: u32) -> tracing::Span {
+    tracing::info_span!(
+        "message",
+        queue = consumer.queue,
+        message_id = %message_id,
+        receive_count,
+        correlation_id = tracing::field::Empty,
+        otel.name = consumer.queue,
+        otel.kind = "consumer",
+    )
+}
+
+/// What became of a record: settled here (handled, or dead-lettered at once), or to be
+/// reported as failed so that the queue hands it out again.
+enum Settled {
+    Done(Consumed),
+    Failed,
+}
+
+/// Settles a record by how its handling ended; poison goes where the consumer's [`Poison`]
+/// says. Logged with the span's ids and the reason only: the body may hold personal data.
+async fn settle(
+    consumer: &Consumer,
+    span: &tracing::Span,
+    handled: Result<(), ConsumeError>,
+    body: &str,
+    attributes: &Attributes,
+    last: bool,
+) -> Settled {
+    match handled {
+        Ok(()) => Settled::Done(Consumed::Ok),
+        Err(ConsumeError::Poison(reason)) if consumer.poison == Poison::LeaveToTheQueue => {
+            span.in_scope(|| {
+                tracing::error!(
+                    %reason,
+                    last_receive = last,
+                    "poison message; it is left to the queue's redrive policy"
+                );
+            });
+            Settled::Failed
+        }
+        Err(ConsumeError::Poison(reason)) => {
+            let sent = dead_letter::send(consumer, body, attributes, &reason)
+                .instrument(span.clone())
+                .await;
+            if sent {
+                Settled::Done(Consumed::DeadLettered)
+            } else {
+                Settled::Failed
+            }
+        }
+        Err(ConsumeError::Retry(reason)) => {
+            span.in_scope(|| {
+                if last {
+                    tracing::error!(%reason, "message failed on its last receive; it goes to the dead-letter queue");
+                } else {
+                    tracing::warn!(%reason, "message failed; it will be retried");
+                }
+            });
+            Settled::Failed
+        }
+    }
 }
 
 /// Reports the message as failed: the queue hands it out again, or after its last receive

@@ -25,6 +25,9 @@ pub const KEY_PREFIX: &str = "invoices/";
 /// How long an invoice's download link works.
 pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
+/// The invoice counter's attribute: the last number given in its year.
+const COUNTER_VALUE: &str = "value";
+
 /// Numbering: a number taken by another invoice (or this order's invoice written by a
 /// duplicate delivery) is found on the fresh read, and the next number is tried. Busy is
 /// "unavailable" so that the invoice step's message is retried later.
@@ -146,7 +149,7 @@ impl Orders {
             .store
             .get(&counter_key)
             .await?
-            .and_then(|item| item.get("value").and_then(Value::as_u64));
+            .and_then(|item| item.get(COUNTER_VALUE).and_then(Value::as_u64));
         let sequence = current.unwrap_or(0) + 1;
         let invoice = invoice_for(order, year, sequence, issued_at, reference);
         let mut tx = Tx::new(invoice.clone());
@@ -157,8 +160,8 @@ impl Orders {
             },
             Some(value) => TxOp::Update {
                 key: counter_key,
-                updates: vec![Update::set("value", sequence)],
-                cond: Cond::eq("value", value),
+                updates: vec![Update::set(COUNTER_VALUE, sequence)],
+                cond: Cond::eq(COUNTER_VALUE, value),
             },
         });
         tx.write(TxOp::Put {
