@@ -158,19 +158,6 @@ impl<T> Tx<T> {
         }
     }
 
-    pub fn output(&self) -> &T {
-        &self.output
-    }
-
-    /// How many writes it holds so far (the position the next one takes).
-    pub fn len(&self) -> usize {
-        self.ops.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty() && self.staged.is_empty()
-    }
-
     /// What a refusal at `failed` means: an error to answer, or `None` for "plan again".
     fn verdict(&mut self, failed: &[usize]) -> Option<Error> {
         if self.answer_at.is_some_and(|at| failed.contains(&at)) {

@@ -271,13 +271,7 @@ impl ProofMessage {
 
     /// The delivery and its outbox entry, to write in the causing transaction.
     pub fn writes(&self) -> Result<Vec<TxOp>> {
-        Ok(vec![
-            TxOp::Put {
-                item: self.delivery.to_item()?,
-                cond: Cond::NotExists,
-            },
-            self.staged.write()?,
-        ])
+        Ok(vec![self.record()?, self.staged.write()?])
     }
 }
 
