@@ -1,11 +1,12 @@
 //! Extractors that turn a request into domain input, failing with problem details: JSON bodies
-//! (size-limited, content-type checked, field-precise errors), the caller's identity, and
-//! pagination parameters.
+//! (size-limited, content-type checked, field-precise errors), typed ids from the path, the
+//! caller's identity, and pagination parameters.
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use bazaar_shared::ids::TypedId;
 use bazaar_shared::pagination::PageRequest;
 use bazaar_shared::users::User;
 use bazaar_shared::{Error, FieldError};
@@ -53,6 +54,23 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
             return Err(unsupported_media_type("application/json"));
         }
         parse_json(&bytes).map(OptionalJsonBody)
+    }
+}
+
+/// The route's one path parameter as a typed id. An id this system could not have made is
+/// answered as an unknown one is, with the entity's 404, before any other work; see
+/// `bazaar_shared::ids` for why a malformed id is "not found" rather than "bad request".
+pub struct PathId<T>(pub T);
+
+impl<S: Send + Sync, T: TypedId> FromRequestParts<S> for PathId<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A segment that is not UTF-8 after percent-decoding names nothing either.
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Error::NotFound(T::KIND))?;
+        Ok(Self(T::parse(&raw)?))
     }
 }
 

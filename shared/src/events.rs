@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::ids::{EventId, ImportId, OrderId, ProductId, RefundId, UserId};
 use crate::imports::model::ImportStatus;
 use crate::money::Money;
 use crate::orders::model::Order;
@@ -47,7 +48,7 @@ impl EventType {
 /// The envelope every event travels in. Consumers are idempotent on `id`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    pub id: String,
+    pub id: EventId,
     #[serde(rename = "type")]
     pub kind: EventType,
     pub occurred_at: DateTime<Utc>,
@@ -67,7 +68,7 @@ impl Event {
         clock: &dyn Clock,
     ) -> Self {
         Self {
-            id: ids.new_id(),
+            id: ids.fresh(),
             kind,
             occurred_at: clock.now(),
             correlation_id: correlation_id.to_owned(),
@@ -150,7 +151,7 @@ pub trait Payload {
 /// A line of an order event: what a message needs to name it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderItem {
-    pub product_id: String,
+    pub product_id: ProductId,
     pub name: String,
     pub quantity: i64,
 }
@@ -158,8 +159,8 @@ pub struct OrderItem {
 /// The data of every order event but `REFUND_ISSUED` (which adds the refund to it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderEvent {
-    pub order_id: String,
-    pub user_id: String,
+    pub order_id: OrderId,
+    pub user_id: UserId,
     pub status: Status,
     pub total: Money,
     pub items: Vec<OrderItem>,
@@ -202,7 +203,7 @@ impl Payload for OrderEvent {
 pub struct RefundIssued {
     #[serde(flatten)]
     pub order: OrderEvent,
-    pub refund_id: String,
+    pub refund_id: RefundId,
     pub amount: Money,
 }
 
@@ -214,7 +215,7 @@ impl Payload for RefundIssued {
 /// `USER_REGISTERED` (`UserRegisteredData`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRegistered {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub username: String,
     /// Always written; `null` when the user gave none.
@@ -236,7 +237,7 @@ impl Payload for UserRegistered {
 /// `PRODUCT_OUT_OF_STOCK` (`ProductOutOfStockData`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductOutOfStock {
-    pub product_id: String,
+    pub product_id: ProductId,
     pub sku: String,
     pub name: String,
 }
@@ -249,7 +250,7 @@ impl Payload for ProductOutOfStock {
 /// `IMPORT_FINISHED` (`ImportFinishedData`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportFinished {
-    pub import_id: String,
+    pub import_id: ImportId,
     pub status: ImportStatus,
     pub rows_read: u64,
     pub created: u64,
@@ -271,7 +272,7 @@ impl Payload for ImportFinished {
 /// reaches its recipients.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Audience {
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     #[serde(default = "verified")]
     pub email_verified: bool,
 }
@@ -301,7 +302,7 @@ mod tests {
     #[test]
     fn the_envelope_matches_the_contract() {
         let event = Event {
-            id: "01J0000000000000000000000".into(),
+            id: EventId::trusted("01J0000000000000000000000"),
             kind: EventType::UserRegistered,
             occurred_at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
             correlation_id: "req-1".into(),
@@ -332,12 +333,12 @@ mod tests {
 
     fn order() -> OrderEvent {
         OrderEvent {
-            order_id: "o1".into(),
-            user_id: "u1".into(),
+            order_id: OrderId::trusted("o1"),
+            user_id: UserId::trusted("u1"),
             status: Status::Paid,
             total: money(5997),
             items: vec![OrderItem {
-                product_id: "p1".into(),
+                product_id: ProductId::trusted("p1"),
                 name: "Lamp".into(),
                 quantity: 3,
             }],
@@ -383,7 +384,7 @@ mod tests {
     fn a_refund_sits_beside_the_order_fields_not_under_them() {
         let refund = RefundIssued {
             order: order(),
-            refund_id: "r1".into(),
+            refund_id: RefundId::trusted("r1"),
             amount: money(1999),
         };
         assert_eq!(
@@ -403,7 +404,7 @@ mod tests {
     #[test]
     fn a_registration_writes_a_missing_first_name_as_null() {
         let user = UserRegistered {
-            user_id: "u1".into(),
+            user_id: UserId::trusted("u1"),
             email: "sara@example.com".into(),
             username: "sara".into(),
             first_name: None,
@@ -424,7 +425,7 @@ mod tests {
     #[test]
     fn an_out_of_stock_event_names_the_product() {
         let product = ProductOutOfStock {
-            product_id: "p1".into(),
+            product_id: ProductId::trusted("p1"),
             sku: "LAMP-1".into(),
             name: "Lamp".into(),
         };
@@ -437,7 +438,7 @@ mod tests {
     #[test]
     fn a_finished_import_writes_a_missing_error_as_null() {
         let import = ImportFinished {
-            import_id: "i1".into(),
+            import_id: ImportId::trusted("i1"),
             status: ImportStatus::Done,
             rows_read: 1204,
             created: 1150,
@@ -551,7 +552,7 @@ mod tests {
         assert_eq!(
             partial.data_as::<Audience>().ok(),
             Some(Audience {
-                user_id: Some("u1".into()),
+                user_id: Some(UserId::trusted("u1")),
                 email_verified: true
             })
         );

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::Ports;
 use crate::entity;
 use crate::error::{Error, FieldError, Result};
+use crate::ids::UserId;
 use crate::keys;
 use crate::ports::{Cond, Key, StoreError, TxOp};
 
@@ -82,7 +83,7 @@ pub fn fingerprint(operation: &str, body: &impl Serialize) -> String {
 }
 
 /// Claims `key` for the request with `fingerprint`, or finds what became of an earlier one.
-pub async fn begin(ports: &Ports, user_id: &str, key: &str, fingerprint: &str) -> Result<Begin> {
+pub async fn begin(ports: &Ports, user_id: &UserId, key: &str, fingerprint: &str) -> Result<Begin> {
     validate_key(key)?;
     let record_key = keys::idempotency(user_id, key);
     for _ in 0..3 {

@@ -1,15 +1,19 @@
 //! The single-table key design: one function per kind of item, so every key in the system is
 //! spelled in one place. `docs/data-model.md` lists the access patterns they serve.
 
+use crate::ids::{
+    AddressId, CategoryId, EventId, ImportId, NotificationId, OrderId, PaymentId, ProductId,
+    RefundId, SubscriptionId, UserId,
+};
 use crate::ports::Key;
 
 /// A user's profile: `USER#<id>` / `PROFILE`.
-pub fn user(user_id: &str) -> Key {
+pub fn user(user_id: &UserId) -> Key {
     Key::new(user_partition(user_id), "PROFILE")
 }
 
 /// The partition holding a user's profile and everything owned by the user.
-pub fn user_partition(user_id: &str) -> String {
+pub fn user_partition(user_id: &UserId) -> String {
     format!("USER#{user_id}")
 }
 
@@ -27,7 +31,7 @@ pub fn username_claim(username: &str) -> Key {
 pub const USERS_INDEX_PARTITION: &str = "USERS";
 
 /// The GSI1 sort key of a user in [`USERS_INDEX_PARTITION`].
-pub fn users_index_sort(user_id: &str) -> String {
+pub fn users_index_sort(user_id: &UserId) -> String {
     format!("USER#{user_id}")
 }
 
@@ -35,7 +39,7 @@ pub fn users_index_sort(user_id: &str) -> String {
 pub const ADDRESS_PREFIX: &str = "ADDRESS#";
 
 /// One address in a user's address book.
-pub fn address(user_id: &str, address_id: &str) -> Key {
+pub fn address(user_id: &UserId, address_id: &AddressId) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{ADDRESS_PREFIX}{address_id}"),
@@ -59,7 +63,7 @@ pub fn consumed(consumer: &str, event_id: &str) -> Key {
 pub const NOTIFICATION_PREFIX: &str = "NOTIFICATION#";
 
 /// One notification sent (or to be sent) to a user.
-pub fn notification(user_id: &str, notification_id: &str) -> Key {
+pub fn notification(user_id: &UserId, notification_id: &NotificationId) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{NOTIFICATION_PREFIX}{notification_id}"),
@@ -67,12 +71,12 @@ pub fn notification(user_id: &str, notification_id: &str) -> Key {
 }
 
 /// A product: `PRODUCT#<id>` / `PRODUCT`.
-pub fn product(product_id: &str) -> Key {
+pub fn product(product_id: &ProductId) -> Key {
     Key::new(product_partition(product_id), "PRODUCT")
 }
 
 /// The partition of a product and its stock history.
-pub fn product_partition(product_id: &str) -> String {
+pub fn product_partition(product_id: &ProductId) -> String {
     format!("PRODUCT#{product_id}")
 }
 
@@ -80,7 +84,7 @@ pub fn product_partition(product_id: &str) -> String {
 pub const STOCK_EVENT_PREFIX: &str = "STOCK#";
 
 /// One recorded stock transition of a product.
-pub fn stock_event(product_id: &str, event_id: &str) -> Key {
+pub fn stock_event(product_id: &ProductId, event_id: &EventId) -> Key {
     Key::new(
         product_partition(product_id),
         format!("{STOCK_EVENT_PREFIX}{event_id}"),
@@ -93,7 +97,7 @@ pub fn sku_claim(sku: &str) -> Key {
 }
 
 /// A category: `CATEGORY#<id>` / `CATEGORY`.
-pub fn category(category_id: &str) -> Key {
+pub fn category(category_id: &CategoryId) -> Key {
     Key::new(format!("CATEGORY#{category_id}"), "CATEGORY")
 }
 
@@ -117,52 +121,52 @@ pub fn term_partition(token: &str) -> String {
 }
 
 /// A catalogue import: `IMPORT#<id>` / `IMPORT`.
-pub fn import(import_id: &str) -> Key {
+pub fn import(import_id: &ImportId) -> Key {
     Key::new(format!("IMPORT#{import_id}"), "IMPORT")
 }
 
 /// An order: `ORDER#<id>` / `ORDER`. Its partition also holds its history, payment attempts,
 /// refunds and invoice, so that tracking is one query.
-pub fn order(order_id: &str) -> Key {
+pub fn order(order_id: &OrderId) -> Key {
     Key::new(order_partition(order_id), "ORDER")
 }
 
-pub fn order_partition(order_id: &str) -> String {
+pub fn order_partition(order_id: &OrderId) -> String {
     format!("ORDER#{order_id}")
 }
 
 /// The GSI1 partition listing one user's orders, by order id (= time).
-pub fn user_orders_partition(user_id: &str) -> String {
+pub fn user_orders_partition(user_id: &UserId) -> String {
     format!("ORDERS#{user_id}")
 }
 
 /// The partition listing every order (admins), one entry per order, by id (= time).
 pub const ALL_ORDERS_PARTITION: &str = "ORDERS";
 
-pub fn all_orders_entry(order_id: &str) -> Key {
-    Key::new(ALL_ORDERS_PARTITION, order_id)
+pub fn all_orders_entry(order_id: &OrderId) -> Key {
+    Key::new(ALL_ORDERS_PARTITION, order_id.as_str())
 }
 
 /// Sort-key prefix of an order's history entries.
 pub const HISTORY_PREFIX: &str = "HISTORY#";
 
 /// The history entry written by the change that produced `version`.
-pub fn order_history(order_id: &str, version: u64) -> Key {
+pub fn order_history(order_id: &OrderId, version: u64) -> Key {
     Key::new(
         order_partition(order_id),
         format!("{HISTORY_PREFIX}{version:06}"),
     )
 }
 
-pub fn payment_attempt(order_id: &str, payment_id: &str) -> Key {
+pub fn payment_attempt(order_id: &OrderId, payment_id: &PaymentId) -> Key {
     Key::new(order_partition(order_id), format!("PAYMENT#{payment_id}"))
 }
 
-pub fn refund(order_id: &str, refund_id: &str) -> Key {
+pub fn refund(order_id: &OrderId, refund_id: &RefundId) -> Key {
     Key::new(order_partition(order_id), format!("REFUND#{refund_id}"))
 }
 
-pub fn invoice(order_id: &str) -> Key {
+pub fn invoice(order_id: &OrderId) -> Key {
     Key::new(order_partition(order_id), "INVOICE")
 }
 
@@ -175,7 +179,7 @@ pub fn invoice_counter(year: i32) -> Key {
 pub const EXPIRY_PARTITION: &str = "EXPIRY";
 
 /// The deadline entry of an unpaid order: sorted by time, then order.
-pub fn expiry(expires_at: i64, order_id: &str) -> Key {
+pub fn expiry(expires_at: i64, order_id: &OrderId) -> Key {
     Key::new(EXPIRY_PARTITION, expiry_sort(expires_at, order_id))
 }
 
@@ -184,14 +188,14 @@ pub fn expiry_sort(expires_at: i64, order_id: &str) -> String {
 }
 
 /// A remembered `Idempotency-Key` of one user.
-pub fn idempotency(user_id: &str, key: &str) -> Key {
+pub fn idempotency(user_id: &UserId, key: &str) -> Key {
     Key::new(format!("IDEMPOTENCY#{user_id}#{key}"), "KEY")
 }
 
 /// Sort-key prefix of a user's notification subscriptions, in the user's partition.
 pub const SUBSCRIPTION_PREFIX: &str = "SUBSCRIPTION#";
 
-pub fn subscription(user_id: &str, subscription_id: &str) -> Key {
+pub fn subscription(user_id: &UserId, subscription_id: &SubscriptionId) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{SUBSCRIPTION_PREFIX}{subscription_id}"),
@@ -200,7 +204,7 @@ pub fn subscription(user_id: &str, subscription_id: &str) -> Key {
 
 /// The claim that makes (channel, target) unique among one user's subscriptions; `digest`
 /// is a hash of the normalised target.
-pub fn subscription_claim(user_id: &str, channel: &str, digest: &str) -> Key {
+pub fn subscription_claim(user_id: &UserId, channel: &str, digest: &str) -> Key {
     Key::new(
         user_partition(user_id),
         format!("SUBCLAIM#{channel}#{digest}"),
@@ -208,7 +212,7 @@ pub fn subscription_claim(user_id: &str, channel: &str, digest: &str) -> Key {
 }
 
 /// How many subscriptions a user holds (bounded by a conditional add).
-pub fn subscription_count(user_id: &str) -> Key {
+pub fn subscription_count(user_id: &UserId) -> Key {
     Key::new(user_partition(user_id), "SUBCOUNT")
 }
 
@@ -218,8 +222,8 @@ pub fn subscribers_partition(event_type: &str) -> String {
     format!("SUBSCRIBERS#{event_type}")
 }
 
-pub fn subscriber_entry(event_type: &str, subscription_id: &str) -> Key {
-    Key::new(subscribers_partition(event_type), subscription_id)
+pub fn subscriber_entry(event_type: &str, subscription_id: &SubscriptionId) -> Key {
+    Key::new(subscribers_partition(event_type), subscription_id.as_str())
 }
 
 /// The `gsi1` partition listing the imports that are running (`gsi1sk` = the import's id): a
@@ -228,7 +232,7 @@ pub fn subscriber_entry(event_type: &str, subscription_id: &str) -> Key {
 pub const RUNNING_IMPORTS_PARTITION: &str = "IMPORTS_RUNNING";
 /// How many unpaid orders a customer holds (bounded by a conditional add when placing,
 /// given back when an order is paid, cancelled or expires).
-pub fn unpaid_order_count(user_id: &str) -> Key {
+pub fn unpaid_order_count(user_id: &UserId) -> Key {
     Key::new(user_partition(user_id), "UNPAIDCOUNT")
 }
 
@@ -251,7 +255,7 @@ pub fn send_budget(scope: &str, subject: &str, day: i64) -> Key {
 
 /// A user's pending proof-of-ownership code: for the account e-mail (`subject` = `EMAIL`) or
 /// for one subscription (`SUBSCRIPTION#<id>`). Only its keyed digest is stored.
-pub fn verification_code(user_id: &str, subject: &str) -> Key {
+pub fn verification_code(user_id: &UserId, subject: &str) -> Key {
     Key::new(user_partition(user_id), format!("VERIFY#{subject}"))
 }
 

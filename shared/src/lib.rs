@@ -14,6 +14,7 @@ pub mod entity;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod ids;
 pub mod imports;
 pub mod keys;
 pub mod metrics;

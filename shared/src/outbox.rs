@@ -52,7 +52,8 @@ impl Staged {
         let body = serde_json::to_string(&event).unwrap_or_default();
         Self {
             queue: queue.to_owned(),
-            id: event.id,
+            id: event.id.into(),
+
             body,
             created_at: event.occurred_at.timestamp(),
             trace_parent: trace::current_parent(),

@@ -45,7 +45,7 @@ async fn order_created(shop: &Shop, user: &User) -> String {
 /// An admin's message to one user, fanned out: its deliveries wait on the deliveries queue.
 async fn message_to(shop: &Shop, notifications: &Notifications, admin: &User, user: &User) {
     let request = NotifyRequest {
-        user_id: Some(user.id.clone()),
+        user_id: Some(user.id.to_string()),
         event: None,
         subject: Some("Opening hours".to_owned()),
         message: Some("We are closed on Friday.".to_owned()),
@@ -346,7 +346,7 @@ async fn an_admin_broadcast_reaches_every_active_subscriber_of_its_event() {
         );
     }
     let both = NotifyRequest {
-        user_id: Some(first.id.clone()),
+        user_id: Some(first.id.to_string()),
         event: Some(EventType::OrderCreated),
         subject: Some("Sale".to_owned()),
         message: Some("Everything half price.".to_owned()),

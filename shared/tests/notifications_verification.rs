@@ -5,6 +5,7 @@
 mod support;
 
 use bazaar_shared::error::Error;
+use bazaar_shared::ids::SubscriptionId;
 use bazaar_shared::notifications::delivery::Outcome;
 use bazaar_shared::notifications::requests::{SubscribeRequest, VerifyRequest};
 use bazaar_shared::notifications::verification::{MAX_WRONG_TRIES, SUBSCRIPTION_TEST};
@@ -34,7 +35,7 @@ fn other_than(code: &str) -> String {
 }
 
 /// The user's new e-mail subscription to [`TARGET`], its code message sent; its id.
-async fn pending_email_subscription(shop: &Shop, user: &User) -> String {
+async fn pending_email_subscription(shop: &Shop, user: &User) -> SubscriptionId {
     let request = SubscribeRequest {
         channel: Some(Channel::Email),
         target: Some(TARGET.to_owned()),
@@ -49,10 +50,10 @@ async fn pending_email_subscription(shop: &Shop, user: &User) -> String {
     subscribed.subscription.id
 }
 
-async fn status(shop: &Shop, user: &User, subscription_id: &str) -> SubscriptionStatus {
+async fn status(shop: &Shop, user: &User, subscription_id: &SubscriptionId) -> SubscriptionStatus {
     must(shop.notifications.user_subscriptions(&user.id).await)
         .iter()
-        .find(|subscription| subscription.id == subscription_id)
+        .find(|subscription| &subscription.id == subscription_id)
         .map(Subscription::status)
         .unwrap_or_else(|| panic!("no subscription {subscription_id}"))
 }

@@ -14,7 +14,7 @@ use bazaar_shared::outbox::{INVOICES_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE}
 use support::{CARD_DECLINED, CARD_SUCCEEDS, CARD_TIMES_OUT, CORRELATION, Shop, must};
 
 /// The payment attempts stored with an order.
-async fn attempts(shop: &Shop, order_id: &str) -> usize {
+async fn attempts(shop: &Shop, order_id: &bazaar_shared::ids::OrderId) -> usize {
     shop.query(&keys::order_partition(order_id), "PAYMENT#")
         .await
         .len()

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use bazaar_shared::error::Error;
 use bazaar_shared::events::EventType;
+use bazaar_shared::ids::UserId;
 use bazaar_shared::keys;
 use bazaar_shared::notifications::verification::EMAIL_VERIFICATION;
 use bazaar_shared::outbox::NOTIFICATIONS_QUEUE;
@@ -381,10 +382,18 @@ async fn admins_change_others_roles_and_activation_but_never_lock_themselves_out
     assert_eq!(unchanged, promoted);
     let unknown = shop
         .users
-        .admin_update(&admin, "01NOSUCHUSER", update(Some(true), None))
+        .admin_update(
+            &admin,
+            &UserId::trusted("01NOSUCHUSER"),
+            update(Some(true), None),
+        )
         .await;
     assert!(matches!(unknown, Err(Error::NotFound(_))), "{unknown:?}");
-    assert!(shop.item(&keys::user("01NOSUCHUSER")).await.is_none());
+    assert!(
+        shop.item(&keys::user(&UserId::trusted("01NOSUCHUSER")))
+            .await
+            .is_none()
+    );
 }
 
 #[tokio::test]

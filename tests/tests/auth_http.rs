@@ -359,7 +359,10 @@ async fn the_admin_bootstrap_never_takes_over_an_account(backend: Backend) {
         )
         .await
         .expect("promote the squatter to admin");
-    assert_eq!(promoted, AdminBootstrap::Promoted(squatter_id));
+    assert_eq!(
+        promoted,
+        AdminBootstrap::Promoted(bazaar_shared::ids::UserId::trusted(squatter_id))
+    );
     client
         .get("/api/v1/users/me", Some(&squatter_token))
         .await

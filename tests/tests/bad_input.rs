@@ -71,7 +71,10 @@ async fn no_bad_input_gets_a_server_error() {
     }
 }
 
-bazaar_tests::on_both_backends!(no_oversized_or_odd_key_gets_a_server_error);
+bazaar_tests::on_both_backends!(
+    no_oversized_or_odd_key_gets_a_server_error,
+    a_malformed_id_is_not_found_and_never_becomes_a_key,
+);
 
 /// Path parameters that would be store keys DynamoDB refuses (over 2048 bytes for a partition
 /// key, over 1024 for a sort key) or that are odd: invalid UTF-8, control characters, encoded
@@ -220,4 +223,54 @@ async fn no_oversized_or_odd_key_gets_a_server_error(backend: Backend) {
             check(what, client.send(request).await);
         }
     }
+}
+
+/// Ids this system could not have made (every id is a ULID; a notification's adds a suffix):
+/// each is answered as an unknown id is, with a 404 problem, and none reaches the store inside
+/// a key.
+async fn a_malformed_id_is_not_found_and_never_becomes_a_key(backend: Backend) {
+    let (server, recorder) = TestServer::start_recording(backend).await;
+    let client = Client::new(&server);
+    let admin = client.admin(&server).await;
+    // (Over-long segments are the bounds' 400, checked above.)
+    let malformed = [
+        "not-an-id",
+        "01jaaaaaaaaaaaaaaaaaaaaaaa", // lower case: never written
+        "01JAAAAAAAAAAAAAAAAAAAAAA",  // 25 characters
+        "81JAAAAAAAAAAAAAAAAAAAAAAA", // over 128 bits
+        "01JAAAAAAAAAAAAAAAAAAAAAAI", // I is not Crockford base32
+    ];
+    let mut checked = 0;
+    for (spec, method, template) in http_functions() {
+        if !template.contains("{id}") {
+            continue;
+        }
+        let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+        for id in malformed {
+            recorder.clear();
+            let path = template.replace("{id}", id);
+            let request = client
+                .request(method.clone(), &path, Some(&admin))
+                .header("content-type", "application/json")
+                .body("{}");
+            let response = client.send(request).await;
+            let what = format!("{} {method} {:.80}", spec.name, path);
+            assert_eq!(response.status, 404, "{what}: {}", response.text);
+            assert_eq!(
+                response.header("content-type"),
+                Some("application/problem+json"),
+                "{what}"
+            );
+            for call in recorder.take() {
+                let keyed = call.partitions.iter().any(|pk| pk.contains(id))
+                    || call.keys.iter().any(|key| key.sk.contains(id));
+                assert!(!keyed, "{what}: the id reached a {} key", call.operation);
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 20 * malformed.len(),
+        "only {checked} requests checked"
+    );
 }

@@ -763,7 +763,7 @@ async fn pipeline_user(server: &TestServer, name: &str) -> String {
         .await
         .expect("create the pipeline user");
     match created {
-        bazaar_shared::users::AdminBootstrap::Created(id) => id,
+        bazaar_shared::users::AdminBootstrap::Created(id) => id.to_string(),
         other => panic!("not created: {other:?}"),
     }
 }

@@ -342,7 +342,7 @@ async fn an_interrupted_import_resumes_without_duplicates(backend: Backend) {
         .ports()
         .store
         .update(
-            &keys::import(&id),
+            &keys::import(&bazaar_shared::ids::ImportId::trusted(id.as_str())),
             vec![
                 Update::set("status", "running"),
                 Update::set("lease_until", 0),

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bazaar_shared::ids::{ProductId, UserId};
 use bazaar_shared::orders::states::{self, Action, Actor, Status};
 use bazaar_shared::orders::{OrderSettings, Orders};
 use bazaar_shared::outbox;
@@ -161,7 +162,7 @@ impl Shop {
             .server
             .app
             .products()
-            .get(product)
+            .get(&ProductId::trusted(product))
             .await
             .expect("get the product");
         assert!(
@@ -175,7 +176,7 @@ impl Shop {
         self.server
             .app
             .products()
-            .get(product)
+            .get(&ProductId::trusted(product))
             .await
             .map(|product| product.reserved)
             .expect("get the product")
@@ -316,7 +317,9 @@ impl Shop {
             .app
             .ports()
             .store
-            .get(&keys::unpaid_order_count(&buyer.id))
+            .get(&keys::unpaid_order_count(&UserId::trusted(
+                buyer.id.as_str(),
+            )))
             .await
             .expect("get the unpaid-order counter")
             .and_then(|item| item.get("count").and_then(Value::as_i64))

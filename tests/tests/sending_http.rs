@@ -5,6 +5,7 @@
 
 use bazaar_shared::entity::Stored;
 use bazaar_shared::events::EventType;
+use bazaar_shared::ids::{EventId, NotificationId, SubscriptionId, UserId};
 use bazaar_shared::keys;
 use bazaar_shared::notifications::delivery::Outcome;
 use bazaar_shared::notifications::model::{
@@ -212,9 +213,12 @@ fn outbox_sms_to(server: &TestServer, number: &str) -> usize {
 
 /// Every stored item of a user's delivery log, as JSON text.
 async fn stored_log(server: &TestServer, user_id: &str) -> Vec<Value> {
-    let query = Query::partition(Index::Primary, keys::user_partition(user_id))
-        .prefix(keys::NOTIFICATION_PREFIX)
-        .limit(100);
+    let query = Query::partition(
+        Index::Primary,
+        keys::user_partition(&UserId::trusted(user_id)),
+    )
+    .prefix(keys::NOTIFICATION_PREFIX)
+    .limit(100);
     server
         .app
         .ports()
@@ -321,8 +325,8 @@ async fn sms_go_only_to_allowed_countries(backend: Backend) {
     subscribe_proved(&server, &client, &token, "sms", "+989121234567").await;
     // A proved subscription from before the allow-list was set: refused when sending.
     let legacy = Subscription {
-        id: "legacy-sms".to_owned(),
-        user_id: user_id.clone(),
+        id: SubscriptionId::trusted("legacy-sms"),
+        user_id: UserId::trusted(user_id.as_str()),
         status: Some(SubscriptionStatus::Active),
         channel: Channel::Sms,
         target: "+14155550100".to_owned(),
@@ -413,13 +417,13 @@ async fn deactivated_accounts_receive_nothing_on_any_channel(backend: Backend) {
     // The delivery step: a delivery fanned out before the account was deactivated.
     let now = chrono::Utc::now();
     let delivery = Delivery {
-        id: "before-deactivation".to_owned(),
-        user_id: user_id.clone(),
+        id: NotificationId::trusted("before-deactivation"),
+        user_id: UserId::trusted(user_id.as_str()),
         event: "ADMIN_MESSAGE".to_owned(),
-        event_id: "before-deactivation".to_owned(),
+        event_id: EventId::trusted("before-deactivation"),
         channel: Medium::Webhook,
         target: Some(receiver.url("")),
-        subscription_id: Some(text(&hook["id"])),
+        subscription_id: Some(SubscriptionId::trusted(text(&hook["id"]))),
         language: Language::En,
         status: DeliveryStatus::Pending,
         attempts: 0,
@@ -441,7 +445,7 @@ async fn deactivated_accounts_receive_nothing_on_any_channel(backend: Backend) {
         .await
         .expect("put the pending delivery");
     let command = DeliverCommand {
-        user_id: user_id.clone(),
+        user_id: UserId::trusted(user_id.as_str()),
         notification_id: delivery.id.clone(),
         correlation_id: "test".to_owned(),
     };

@@ -3,6 +3,7 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use bazaar_shared::events::{Event, EventType};
+use bazaar_shared::ids::OrderId;
 use serde_json::Value;
 
 use crate::App;
@@ -25,16 +26,16 @@ pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
         }
         // The step needs only the order's id (the order itself is read from the store), so a
         // body carrying less of the order's payload is still invoiced; no id never will be.
-        let order_id =
-            event
-                .data
-                .get("order_id")
-                .and_then(Value::as_str)
-                .ok_or(ConsumeError::Poison(Reason::Incomplete(
-                    "PAYMENT_SUCCESSFUL without an order_id",
-                )))?;
-        let invoice = app.orders().issue_invoice(order_id).await?;
-        tracing::info!(order_id, number = %invoice.number, "invoice issued");
+        let order_id = event
+            .data
+            .get("order_id")
+            .and_then(Value::as_str)
+            .map(OrderId::trusted)
+            .ok_or(ConsumeError::Poison(Reason::Incomplete(
+                "PAYMENT_SUCCESSFUL without an order_id",
+            )))?;
+        let invoice = app.orders().issue_invoice(&order_id).await?;
+        tracing::info!(%order_id, number = %invoice.number, "invoice issued");
         Ok(())
     })
     .await

@@ -1,14 +1,15 @@
 //! The address book endpoints (contract: `docs/openapi.yaml`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
+use bazaar_shared::ids::AddressId;
 use bazaar_shared::pagination::Listing;
 use bazaar_shared::users::Address;
 use bazaar_shared::users::requests::AddressRequest;
 
 use crate::App;
-use crate::extract::{CurrentUser, JsonBody};
+use crate::extract::{CurrentUser, JsonBody, PathId};
 use crate::problem::ApiResult;
 
 /// `GET /api/v1/users/me/addresses`
@@ -35,7 +36,7 @@ pub async fn create(
 pub async fn update(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId<AddressId>,
     JsonBody(request): JsonBody<AddressRequest>,
 ) -> ApiResult<Json<Address>> {
     Ok(Json(app.addresses().update(&user, &id, request).await?))
@@ -45,7 +46,7 @@ pub async fn update(
 pub async fn delete(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId<AddressId>,
 ) -> ApiResult<StatusCode> {
     app.addresses().delete(&user, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bazaar_shared::Error;
@@ -13,11 +13,12 @@ use bazaar_shared::catalogue::requests::{
     CreateCategory, CreateProduct, StockChange, UpdateProduct,
 };
 use bazaar_shared::catalogue::{Category, Product, ProductView, stock};
+use bazaar_shared::ids::ProductId;
 use bazaar_shared::pagination::{Listing, PageRequest};
 
 use crate::App;
 use crate::cache::Cached;
-use crate::extract::{Admin, Correlation, JsonBody, Page, page_parameter, query_pairs};
+use crate::extract::{Admin, Correlation, JsonBody, Page, PathId, page_parameter, query_pairs};
 use crate::problem::{ApiError, ApiResult, Problem};
 
 /// Browsers and CDNs may reuse a catalogue read this long, then revalidate with the ETag.
@@ -66,7 +67,7 @@ pub async fn list_products(
 /// `GET /api/v1/products/{id}`
 pub async fn get_product(
     State(app): State<App>,
-    Path(id): Path<String>,
+    PathId(id): PathId<ProductId>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let key = format!("product/{id}");
@@ -94,7 +95,7 @@ pub async fn create_product(
 pub async fn update_product(
     State(app): State<App>,
     Admin(_admin): Admin,
-    Path(id): Path<String>,
+    PathId(id): PathId<ProductId>,
     headers: HeaderMap,
     JsonBody(request): JsonBody<UpdateProduct>,
 ) -> ApiResult<Response> {
@@ -110,7 +111,7 @@ pub async fn update_product(
 pub async fn archive_product(
     State(app): State<App>,
     Admin(_admin): Admin,
-    Path(id): Path<String>,
+    PathId(id): PathId<ProductId>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     app.products().archive(&id, if_match(&headers)?).await?;
@@ -122,7 +123,7 @@ pub async fn archive_product(
 pub async fn change_stock(
     State(app): State<App>,
     Admin(_admin): Admin,
-    Path(id): Path<String>,
+    PathId(id): PathId<ProductId>,
     Correlation(correlation): Correlation,
     JsonBody(request): JsonBody<StockChange>,
 ) -> ApiResult<Response> {

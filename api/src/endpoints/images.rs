@@ -2,12 +2,13 @@
 //! and sends the image straight to blob storage; the function never sees the bytes.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use bazaar_shared::catalogue::images::{self, ImageUpload, PresignImage};
+use bazaar_shared::ids::ProductId;
 
 use crate::App;
-use crate::extract::{Admin, JsonBody};
+use crate::extract::{Admin, JsonBody, PathId};
 use crate::problem::ApiResult;
 
 /// `POST /api/v1/products/{id}/images` (admin): an upload URL for one image of exactly the
@@ -15,7 +16,7 @@ use crate::problem::ApiResult;
 pub async fn presign_image(
     State(app): State<App>,
     Admin(_admin): Admin,
-    Path(id): Path<String>,
+    PathId(id): PathId<ProductId>,
     JsonBody(request): JsonBody<PresignImage>,
 ) -> ApiResult<(StatusCode, Json<ImageUpload>)> {
     let upload = images::presign(app.products(), &id, request).await?;

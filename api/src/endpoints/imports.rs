@@ -3,13 +3,14 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
+use bazaar_shared::ids::ImportId;
 use bazaar_shared::imports::{self, ImportView};
 use serde::{Deserialize, Serialize};
 
 use crate::App;
-use crate::extract::{Admin, JsonBody};
+use crate::extract::{Admin, JsonBody, PathId};
 use crate::problem::ApiResult;
 
 #[derive(Debug, Default, Deserialize)]
@@ -22,7 +23,7 @@ pub struct CreateImport {
 
 #[derive(Debug, Serialize)]
 pub struct ImportCreated {
-    pub id: String,
+    pub id: ImportId,
     pub status: imports::ImportStatus,
     pub upload_url: String,
     pub method: &'static str,
@@ -56,7 +57,7 @@ pub async fn create(
 pub async fn get(
     State(app): State<App>,
     Admin(_admin): Admin,
-    Path(id): Path<String>,
+    PathId(id): PathId<ImportId>,
 ) -> ApiResult<Json<ImportView>> {
     let import = imports::get(app.ports(), &id).await?;
     Ok(Json(ImportView::from(&import)))

@@ -1,8 +1,9 @@
 //! The notification endpoints (contract: `docs/openapi.yaml`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
+use bazaar_shared::ids::SubscriptionId;
 use bazaar_shared::notifications::model::{AdminMessage, Subscribed};
 use bazaar_shared::notifications::requests::{NotifyRequest, SubscribeRequest, VerifyRequest};
 use bazaar_shared::notifications::{NotificationView, SubscriptionView};
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::App;
 use crate::client::{RateLimited, limit};
-use crate::extract::{Admin, Correlation, CurrentUser, JsonBody, Page};
+use crate::extract::{Admin, Correlation, CurrentUser, JsonBody, Page, PathId};
 use crate::problem::ApiResult;
 
 /// `POST /api/v1/notifications/subscriptions`
@@ -41,7 +42,7 @@ pub async fn subscriptions(
 pub async fn unsubscribe(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId<SubscriptionId>,
 ) -> ApiResult<StatusCode> {
     app.notifications().unsubscribe(&user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -84,7 +85,7 @@ pub async fn verify(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
     _: RateLimited<limit::Verify>,
-    Path(id): Path<String>,
+    PathId(id): PathId<SubscriptionId>,
     JsonBody(request): JsonBody<VerifyRequest>,
 ) -> ApiResult<Json<SubscriptionView>> {
     let subscription = app
@@ -101,7 +102,7 @@ pub async fn resend(
     CurrentUser(user): CurrentUser,
     _: RateLimited<limit::Subscribe>,
     Correlation(correlation): Correlation,
-    Path(id): Path<String>,
+    PathId(id): PathId<SubscriptionId>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     app.notifications()
         .resend_proof(&user, &id, &correlation)

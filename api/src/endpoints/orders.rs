@@ -2,9 +2,10 @@
 //! `/refund` honour `Idempotency-Key` (see [`crate::idempotent`]).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use bazaar_shared::ids::OrderId;
 use bazaar_shared::orders::Order;
 use bazaar_shared::orders::invoices::InvoiceView;
 use bazaar_shared::orders::model::Tracking;
@@ -15,7 +16,7 @@ use bazaar_shared::users::User;
 use crate::App;
 use crate::client::{RateLimited, limit};
 use crate::extract::{
-    Admin, Correlation, CurrentUser, IdempotencyKey, JsonBody, OptionalJsonBody, Page,
+    Admin, Correlation, CurrentUser, IdempotencyKey, JsonBody, OptionalJsonBody, Page, PathId,
 };
 use crate::idempotent::Idempotent;
 use crate::problem::ApiResult;
@@ -59,7 +60,7 @@ pub async fn list(
 pub async fn get(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId<OrderId>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(app.orders().get(&user, &id).await?))
 }
@@ -68,7 +69,7 @@ pub async fn get(
 pub async fn tracking(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId<OrderId>,
 ) -> ApiResult<Json<Tracking>> {
     Ok(Json(app.orders().tracking(&user, &id).await?))
 }
@@ -77,7 +78,7 @@ pub async fn tracking(
 pub async fn cancel(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId<OrderId>,
     Correlation(correlation): Correlation,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(app.orders().cancel(&user, &id, &correlation).await?))
@@ -88,7 +89,7 @@ pub async fn pay(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
     _: RateLimited<limit::Pay>,
-    Path(id): Path<String>,
+    PathId(id): PathId<OrderId>,
     Correlation(correlation): Correlation,
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(request): JsonBody<PayRequest>,
@@ -107,7 +108,7 @@ pub async fn pay(
 pub async fn refund(
     State(app): State<App>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    PathId(id): PathId<OrderId>,
     Correlation(correlation): Correlation,
     IdempotencyKey(key): IdempotencyKey,
     OptionalJsonBody(request): OptionalJsonBody<RefundRequest>,
@@ -142,7 +143,7 @@ fn accepted<'a>(
 pub async fn invoice(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId<OrderId>,
 ) -> ApiResult<Json<InvoiceView>> {
     Ok(Json(app.orders().invoice(&user, &id).await?))
 }
@@ -151,7 +152,7 @@ pub async fn invoice(
 pub async fn ship(
     State(app): State<App>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    PathId(id): PathId<OrderId>,
     Correlation(correlation): Correlation,
     OptionalJsonBody(request): OptionalJsonBody<ShipRequest>,
 ) -> ApiResult<Json<Order>> {
@@ -166,7 +167,7 @@ pub async fn ship(
 pub async fn deliver(
     State(app): State<App>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    PathId(id): PathId<OrderId>,
     Correlation(correlation): Correlation,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(app.orders().deliver(&admin, &id, &correlation).await?))

@@ -1,8 +1,9 @@
 //! The user endpoints (contract: `docs/openapi.yaml`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
+use bazaar_shared::ids::UserId;
 use bazaar_shared::notifications::requests::VerifyRequest;
 use bazaar_shared::pagination::Listing;
 use bazaar_shared::users::requests::{
@@ -12,7 +13,7 @@ use bazaar_shared::users::{LoggedIn, ProfileUpdated, Registered, UserView};
 
 use crate::App;
 use crate::client::{ClientAddress, RateLimited, limit};
-use crate::extract::{Admin, Correlation, CurrentUser, JsonBody, JsonOrForm, Page};
+use crate::extract::{Admin, Correlation, CurrentUser, JsonBody, JsonOrForm, Page, PathId};
 use crate::problem::ApiResult;
 
 /// `POST /api/v1/users/register`
@@ -65,7 +66,7 @@ pub async fn list(
 pub async fn update(
     State(app): State<App>,
     Admin(user): Admin,
-    Path(id): Path<String>,
+    PathId(id): PathId<UserId>,
     JsonBody(request): JsonBody<AdminUpdateRequest>,
 ) -> ApiResult<Json<UserView>> {
     Ok(Json(app.users().admin_update(&user, &id, request).await?))

@@ -115,7 +115,7 @@ impl TokenService {
     pub fn issue(&self, user: &User, now: DateTime<Utc>) -> Result<IssuedToken> {
         let iat = now.timestamp();
         let claims = Claims {
-            sub: user.id.clone(),
+            sub: user.id.to_string(),
             role: user.role,
             tv: user.token_version,
             iss: self.settings.issuer.clone(),

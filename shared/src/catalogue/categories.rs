@@ -8,6 +8,7 @@ use crate::catalogue::model::Category;
 use crate::catalogue::requests::{self, CreateCategory};
 use crate::entity::Stored;
 use crate::error::{Error, FieldError, Result};
+use crate::ids::CategoryId;
 use crate::keys;
 use crate::pagination::{self, Listing, PageRequest};
 use crate::ports::{Cond, Index, Item, Query, StoreError, TxOp, store};
@@ -41,17 +42,19 @@ impl Categories {
             }
         };
         let mut ops = Vec::new();
-        if let Some(parent) = &request.parent_id {
+        // The parent is only looked up: an unknown id, well formed or not, is the same 422.
+        let parent_id = request.parent_id.map(CategoryId::trusted);
+        if let Some(parent) = &parent_id {
             ops.push(TxOp::Check {
                 key: keys::category(parent),
                 cond: Cond::Exists,
             });
         }
         let category = Category {
-            id: self.ports.ids.new_id(),
+            id: self.ports.ids.fresh(),
             name,
             slug,
-            parent_id: request.parent_id,
+            parent_id,
         };
         self.write_new(category, ops).await
     }
@@ -62,7 +65,7 @@ impl Categories {
             return Ok(found);
         }
         let category = Category {
-            id: self.ports.ids.new_id(),
+            id: self.ports.ids.fresh(),
             name: name.to_owned(),
             slug: slug.to_owned(),
             parent_id: None,
@@ -110,7 +113,7 @@ impl Categories {
     }
 
     #[tracing::instrument(target = "bazaar::span", name = "categories.get", skip_all)]
-    pub async fn get(&self, id: &str) -> Result<Option<Category>> {
+    pub async fn get(&self, id: &CategoryId) -> Result<Option<Category>> {
         match self.ports.store.get(&keys::category(id)).await? {
             Some(item) => Category::from_item(item).map(Some),
             None => Ok(None),
@@ -127,7 +130,7 @@ impl Categories {
             return Ok(None);
         };
         match claim.get("category_id").and_then(Value::as_str) {
-            Some(id) => self.get(id).await,
+            Some(id) => self.get(&CategoryId::trusted(id)).await,
             None => Err(Error::Internal(format!(
                 "slug claim without a category: {slug}"
             ))),
@@ -136,7 +139,7 @@ impl Categories {
 
     /// Resolves `category` given as an id or a slug.
     pub async fn resolve(&self, id_or_slug: &str) -> Result<Option<Category>> {
-        match self.get(id_or_slug).await? {
+        match self.get(&CategoryId::trusted(id_or_slug)).await? {
             Some(category) => Ok(Some(category)),
             None => self.by_slug(id_or_slug).await,
         }

@@ -17,6 +17,7 @@ use crate::catalogue::products::Products;
 use crate::commit::{Commit, Round, Tx};
 use crate::entity;
 use crate::error::{Error, Result};
+use crate::ids::ProductId;
 use crate::keys;
 use crate::ports::{Cond, TxOp, Update};
 use crate::validation;
@@ -101,7 +102,7 @@ fn too_many() -> Error {
 #[tracing::instrument(target = "bazaar::span", name = "products.presign_image", skip_all)]
 pub async fn presign(
     products: &Products,
-    product_id: &str,
+    product_id: &ProductId,
     request: PresignImage,
 ) -> Result<ImageUpload> {
     validation::check(&request)?;

@@ -60,7 +60,7 @@ pub fn price_key(amount: i64) -> String {
 
 fn sort_key(order: Order, product: &Product) -> String {
     match order {
-        Order::Newest => product.id.clone(),
+        Order::Newest => product.id.to_string(),
         Order::Price => format!("{}#{}", price_key(product.price.amount), product.id),
         Order::Name => {
             // The separator sorts below every character a name can hold, so that "tea" comes
@@ -78,7 +78,7 @@ pub fn listing_keys(product: &Product) -> Vec<Key> {
     }
     let mut scopes = vec![scope(None)];
     if let Some(category) = &product.category_id {
-        scopes.push(scope(Some(category)));
+        scopes.push(scope(Some(category.as_str())));
     }
     scopes
         .iter()
@@ -148,15 +148,16 @@ pub fn changes(old: Option<&Product>, new: &Product) -> Vec<TxOp> {
 mod tests {
     use super::*;
     use crate::catalogue::model::ProductStatus;
+    use crate::ids::{CategoryId, ProductId};
     use crate::money::Money;
 
     fn product(id: &str, name: &str, amount: i64, category: Option<&str>) -> Product {
         let mut product = Product {
-            id: id.into(),
+            id: ProductId::trusted(id),
             sku: format!("SKU-{id}"),
             name: name.into(),
             description: "a fine thing".into(),
-            category_id: category.map(str::to_owned),
+            category_id: category.map(CategoryId::trusted),
             price: Money {
                 amount,
                 currency: "USD".into(),

@@ -13,6 +13,7 @@ use crate::catalogue::model::{Product, ProductView};
 use crate::catalogue::products::Products;
 use crate::catalogue::text;
 use crate::error::{Error, Result};
+use crate::ids::ProductId;
 use crate::keys;
 use crate::money::MAX_AMOUNT;
 use crate::pagination::{self, Listing, PageRequest};
@@ -247,14 +248,14 @@ async fn search(
 }
 
 /// The products that index entries (listing or search term) point at, in entry order.
-fn product_ids(entries: &[Item]) -> Vec<String> {
+fn product_ids(entries: &[Item]) -> Vec<ProductId> {
     entries
         .iter()
         .filter_map(|entry| {
             entry
                 .get("product_id")
                 .and_then(Value::as_str)
-                .map(str::to_owned)
+                .map(ProductId::trusted)
         })
         .collect()
 }

@@ -4,16 +4,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::entity::{self, Stored};
+use crate::ids::{CategoryId, ProductId};
 use crate::keys;
 use crate::money::Money;
 use crate::ports::Key;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Category {
-    pub id: String,
+    pub id: CategoryId,
     pub name: String,
     pub slug: String,
-    pub parent_id: Option<String>,
+    pub parent_id: Option<CategoryId>,
 }
 
 impl Stored for Category {
@@ -44,11 +45,11 @@ pub enum ProductStatus {
 /// A product as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Product {
-    pub id: String,
+    pub id: ProductId,
     pub sku: String,
     pub name: String,
     pub description: String,
-    pub category_id: Option<String>,
+    pub category_id: Option<CategoryId>,
     pub price: Money,
     /// What can still be sold: on hand minus reserved.
     pub available: i64,
@@ -71,11 +72,11 @@ pub struct Product {
 /// The product as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductView {
-    pub id: String,
+    pub id: ProductId,
     pub sku: String,
     pub name: String,
     pub description: String,
-    pub category_id: Option<String>,
+    pub category_id: Option<CategoryId>,
     pub price: Money,
     /// Available quantity.
     pub stock: i64,

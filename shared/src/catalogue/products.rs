@@ -13,6 +13,7 @@ use crate::catalogue::requests::{CreateProduct, UpdateProduct};
 use crate::commit::{Commit, Round, Tx};
 use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
+use crate::ids::{CategoryId, ProductId};
 use crate::keys;
 use crate::ports::{Cond, Item, Key, TxOp, Update, store};
 use crate::validation;
@@ -59,12 +60,12 @@ impl Products {
     pub async fn create(&self, request: CreateProduct) -> Result<Product> {
         validation::check(&request)?;
         let category_id = match request.category_id {
-            Some(id) => Some(self.existing_category(&id).await?),
+            Some(id) => Some(self.existing_category(&CategoryId::trusted(id)).await?),
             None => None,
         };
         let now = self.ports.clock.now();
         let mut product = Product {
-            id: self.ports.ids.new_id(),
+            id: self.ports.ids.fresh(),
             sku: request.sku.unwrap_or_default(),
             name: request.name.unwrap_or_default().trim().to_owned(),
             description: request.description.unwrap_or_default().trim().to_owned(),
@@ -114,7 +115,9 @@ impl Products {
             .await
     }
 
-    async fn existing_category(&self, id: &str) -> Result<String> {
+    /// The category a request names: only looked up, so an unknown id (well formed or not) is
+    /// one 422.
+    async fn existing_category(&self, id: &CategoryId) -> Result<CategoryId> {
         match self.categories.get(id).await? {
             Some(category) => Ok(category.id),
             None => Err(Error::invalid("category_id", "no such category")),
@@ -122,7 +125,7 @@ impl Products {
     }
 
     /// The product, whatever its status.
-    pub async fn find(&self, id: &str) -> Result<Option<Product>> {
+    pub async fn find(&self, id: &ProductId) -> Result<Option<Product>> {
         match self.ports.store.get(&keys::product(id)).await? {
             Some(item) => Product::from_item(item).map(Some),
             None => Ok(None),
@@ -131,7 +134,7 @@ impl Products {
 
     /// An active product; archived ones are gone for clients.
     #[tracing::instrument(target = "bazaar::span", name = "products.get", skip_all)]
-    pub async fn get(&self, id: &str) -> Result<Product> {
+    pub async fn get(&self, id: &ProductId) -> Result<Product> {
         self.find(id)
             .await?
             .filter(Product::is_active)
@@ -144,7 +147,7 @@ impl Products {
             return Ok(None);
         };
         match claim.get("product_id").and_then(serde_json::Value::as_str) {
-            Some(id) => self.find(id).await,
+            Some(id) => self.find(&ProductId::trusted(id)).await,
             None => Err(Error::Internal(format!(
                 "SKU claim without a product: {sku}"
             ))),
@@ -152,10 +155,10 @@ impl Products {
     }
 
     /// Active products by id, in the order asked, skipping ids that are not (or no longer) there.
-    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<Product>> {
-        let mut found: HashMap<String, Product> = HashMap::new();
+    pub async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        let mut found: HashMap<ProductId, Product> = HashMap::new();
         for chunk in ids.chunks(crate::ports::store::MAX_BATCH_GET) {
-            let keys: Vec<Key> = chunk.iter().map(|id| keys::product(id)).collect();
+            let keys: Vec<Key> = chunk.iter().map(keys::product).collect();
             for item in self.ports.store.get_many(&keys).await? {
                 let product = Product::from_item(item)?;
                 found.insert(product.id.clone(), product);
@@ -173,7 +176,7 @@ impl Products {
     #[tracing::instrument(target = "bazaar::span", name = "products.update", skip_all)]
     pub async fn update(
         &self,
-        id: &str,
+        id: &ProductId,
         request: UpdateProduct,
         if_match: Option<u64>,
     ) -> Result<Product> {
@@ -232,7 +235,11 @@ impl Products {
         }
         if let Some(category) = &request.category_id {
             next.category_id = match category {
-                Some(id) => Some(self.existing_category(id).await?),
+                Some(id) => Some(
+                    self.existing_category(&CategoryId::trusted(id.as_str()))
+                        .await?,
+                ),
+
                 None => None,
             };
         }
@@ -247,7 +254,7 @@ impl Products {
 
     /// Archives a product: it leaves every listing and search, and reads as 404.
     #[tracing::instrument(target = "bazaar::span", name = "products.archive", skip_all)]
-    pub async fn archive(&self, id: &str, if_match: Option<u64>) -> Result<()> {
+    pub async fn archive(&self, id: &ProductId, if_match: Option<u64>) -> Result<()> {
         ARCHIVE
             .run(&self.ports, move |_: Round| async move {
                 let current = self.get(id).await?;

@@ -14,6 +14,7 @@ use crate::commit::{Commit, Round, Step, Tx};
 use crate::entity;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType, ProductOutOfStock};
+use crate::ids::ProductId;
 use crate::keys;
 use crate::outbox::{self, Staged};
 use crate::ports::{Cond, TxOp, Update};
@@ -45,7 +46,7 @@ pub fn transition(before: i64, after: i64) -> Transition {
 #[tracing::instrument(target = "bazaar::span", name = "products.change_stock", skip_all)]
 pub async fn change(
     products: &Products,
-    id: &str,
+    id: &ProductId,
     change: StockChange,
     correlation_id: &str,
 ) -> Result<Product> {
@@ -180,8 +181,9 @@ fn out_of_stock(ports: &Ports, product: &Product, correlation_id: &str) -> Resul
 }
 
 /// The record of a stock transition, kept in the product's partition.
-fn transition_record(ports: &Ports, product_id: &str, kind: &str, available: i64) -> TxOp {
-    let key = keys::stock_event(product_id, &ports.ids.new_id());
+fn transition_record(ports: &Ports, product_id: &ProductId, kind: &str, available: i64) -> TxOp {
+    let key = keys::stock_event(product_id, &ports.ids.fresh());
+
     let fields = json!({"transition": kind, "available": available, "at": ports.clock.now()});
     TxOp::Put {
         item: entity::keyed(&key, fields),
@@ -190,7 +192,7 @@ fn transition_record(ports: &Ports, product_id: &str, kind: &str, available: i64
 }
 
 /// Units reserved by an unpaid order go back on sale (cancellation, expiry).
-pub fn release(product_id: &str, quantity: i64) -> TxOp {
+pub fn release(product_id: &ProductId, quantity: i64) -> TxOp {
     TxOp::Update {
         key: keys::product(product_id),
         updates: vec![
@@ -203,7 +205,7 @@ pub fn release(product_id: &str, quantity: i64) -> TxOp {
 }
 
 /// Units reserved by an order that was just paid leave the shop.
-pub fn sell(product_id: &str, quantity: i64) -> TxOp {
+pub fn sell(product_id: &ProductId, quantity: i64) -> TxOp {
     TxOp::Update {
         key: keys::product(product_id),
         updates: vec![
@@ -215,7 +217,7 @@ pub fn sell(product_id: &str, quantity: i64) -> TxOp {
 }
 
 /// Units of a paid order that was cancelled before shipping go back on sale.
-pub fn restock(product_id: &str, quantity: i64) -> TxOp {
+pub fn restock(product_id: &ProductId, quantity: i64) -> TxOp {
     TxOp::Update {
         key: keys::product(product_id),
         updates: vec![

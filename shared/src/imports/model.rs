@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::entity::{self, Stored};
+use crate::ids::ImportId;
 use crate::keys;
 use crate::ports::Key;
 
@@ -28,7 +29,7 @@ pub struct Rejection {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Import {
-    pub id: String,
+    pub id: ImportId,
     pub status: ImportStatus,
     /// The uploaded object.
     pub key: String,
@@ -54,7 +55,7 @@ pub struct Import {
 /// What `GET /imports/{id}` shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportView {
-    pub id: String,
+    pub id: ImportId,
     pub status: ImportStatus,
     pub rows_read: u64,
     pub created: u64,

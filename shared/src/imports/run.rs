@@ -1,5 +1,7 @@
 //! Creating an import, and running one: stream the uploaded file, upsert its rows, checkpoint.
 
+use crate::ids::CategoryId;
+use crate::ids::ImportId;
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
@@ -74,7 +76,7 @@ pub async fn create(
             )
         })?;
     let now = ports.clock.now();
-    let id = ports.ids.new_id();
+    let id: ImportId = ports.ids.fresh();
     let import = Import {
         key: format!("{KEY_PREFIX}{id}/{file_name}"),
         id,
@@ -103,7 +105,7 @@ pub async fn create(
 }
 
 #[tracing::instrument(target = "bazaar::span", name = "imports.get", skip_all)]
-pub async fn get(ports: &Ports, id: &str) -> Result<Import> {
+pub async fn get(ports: &Ports, id: &ImportId) -> Result<Import> {
     match ports.store.get(&keys::import(id)).await? {
         Some(item) => Import::from_item(item),
         None => Err(Error::NotFound("import")),
@@ -116,8 +118,11 @@ pub async fn get(ports: &Ports, id: &str) -> Result<Import> {
 #[tracing::instrument(target = "bazaar::span", name = "imports.run", skip_all)]
 pub async fn run(products: &Products, key: &str) -> Result<ImportView> {
     let ports = products.ports().clone();
+    // The key came from the upload we presigned; an unknown id is simply not found.
     let id = import_id_of(key)
+        .map(ImportId::trusted)
         .ok_or_else(|| Error::BadRequest(format!("{key} is not an import upload")))?;
+    let id = &id;
     let mut import = get(&ports, id).await?;
     if import.key != key {
         return Err(Error::BadRequest(format!(
@@ -231,7 +236,7 @@ struct Runner {
     products: Products,
     import: Import,
     handle: Handle,
-    categories: HashMap<String, String>,
+    categories: HashMap<String, CategoryId>,
 }
 
 impl Runner {
@@ -489,7 +494,7 @@ impl Runner {
         )))
     }
 
-    async fn category(&mut self, slug: &str) -> Result<String> {
+    async fn category(&mut self, slug: &str) -> Result<CategoryId> {
         if let Some(id) = self.categories.get(slug) {
             return Ok(id.clone());
         }
@@ -500,12 +505,12 @@ impl Runner {
         Ok(category.id)
     }
 
-    async fn create(&self, row: &Row, category_id: &Option<String>) -> Result<Outcome> {
+    async fn create(&self, row: &Row, category_id: &Option<CategoryId>) -> Result<Outcome> {
         let request = CreateProduct {
             sku: Some(row.sku.clone()),
             name: Some(row.name.clone()),
             description: Some(row.description.clone()),
-            category_id: category_id.clone(),
+            category_id: category_id.as_ref().map(CategoryId::to_string),
             price: Some(money(row)),
             stock: Some(row.stock),
         };
@@ -519,7 +524,7 @@ impl Runner {
         &self,
         product: Product,
         row: &Row,
-        category_id: &Option<String>,
+        category_id: &Option<CategoryId>,
     ) -> Result<Outcome> {
         let same_fields = product.name == row.name
             && product.description == row.description
@@ -533,7 +538,7 @@ impl Runner {
             let request = UpdateProduct {
                 name: Some(row.name.clone()),
                 description: Some(row.description.clone()),
-                category_id: Some(category_id.clone()),
+                category_id: Some(category_id.as_ref().map(CategoryId::to_string)),
                 price: Some(money(row)),
                 version: Some(product.version),
                 sku: None,

@@ -169,7 +169,7 @@ impl Notifications {
         Ok(Outgoing {
             channel,
             target,
-            delivery_id: delivery.id.clone(),
+            delivery_id: delivery.id.to_string(),
             event_type: delivery.event.clone(),
             subject: rendered.subject,
             text: rendered.text,
@@ -344,15 +344,16 @@ mod tests {
     use chrono::DateTime;
 
     use super::*;
+    use crate::ids::{EventId, NotificationId, SubscriptionId, UserId};
     use crate::notifications::model::{Medium, SubscriptionStatus};
     use crate::users::model::Language;
 
     fn delivery(channel: Medium, status: DeliveryStatus) -> Delivery {
         Delivery {
-            id: "n1".into(),
-            user_id: "u1".into(),
+            id: NotificationId::trusted("n1"),
+            user_id: UserId::trusted("u1"),
             event: "ORDER_PAID".into(),
-            event_id: "e1".into(),
+            event_id: EventId::trusted("e1"),
             channel,
             target: Some("https://hooks.example".into()),
             subscription_id: None,
@@ -370,8 +371,8 @@ mod tests {
 
     fn subscription(channel: Channel) -> Subscription {
         Subscription {
-            id: "s1".into(),
-            user_id: "u1".into(),
+            id: SubscriptionId::trusted("s1"),
+            user_id: UserId::trusted("u1"),
             channel,
             target: "https://hooks.example/T000/B000/secret".into(),
             events: Vec::new(),
@@ -428,7 +429,7 @@ mod tests {
     #[test]
     fn urls_and_secrets_come_from_the_subscription() {
         let mut hook = delivery(Medium::Webhook, DeliveryStatus::Pending);
-        hook.subscription_id = Some("s1".into());
+        hook.subscription_id = Some(SubscriptionId::trusted("s1"));
         assert_eq!(
             send_target(
                 &hook,
@@ -450,7 +451,7 @@ mod tests {
     fn other_targets_come_from_the_delivery() {
         let mut email = delivery(Medium::Email, DeliveryStatus::Pending);
         email.target = Some("ada@example.com".into());
-        email.subscription_id = Some("s1".into());
+        email.subscription_id = Some(SubscriptionId::trusted("s1"));
         assert_eq!(
             send_target(&email, Channel::Email, Some(subscription(Channel::Email))),
             Ok(("ada@example.com".to_owned(), None))

@@ -4,6 +4,8 @@
 //! event finds its deliveries already written and adds none; a consumed-marker makes the
 //! common duplicate cheap.
 
+use crate::ids::UserId;
+use crate::ids::{EventId, NotificationId, SubscriptionId};
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
@@ -40,16 +42,16 @@ pub enum Outcome {
 
 /// One recipient of one message on one medium.
 struct Recipient {
-    user_id: String,
+    user_id: UserId,
     language: Language,
     medium: Medium,
     target: Option<String>,
-    subscription_id: Option<String>,
+    subscription_id: Option<SubscriptionId>,
 }
 
 /// What is being fanned out.
 struct Message {
-    id: String,
+    id: EventId,
     correlation_id: String,
     event: String,
     data: Value,
@@ -119,7 +121,7 @@ impl Notifications {
         let audience: Audience = event
             .data_as()
             .map_err(|error| Error::BadRequest(error.to_string()))?;
-        let mut recipients = match audience.user_id.as_deref() {
+        let mut recipients = match &audience.user_id {
             Some(user_id) if !ADMIN_EVENTS.contains(&event.kind) => {
                 self.recipients_of_user(user_id, Some(event.kind)).await?
             }
@@ -169,7 +171,7 @@ impl Notifications {
     /// admin's message).
     async fn recipients_of_user(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         event: Option<EventType>,
     ) -> Result<Vec<Recipient>> {
         let Some(item) = self.ports.store.get(&keys::user(user_id)).await? else {
@@ -226,9 +228,9 @@ impl Notifications {
                 .items
                 .iter()
                 .filter_map(|entry| {
-                    let user_id = entry.get("user_id")?.as_str()?;
-                    let id = entry.get("subscription_id")?.as_str()?;
-                    Some(keys::subscription(user_id, id))
+                    let user_id = UserId::trusted(entry.get("user_id")?.as_str()?);
+                    let id = SubscriptionId::trusted(entry.get("subscription_id")?.as_str()?);
+                    Some(keys::subscription(&user_id, &id))
                 })
                 .collect();
             let subscriptions: Vec<Subscription> = self
@@ -326,7 +328,8 @@ fn new_delivery(message: &Message, recipient: Recipient, now: DateTime<Utc>) -> 
     };
     let inbox = recipient.medium == Medium::Inbox;
     Delivery {
-        id: format!("{}-{suffix}", message.id),
+        id: NotificationId::trusted(format!("{}-{suffix}", message.id)),
+
         user_id: recipient.user_id,
         event: message.event.clone(),
         event_id: message.id.clone(),
@@ -409,7 +412,7 @@ mod tests {
 
     fn message() -> Message {
         Message {
-            id: "e1".into(),
+            id: EventId::trusted("e1"),
             correlation_id: "c1".into(),
             event: "ORDER_PAID".into(),
             data: json!({"order_id": "o1"}),
@@ -419,7 +422,7 @@ mod tests {
 
     fn to(user_id: &str, medium: Medium, target: Option<&str>) -> Recipient {
         Recipient {
-            user_id: user_id.into(),
+            user_id: UserId::trusted(user_id),
             language: Language::Fa,
             medium,
             target: target.map(str::to_owned),
@@ -457,15 +460,15 @@ mod tests {
         };
         assert_eq!(staged.len(), 1);
         assert_eq!(
-            (staged[0].queue.as_str(), &staged[0].id),
-            (DELIVERIES_QUEUE, &delivery.id)
+            (staged[0].queue.as_str(), staged[0].id.as_str()),
+            (DELIVERIES_QUEUE, delivery.id.as_str())
         );
         let command: DeliverCommand =
             serde_json::from_str(&staged[0].body).unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(
             command,
             DeliverCommand {
-                user_id: "u1".into(),
+                user_id: UserId::trusted("u1"),
                 notification_id: delivery.id.clone(),
                 correlation_id: "c1".into(),
             }

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::entity::{self, Stored};
 use crate::events::EventType;
+use crate::ids::{EventId, NotificationId, SubscriptionId, UserId};
 use crate::keys;
 use crate::notifications::targets;
 use crate::ports::Key;
@@ -15,8 +16,8 @@ use crate::users::model::Language;
 /// A user's wish to hear about some events on one channel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscription {
-    pub id: String,
-    pub user_id: String,
+    pub id: SubscriptionId,
+    pub user_id: UserId,
     pub channel: Channel,
     pub target: String,
     pub events: Vec<EventType>,
@@ -80,7 +81,7 @@ entity::attributes!(Subscription {
 /// A subscription as listed (no secret).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionView {
-    pub id: String,
+    pub id: SubscriptionId,
     pub channel: Channel,
     pub target: String,
     pub events: Vec<EventType>,
@@ -188,14 +189,14 @@ impl From<Channel> for Medium {
 /// the delivery step works from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
-    pub id: String,
-    pub user_id: String,
+    pub id: NotificationId,
+    pub user_id: UserId,
     /// The event type, or `ADMIN_MESSAGE` for a message sent by an admin.
     pub event: String,
-    pub event_id: String,
+    pub event_id: EventId,
     pub channel: Medium,
     pub target: Option<String>,
-    pub subscription_id: Option<String>,
+    pub subscription_id: Option<SubscriptionId>,
     pub language: Language,
     pub status: DeliveryStatus,
     pub attempts: u32,
@@ -239,7 +240,7 @@ entity::attributes!(Delivery {
 /// (the precise one, a remote status or error text, would make this a port scanner).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationView {
-    pub id: String,
+    pub id: NotificationId,
     pub event: String,
     pub channel: Medium,
     pub target: Option<String>,
@@ -288,8 +289,8 @@ fn public_reason(delivery: &Delivery) -> Option<String> {
 /// A command on the deliveries queue: send this notification.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliverCommand {
-    pub user_id: String,
-    pub notification_id: String,
+    pub user_id: UserId,
+    pub notification_id: NotificationId,
     /// The request that caused the notification, for the delivery's logs (absent from
     /// commands written before it was carried: empty).
     #[serde(default)]
@@ -299,13 +300,14 @@ pub struct DeliverCommand {
 /// A command on the notifications queue beside events: an admin's message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminMessage {
-    pub id: String,
+    pub id: EventId,
     /// To one user (all their subscriptions and their account e-mail) ...
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// ... or to every subscriber of an event.
     pub event: Option<EventType>,
     pub subject: String,
     pub message: String,
-    pub sent_by: String,
+    pub sent_by: UserId,
+
     pub correlation_id: String,
 }

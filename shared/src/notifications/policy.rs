@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::counter;
 use crate::error::{Error, Result};
+use crate::ids::UserId;
 use crate::keys;
 use crate::notifications::Notifications;
 use crate::notifications::model::Delivery;
@@ -176,7 +177,7 @@ struct Counter {
 fn counters(
     budget: &SendBudget,
     channel: Channel,
-    user_id: &str,
+    user_id: &UserId,
     target: &str,
     day: i64,
 ) -> Vec<Counter> {
@@ -271,7 +272,13 @@ mod tests {
 
     #[test]
     fn paid_channels_count_against_the_account_and_the_target() {
-        let counted = counters(&BUDGET, Channel::Sms, "u1", "+989121234567", 7);
+        let counted = counters(
+            &BUDGET,
+            Channel::Sms,
+            &UserId::trusted("u1"),
+            "+989121234567",
+            7,
+        );
         let limits: Vec<_> = counted.iter().map(|c| (c.limit, c.refusal)).collect();
         assert_eq!(
             limits,
@@ -290,7 +297,13 @@ mod tests {
     #[test]
     fn urls_count_only_against_the_url() {
         for channel in [Channel::Slack, Channel::Webhook] {
-            let counted = counters(&BUDGET, channel, "u1", "https://hooks.example/x", 7);
+            let counted = counters(
+                &BUDGET,
+                channel,
+                &UserId::trusted("u1"),
+                "https://hooks.example/x",
+                7,
+            );
             let limits: Vec<_> = counted.iter().map(|c| (c.limit, c.refusal)).collect();
             assert_eq!(limits, [(500, Refusal::TargetBudget)], "{channel:?}");
         }
@@ -299,19 +312,25 @@ mod tests {
     #[test]
     fn one_target_on_two_channels_has_two_counters() {
         let target_key = |channel| {
-            counters(&BUDGET, channel, "u1", "same", 7)
+            counters(&BUDGET, channel, &UserId::trusted("u1"), "same", 7)
                 .pop()
                 .map(|counter| counter.key)
         };
         assert_ne!(target_key(Channel::Email), target_key(Channel::Push));
         assert_eq!(target_key(Channel::Email), target_key(Channel::Email));
-        let other_user = counters(&BUDGET, Channel::Email, "u2", "same", 7).pop();
+        let other_user = counters(&BUDGET, Channel::Email, &UserId::trusted("u2"), "same", 7).pop();
         assert_eq!(target_key(Channel::Email), other_user.map(|c| c.key));
     }
 
     #[test]
     fn a_charge_takes_a_unit_below_each_limit_and_marks_the_delivery() {
-        let counted = counters(&BUDGET, Channel::Email, "u1", "ada@example.com", 7);
+        let counted = counters(
+            &BUDGET,
+            Channel::Email,
+            &UserId::trusted("u1"),
+            "ada@example.com",
+            7,
+        );
         let delivery = Key::new("USER#u1", "NOTIFICATION#n1");
         let ops = charge_ops(&counted, delivery.clone());
         assert_eq!(ops.len(), 3);
@@ -346,7 +365,13 @@ mod tests {
 
     #[test]
     fn a_spent_counter_refuses_and_a_gone_delivery_is_not_found() {
-        let counted = counters(&BUDGET, Channel::Email, "u1", "ada@example.com", 7);
+        let counted = counters(
+            &BUDGET,
+            Channel::Email,
+            &UserId::trusted("u1"),
+            "ada@example.com",
+            7,
+        );
         let cancelled = |failed: Vec<usize>| Err(StoreError::TransactionCancelled { failed });
         assert!(matches!(charge_outcome(Ok(()), &counted), Ok(None)));
         assert!(matches!(
@@ -365,7 +390,13 @@ mod tests {
 
     #[test]
     fn a_conflicting_charge_is_retried_later() {
-        let counted = counters(&BUDGET, Channel::Webhook, "u1", "https://x", 7);
+        let counted = counters(
+            &BUDGET,
+            Channel::Webhook,
+            &UserId::trusted("u1"),
+            "https://x",
+            7,
+        );
         assert!(matches!(
             charge_outcome(Err(StoreError::TransactionConflict), &counted),
             Err(Error::Unavailable(message)) if message == "a send budget is being counted concurrently"

@@ -12,6 +12,7 @@ use crate::counter;
 use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
 use crate::events::EventType;
+use crate::ids::{SubscriptionId, UserId};
 use crate::keys;
 use crate::notifications::model::{
     AdminMessage, Delivery, Medium, NotificationView, Subscribed, Subscription, SubscriptionStatus,
@@ -141,7 +142,7 @@ impl Notifications {
             format!("whsec_{}", URL_SAFE_NO_PAD.encode(bytes))
         });
         let subscription = Subscription {
-            id: self.ports.ids.new_id(),
+            id: self.ports.ids.fresh(),
             user_id: user.id.clone(),
             channel,
             target: target.clone(),
@@ -291,7 +292,7 @@ impl Notifications {
         name = "notifications.user_subscriptions",
         skip_all
     )]
-    pub async fn user_subscriptions(&self, user_id: &str) -> Result<Vec<Subscription>> {
+    pub async fn user_subscriptions(&self, user_id: &UserId) -> Result<Vec<Subscription>> {
         let query = Query::partition(Index::Primary, keys::user_partition(user_id))
             .prefix(keys::SUBSCRIPTION_PREFIX)
             .limit(100);
@@ -303,7 +304,7 @@ impl Notifications {
     }
 
     #[tracing::instrument(target = "bazaar::span", name = "notifications.unsubscribe", skip_all)]
-    pub async fn unsubscribe(&self, user: &User, subscription_id: &str) -> Result<()> {
+    pub async fn unsubscribe(&self, user: &User, subscription_id: &SubscriptionId) -> Result<()> {
         let key = keys::subscription(&user.id, subscription_id);
         let subscription = self
             .ports
@@ -391,14 +392,17 @@ impl Notifications {
             problems.sort_by(|a, b| a.field.cmp(&b.field));
             return Err(Error::Validation(problems));
         }
-        if let Some(user_id) = &request.user_id
+        // Only looked up: an unknown id, well formed or not, is the same 422.
+        let user_id = request.user_id.map(UserId::trusted);
+        if let Some(user_id) = &user_id
             && self.ports.store.get(&keys::user(user_id)).await?.is_none()
         {
             return Err(Error::invalid("user_id", "no such user"));
         }
         let message = AdminMessage {
-            id: self.ports.ids.new_id(),
-            user_id: request.user_id,
+            id: self.ports.ids.fresh(),
+            user_id,
+
             event: request.event,
             subject: request.subject.unwrap_or_default().trim().to_owned(),
             message: request.message.unwrap_or_default().trim().to_owned(),

@@ -15,6 +15,8 @@
 //!   ([`MAX_SENDS_PER_HOUR`], across all accounts), so re-subscribing, resending or many
 //!   accounts cannot turn verification itself into a way of pumping messages.
 
+use crate::ids::SubscriptionId;
+use crate::ids::{EventId, NotificationId};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rand::Rng;
@@ -85,7 +87,7 @@ pub fn proof_event(channel: Channel) -> Option<&'static str> {
     }
 }
 
-fn subscription_subject(subscription_id: &str) -> String {
+fn subscription_subject(subscription_id: &SubscriptionId) -> String {
     format!("SUBSCRIPTION#{subscription_id}")
 }
 
@@ -211,12 +213,12 @@ impl ProofMessage {
         user: &User,
         medium: Medium,
         target: &str,
-        subscription_id: Option<&str>,
+        subscription_id: Option<&SubscriptionId>,
         event: &str,
         correlation_id: &str,
     ) -> Result<Self> {
         let now: DateTime<Utc> = ports.clock.now();
-        let id = ports.ids.new_id();
+        let id: EventId = ports.ids.fresh();
         let data = json!({
             "user_id": user.id,
             "username": user.username,
@@ -232,7 +234,7 @@ impl ProofMessage {
         })
         .to_string();
         let delivery = Delivery {
-            id: id.clone(),
+            id: NotificationId::trusted(id.as_str()),
             user_id: user.id.clone(),
             event: event.to_owned(),
             event_id: id.clone(),
@@ -240,7 +242,7 @@ impl ProofMessage {
             // A Slack or webhook URL is a secret: the log keeps its origin, and the delivery
             // step reads the URL from the subscription.
             target: crate::notifications::fanout::logged_target(medium, Some(target.to_owned())),
-            subscription_id: subscription_id.map(str::to_owned),
+            subscription_id: subscription_id.cloned(),
             language: user.language,
             status: DeliveryStatus::Pending,
             attempts: 0,
@@ -253,7 +255,8 @@ impl ProofMessage {
         };
         let command = DeliverCommand {
             user_id: user.id.clone(),
-            notification_id: id.clone(),
+            notification_id: NotificationId::trusted(id.as_str()),
+
             correlation_id: correlation_id.to_owned(),
         };
         let staged = Staged::command(DELIVERIES_QUEUE, &id, &command, now.timestamp())?;
@@ -331,7 +334,7 @@ impl Notifications {
     pub async fn verify_subscription(
         &self,
         user: &User,
-        subscription_id: &str,
+        subscription_id: &SubscriptionId,
         request: VerifyRequest,
     ) -> Result<Subscription> {
         crate::validation::check(&request)?;
@@ -380,7 +383,7 @@ impl Notifications {
     pub async fn resend_proof(
         &self,
         user: &User,
-        subscription_id: &str,
+        subscription_id: &SubscriptionId,
         correlation_id: &str,
     ) -> Result<()> {
         let subscription = self.owned_subscription(user, subscription_id).await?;
@@ -497,7 +500,11 @@ impl Notifications {
         Ok(())
     }
 
-    async fn owned_subscription(&self, user: &User, subscription_id: &str) -> Result<Subscription> {
+    async fn owned_subscription(
+        &self,
+        user: &User,
+        subscription_id: &SubscriptionId,
+    ) -> Result<Subscription> {
         self.ports
             .store
             .get(&keys::subscription(&user.id, subscription_id))

@@ -12,6 +12,7 @@ use crate::entity::Stored;
 use crate::error::{Error, Result};
 use crate::events::{EventType, OrderEvent};
 use crate::idempotency::Claim;
+use crate::ids::OrderId;
 use crate::keys;
 use crate::metrics;
 use crate::money::Money;
@@ -108,7 +109,7 @@ impl Orders {
     /// fresh read whenever another change won the race (see [`crate::commit`]).
     pub(crate) async fn change<T>(
         &self,
-        order_id: &str,
+        order_id: &OrderId,
         plan: impl Fn(Order) -> Result<Plan<T>>,
     ) -> Result<(Order, T)> {
         let plan = &plan;
@@ -183,7 +184,7 @@ impl Orders {
     pub async fn cancel(
         &self,
         viewer: &User,
-        order_id: &str,
+        order_id: &OrderId,
         correlation_id: &str,
     ) -> Result<Order> {
         let (order, ()) = self
@@ -256,7 +257,7 @@ impl Orders {
             return Err(Error::conflict("the order has no captured payment"));
         };
         let refund = Refund {
-            id: self.ports.ids.new_id(),
+            id: self.ports.ids.fresh(),
             order_id: order.id.clone(),
             payment_id: payment.id.clone(),
             method: payment.method,
@@ -294,7 +295,7 @@ impl Orders {
     pub async fn ship(
         &self,
         admin: &User,
-        order_id: &str,
+        order_id: &OrderId,
         request: ShipRequest,
         correlation_id: &str,
     ) -> Result<Order> {
@@ -323,7 +324,7 @@ impl Orders {
     pub async fn deliver(
         &self,
         admin: &User,
-        order_id: &str,
+        order_id: &OrderId,
         correlation_id: &str,
     ) -> Result<Order> {
         let (order, ()) = self
@@ -345,7 +346,7 @@ impl Orders {
     pub async fn refund(
         &self,
         admin: &User,
-        order_id: &str,
+        order_id: &OrderId,
         request: RefundRequest,
         claim: Option<&Claim>,
         correlation_id: &str,

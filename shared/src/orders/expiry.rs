@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::ids::OrderId;
 use crate::keys;
 use crate::metrics;
 use crate::orders::Orders;
@@ -33,7 +34,8 @@ impl Orders {
                 let Some(order_id) = entry.get("order_id").and_then(Value::as_str) else {
                     continue;
                 };
-                match self.expire(order_id, now, correlation_id).await {
+                let order_id = OrderId::trusted(order_id);
+                match self.expire(&order_id, now, correlation_id).await {
                     Ok(Outcome::Expired) => {
                         expired += 1;
                         metrics::order_cancelled(metrics::Cancelled::Expired);
@@ -45,7 +47,7 @@ impl Orders {
                     }
                     Ok(Outcome::NotDue | Outcome::PaymentInFlight) => {}
                     Err(error) => {
-                        tracing::warn!(%error, order_id, "order not expired; next run retries")
+                        tracing::warn!(%error, %order_id, "order not expired; next run retries")
                     }
                 }
                 if expired >= RUN_LIMIT {
@@ -66,7 +68,7 @@ impl Orders {
     }
 
     /// Cancels one overdue order.
-    async fn expire(&self, order_id: &str, now: i64, correlation_id: &str) -> Result<Outcome> {
+    async fn expire(&self, order_id: &OrderId, now: i64, correlation_id: &str) -> Result<Outcome> {
         let result = self
             .change(order_id, |order| {
                 if !order.status.is_unpaid() {

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::commit::{Commit, Round, Step, Tx};
 use crate::entity::{self, Stored};
 use crate::error::{Error, Result};
+use crate::ids::{OrderId, UserId};
 use crate::keys;
 use crate::money::Money;
 use crate::orders::Orders;
@@ -50,8 +51,8 @@ pub struct Invoice {
     pub number: String,
     pub year: i32,
     pub sequence: u64,
-    pub order_id: String,
-    pub user_id: String,
+    pub order_id: OrderId,
+    pub user_id: UserId,
     pub issued_at: DateTime<Utc>,
     pub lines: Vec<InvoiceLine>,
     pub subtotal: Money,
@@ -67,7 +68,7 @@ pub struct Invoice {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceView {
     pub number: String,
-    pub order_id: String,
+    pub order_id: OrderId,
     pub issued_at: DateTime<Utc>,
     pub lines: Vec<InvoiceLine>,
     pub subtotal: Money,
@@ -90,7 +91,7 @@ impl Orders {
     /// Issues the invoice of a paid order (once) and renders its document (again, harmlessly,
     /// when asked twice).
     #[tracing::instrument(target = "bazaar::span", name = "orders.issue_invoice", skip_all)]
-    pub async fn issue_invoice(&self, order_id: &str) -> Result<Invoice> {
+    pub async fn issue_invoice(&self, order_id: &OrderId) -> Result<Invoice> {
         let invoice = match self.find_invoice(order_id).await? {
             Some(invoice) => invoice,
             None => self.number_invoice(order_id).await?,
@@ -107,7 +108,7 @@ impl Orders {
         Ok(invoice)
     }
 
-    async fn find_invoice(&self, order_id: &str) -> Result<Option<Invoice>> {
+    async fn find_invoice(&self, order_id: &OrderId) -> Result<Option<Invoice>> {
         self.ports
             .store
             .get(&keys::invoice(order_id))
@@ -116,7 +117,7 @@ impl Orders {
             .transpose()
     }
 
-    async fn number_invoice(&self, order_id: &str) -> Result<Invoice> {
+    async fn number_invoice(&self, order_id: &OrderId) -> Result<Invoice> {
         let order = self.load(order_id).await?;
         let Some(payment) = order.payment.as_ref().filter(|p| p.captured.is_some()) else {
             return Err(Error::conflict("the order has not been paid"));
@@ -173,7 +174,7 @@ impl Orders {
 
     /// The invoice of an order the viewer may see, with a short-lived link to its document.
     #[tracing::instrument(target = "bazaar::span", name = "orders.invoice", skip_all)]
-    pub async fn invoice(&self, viewer: &User, order_id: &str) -> Result<InvoiceView> {
+    pub async fn invoice(&self, viewer: &User, order_id: &OrderId) -> Result<InvoiceView> {
         self.get(viewer, order_id).await?;
         let invoice = self
             .find_invoice(order_id)

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::counter::COUNT;
 use crate::error::{Error, FieldError, Result};
+use crate::ids::UserId;
 use crate::keys;
 use crate::orders::model::Order;
 use crate::orders::requests::MergedLine;
@@ -60,7 +61,7 @@ pub fn too_many_declines() -> Error {
 /// Whether a placement refused at the unpaid-order slot may be tried again: the customer's
 /// first order finds no counter (a conditional add needs the attribute), which is created at
 /// zero here; a counter below `max` was freed meanwhile. A full counter is the limit.
-pub async fn slot_may_be_free(store: &dyn Store, user_id: &str, max: u32) -> Result<bool> {
+pub async fn slot_may_be_free(store: &dyn Store, user_id: &UserId, max: u32) -> Result<bool> {
     let key = keys::unpaid_order_count(user_id);
     let Some(counter) = store.get(&key).await? else {
         crate::counter::create_if_missing(store, &key, None).await?;
@@ -72,7 +73,7 @@ pub async fn slot_may_be_free(store: &dyn Store, user_id: &str, max: u32) -> Res
 
 /// The write that takes one of the customer's unpaid-order slots; the transaction is
 /// cancelled at this write when all `max` are taken.
-pub fn take_unpaid_slot(user_id: &str, max: u32) -> TxOp {
+pub fn take_unpaid_slot(user_id: &UserId, max: u32) -> TxOp {
     TxOp::Update {
         key: keys::unpaid_order_count(user_id),
         updates: vec![Update::add(COUNT, 1)],
@@ -102,7 +103,7 @@ mod tests {
 
     fn line(index: usize, quantity: i64) -> MergedLine {
         MergedLine {
-            product_id: format!("p{index}"),
+            product_id: crate::ids::ProductId::trusted(format!("p{index}")),
             quantity,
             index,
         }

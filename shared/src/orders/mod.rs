@@ -21,6 +21,7 @@ use crate::Ports;
 use crate::entity::Stored;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType, Payload};
+use crate::ids::OrderId;
 use crate::keys;
 use crate::pagination::{self, Listing, PageRequest};
 use crate::ports::{Index, Key, Query};
@@ -90,7 +91,7 @@ impl Orders {
     }
 
     /// The order, whoever owns it.
-    pub async fn load(&self, order_id: &str) -> Result<Order> {
+    pub async fn load(&self, order_id: &OrderId) -> Result<Order> {
         let item = self
             .ports
             .store
@@ -103,7 +104,7 @@ impl Orders {
     /// The order as `viewer` may see it: their own, or any for an admin. Someone else's order
     /// is a 404, exactly like one that does not exist.
     #[tracing::instrument(target = "bazaar::span", name = "orders.get", skip_all)]
-    pub async fn get(&self, viewer: &User, order_id: &str) -> Result<Order> {
+    pub async fn get(&self, viewer: &User, order_id: &OrderId) -> Result<Order> {
         let order = self.load(order_id).await?;
         visible(viewer, &order)?;
         Ok(order.for_viewer(viewer.is_admin()))
@@ -130,13 +131,14 @@ impl Orders {
         let query =
             page.apply(Query::partition(Index::Primary, keys::ALL_ORDERS_PARTITION).descending())?;
         let result = self.ports.store.query(&query).await?;
-        let ids: Vec<String> = result
+        let ids: Vec<OrderId> = result
             .items
             .iter()
             .filter_map(|item| item.get(crate::ports::store::SK).and_then(Value::as_str))
-            .map(str::to_owned)
+            .map(OrderId::trusted)
             .collect();
-        let keys: Vec<Key> = ids.iter().map(|id| keys::order(id)).collect();
+
+        let keys: Vec<Key> = ids.iter().map(keys::order).collect();
         let mut found = Vec::new();
         for chunk in keys.chunks(100) {
             found.extend(self.ports.store.get_many(chunk).await?);
@@ -155,7 +157,7 @@ impl Orders {
 
     /// The order's status history and shipment.
     #[tracing::instrument(target = "bazaar::span", name = "orders.tracking", skip_all)]
-    pub async fn tracking(&self, viewer: &User, order_id: &str) -> Result<Tracking> {
+    pub async fn tracking(&self, viewer: &User, order_id: &OrderId) -> Result<Tracking> {
         let order = self.get(viewer, order_id).await?;
         let mut history = Vec::new();
         let mut start_after = None;

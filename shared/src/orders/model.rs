@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::entity::{self, Stored};
+use crate::ids::{OrderId, PaymentId, ProductId, RefundId, UserId};
 use crate::keys;
 use crate::money::Money;
 use crate::orders::states::Status;
@@ -16,7 +17,7 @@ use crate::trace;
 /// One line of an order, priced from the catalogue when the order was placed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderLine {
-    pub product_id: String,
+    pub product_id: ProductId,
     pub sku: String,
     pub name: String,
     pub quantity: i64,
@@ -55,7 +56,7 @@ pub struct Shipment {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentSummary {
     /// The current (or last) payment attempt.
-    pub id: String,
+    pub id: PaymentId,
     pub status: AttemptStatus,
     pub method: PaymentMethod,
     pub display: String,
@@ -73,8 +74,8 @@ pub struct PaymentSummary {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
-    pub id: String,
-    pub user_id: String,
+    pub id: OrderId,
+    pub user_id: UserId,
     pub status: Status,
     pub items: Vec<OrderLine>,
     pub currency: String,
@@ -87,7 +88,7 @@ pub struct Order {
     pub payment: Option<PaymentSummary>,
     /// Set while a payment attempt is being processed: no second attempt may start.
     #[serde(default)]
-    pub processing_payment: Option<String>,
+    pub processing_payment: Option<PaymentId>,
     pub shipment: Option<Shipment>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -200,8 +201,8 @@ pub enum AttemptStatus {
 /// One attempt to pay for an order. Holds a token, never the customer's details.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentAttempt {
-    pub id: String,
-    pub order_id: String,
+    pub id: PaymentId,
+    pub order_id: OrderId,
     pub method: PaymentMethod,
     pub token: String,
     pub display: String,
@@ -243,10 +244,10 @@ pub enum RefundStatus {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refund {
-    pub id: String,
-    pub order_id: String,
+    pub id: RefundId,
+    pub order_id: OrderId,
     /// The payment attempt whose charge is refunded.
-    pub payment_id: String,
+    pub payment_id: PaymentId,
     pub method: PaymentMethod,
     pub amount: Money,
     pub status: RefundStatus,
@@ -279,8 +280,8 @@ entity::attributes!(Refund {
 /// What a client sees of a refund.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundView {
-    pub id: String,
-    pub order_id: String,
+    pub id: RefundId,
+    pub order_id: OrderId,
     pub amount: Money,
     pub status: RefundStatus,
 }
@@ -299,15 +300,15 @@ impl From<&Refund> for RefundView {
 /// The answer to `POST /orders/{id}/pay`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentAccepted {
-    pub order_id: String,
-    pub payment_id: String,
+    pub order_id: OrderId,
+    pub payment_id: PaymentId,
     pub status: AttemptStatus,
 }
 
 /// `GET /orders/{id}/tracking`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tracking {
-    pub order_id: String,
+    pub order_id: OrderId,
     pub status: Status,
     pub history: Vec<HistoryEntry>,
     pub shipment: Option<Shipment>,
@@ -318,16 +319,16 @@ pub struct Tracking {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PaymentCommand {
     Charge {
-        order_id: String,
-        payment_id: String,
+        order_id: OrderId,
+        payment_id: PaymentId,
         /// The request that caused it, for the logs of every step after it (absent from
         /// commands written before it was carried: empty).
         #[serde(default)]
         correlation_id: String,
     },
     Refund {
-        order_id: String,
-        refund_id: String,
+        order_id: OrderId,
+        refund_id: RefundId,
         #[serde(default)]
         correlation_id: String,
     },

@@ -11,6 +11,7 @@ use crate::entity::Stored;
 use crate::error::{Error, Result};
 use crate::events::{EventType, OrderEvent, RefundIssued};
 use crate::idempotency::Claim;
+use crate::ids::{OrderId, PaymentId, RefundId};
 use crate::keys;
 use crate::metrics::{self, Charged};
 use crate::money::Money;
@@ -39,7 +40,7 @@ impl Orders {
     pub async fn pay(
         &self,
         user: &User,
-        order_id: &str,
+        order_id: &OrderId,
         request: PayRequest,
         claim: Option<&Claim>,
         correlation_id: &str,
@@ -55,7 +56,7 @@ impl Orders {
             return Err(limits::too_many_declines());
         }
         let instrument = self.tokenized(&request, now)?;
-        let payment_id = self.ports.ids.new_id();
+        let payment_id: PaymentId = self.ports.ids.fresh();
         let (_, accepted) = self
             .change(order_id, |order| {
                 check_payable(&order, user, now)?;
@@ -98,7 +99,7 @@ impl Orders {
         started: Started<'_>,
     ) -> Result<Change<PaymentAccepted>> {
         let attempt = started.attempt(&order);
-        order.processing_payment = Some(started.payment_id.to_owned());
+        order.processing_payment = Some(started.payment_id.clone());
         order.payment = Some(started.summary(&order.currency));
         let Started {
             payment_id,
@@ -108,12 +109,12 @@ impl Orders {
         } = started;
         let accepted = PaymentAccepted {
             order_id: order.id.clone(),
-            payment_id: payment_id.to_owned(),
+            payment_id: payment_id.clone(),
             status: AttemptStatus::Processing,
         };
         let command = PaymentCommand::Charge {
             order_id: order.id.clone(),
-            payment_id: payment_id.to_owned(),
+            payment_id: payment_id.clone(),
             correlation_id: correlation_id.to_owned(),
         };
         let mut change = Change::new(order, accepted);
@@ -149,7 +150,7 @@ impl Orders {
         }
     }
 
-    async fn charge(&self, order_id: &str, payment_id: &str) -> Result<()> {
+    async fn charge(&self, order_id: &OrderId, payment_id: &PaymentId) -> Result<()> {
         let item = self
             .ports
             .store
@@ -183,7 +184,7 @@ impl Orders {
         attempt: &PaymentAttempt,
     ) -> Result<std::result::Result<Receipt, Failure>> {
         let request = ChargeRequest {
-            idempotency_key: attempt.id.clone(),
+            idempotency_key: attempt.id.to_string(),
             order_id: attempt.order_id.clone(),
             amount: attempt.amount.clone(),
             token: attempt.token.clone(),
@@ -337,7 +338,7 @@ impl Orders {
         Ok(change)
     }
 
-    async fn execute_refund(&self, order_id: &str, refund_id: &str) -> Result<()> {
+    async fn execute_refund(&self, order_id: &OrderId, refund_id: &RefundId) -> Result<()> {
         let refund = self.find_refund(order_id, refund_id).await?;
         if refund.status != RefundStatus::Pending {
             return Ok(());
@@ -362,7 +363,7 @@ impl Orders {
             }
             Err(error) => {
                 // Money the provider will not return needs a person; the record says why.
-                tracing::error!(%error, order_id, refund_id, "refund refused by the provider");
+                tracing::error!(%error, %order_id, %refund_id, "refund refused by the provider");
                 settled.status = RefundStatus::Failed;
                 settled.reason = Some(error.to_string());
             }
@@ -399,16 +400,17 @@ impl Orders {
         refund: &Refund,
     ) -> std::result::Result<Receipt, GatewayError> {
         let request = RefundRequest {
-            idempotency_key: refund.id.clone(),
+            idempotency_key: refund.id.to_string(),
+
             order_id: refund.order_id.clone(),
-            charge_key: refund.payment_id.clone(),
+            charge_key: refund.payment_id.to_string(),
             amount: refund.amount.clone(),
         };
         let gateway = self.ports.payments.for_method(refund.method);
         gateway.refund(&request).await
     }
 
-    async fn find_refund(&self, order_id: &str, refund_id: &str) -> Result<Refund> {
+    async fn find_refund(&self, order_id: &OrderId, refund_id: &RefundId) -> Result<Refund> {
         let item = self
             .ports
             .store
@@ -422,7 +424,7 @@ impl Orders {
 /// What starting a payment needs besides the order.
 struct Started<'a> {
     instrument: &'a Instrument,
-    payment_id: &'a str,
+    payment_id: &'a PaymentId,
     correlation_id: &'a str,
     now: DateTime<Utc>,
 }
@@ -431,7 +433,7 @@ impl Started<'_> {
     /// The attempt's own record: what the payment step charges.
     fn attempt(&self, order: &Order) -> PaymentAttempt {
         PaymentAttempt {
-            id: self.payment_id.to_owned(),
+            id: self.payment_id.clone(),
             order_id: order.id.clone(),
             method: self.instrument.method,
             token: self.instrument.token.clone(),
@@ -448,7 +450,7 @@ impl Started<'_> {
     /// What the order shows of the payment while it processes.
     fn summary(&self, currency: &str) -> PaymentSummary {
         PaymentSummary {
-            id: self.payment_id.to_owned(),
+            id: self.payment_id.clone(),
             status: AttemptStatus::Processing,
             method: self.instrument.method,
             display: self.instrument.display.clone(),

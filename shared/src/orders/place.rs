@@ -1,6 +1,8 @@
 //! Placing an order: prices and names from the catalogue, every line's stock reserved and
 //! the order written in one transaction, so that either all lines are reserved or none is.
 
+use crate::ids::ProductId;
+use crate::ids::{AddressId, OrderId};
 use chrono::TimeDelta;
 use serde_json::{Value, json};
 
@@ -44,8 +46,8 @@ impl Orders {
         let (lines, address_id) = request.checked()?;
         limits::check_units_per_line(&lines, self.settings.max_units_per_line)?;
         let shipping_address = self.shipping_address(user, &address_id).await?;
-        let ids: Vec<String> = lines.iter().map(|line| line.product_id.clone()).collect();
-        let order_id = self.ports.ids.new_id();
+        let ids: Vec<ProductId> = lines.iter().map(|line| line.product_id.clone()).collect();
+        let order_id: OrderId = self.ports.ids.fresh();
         let (lines, ids, order_id, address) = (&lines, &ids, &order_id, &shipping_address);
         let order = PLACING
             .run(&self.ports, move |round: Round| async move {
@@ -64,7 +66,11 @@ impl Orders {
     }
 
     /// The customer's address `address_id`, copied into the order; not theirs is a 422.
-    async fn shipping_address(&self, user: &User, address_id: &str) -> Result<ShippingAddress> {
+    async fn shipping_address(
+        &self,
+        user: &User,
+        address_id: &AddressId,
+    ) -> Result<ShippingAddress> {
         let address = match self.addresses.get(user, address_id).await {
             Ok(address) => address,
             Err(Error::NotFound(_)) => {
@@ -98,8 +104,8 @@ impl Orders {
 
     /// The products of the lines, in line order; unknown or archived ones are a 422 naming
     /// their lines.
-    async fn products_for(&self, lines: &[MergedLine], ids: &[String]) -> Result<Vec<Product>> {
-        let keys: Vec<Key> = ids.iter().map(|id| keys::product(id)).collect();
+    async fn products_for(&self, lines: &[MergedLine], ids: &[ProductId]) -> Result<Vec<Product>> {
+        let keys: Vec<Key> = ids.iter().map(keys::product).collect();
         let found = self.ports.store.get_many(&keys).await?;
         let mut products = Vec::with_capacity(lines.len());
         let mut missing = Vec::new();
@@ -130,7 +136,7 @@ impl Orders {
     /// The order as it will be stored, priced from the catalogue.
     fn priced(
         &self,
-        order_id: &str,
+        order_id: &OrderId,
         user: &User,
         lines: &[MergedLine],
         products: &[Product],

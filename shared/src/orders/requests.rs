@@ -2,6 +2,8 @@
 //! the types so that every missing or invalid field is reported at once (422), not just the
 //! first one serde trips over.
 
+use crate::ids::AddressId;
+use crate::ids::ProductId;
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
@@ -46,18 +48,20 @@ pub struct PlaceOrder {
 /// it appeared at in the request, for naming it in errors).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MergedLine {
-    pub product_id: String,
+    pub product_id: ProductId,
     pub quantity: i64,
     pub index: usize,
 }
 
 impl PlaceOrder {
     /// The checked request: its lines merged by product (in first-seen order) and the address.
-    pub fn checked(&self) -> Result<(Vec<MergedLine>, String)> {
+    pub fn checked(&self) -> Result<(Vec<MergedLine>, AddressId)> {
         validation::check(self)?;
         let mut merged: Vec<MergedLine> = Vec::new();
         for (index, line) in self.items.iter().flatten().enumerate() {
-            let product_id = line.product_id.clone().unwrap_or_default();
+            // Only looked up: an unknown product, well formed or not, is the line's 422.
+            let product_id = ProductId::trusted(line.product_id.clone().unwrap_or_default());
+
             let quantity = line.quantity.unwrap_or_default();
             match merged.iter_mut().find(|m| m.product_id == product_id) {
                 Some(existing) => existing.quantity += quantity,
@@ -81,7 +85,10 @@ impl PlaceOrder {
         if !too_many.is_empty() {
             return Err(Error::Validation(too_many));
         }
-        Ok((merged, self.shipping_address_id.clone().unwrap_or_default()))
+        Ok((
+            merged,
+            AddressId::trusted(self.shipping_address_id.clone().unwrap_or_default()),
+        ))
     }
 }
 

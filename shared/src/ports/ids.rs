@@ -1,8 +1,17 @@
 //! Id generation. ULIDs sort by creation time, which the single-table keys rely on
 //! (newest-first listings, outbox order).
 
+use crate::ids::TypedId;
+
 pub trait IdGenerator: Send + Sync {
     fn new_id(&self) -> String;
+}
+
+impl dyn IdGenerator + '_ {
+    /// A fresh id of the kind the caller asks for (usually inferred from the field it fills).
+    pub fn fresh<T: TypedId>(&self) -> T {
+        T::from_trusted(self.new_id())
+    }
 }
 
 /// Monotonic ULIDs: ids made in the same millisecond still sort in creation order.

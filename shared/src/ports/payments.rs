@@ -9,6 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::ids::OrderId;
 use crate::money::Money;
 
 /// How a customer pays.
@@ -73,7 +74,7 @@ pub struct Instrument {
 pub struct ChargeRequest {
     /// The provider-side idempotency key: the same key never charges twice.
     pub idempotency_key: String,
-    pub order_id: String,
+    pub order_id: OrderId,
     pub amount: Money,
     pub token: String,
 }
@@ -82,7 +83,7 @@ pub struct ChargeRequest {
 pub struct RefundRequest {
     /// The provider-side idempotency key: the same key never refunds twice.
     pub idempotency_key: String,
-    pub order_id: String,
+    pub order_id: OrderId,
     /// The idempotency key of the charge being refunded.
     pub charge_key: String,
     pub amount: Money,

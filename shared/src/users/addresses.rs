@@ -10,6 +10,7 @@ use crate::Ports;
 use crate::commit::{Commit, Round, Tx};
 use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
+use crate::ids::AddressId;
 use crate::keys;
 use crate::pagination::Listing;
 use crate::ports::{Cond, Index, Key, Query, TxOp, Update};
@@ -28,7 +29,7 @@ const ADDRESS_BOOK: Commit = Commit::new("addresses.change", || {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
-    pub id: String,
+    pub id: AddressId,
     pub line1: String,
     pub line2: Option<String>,
     pub city: String,
@@ -63,7 +64,7 @@ pub struct AddressBook {
 struct Snapshot {
     version: i64,
     count: i64,
-    default_id: Option<String>,
+    default_id: Option<AddressId>,
 }
 
 impl AddressBook {
@@ -89,7 +90,7 @@ impl AddressBook {
     }
 
     #[tracing::instrument(target = "bazaar::span", name = "addresses.get", skip_all)]
-    pub async fn get(&self, user: &User, address_id: &str) -> Result<Address> {
+    pub async fn get(&self, user: &User, address_id: &AddressId) -> Result<Address> {
         let item = self
             .ports
             .store
@@ -106,7 +107,7 @@ impl AddressBook {
         require_fields(&request)?;
         let now = self.ports.clock.now();
         let address = Address {
-            id: self.ports.ids.new_id(),
+            id: self.ports.ids.fresh(),
             line1: request.line1.unwrap_or_default().trim().to_owned(),
             line2: request
                 .line2
@@ -153,7 +154,7 @@ impl AddressBook {
     pub async fn update(
         &self,
         user: &User,
-        address_id: &str,
+        address_id: &AddressId,
         request: AddressRequest,
     ) -> Result<Address> {
         validation::check(&request)?;
@@ -189,7 +190,7 @@ impl AddressBook {
     }
 
     #[tracing::instrument(target = "bazaar::span", name = "addresses.delete", skip_all)]
-    pub async fn delete(&self, user: &User, address_id: &str) -> Result<()> {
+    pub async fn delete(&self, user: &User, address_id: &AddressId) -> Result<()> {
         ADDRESS_BOOK
             .run(&self.ports, move |_: Round| async move {
                 let book = self.snapshot(user).await?;
@@ -223,7 +224,7 @@ impl AddressBook {
             default_id: item
                 .get("default_address_id")
                 .and_then(Value::as_str)
-                .map(str::to_owned),
+                .map(AddressId::trusted),
         })
     }
 

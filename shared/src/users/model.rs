@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::entity::{self, Stored};
+use crate::ids::{AddressId, UserId};
 use crate::keys;
 use crate::ports::Key;
 
@@ -35,7 +36,7 @@ impl Language {
 /// A user as stored. Never serialised to clients: see [`UserView`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub username: String,
     pub first_name: Option<String>,
@@ -54,7 +55,7 @@ pub struct User {
     #[serde(default)]
     pub address_count: i64,
     #[serde(default)]
-    pub default_address_id: Option<String>,
+    pub default_address_id: Option<AddressId>,
     /// What notifications are written in.
     #[serde(default)]
     pub language: Language,
@@ -72,7 +73,7 @@ fn verified_before_verification_existed() -> bool {
 /// The profile as the API shows it: no password hash, no bookkeeping.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserView {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub username: String,
     pub first_name: Option<String>,
@@ -146,7 +147,8 @@ impl User {
     pub fn example(id: &str) -> Self {
         let epoch = DateTime::<Utc>::default();
         Self {
-            id: id.to_owned(),
+            id: UserId::trusted(id),
+
             email: format!("{}@example.com", id.to_lowercase()),
             username: id.to_lowercase(),
             first_name: None,

@@ -12,6 +12,7 @@ use crate::commit::{Commit, Tx};
 use crate::entity::{self, Stored};
 use crate::error::{Error, FieldError, Result};
 use crate::events::{Event, EventType, UserRegistered};
+use crate::ids::UserId;
 use crate::keys;
 use crate::notifications::verification;
 use crate::outbox::{self, Staged};
@@ -32,7 +33,7 @@ const REGISTERING: Commit = Commit::new("users.register", || {
 });
 
 /// The claim item making `key` (an e-mail or username) the user's alone.
-fn claim_of(key: crate::ports::Key, user_id: &str) -> TxOp {
+fn claim_of(key: crate::ports::Key, user_id: &UserId) -> TxOp {
     let mut item = Item::new();
     item.insert(store::PK.into(), key.pk.into());
     item.insert(store::SK.into(), key.sk.into());
@@ -96,9 +97,9 @@ pub struct ProfileUpdated {
 /// What `create_admin` did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdminBootstrap {
-    Created(String),
-    Promoted(String),
-    AlreadyAdmin(String),
+    Created(UserId),
+    Promoted(UserId),
+    AlreadyAdmin(UserId),
 }
 
 /// A new account's fields, checked and normalised.
@@ -223,7 +224,7 @@ impl UserService {
     async fn new_user(&self, account: NewAccount, role: Role) -> Result<User> {
         let now = self.ports.clock.now();
         Ok(User {
-            id: self.ports.ids.new_id(),
+            id: self.ports.ids.fresh(),
             email: account.email,
             username: account.username,
             first_name: account.first_name,
@@ -284,10 +285,10 @@ impl UserService {
                 "e-mail claim without a user: {email}"
             )));
         };
-        self.find(user_id).await
+        self.find(&UserId::trusted(user_id)).await
     }
 
-    pub async fn find(&self, user_id: &str) -> Result<Option<User>> {
+    pub async fn find(&self, user_id: &UserId) -> Result<Option<User>> {
         match self.ports.store.get(&keys::user(user_id)).await? {
             Some(item) => User::from_item(item).map(Some),
             None => Ok(None),
@@ -301,7 +302,11 @@ impl UserService {
     pub async fn authenticate(&self, token: &str) -> Result<User> {
         let claims = self.tokens()?.verify(token, self.ports.clock.now())?;
         let revoked = || Error::Unauthenticated("the access token has been revoked".to_owned());
-        let user = self.find(&claims.sub).await?.ok_or_else(revoked)?;
+        // The subject is ours: the token's signature was checked above.
+        let user = self
+            .find(&UserId::trusted(claims.sub))
+            .await?
+            .ok_or_else(revoked)?;
         if user.token_version != claims.tv {
             return Err(revoked());
         }
@@ -488,11 +493,11 @@ impl UserService {
     pub async fn admin_update(
         &self,
         caller: &User,
-        user_id: &str,
+        user_id: &UserId,
         request: AdminUpdateRequest,
     ) -> Result<UserView> {
         require_admin(caller)?;
-        if caller.id == user_id
+        if &caller.id == user_id
             && (request.is_active == Some(false) || request.role == Some(Role::Customer))
         {
             return Err(Error::conflict(

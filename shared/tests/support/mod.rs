@@ -28,6 +28,7 @@ use bazaar_shared::catalogue::requests::CreateProduct;
 use bazaar_shared::entity::Stored;
 use bazaar_shared::error::Result;
 use bazaar_shared::events::Event;
+use bazaar_shared::ids::{AddressId, OrderId, ProductId, UserId};
 use bazaar_shared::keys;
 use bazaar_shared::money::Money;
 use bazaar_shared::notifications::model::{DeliverCommand, Delivery};
@@ -230,12 +231,12 @@ impl Shop {
     }
 
     /// The user as stored now.
-    pub async fn reload_user(&self, user_id: &str) -> User {
+    pub async fn reload_user(&self, user_id: &UserId) -> User {
         must(self.users.find(user_id).await).unwrap_or_else(|| panic!("no user {user_id}"))
     }
 
     /// A new address in the user's book; its id.
-    pub async fn address(&self, user: &User) -> String {
+    pub async fn address(&self, user: &User) -> AddressId {
         let request = AddressRequest {
             line1: Some("Vali Asr St. 12".to_owned()),
             city: Some("Tehran".to_owned()),
@@ -248,7 +249,7 @@ impl Shop {
     }
 
     /// A customer with an address to ship to.
-    pub async fn buyer(&self) -> (User, String) {
+    pub async fn buyer(&self) -> (User, AddressId) {
         let user = self.customer().await;
         let address = self.address(&user).await;
         (user, address)
@@ -272,7 +273,7 @@ impl Shop {
     }
 
     /// (available, reserved) of a product as stored.
-    pub async fn stock(&self, product_id: &str) -> (i64, i64) {
+    pub async fn stock(&self, product_id: &ProductId) -> (i64, i64) {
         let product = must(self.products.find(product_id).await)
             .unwrap_or_else(|| panic!("no product {product_id}"));
         (product.available, product.reserved)
@@ -283,7 +284,7 @@ impl Shop {
     pub async fn place(
         &self,
         user: &User,
-        address_id: &str,
+        address_id: &AddressId,
         lines: &[(&str, i64)],
     ) -> Result<Order> {
         let request = PlaceOrder {
@@ -296,7 +297,7 @@ impl Shop {
                     })
                     .collect(),
             ),
-            shipping_address_id: Some(address_id.to_owned()),
+            shipping_address_id: Some(address_id.to_string()),
         };
         self.orders.place(user, request, None, CORRELATION).await
     }
@@ -333,7 +334,7 @@ impl Shop {
     pub async fn pay_card(
         &self,
         user: &User,
-        order_id: &str,
+        order_id: &OrderId,
         number: &str,
     ) -> Result<PaymentAccepted> {
         let request = PayRequest::Card {
@@ -366,14 +367,14 @@ impl Shop {
     }
 
     /// How many unpaid-order slots the customer holds.
-    pub async fn unpaid_slots(&self, user_id: &str) -> i64 {
+    pub async fn unpaid_slots(&self, user_id: &UserId) -> i64 {
         self.number(&keys::unpaid_order_count(user_id), "count")
             .await
     }
 
     /// The simulated provider's ledger of an order: its charges or refunds (`"CHARGE#"`,
     /// `"REFUND#"`).
-    pub async fn ledger(&self, order_id: &str, kind: &str) -> Vec<Item> {
+    pub async fn ledger(&self, order_id: &OrderId, kind: &str) -> Vec<Item> {
         self.query(&format!("PSP#{order_id}"), kind).await
     }
 
@@ -436,7 +437,7 @@ impl Shop {
     // Notifications.
 
     /// The user's deliveries (their notification log), oldest first.
-    pub async fn deliveries(&self, user_id: &str) -> Vec<Delivery> {
+    pub async fn deliveries(&self, user_id: &UserId) -> Vec<Delivery> {
         self.query(&keys::user_partition(user_id), keys::NOTIFICATION_PREFIX)
             .await
             .into_iter()
