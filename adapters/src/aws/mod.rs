@@ -10,6 +10,7 @@ pub mod dynamodb;
 pub mod lazy;
 pub mod provision;
 pub mod s3;
+pub(crate) mod signed;
 pub mod sqs;
 
 pub use dynamodb::DynamoStore;

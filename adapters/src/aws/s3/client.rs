@@ -3,31 +3,18 @@
 //! connector: the same TLS stack, pool and timeouts as the DynamoDB and SQS clients, without
 //! the S3 client's endpoint rules and checksum code (see the README's package sizes).
 
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_smithy_runtime_api::client::http::{
-    HttpConnector, HttpConnectorSettings, SharedHttpConnector,
-};
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::byte_stream::ByteStream;
 use bazaar_shared::ports::{BlobError, PresignedRequest};
 
 use super::signing::{Placement, Unsigned, sign_request};
+use crate::aws::signed::{CachedCredentials, Transport, domain_of, http_request, region_of};
 
-/// Tries per request: a dropped connection or an S3 500/503 is worth two more.
-const ATTEMPTS: u32 = 3;
-/// The wait before the second try, doubled before the third.
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-/// Credentials are fetched again this long before they expire.
-const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+pub(super) use crate::aws::signed::Reply;
+
 /// The longest validity S3 accepts for a presigned URL.
 const MAX_PRESIGNED: Duration = Duration::from_secs(7 * 24 * 3600);
-/// The region used when none is configured (an emulator still needs one to sign with).
-const FALLBACK_REGION: &str = "us-east-1";
 
 /// One bucket's REST endpoint with the credentials and connection pool to call it.
 pub(super) struct BucketClient {
@@ -35,31 +22,13 @@ pub(super) struct BucketClient {
     base: String,
     region: String,
     credentials: CachedCredentials,
-    /// Timeouts and the sleep implementation for the connector.
-    sdk: aws_config::SdkConfig,
-    /// Built on first use, like the SDK clients (see [`crate::aws::lazy`]).
-    connector: OnceLock<Option<SharedHttpConnector>>,
-}
-
-/// What S3 answered.
-pub(super) struct Reply {
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub body: Vec<u8>,
+    transport: Transport,
 }
 
 impl Reply {
-    /// S3's error code (`NoSuchKey`, `InvalidRange`, ...) from an error body.
-    pub fn error_code(&self) -> Option<&str> {
-        let body = std::str::from_utf8(&self.body).ok()?;
-        let start = body.find("<Code>")? + "<Code>".len();
-        let length = body[start..].find("</Code>")?;
-        Some(&body[start..start + length])
-    }
-
     /// The refusal as the port's error, naming the operation and S3's code and message.
     pub fn into_error(self, operation: &str) -> BlobError {
-        let code = self.error_code().unwrap_or("no error code").to_owned();
+        let code = self.xml_error_code().unwrap_or("no error code").to_owned();
         BlobError::Unavailable(format!("S3 {operation} answered {} ({code})", self.status))
     }
 }
@@ -78,10 +47,7 @@ impl BucketClient {
     /// path-style addressing (`http://host/bucket/key`), since an emulator on `127.0.0.1`
     /// cannot serve bucket subdomains; on AWS they go to the bucket's regional virtual host.
     pub fn new(config: &aws_config::SdkConfig, bucket: &str) -> Self {
-        let region = config
-            .region()
-            .map_or(FALLBACK_REGION, |region| region.as_ref())
-            .to_owned();
+        let region = region_of(config);
         let base = match config.endpoint_url() {
             Some(endpoint) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
             None => regional_base(bucket, &region),
@@ -90,8 +56,7 @@ impl BucketClient {
             base,
             region,
             credentials: CachedCredentials::new(config.credentials_provider()),
-            sdk: config.clone(),
-            connector: OnceLock::new(),
+            transport: Transport::new(config),
         }
     }
 
@@ -114,45 +79,12 @@ impl BucketClient {
         body: &[u8],
     ) -> Result<Reply, BlobError> {
         let url = self.object_url(key);
-        let mut backoff = FIRST_BACKOFF;
-        for attempt in 1..=ATTEMPTS {
-            let last = attempt == ATTEMPTS;
-            let request = self.signed(method, &url, headers, body).await?;
-            match self.connector()?.call(request).await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    if !last && matches!(status, 500 | 503) {
-                        tracing::warn!(status, attempt, "S3 is unavailable; trying again");
-                        tokio::time::sleep(backoff).await;
-                        backoff *= 2;
-                        continue;
-                    }
-                    let content_type = response.headers().get("content-type").map(str::to_owned);
-                    let body = ByteStream::new(response.into_body())
-                        .collect()
-                        .await
-                        .map_err(|error| {
-                            BlobError::Unavailable(format!("S3 {method} {key}: reading: {error}"))
-                        })?
-                        .into_bytes()
-                        .to_vec();
-                    return Ok(Reply {
-                        status,
-                        content_type,
-                        body,
-                    });
-                }
-                Err(error) if !last && (error.is_io() || error.is_timeout()) => {
-                    tracing::warn!(%error, attempt, "S3 request failed; trying again");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                }
-                Err(error) => {
-                    return Err(BlobError::Unavailable(format!("S3 {method}: {error}")));
-                }
-            }
-        }
-        unreachable!("the last attempt always returns")
+        self.transport
+            .send(&format!("S3 {method}"), || {
+                self.signed(method, &url, headers, body)
+            })
+            .await
+            .map_err(BlobError::Unavailable)
     }
 
     /// A URL through which a client without credentials can send `method` to `key` for
@@ -176,7 +108,11 @@ impl BucketClient {
         if !query.is_empty() {
             url = format!("{url}?{query}");
         }
-        let credentials = self.credentials.get().await?;
+        let credentials = self
+            .credentials
+            .get()
+            .await
+            .map_err(BlobError::Unavailable)?;
         let unsigned = Unsigned {
             method,
             url: &url,
@@ -212,7 +148,7 @@ impl BucketClient {
         url: &str,
         headers: &[(&str, &str)],
         body: &[u8],
-    ) -> Result<HttpRequest, BlobError> {
+    ) -> Result<HttpRequest, String> {
         let credentials = self.credentials.get().await?;
         let instructions = sign_request(
             &Unsigned {
@@ -224,95 +160,25 @@ impl BucketClient {
             &self.region,
             SystemTime::now(),
             Placement::Headers { payload: body },
-        )?;
-        let mut builder = http::Request::builder().method(method).uri(url);
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let mut request = builder
-            .body(SdkBody::from(body.to_vec()))
-            .map_err(|error| BlobError::Unavailable(format!("S3 {method} {url}: {error}")))?;
+        )
+        .map_err(|error| match error {
+            BlobError::Unavailable(text) | BlobError::InvalidKey(text) => text,
+        })?;
+        let mut request = http_request(method, url, headers, body)?;
         instructions.apply_to_request_http1x(&mut request);
-        HttpRequest::try_from(request)
-            .map_err(|error| BlobError::Unavailable(format!("S3 {method} {url}: {error}")))
-    }
-
-    fn connector(&self) -> Result<&SharedHttpConnector, BlobError> {
-        self.connector
-            .get_or_init(|| {
-                let timeouts = self.sdk.timeout_config();
-                let mut settings = HttpConnectorSettings::builder();
-                if let Some(timeout) = timeouts.and_then(|t| t.connect_timeout()) {
-                    settings = settings.connect_timeout(timeout);
-                }
-                if let Some(timeout) = timeouts.and_then(|t| t.read_timeout()) {
-                    settings = settings.read_timeout(timeout);
-                }
-                aws_smithy_http_client::default_connector(&settings.build(), self.sdk.sleep_impl())
-            })
-            .as_ref()
-            .ok_or_else(|| BlobError::Unavailable("no HTTPS connector is available".into()))
+        HttpRequest::try_from(request).map_err(|error| format!("S3 {method} {url}: {error}"))
     }
 }
 
 /// `https://{bucket}.s3.{region}.amazonaws.com`, or path-style on the regional endpoint for
 /// a bucket name with dots (no certificate covers a dotted subdomain of it).
 fn regional_base(bucket: &str, region: &str) -> String {
-    let domain = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
+    let domain = domain_of(region);
     if bucket.contains('.') {
         format!("https://s3.{region}.{domain}/{bucket}")
     } else {
         format!("https://{bucket}.s3.{region}.{domain}")
     }
-}
-
-/// The configured credentials, fetched on first use and again shortly before they expire
-/// (on Lambda they come from the environment; elsewhere from a profile, SSO or IMDS).
-struct CachedCredentials {
-    provider: Option<SharedCredentialsProvider>,
-    current: Mutex<Option<Credentials>>,
-}
-
-impl CachedCredentials {
-    fn new(provider: Option<SharedCredentialsProvider>) -> Self {
-        Self {
-            provider,
-            current: Mutex::new(None),
-        }
-    }
-
-    async fn get(&self) -> Result<Credentials, BlobError> {
-        let cached = self
-            .current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        if let Some(credentials) = cached.filter(fresh) {
-            return Ok(credentials);
-        }
-        let provider = self.provider.as_ref().ok_or_else(|| {
-            BlobError::Unavailable("no AWS credentials are configured for S3".into())
-        })?;
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(|error| BlobError::Unavailable(format!("AWS credentials: {error}")))?;
-        *self
-            .current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(credentials.clone());
-        Ok(credentials)
-    }
-}
-
-fn fresh(credentials: &Credentials) -> bool {
-    credentials
-        .expiry()
-        .is_none_or(|expiry| expiry > SystemTime::now() + REFRESH_BEFORE_EXPIRY)
 }
 
 #[cfg(test)]
@@ -355,27 +221,16 @@ mod tests {
             body: b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>gone</Message></Error>"
                 .to_vec(),
         };
-        assert_eq!(reply.error_code(), Some("NoSuchKey"));
+        assert_eq!(reply.xml_error_code(), Some("NoSuchKey"));
         let empty = Reply {
             status: 404,
             content_type: None,
             body: Vec::new(),
         };
-        assert_eq!(empty.error_code(), None);
+        assert_eq!(empty.xml_error_code(), None);
         assert_eq!(
             empty.into_error("GetObject"),
             BlobError::Unavailable("S3 GetObject answered 404 (no error code)".into())
         );
-    }
-
-    #[test]
-    fn expired_credentials_are_not_reused() {
-        let now = SystemTime::now();
-        let lasting = Credentials::new("a", "b", None, Some(now + Duration::from_secs(3600)), "t");
-        let expiring = Credentials::new("a", "b", None, Some(now + Duration::from_secs(60)), "t");
-        let permanent = Credentials::new("a", "b", None, None, "t");
-        assert!(fresh(&lasting));
-        assert!(!fresh(&expiring));
-        assert!(fresh(&permanent));
     }
 }

@@ -77,7 +77,7 @@ impl BlobStore for S3Blobs {
                     .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
                 body: reply.body,
             })),
-            404 if reply.error_code() == Some("NoSuchKey") => Ok(None),
+            404 if reply.xml_error_code() == Some("NoSuchKey") => Ok(None),
             _ => Err(reply.into_error("GetObject")),
         }
     }
@@ -101,7 +101,7 @@ impl BlobStore for S3Blobs {
             .await?;
         match reply.status {
             200 | 206 => Ok(Some(reply.body)),
-            404 if reply.error_code() == Some("NoSuchKey") => Ok(None),
+            404 if reply.xml_error_code() == Some("NoSuchKey") => Ok(None),
             // A range starting at or past the end of the object.
             416 => Ok(Some(Vec::new())),
             _ => Err(reply.into_error("GetObject")),
