@@ -14,6 +14,7 @@ use bazaar_shared::ports::{
     BlobStore, IdGenerator, Notifiers, Queue, Store, SystemClock, UlidGenerator,
 };
 use bazaar_shared::settings::{InvalidSetting, Source};
+use bazaar_shared::shards::Shards;
 use bazaar_shared::{Ports, outbox};
 
 use crate::aws::{self, DynamoStore, S3Blobs, SqsQueue};
@@ -53,6 +54,9 @@ pub struct BackendConfig {
     pub max_receives: u32,
     /// Where notifications go.
     pub notify: NotifySettings,
+    /// How many shards each shop-wide partition is spread over (`BAZAAR_WRITE_SHARDS`; may
+    /// grow between deployments, never shrink: see `bazaar_shared::shards`).
+    pub shards: Shards,
 }
 
 /// The queues whose URLs may be configured (`BAZAAR_QUEUE_URL_<NAME>`, `..._DLQ`).
@@ -71,6 +75,12 @@ impl BackendConfig {
     /// `BAZAAR_TABLE` is set and `BAZAAR_BACKEND` is not; everything else runs embedded.
     pub fn from_source(source: &Source) -> Result<Self, InvalidSetting> {
         let max_receives = source.number("BAZAAR_MAX_RECEIVES", 1..=1000, 5)?;
+        let shards = source.number(
+            "BAZAAR_WRITE_SHARDS",
+            1..=Shards::MAX,
+            Shards::DEFAULT.count(),
+        )?;
+        let shards = Shards::new(shards).unwrap_or_default();
         let aws = uses_aws(source)?;
         let backend = if aws {
             aws_backend(source)
@@ -84,6 +94,7 @@ impl BackendConfig {
             backend,
             max_receives,
             notify: notify_settings(source, aws)?,
+            shards,
         })
     }
 
@@ -217,11 +228,7 @@ pub async fn connect_aws<const QUEUE: bool, const BLOBS: bool, const NOTIFIERS: 
         Arc::new(UndeclaredQueue)
     };
     let blobs: Arc<dyn BlobStore> = if BLOBS {
-        let blobs = S3Blobs::new(&sdk, bucket.clone());
-        Arc::new(match assets_url {
-            Some(url) => blobs.with_public_base(url.clone()),
-            None => blobs,
-        })
+        s3_blobs(&sdk, bucket, assets_url.as_deref())
     } else {
         Arc::new(UndeclaredBlobs)
     };
@@ -238,12 +245,26 @@ pub async fn connect_aws<const QUEUE: bool, const BLOBS: bool, const NOTIFIERS: 
         ids: ids.clone(),
         payments: payments::simulated(store, ids),
         notifiers,
+        shards: config.shards,
     };
     Ok(Connected {
         ports,
         max_receives: config.max_receives,
         notify: config.notify.clone(),
         aws: Some(sdk),
+    })
+}
+
+/// The bucket's blob store, its public objects served from `assets_url` when one is set.
+fn s3_blobs(
+    sdk: &aws_config::SdkConfig,
+    bucket: &str,
+    assets_url: Option<&str>,
+) -> Arc<dyn BlobStore> {
+    let blobs = S3Blobs::new(sdk, bucket.to_owned());
+    Arc::new(match assets_url {
+        Some(url) => blobs.with_public_base(url.to_owned()),
+        None => blobs,
     })
 }
 

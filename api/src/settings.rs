@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use bazaar_adapters::config::{BackendConfig, NotAws};
 use bazaar_shared::auth::{SigningSecret, TokenSettings, WeakSecret};
 use bazaar_shared::orders::OrderSettings;
+use bazaar_shared::orders::invoices::MAX_INVOICE_SERIES;
 use bazaar_shared::orders::requests::MAX_QUANTITY;
 use bazaar_shared::ratelimit::{Limit, Rate};
 use bazaar_shared::settings::{InvalidSetting, Source};
@@ -175,7 +176,8 @@ impl TokenConfig {
 /// The order settings: `BAZAAR_RESERVATION_MINUTES` (1..=1440, default 15),
 /// `BAZAAR_TAX_RATE_BPS` (0..=10000 basis points, default 0), `BAZAAR_CARRIER`,
 /// `BAZAAR_MAX_PENDING_ORDERS` (unpaid orders one customer may hold, 1..=1000, default 3) and
-/// `BAZAAR_MAX_UNITS_PER_LINE` (units of one product per order, 1..=1000, default 10).
+/// `BAZAAR_MAX_UNITS_PER_LINE` (units of one product per order, 1..=1000, default 10) and
+/// `BAZAAR_INVOICE_SERIES` (invoice number series, 1..=99, default 1).
 fn order_settings(source: &Source) -> Result<OrderSettings, InvalidSetting> {
     let defaults = OrderSettings::default();
     let minutes = source.number(
@@ -196,6 +198,11 @@ fn order_settings(source: &Source) -> Result<OrderSettings, InvalidSetting> {
             "BAZAAR_MAX_UNITS_PER_LINE",
             1..=MAX_QUANTITY,
             defaults.max_units_per_line,
+        )?,
+        invoice_series: source.number(
+            "BAZAAR_INVOICE_SERIES",
+            1..=MAX_INVOICE_SERIES,
+            defaults.invoice_series,
         )?,
     })
 }

@@ -92,6 +92,7 @@ fn connect_embedded(
         ids: ids.clone(),
         payments: payments::simulated(store, ids),
         notifiers: local_notifiers(data_dir, &config.notify)?,
+        shards: config.shards,
     };
     Ok(Local {
         connected: Connected {
@@ -148,6 +149,7 @@ mod tests {
                 public_url: "http://127.0.0.1:3000".to_owned(),
             },
             max_receives: 5,
+            shards: Default::default(),
             notify: NotifySettings {
                 email_from: NotifySettings::DEFAULT_FROM.to_owned(),
                 allow_private_targets: true,

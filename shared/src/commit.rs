@@ -248,7 +248,7 @@ impl Commit {
             Step::Write(tx) => tx,
         };
         let mut ops = std::mem::take(&mut tx.ops);
-        ops.extend(outbox::writes(&tx.staged)?);
+        ops.extend(outbox::writes(&tx.staged, ports.shards)?);
         match ports.store.transact(ops).await {
             Ok(()) => {
                 outbox::deliver(ports, &tx.staged).await;

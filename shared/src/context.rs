@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::ports::{BlobStore, Clock, IdGenerator, Notifiers, PaymentGateways, Queue, Store};
+use crate::shards::Shards;
 
 /// Every port, wired once at start-up by whoever runs the domain (a Lambda function, the
 /// local server, a test) with the adapters that configuration chose.
@@ -15,4 +16,6 @@ pub struct Ports {
     pub ids: Arc<dyn IdGenerator>,
     pub payments: PaymentGateways,
     pub notifiers: Notifiers,
+    /// How many shards each shop-wide partition is spread over (`BAZAAR_WRITE_SHARDS`).
+    pub shards: Shards,
 }

@@ -37,7 +37,7 @@ pub trait Stored: Serialize + DeserializeOwned {
     fn key(&self, owner: &Self::Owner) -> Key;
 
     /// Where the item is listed in the secondary index (as `gsi1pk`, `gsi1sk`), if it is.
-    fn index_key(&self) -> Option<Key> {
+    fn index_key(&self, _owner: &Self::Owner) -> Option<Key> {
         None
     }
 
@@ -60,7 +60,7 @@ pub trait Stored: Serialize + DeserializeOwned {
         let key = self.key(owner);
         item.insert(store::PK.into(), key.pk.into());
         item.insert(store::SK.into(), key.sk.into());
-        if let Some(index) = self.index_key() {
+        if let Some(index) = self.index_key(owner) {
             item.insert(store::GSI1PK.into(), index.pk.into());
             item.insert(store::GSI1SK.into(), index.sk.into());
         }

@@ -6,6 +6,7 @@ use crate::ids::{
     RefundId, SubscriptionId, UserId,
 };
 use crate::ports::Key;
+use crate::shards::Shards;
 
 /// A user's profile: `USER#<id>` / `PROFILE`.
 pub fn user(user_id: &UserId) -> Key {
@@ -27,8 +28,16 @@ pub fn username_claim(username: &str) -> Key {
     Key::new(format!("USERNAME#{username}"), "CLAIM")
 }
 
-/// The GSI1 partition that lists every user, newest id last.
+/// The GSI1 partition that lists every user, oldest id first; sharded (see [`crate::shards`]).
 pub const USERS_INDEX_PARTITION: &str = "USERS";
+
+/// Where a user is listed in the users index: the user's shard of [`USERS_INDEX_PARTITION`].
+pub fn users_index(shards: Shards, user_id: &UserId) -> Key {
+    Key::new(
+        shards.partition(USERS_INDEX_PARTITION, user_id),
+        users_index_sort(user_id),
+    )
+}
 
 /// The GSI1 sort key of a user in [`USERS_INDEX_PARTITION`].
 pub fn users_index_sort(user_id: &UserId) -> String {
@@ -46,12 +55,16 @@ pub fn address(user_id: &UserId, address_id: &AddressId) -> Key {
     )
 }
 
-/// The partition of events written but not yet handed to their queue.
+/// The partition of events written but not yet handed to their queue; sharded.
 pub const OUTBOX_PARTITION: &str = "OUTBOX";
 
-/// One pending message in the outbox: one per destination queue, in id (= time) order.
-pub fn outbox(message_id: &str, queue: &str) -> Key {
-    Key::new(OUTBOX_PARTITION, format!("EVENT#{message_id}#{queue}"))
+/// One pending message in the outbox: one per destination queue, in id (= time) order within
+/// the message's shard.
+pub fn outbox(shards: Shards, message_id: &str, queue: &str) -> Key {
+    Key::new(
+        shards.partition(OUTBOX_PARTITION, message_id),
+        format!("EVENT#{message_id}#{queue}"),
+    )
 }
 
 /// The marker a consumer writes when it has handled an event, making redelivery harmless.
@@ -140,11 +153,14 @@ pub fn user_orders_partition(user_id: &UserId) -> String {
     format!("ORDERS#{user_id}")
 }
 
-/// The partition listing every order (admins), one entry per order, by id (= time).
+/// The partition listing every order (admins), one entry per order, by id (= time); sharded.
 pub const ALL_ORDERS_PARTITION: &str = "ORDERS";
 
-pub fn all_orders_entry(order_id: &OrderId) -> Key {
-    Key::new(ALL_ORDERS_PARTITION, order_id.as_str())
+pub fn all_orders_entry(shards: Shards, order_id: &OrderId) -> Key {
+    Key::new(
+        shards.partition(ALL_ORDERS_PARTITION, order_id),
+        order_id.as_str(),
+    )
 }
 
 /// Sort-key prefix of an order's history entries.
@@ -170,17 +186,24 @@ pub fn invoice(order_id: &OrderId) -> Key {
     Key::new(order_partition(order_id), "INVOICE")
 }
 
-/// The counter behind gap-free invoice numbers, one per year.
-pub fn invoice_counter(year: i32) -> Key {
-    Key::new(format!("COUNTER#INVOICE#{year}"), "COUNTER")
+/// The counter behind gap-free invoice numbers: one per year, or per year and series when
+/// there are several series.
+pub fn invoice_counter(year: i32, series: Option<u16>) -> Key {
+    match series {
+        None => Key::new(format!("COUNTER#INVOICE#{year}"), "COUNTER"),
+        Some(series) => Key::new(format!("COUNTER#INVOICE#{year}#S{series:02}"), "COUNTER"),
+    }
 }
 
-/// The partition of reservation deadlines, read by the expiry schedule up to "now".
+/// The partition of reservation deadlines, read by the expiry schedule up to "now"; sharded.
 pub const EXPIRY_PARTITION: &str = "EXPIRY";
 
-/// The deadline entry of an unpaid order: sorted by time, then order.
-pub fn expiry(expires_at: i64, order_id: &OrderId) -> Key {
-    Key::new(EXPIRY_PARTITION, expiry_sort(expires_at, order_id))
+/// The deadline entry of an unpaid order, in the order's shard: sorted by time, then order.
+pub fn expiry(shards: Shards, expires_at: i64, order_id: &OrderId) -> Key {
+    Key::new(
+        shards.partition(EXPIRY_PARTITION, order_id),
+        expiry_sort(expires_at, order_id),
+    )
 }
 
 pub fn expiry_sort(expires_at: i64, order_id: &str) -> String {
@@ -217,13 +240,17 @@ pub fn subscription_count(user_id: &UserId) -> Key {
 }
 
 /// The partition listing every subscription to one event type: what an event without a
-/// user (out of stock, import finished) and an admin's broadcast read.
+/// user (out of stock, import finished) and an admin's broadcast read; sharded.
 pub fn subscribers_partition(event_type: &str) -> String {
     format!("SUBSCRIBERS#{event_type}")
 }
 
-pub fn subscriber_entry(event_type: &str, subscription_id: &SubscriptionId) -> Key {
-    Key::new(subscribers_partition(event_type), subscription_id.as_str())
+/// A subscription's entry in its shard of its event type's subscribers.
+pub fn subscriber_entry(shards: Shards, event_type: &str, subscription_id: &SubscriptionId) -> Key {
+    Key::new(
+        shards.partition(&subscribers_partition(event_type), subscription_id),
+        subscription_id.as_str(),
+    )
 }
 
 /// The `gsi1` partition listing the imports that are running (`gsi1sk` = the import's id): a

@@ -26,6 +26,7 @@ pub mod pagination;
 pub mod ports;
 pub mod ratelimit;
 pub mod settings;
+pub mod shards;
 pub mod trace;
 pub mod users;
 pub mod validation;

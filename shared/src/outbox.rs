@@ -17,6 +17,7 @@ use crate::events::Event;
 use crate::keys;
 use crate::metrics;
 use crate::ports::{Attributes, Cond, Index, Key, Query, TxOp};
+use crate::shards::Shards;
 use crate::trace;
 
 /// The logical name of the queue feeding the notification pipeline.
@@ -81,12 +82,12 @@ impl Staged {
         })
     }
 
-    fn key(&self) -> Key {
-        keys::outbox(&self.id, &self.queue)
+    fn key(&self, shards: Shards) -> Key {
+        keys::outbox(shards, &self.id, &self.queue)
     }
 
-    /// The transaction operation that records the message in the outbox.
-    pub fn write(&self) -> Result<TxOp> {
+    /// The transaction operation that records the message in its shard of the outbox.
+    pub fn write(&self, shards: Shards) -> Result<TxOp> {
         let mut item = json!({
             "queue": self.queue,
             "body": self.body,
@@ -96,15 +97,15 @@ impl Staged {
             item[trace::STORED_PARENT] = json!(parent);
         }
         Ok(TxOp::Put {
-            item: entity::keyed(&self.key(), item),
+            item: entity::keyed(&self.key(shards), item),
             cond: Cond::NotExists,
         })
     }
 }
 
 /// The outbox writes of `staged`, to add to the transaction that causes them.
-pub fn writes(staged: &[Staged]) -> Result<Vec<TxOp>> {
-    staged.iter().map(Staged::write).collect()
+pub fn writes(staged: &[Staged], shards: Shards) -> Result<Vec<TxOp>> {
+    staged.iter().map(|entry| entry.write(shards)).collect()
 }
 
 /// Sends messages whose transaction has committed and clears them from the outbox. A failure
@@ -113,7 +114,7 @@ pub fn writes(staged: &[Staged]) -> Result<Vec<TxOp>> {
 pub async fn deliver(ports: &Ports, staged: &[Staged]) {
     for entry in staged {
         let attributes = trace::attributes(entry.trace_parent.as_deref());
-        let key = entry.key();
+        let key = entry.key(ports.shards);
         let sent = send_and_clear(ports, &entry.queue, &entry.body, &attributes, &key);
         if let Err(error) = sent.await {
             tracing::warn!(%error, message_id = %entry.id, queue = %entry.queue, "message left in the outbox for the sweeper");
@@ -133,20 +134,43 @@ async fn send_and_clear(
     Ok(())
 }
 
-/// Sends every outbox entry older than `grace` (oldest first) and clears it; returns how many
-/// were sent. Entries whose send fails stay for the next run.
+/// Sends every outbox entry older than `grace` (oldest first within each shard) and clears
+/// it; returns how many were sent. Entries whose send fails stay for the next run, and so do
+/// those past the batch: the next run starts with the shards this one did not reach.
 #[tracing::instrument(target = "bazaar::span", name = "outbox.sweep", skip_all)]
 pub async fn sweep(ports: &Ports, grace: Duration) -> Result<usize> {
     let cutoff = ports.clock.now().timestamp() - grace.as_secs() as i64;
+    let mut partitions = ports.shards.partitions(keys::OUTBOX_PARTITION);
+    // A different first shard each run, so that a backlog in the first shards cannot starve
+    // the last ones of the batch.
+    let turn = (cutoff / 60).rem_euclid(partitions.len() as i64) as usize;
+    partitions.rotate_left(turn);
+    let mut sent = 0;
+    for partition in &partitions {
+        sent += sweep_partition(ports, partition, cutoff, SWEEP_BATCH - sent).await?;
+        if sent >= SWEEP_BATCH {
+            break;
+        }
+    }
+    Ok(sent)
+}
+
+/// Sends up to `batch` entries of one outbox partition older than `cutoff`.
+async fn sweep_partition(
+    ports: &Ports,
+    partition: &str,
+    cutoff: i64,
+    batch: usize,
+) -> Result<usize> {
     let mut sent = 0;
     let mut start_after = None;
     loop {
-        let query = Query::partition(Index::Primary, keys::OUTBOX_PARTITION)
+        let query = Query::partition(Index::Primary, partition)
             .limit(100)
             .start_after(start_after);
         let page = ports.store.query(&query).await?;
         for item in &page.items {
-            if sent >= SWEEP_BATCH {
+            if sent >= batch {
                 return Ok(sent);
             }
             let created_at = item.get("created_at").and_then(Value::as_i64).unwrap_or(0);

@@ -1,5 +1,6 @@
 //! Cursor pagination. A cursor is the store's "last key" of the previous page, as URL-safe
-//! base64 JSON. It is opaque to clients; one that does not decode, or that points outside the
+//! base64 JSON, or for a listing spread over shards ([`spread_page`]) the last sort key
+//! returned. It is opaque to clients; one that does not decode, or that points outside the
 //! partition being listed, is a 400, never a 500.
 
 use base64::Engine;
@@ -8,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::ports::{Item, Query, store};
+use crate::ports::{Index, Item, Query, Store, store};
 
 /// The page size clients get when they do not ask.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -101,6 +102,121 @@ pub fn decode(cursor: &str, query: &Query) -> Result<Item> {
     Ok(key)
 }
 
+/// A listing spread over several partitions of one index (the shards of a sharded partition),
+/// read as one list ordered by sort key.
+#[derive(Clone, Debug)]
+pub struct Spread {
+    pub index: Index,
+    pub partitions: Vec<String>,
+    /// The lowest and highest sort key the listing holds, both included.
+    pub bounds: (String, String),
+    pub ascending: bool,
+}
+
+/// Where a spread listing's previous page stopped: its last sort key. Items come out in one
+/// order across every shard, so one position says where each shard resumes (past it), the
+/// cursor stays small however many shards there are, and a change of shard count between
+/// pages loses nothing.
+#[derive(Serialize, serde::Deserialize)]
+struct After {
+    after: String,
+}
+
+/// One page of `spread`: the first items past the cursor from each partition, read at once,
+/// merged in sort-key order and cut to the page size. Each partition is asked for one item
+/// more than the page, since the item at the cursor itself comes back from its partition.
+pub async fn spread_page(
+    store: &dyn Store,
+    spread: &Spread,
+    page: &PageRequest,
+) -> Result<(Vec<Item>, Option<String>)> {
+    let limit = page.limit()?;
+    let after = match &page.cursor {
+        Some(cursor) => Some(decode_after(cursor, &spread.bounds)?),
+        None => None,
+    };
+    let queries = spread.queries(after.as_deref(), limit + 1);
+    let pages =
+        futures_util::future::join_all(queries.iter().map(|query| store.query(query))).await;
+    let sort_of = |item: &Item| spread.sort_key(item);
+    let mut more = false;
+    let mut items = Vec::new();
+    for read in pages {
+        let read = read?;
+        more |= read.last_key.is_some();
+        items.extend(
+            read.items
+                .into_iter()
+                .filter(|item| after.as_deref() != Some(sort_of(item).as_str())),
+        );
+    }
+    items.sort_by_cached_key(sort_of);
+    if !spread.ascending {
+        items.reverse();
+    }
+    if items.len() > limit {
+        items.truncate(limit);
+        more = true;
+    }
+    let next = match items.last() {
+        Some(last) if more => Some(encode_after(&sort_of(last))),
+        _ => None,
+    };
+    Ok((items, next))
+}
+
+impl Spread {
+    /// One query per partition for the first `limit` items past `after` (from the start
+    /// without it), in the listing's direction.
+    fn queries(&self, after: Option<&str>, limit: usize) -> Vec<Query> {
+        let (mut from, mut to) = (self.bounds.0.as_str(), self.bounds.1.as_str());
+        match (after, self.ascending) {
+            (Some(position), true) => from = position,
+            (Some(position), false) => to = position,
+            (None, _) => {}
+        }
+        self.partitions
+            .iter()
+            .map(|partition| {
+                let query = Query::partition(self.index, partition.as_str())
+                    .between(from, to)
+                    .limit(limit);
+                if self.ascending {
+                    query
+                } else {
+                    query.descending()
+                }
+            })
+            .collect()
+    }
+
+    /// An item's sort key in the index read.
+    fn sort_key(&self, item: &Item) -> String {
+        item.get(self.index.key_attributes().1)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+fn encode_after(position: &str) -> String {
+    let after = After {
+        after: position.to_owned(),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&after).unwrap_or_default())
+}
+
+/// The position a spread listing's cursor holds, if it lies within the listing's bounds.
+fn decode_after(cursor: &str, bounds: &(String, String)) -> Result<String> {
+    let garbled = || Error::BadRequest("the cursor is not valid for this listing".to_owned());
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| garbled())?;
+    let After { after } = serde_json::from_slice(&bytes).map_err(|_| garbled())?;
+    if !(bounds.0.as_str()..=bounds.1.as_str()).contains(&after.as_str()) {
+        return Err(garbled());
+    }
+    Ok(after)
+}
+
 /// A position in a result computed in memory (search results): how many items came before.
 #[derive(Serialize, serde::Deserialize)]
 struct Offset {
@@ -128,6 +244,28 @@ mod tests {
 
     fn key(value: Value) -> Item {
         value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_spread_cursor_must_lie_within_the_listing() {
+        let bounds = ("USER#".to_owned(), "USER#~".to_owned());
+        let cursor = encode_after("USER#01J");
+        assert_eq!(
+            decode_after(&cursor, &bounds).ok().as_deref(),
+            Some("USER#01J")
+        );
+        for foreign in [
+            encode_after("ORDER#01J"),
+            encode_after("USER#\u{10ffff}"),
+            "e30".to_owned(),
+        ] {
+            assert!(matches!(
+                decode_after(&foreign, &bounds),
+                Err(Error::BadRequest(_))
+            ));
+        }
+        let store_cursor = encode(&key(json!({"pk": "USER#1", "sk": "PROFILE"})));
+        assert!(decode_after(&store_cursor, &bounds).is_err());
     }
 
     #[test]

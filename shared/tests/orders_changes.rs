@@ -57,7 +57,7 @@ async fn cancelling_an_unpaid_order_gives_its_stock_and_slot_back_once() {
     assert_eq!(shop.stock(&product.id).await, (10, 0));
     assert_eq!(shop.unpaid_slots(&user.id).await, 0);
     assert!(
-        shop.item(&keys::expiry(deadline, &order.id))
+        shop.item(&keys::expiry(shop.ports.shards, deadline, &order.id))
             .await
             .is_none()
     );
@@ -441,7 +441,7 @@ async fn an_order_whose_payment_is_in_flight_waits_for_it_instead_of_expiring() 
     assert_eq!(shop.stock(&product.id).await, (8, 0));
     assert_eq!(must(shop.orders.expire_overdue(CORRELATION).await), 0);
     assert!(
-        shop.item(&keys::expiry(deadline, &order.id))
+        shop.item(&keys::expiry(shop.ports.shards, deadline, &order.id))
             .await
             .is_none()
     );

@@ -11,7 +11,7 @@ use bazaar_shared::keys;
 use bazaar_shared::orders::Status;
 use bazaar_shared::orders::model::{AttemptStatus, Refund, RefundStatus, ShipmentStatus};
 use bazaar_shared::outbox::{INVOICES_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE};
-use support::{CARD_DECLINED, CARD_SUCCEEDS, CARD_TIMES_OUT, CORRELATION, Shop, must};
+use support::{CARD_DECLINED, CARD_SUCCEEDS, CARD_TIMES_OUT, CORRELATION, Setup, Shop, must};
 
 /// The payment attempts stored with an order.
 async fn attempts(shop: &Shop, order_id: &bazaar_shared::ids::OrderId) -> usize {
@@ -42,7 +42,7 @@ async fn an_approved_card_captures_the_total_and_sells_the_reserved_units() {
     assert_eq!(shop.stock(&product.id).await, (8, 0));
     assert_eq!(shop.unpaid_slots(&user.id).await, 0);
     assert!(
-        shop.item(&keys::expiry(deadline, &order.id))
+        shop.item(&keys::expiry(shop.ports.shards, deadline, &order.id))
             .await
             .is_none()
     );
@@ -275,4 +275,52 @@ async fn a_paid_order_gets_one_invoice_number_however_often_the_step_runs() {
     assert_eq!(issued.total.amount, 1000);
     let document = must(shop.ports.blobs.get(&issued.document_key).await);
     assert!(document.is_some_and(|blob| blob.content_type.starts_with("text/html")));
+}
+
+/// With several series, invoices issued at once (two deliveries of each step racing) get
+/// numbers that are unique, carry their series, and run 1, 2, 3, ... within each series with
+/// no gap, spread over more than one series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invoice_series_are_each_gap_free_under_concurrency() {
+    let mut setup = Setup::default();
+    setup.orders.invoice_series = 4;
+    let shop = Shop::with(setup);
+    let mut orders = Vec::new();
+    for _ in 0..24 {
+        orders.push(shop.paid_order().await.2);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for order in &orders {
+        for _ in 0..2 {
+            let (service, id) = (shop.orders.clone(), order.id.clone());
+            tasks.spawn(async move { service.issue_invoice(&id).await });
+        }
+    }
+    let mut by_order = std::collections::BTreeMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        let invoice = must(joined.expect("the task ran"));
+        // Both deliveries of one order's step agree on its number.
+        let number = by_order
+            .entry(invoice.order_id.clone())
+            .or_insert_with(|| invoice.clone());
+        assert_eq!(number.number, invoice.number);
+    }
+    let mut by_series: std::collections::BTreeMap<u16, Vec<u64>> = Default::default();
+    for invoice in by_order.values() {
+        let series = invoice.series.expect("numbered in a series");
+        assert_eq!(
+            invoice.number,
+            format!("2026-S{series:02}-{:06}", invoice.sequence)
+        );
+        by_series.entry(series).or_default().push(invoice.sequence);
+    }
+    assert!(
+        by_series.len() > 1,
+        "one series took every order: {by_series:?}"
+    );
+    for (series, mut sequences) in by_series {
+        sequences.sort_unstable();
+        let expected: Vec<u64> = (1..=sequences.len() as u64).collect();
+        assert_eq!(sequences, expected, "series {series} has a gap or a repeat");
+    }
 }

@@ -45,7 +45,7 @@ async fn placing_reserves_every_line_and_records_the_order() {
     let deadline = order.expires_at.map(|at| at.timestamp()).unwrap_or(0);
     assert_eq!(deadline, shop.clock.now().timestamp() + 15 * 60);
     assert!(
-        shop.item(&keys::expiry(deadline, &order.id))
+        shop.item(&keys::expiry(shop.ports.shards, deadline, &order.id))
             .await
             .is_some()
     );

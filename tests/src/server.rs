@@ -44,6 +44,15 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// How many shards the shop-wide partitions of every test server are spread over: enough that
+/// a merge across shards, a page boundary inside one and the unsharded legacy partition are
+/// all exercised, few enough that moto answers every sweep quickly.
+pub const SHARDS: u16 = 8;
+
+fn test_shards() -> bazaar_shared::shards::Shards {
+    bazaar_shared::shards::Shards::new(SHARDS).expect("a valid shard count")
+}
+
 /// A name no other test uses (S3 bucket rules: lower-case letters, digits, dashes).
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
@@ -138,6 +147,7 @@ impl TestServer {
                         public_url: base_url.clone(),
                     },
                     max_receives,
+                    shards: test_shards(),
                     notify: NotifySettings {
                         email_from: NotifySettings::DEFAULT_FROM.to_owned(),
                         allow_private_targets: true,
@@ -183,6 +193,7 @@ impl TestServer {
                         assets_url: None,
                     },
                     max_receives,
+                    shards: test_shards(),
                     // The tests' webhook receivers listen on loopback.
                     notify: NotifySettings {
                         email_from: crate::moto::VERIFIED_SENDER.to_owned(),

@@ -1177,10 +1177,12 @@ async fn a_crash_between_the_write_and_the_send_loses_nothing(backend: Backend) 
             .load(std::sync::atomic::Ordering::SeqCst)
             >= 2
     );
-    assert!(
-        shop.partition("OUTBOX", "").await.len() >= 2,
-        "the messages wait in the outbox"
-    );
+    let mut waiting = 0;
+    let shards = shop.server.app.ports().shards;
+    for partition in shards.partitions(keys::OUTBOX_PARTITION) {
+        waiting += shop.partition(&partition, "").await.len();
+    }
+    assert!(waiting >= 2, "the messages wait in the outbox");
 
     // The process comes back; the sweeper sends what was left.
     failing.fail(false);
@@ -1741,5 +1743,61 @@ async fn an_order_waits_for_its_payment_in_flight_and_expires_once_it_fails(back
     assert_eq!(shop.stock(&product).await, 4);
     assert_eq!(shop.reserved(&product).await, 0);
     assert_eq!(shop.unpaid_count(&buyer).await, 0);
+    shop.server.stop().await;
+}
+
+/// No single-key write path on the order path: a thousand orders (and their customers'
+/// registrations) write their outbox entries, reservation deadlines and admin-list entries
+/// into every shard of those partitions, and nothing into the unsharded partitions that
+/// versions before sharding wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_orders_write_into_every_shard_of_the_shop_wide_partitions() {
+    let (server, recorder) = TestServer::start_recording(Backend::Embedded).await;
+    let shop = shop_on(server).await;
+    let product = shop.product("SPREAD-1", 100, 5_000).await;
+    // Three unpaid orders per customer (the default limit).
+    let mut buyers = Vec::new();
+    for n in 0..334 {
+        buyers.push(shop.buyer(&format!("spread{n}")).await);
+    }
+    let mut placed = 0;
+    for buyer in &buyers {
+        for _ in 0..3 {
+            if placed < 1000 {
+                shop.order(buyer, &product, 1).await;
+                placed += 1;
+            }
+        }
+    }
+    let calls = recorder.take();
+    let written: std::collections::HashSet<&str> = calls
+        .iter()
+        .filter(|call| {
+            call.operation != "query" && call.operation != "get" && call.operation != "get_many"
+        })
+        .flat_map(|call| call.partitions.iter().map(String::as_str))
+        .collect();
+    for base in [
+        keys::OUTBOX_PARTITION,
+        keys::EXPIRY_PARTITION,
+        keys::ALL_ORDERS_PARTITION,
+    ] {
+        let shards: std::collections::BTreeSet<&str> = written
+            .iter()
+            .copied()
+            .filter(|partition| {
+                partition
+                    .strip_prefix(base)
+                    .and_then(|rest| rest.strip_prefix('#'))
+                    .is_some_and(|shard| shard.parse::<u16>().is_ok())
+            })
+            .collect();
+        assert!(
+            shards.len() >= usize::from(bazaar_tests::server::SHARDS),
+            "{base}: {placed} orders wrote into only {} shards: {shards:?}",
+            shards.len()
+        );
+        assert!(!written.contains(base), "{base} was written unsharded");
+    }
     shop.server.stop().await;
 }

@@ -26,7 +26,7 @@ impl Stored for Category {
     }
 
     /// Every category is listed in the categories index, by slug.
-    fn index_key(&self) -> Option<Key> {
+    fn index_key(&self, _: &()) -> Option<Key> {
         Some(Key::new(
             keys::CATEGORIES_INDEX_PARTITION,
             self.slug.clone(),

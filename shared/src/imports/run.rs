@@ -112,17 +112,21 @@ pub async fn get(ports: &Ports, id: &ImportId) -> Result<Import> {
     }
 }
 
+/// The import an uploaded object's key names. The key came from the upload we presigned, so
+/// its id is only looked up: an unknown one is simply not found.
+fn import_of(key: &str) -> Result<ImportId> {
+    import_id_of(key)
+        .map(ImportId::trusted)
+        .ok_or_else(|| Error::BadRequest(format!("{key} is not an import upload")))
+}
+
 /// Runs the import the uploaded object `key` belongs to. Safe to call again for the same
 /// object (S3 delivers events at least once): a finished import is left alone, a running one
 /// with a live lease too, and an abandoned one resumes from its checkpoint.
 #[tracing::instrument(target = "bazaar::span", name = "imports.run", skip_all)]
 pub async fn run(products: &Products, key: &str) -> Result<ImportView> {
     let ports = products.ports().clone();
-    // The key came from the upload we presigned; an unknown id is simply not found.
-    let id = import_id_of(key)
-        .map(ImportId::trusted)
-        .ok_or_else(|| Error::BadRequest(format!("{key} is not an import upload")))?;
-    let id = &id;
+    let id = &import_of(key)?;
     let mut import = get(&ports, id).await?;
     if import.key != key {
         return Err(Error::BadRequest(format!(
@@ -432,7 +436,7 @@ impl Runner {
                 updates,
                 cond: Cond::eq(Import::LEASE_VERSION, self.import.lease_version),
             },
-            staged.write()?,
+            staged.write(self.ports().shards)?,
         ];
         let ports = self.ports().clone();
         self.handle.block_on(async {

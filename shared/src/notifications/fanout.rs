@@ -214,15 +214,24 @@ impl Notifications {
         Ok(recipients)
     }
 
-    /// Every subscription to `event`, across users.
+    /// Every subscription to `event`, across users: every shard of its subscriber index.
     async fn subscribers_of(&self, event: EventType) -> Result<Vec<Recipient>> {
+        let mut recipients = Vec::new();
+        let base = keys::subscribers_partition(event.as_str());
+        for partition in self.ports.shards.partitions(&base) {
+            recipients.extend(self.subscribers_in(event, &partition).await?);
+        }
+        Ok(recipients)
+    }
+
+    /// The active subscribers of `event` listed in one partition of its subscriber index.
+    async fn subscribers_in(&self, event: EventType, partition: &str) -> Result<Vec<Recipient>> {
         let mut recipients = Vec::new();
         let mut start_after = None;
         loop {
-            let query =
-                Query::partition(Index::Primary, keys::subscribers_partition(event.as_str()))
-                    .limit(100)
-                    .start_after(start_after);
+            let query = Query::partition(Index::Primary, partition)
+                .limit(100)
+                .start_after(start_after);
             let page = self.ports.store.query(&query).await?;
             let keys: Vec<Key> = page
                 .items
@@ -283,7 +292,7 @@ impl Notifications {
                 cond: Cond::NotExists,
             }];
             let staged = send_command(message, &delivery, now)?;
-            ops.extend(outbox::writes(&staged)?);
+            ops.extend(outbox::writes(&staged, self.ports.shards)?);
             match self.ports.store.transact(ops).await {
                 Ok(()) => {
                     outbox::deliver(&self.ports, &staged).await;

@@ -24,7 +24,7 @@ use crate::notifications::{Notifications, policy, targets};
 use crate::outbox::{self, Staged};
 use crate::pagination::{self, Listing, PageRequest};
 use crate::ports::notifier::Channel;
-use crate::ports::{Cond, Index, Query, TxOp, Update};
+use crate::ports::{Cond, Index, Key, Query, TxOp, Update};
 use crate::users::User;
 use crate::validation;
 
@@ -239,7 +239,7 @@ impl Notifications {
             cond: Cond::at_most(counter::COUNT, MAX_SUBSCRIPTIONS - 1),
         });
         for event in &subscription.events {
-            let entry = keys::subscriber_entry(event.as_str(), &subscription.id);
+            let entry = keys::subscriber_entry(self.ports.shards, event.as_str(), &subscription.id);
             tx.write(TxOp::Put {
                 item: entity::keyed(
                     &entry,
@@ -337,7 +337,15 @@ impl Notifications {
         ]);
         for event in &subscription.events {
             tx.write(TxOp::Delete {
-                key: keys::subscriber_entry(event.as_str(), &subscription.id),
+                key: keys::subscriber_entry(self.ports.shards, event.as_str(), &subscription.id),
+                cond: Cond::Always,
+            });
+            // Where versions before sharding listed it (deleting nothing is no failure).
+            tx.write(TxOp::Delete {
+                key: Key::new(
+                    keys::subscribers_partition(event.as_str()),
+                    subscription.id.as_str(),
+                ),
                 cond: Cond::Always,
             });
         }

@@ -17,6 +17,7 @@
 
 use crate::ids::SubscriptionId;
 use crate::ids::{EventId, NotificationId};
+use crate::shards::Shards;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rand::Rng;
@@ -273,8 +274,8 @@ impl ProofMessage {
     }
 
     /// The delivery and its outbox entry, to write in the causing transaction.
-    pub fn writes(&self) -> Result<Vec<TxOp>> {
-        Ok(vec![self.record()?, self.staged.write()?])
+    pub fn writes(&self, shards: Shards) -> Result<Vec<TxOp>> {
+        Ok(vec![self.record()?, self.staged.write(shards)?])
     }
 }
 
@@ -482,7 +483,7 @@ impl Notifications {
     ) -> Result<()> {
         let (budget, retry_after) = take_send(&self.ports, channel, target).await?;
         let mut ops = vec![precondition, budget];
-        ops.extend(message.writes()?);
+        ops.extend(message.writes(self.ports.shards)?);
         match self.ports.store.transact(ops).await {
             Ok(()) => {}
             Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => {

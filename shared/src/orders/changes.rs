@@ -223,7 +223,7 @@ impl Orders {
             }
             if let Some(deadline) = expires_at {
                 change.ops.push(TxOp::Delete {
-                    key: keys::expiry(deadline.timestamp(), &change.order.id),
+                    key: keys::expiry(self.ports.shards, deadline.timestamp(), &change.order.id),
                     cond: Cond::Always,
                 });
             }

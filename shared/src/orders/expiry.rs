@@ -18,19 +18,47 @@ use crate::ports::{Cond, Index, Key, Query};
 const RUN_LIMIT: usize = 500;
 
 impl Orders {
-    /// Cancels every unpaid order whose reservation has run out; returns how many.
+    /// Cancels every unpaid order whose reservation has run out; returns how many. Reads
+    /// every shard of the deadlines (starting with a different one each minute, so that a
+    /// run cut short by [`RUN_LIMIT`] does not always leave the same shards for later).
     #[tracing::instrument(target = "bazaar::span", name = "orders.expire_overdue", skip_all)]
     pub async fn expire_overdue(&self, correlation_id: &str) -> Result<usize> {
         let now = self.ports.clock.now().timestamp();
-        let query = Query::partition(Index::Primary, keys::EXPIRY_PARTITION)
+        let mut partitions = self.ports.shards.partitions(keys::EXPIRY_PARTITION);
+        let turn = (now / 60).rem_euclid(partitions.len() as i64) as usize;
+        partitions.rotate_left(turn);
+        let mut expired = 0;
+        for partition in &partitions {
+            expired += self
+                .expire_due_in(partition, now, correlation_id, RUN_LIMIT - expired)
+                .await?;
+            if expired >= RUN_LIMIT {
+                break;
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Cancels up to `limit` overdue orders whose deadlines are in `partition`.
+    async fn expire_due_in(
+        &self,
+        partition: &str,
+        now: i64,
+        correlation_id: &str,
+        limit: usize,
+    ) -> Result<usize> {
+        let query = Query::partition(Index::Primary, partition)
             .between(keys::expiry_sort(0, ""), keys::expiry_sort(now, "~"))
             .limit(100);
-        let page = self.ports.store.query(&query).await?;
+        let mut start_after = None;
         let mut expired = 0;
-        let mut start_after = page.last_key;
-        let mut items = page.items;
         loop {
-            for entry in &items {
+            let page = self
+                .ports
+                .store
+                .query(&query.clone().start_after(start_after))
+                .await?;
+            for entry in &page.items {
                 let Some(order_id) = entry.get("order_id").and_then(Value::as_str) else {
                     continue;
                 };
@@ -50,20 +78,14 @@ impl Orders {
                         tracing::warn!(%error, %order_id, "order not expired; next run retries")
                     }
                 }
-                if expired >= RUN_LIMIT {
+                if expired >= limit {
                     return Ok(expired);
                 }
             }
-            let Some(last) = start_after.take() else {
-                return Ok(expired);
-            };
-            let page = self
-                .ports
-                .store
-                .query(&query.clone().start_after(Some(last)))
-                .await?;
-            items = page.items;
-            start_after = page.last_key;
+            match page.last_key {
+                Some(last) => start_after = Some(last),
+                None => return Ok(expired),
+            }
         }
     }
 

@@ -1,7 +1,17 @@
-//! Invoices: when an order is paid, the invoice step gives it the next number of the year
-//! (gap-free: the counter moves in the same transaction that writes the invoice, and only
-//! then) and renders it as an HTML document into blob storage. Redelivery finds the invoice
-//! and renders the same document again; nothing is numbered twice.
+//! Invoices: when an order is paid, the invoice step gives it the next number of its series
+//! for the year (gap-free: the counter moves in the same transaction that writes the invoice,
+//! and only then) and renders it as an HTML document into blob storage. Redelivery finds the
+//! invoice and renders the same document again; nothing is numbered twice.
+//!
+//! **Series.** One counter for the whole shop would take a conditional write from every paid
+//! order, and concurrent payments would conflict on it long before DynamoDB's per-item limit.
+//! With `BAZAAR_INVOICE_SERIES` = `n` > 1 there are `n` series, each its own counter; an
+//! order's series is a hash of its id (as for [`crate::shards`]), and its number names the
+//! series: `2026-S03-000042`. Each series is gap-free and in issue order, and the series label
+//! makes every number unique: what invoicing rules ask of numbering "based on one or more
+//! series" (e.g. the EU VAT directive, article 226(2)). With one series (the default) numbers
+//! are `2026-000042`, one sequence for the year. Raising the count starts new series at 1;
+//! the existing ones continue.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -19,6 +29,7 @@ use crate::money::Money;
 use crate::orders::Orders;
 use crate::orders::model::{Order, ShippingAddress};
 use crate::ports::{Cond, Key, TxOp, Update};
+use crate::shards::Shards;
 use crate::users::User;
 
 /// Key prefix of rendered invoices in blob storage.
@@ -28,6 +39,8 @@ pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 /// The invoice counter's attribute: the last number given in its year.
 const COUNTER_VALUE: &str = "value";
+/// The most series: their label has two digits.
+pub const MAX_INVOICE_SERIES: u16 = 99;
 
 /// Numbering: a number taken by another invoice (or this order's invoice written by a
 /// duplicate delivery) is found on the fresh read, and the next number is tried. Busy is
@@ -47,9 +60,13 @@ pub struct InvoiceLine {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invoice {
-    /// `<year>-<sequence, 6 digits>`, gap-free within the year.
+    /// `<year>-<sequence, 6 digits>` with one series, `<year>-S<series>-<sequence>` with
+    /// several; gap-free within the year and series.
     pub number: String,
     pub year: i32,
+    /// The series (1-based) when there are several; none with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<u16>,
     pub sequence: u64,
     pub order_id: OrderId,
     pub user_id: UserId,
@@ -144,7 +161,8 @@ impl Orders {
     async fn numbered(&self, order: &Order, reference: Option<String>) -> Result<Tx<Invoice>> {
         let issued_at = self.ports.clock.now();
         let year = issued_at.year();
-        let counter_key = keys::invoice_counter(year);
+        let series = series_of(&order.id, self.settings.invoice_series);
+        let counter_key = keys::invoice_counter(year, series);
         let current = self
             .ports
             .store
@@ -152,7 +170,12 @@ impl Orders {
             .await?
             .and_then(|item| item.get(COUNTER_VALUE).and_then(Value::as_u64));
         let sequence = current.unwrap_or(0) + 1;
-        let invoice = invoice_for(order, year, sequence, issued_at, reference);
+        let number = Numbered {
+            year,
+            series,
+            sequence,
+        };
+        let invoice = invoice_for(order, number, issued_at, reference);
         let mut tx = Tx::new(invoice.clone());
         tx.write(match current {
             None => TxOp::Put {
@@ -200,19 +223,48 @@ impl Orders {
     }
 }
 
+/// An invoice's place in its year and series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Numbered {
+    year: i32,
+    series: Option<u16>,
+    sequence: u64,
+}
+
+impl Numbered {
+    fn label(self) -> String {
+        let Numbered {
+            year,
+            series,
+            sequence,
+        } = self;
+        match series {
+            None => format!("{year}-{sequence:06}"),
+            Some(series) => format!("{year}-S{series:02}-{sequence:06}"),
+        }
+    }
+}
+
+/// The series (1-based) an order's invoice is numbered in, when there are several.
+fn series_of(order_id: &OrderId, count: u16) -> Option<u16> {
+    let shards = Shards::new(count).filter(|shards| shards.count() > 1)?;
+    Some(shards.of(order_id) + 1)
+}
+
 fn invoice_for(
     order: &Order,
-    year: i32,
-    sequence: u64,
+    numbered: Numbered,
     issued_at: DateTime<Utc>,
     payment_reference: Option<String>,
 ) -> Invoice {
-    let number = format!("{year}-{sequence:06}");
+    let number = numbered.label();
+    let year = numbered.year;
     Invoice {
         document_key: format!("{KEY_PREFIX}{year}/{number}.html"),
         number,
         year,
-        sequence,
+        series: numbered.series,
+        sequence: numbered.sequence,
         order_id: order.id.clone(),
         user_id: order.user_id.clone(),
         issued_at,

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::events::{Event, EventType, Payload};
 use crate::ids::OrderId;
 use crate::keys;
-use crate::pagination::{self, Listing, PageRequest};
+use crate::pagination::{self, Listing, PageRequest, Spread};
 use crate::ports::{Index, Key, Query};
 use crate::users::{AddressBook, User};
 
@@ -43,6 +43,9 @@ pub struct OrderSettings {
     pub max_pending_orders: u32,
     /// How many units of one product one order may reserve.
     pub max_units_per_line: i64,
+    /// How many invoice number series there are, each gap-free with its own counter, so that
+    /// no single counter takes every paid order (see `invoices`).
+    pub invoice_series: u16,
 }
 
 impl Default for OrderSettings {
@@ -53,6 +56,7 @@ impl Default for OrderSettings {
             carrier: "Bazaar Post".to_owned(),
             max_pending_orders: 3,
             max_units_per_line: 10,
+            invoice_series: 1,
         }
     }
 }
@@ -128,11 +132,16 @@ impl Orders {
                 next_cursor: result.last_key.as_ref().map(pagination::encode),
             });
         }
-        let query =
-            page.apply(Query::partition(Index::Primary, keys::ALL_ORDERS_PARTITION).descending())?;
-        let result = self.ports.store.query(&query).await?;
-        let ids: Vec<OrderId> = result
-            .items
+        // Every shard of the admins' index, newest first (ids are ULIDs: `0`..`7` first).
+        let spread = Spread {
+            index: Index::Primary,
+            partitions: self.ports.shards.partitions(keys::ALL_ORDERS_PARTITION),
+            bounds: ("0".to_owned(), "8".to_owned()),
+            ascending: false,
+        };
+        let (entries, next_cursor) =
+            pagination::spread_page(&*self.ports.store, &spread, page).await?;
+        let ids: Vec<OrderId> = entries
             .iter()
             .filter_map(|item| item.get(crate::ports::store::SK).and_then(Value::as_str))
             .map(OrderId::trusted)
@@ -151,7 +160,7 @@ impl Orders {
         orders.sort_by(|a, b| b.id.cmp(&a.id));
         Ok(Listing {
             items: orders,
-            next_cursor: result.last_key.as_ref().map(pagination::encode),
+            next_cursor,
         })
     }
 

@@ -120,7 +120,7 @@ impl Stored for Order {
     }
 
     /// Listed among its customer's orders, by id (= time).
-    fn index_key(&self) -> Option<Key> {
+    fn index_key(&self, _: &()) -> Option<Key> {
         Some(Key::new(
             keys::user_orders_partition(&self.user_id),
             self.id.clone(),

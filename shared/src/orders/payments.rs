@@ -274,7 +274,7 @@ impl Orders {
         change.ops.extend(sold);
         if let Some(deadline) = deadline {
             change.ops.push(TxOp::Delete {
-                key: keys::expiry(deadline.timestamp(), &change.order.id),
+                key: keys::expiry(self.ports.shards, deadline.timestamp(), &change.order.id),
                 cond: Cond::Always,
             });
         }

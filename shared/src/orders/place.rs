@@ -191,9 +191,9 @@ impl Orders {
             at: order.created_at,
             action: "place order".to_owned(),
         };
-        let listed = keys::all_orders_entry(&order.id);
+        let listed = keys::all_orders_entry(self.ports.shards, &order.id);
         let deadline = order.expires_at.unwrap_or(order.created_at).timestamp();
-        let due = keys::expiry(deadline, &order.id);
+        let due = keys::expiry(self.ports.shards, deadline, &order.id);
         let mut tx = Tx::new(());
         tx.write(TxOp::Put {
             item: order.to_item()?,

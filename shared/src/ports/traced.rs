@@ -69,6 +69,7 @@ impl Ports {
                 slack: traced_notifier(self.notifiers.slack, "slack"),
                 webhook: traced_notifier(self.notifiers.webhook, "webhook"),
             },
+            shards: self.shards,
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::entity::{self, Stored};
 use crate::ids::{AddressId, UserId};
 use crate::keys;
 use crate::ports::Key;
+use crate::shards::Shards;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -104,20 +105,19 @@ impl From<&User> for UserView {
     }
 }
 
+/// A user is kept under their id and listed in their shard of the users index, which is why
+/// writing the whole profile (registration) names the shard count.
 impl Stored for User {
     const KIND: &'static str = "user";
-    type Owner = ();
+    type Owner = Shards;
 
-    fn key(&self, _: &()) -> Key {
+    fn key(&self, _: &Shards) -> Key {
         keys::user(&self.id)
     }
 
     /// Every user is listed in the all-users index.
-    fn index_key(&self) -> Option<Key> {
-        Some(Key::new(
-            keys::USERS_INDEX_PARTITION,
-            keys::users_index_sort(&self.id),
-        ))
+    fn index_key(&self, shards: &Shards) -> Option<Key> {
+        Some(keys::users_index(*shards, &self.id))
     }
 }
 
@@ -178,9 +178,13 @@ mod tests {
     fn a_user_round_trips_through_its_item_and_the_view_hides_the_hash() {
         let mut user = User::example("01JUSER");
         user.password_hash = "$argon2id$secret".into();
-        let item = user.to_item().unwrap_or_default();
+        let shards = Shards::new(4).expect("4 shards");
+        let item = user.to_item_under(&shards).unwrap_or_default();
         assert_eq!(item.get("pk").and_then(Value::as_str), Some("USER#01JUSER"));
-        assert_eq!(item.get("gsi1pk").and_then(Value::as_str), Some("USERS"));
+        assert_eq!(
+            item.get("gsi1pk").and_then(Value::as_str),
+            Some(format!("USERS#{}", shards.of("01JUSER")).as_str())
+        );
         let back = User::from_item(item).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, user);
         let view = serde_json::to_string(&UserView::from(&user)).unwrap_or_default();

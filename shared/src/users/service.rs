@@ -16,9 +16,9 @@ use crate::ids::UserId;
 use crate::keys;
 use crate::notifications::verification;
 use crate::outbox::{self, Staged};
-use crate::pagination::{self, Listing, PageRequest};
+use crate::pagination::{self, Listing, PageRequest, Spread};
 use crate::ports::notifier::Channel;
-use crate::ports::{Cond, Index, Item, Query, StoreError, TxOp, Update, store};
+use crate::ports::{Cond, Index, Item, StoreError, TxOp, Update, store};
 use crate::users::model::Language;
 use crate::users::requests::{
     self, AdminUpdateRequest, LoginRequest, RegisterRequest, UpdateProfileRequest,
@@ -198,7 +198,7 @@ impl UserService {
         let claim = |key| claim_of(key, &user.id);
         let mut tx = Tx::new(());
         tx.write(TxOp::Put {
-            item: user.to_item()?,
+            item: user.to_item_under(&self.ports.shards)?,
             cond: Cond::NotExists,
         });
         let email = tx.write(claim(keys::email_claim(&user.email)));
@@ -474,17 +474,20 @@ impl UserService {
     #[tracing::instrument(target = "bazaar::span", name = "users.list", skip_all)]
     pub async fn list(&self, caller: &User, page: &PageRequest) -> Result<Listing<UserView>> {
         require_admin(caller)?;
-        let query = page.apply(Query::partition(Index::Gsi1, keys::USERS_INDEX_PARTITION))?;
-        let found = self.ports.store.query(&query).await?;
+        // Every shard of the users index, oldest first.
+        let spread = Spread {
+            index: Index::Gsi1,
+            partitions: self.ports.shards.partitions(keys::USERS_INDEX_PARTITION),
+            bounds: ("USER#".to_owned(), "USER#~".to_owned()),
+            ascending: true,
+        };
+        let (found, next_cursor) =
+            pagination::spread_page(&*self.ports.store, &spread, page).await?;
         let items = found
-            .items
             .into_iter()
             .map(|item| User::from_item(item).map(|user| UserView::from(&user)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Listing {
-            items,
-            next_cursor: found.last_key.as_ref().map(pagination::encode),
-        })
+        Ok(Listing { items, next_cursor })
     }
 
     /// Activates, deactivates or changes the role of a user (admins only; not themselves, so

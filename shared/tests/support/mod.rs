@@ -10,6 +10,9 @@
 // Each test crate uses a part of the fixture.
 #![allow(dead_code)]
 
+/// How many shards the shop-wide partitions of the domain tests are spread over.
+pub const SHARDS: u16 = 8;
+
 pub mod channels;
 pub mod clock;
 pub mod race;
@@ -40,6 +43,7 @@ use bazaar_shared::outbox;
 use bazaar_shared::ports::{
     Cond, IdGenerator, Index, Item, Notifiers, Query, Store, UlidGenerator,
 };
+use bazaar_shared::shards::Shards;
 use bazaar_shared::users::requests::AddressRequest;
 use bazaar_shared::users::{AddressBook, Role, User, UserService};
 use serde_json::Value;
@@ -152,6 +156,7 @@ impl Shop {
                 slack: channels.clone(),
                 webhook: channels.clone(),
             },
+            shards: Shards::new(SHARDS).expect("a valid shard count"),
         };
         let tokens = TokenService::new(TokenSettings {
             secret: must(SigningSecret::new(
@@ -194,7 +199,10 @@ impl Shop {
         must(
             self.ports
                 .store
-                .put(must(user.to_item()), Cond::NotExists)
+                .put(
+                    must(user.to_item_under(&self.ports.shards)),
+                    Cond::NotExists,
+                )
                 .await,
         );
         user
@@ -219,7 +227,7 @@ impl Shop {
         must(
             self.ports
                 .store
-                .put(must(user.to_item()), Cond::Always)
+                .put(must(user.to_item_under(&self.ports.shards)), Cond::Always)
                 .await,
         );
         for claim in [keys::email_claim(email), keys::username_claim(username)] {
