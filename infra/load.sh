@@ -19,6 +19,13 @@
 #   LOAD_NICE [10]           niceness of the build, the server and locust
 #   LOAD_BUILD [1]           0: use target/release/bazaar as it is, do not run cargo
 #   LOAD_RESULTS_DIR [unset] where to copy locust's CSV files and the server log
+#   LOAD_HEAT [0]            1: record the store's reads and writes per partition key during
+#                            the run and print the partition-heat model (infra/heat_model.py)
+#                            scaled to HEAT_ORDERS_PER_SECOND [10000] orders/s and
+#                            HEAT_READS_PER_SECOND [50000] catalogue reads/s
+#   LOAD_BINARY [unset]      run this bazaar binary (e.g. a debug build) instead of building
+#                            target/release/bazaar; only the heat model's mix, not its
+#                            latencies, is worth reading from a debug build
 #   BAZAAR_LOG [warn]        the server's log filter
 set -euo pipefail
 
@@ -32,7 +39,8 @@ spawn_rate="${LOAD_SPAWN_RATE:-2}"
 products="${LOAD_PRODUCTS:-50}"
 max_error_pct="${LOAD_MAX_ERROR_PCT:-1}"
 niceness="${LOAD_NICE:-10}"
-bazaar="$root/target/release/bazaar"
+bazaar="${LOAD_BINARY:-$root/target/release/bazaar}"
+heat="${LOAD_HEAT:-0}"
 
 for value in "$seconds" "$users" "$products" "$niceness"; do
   [[ "$value" =~ ^[0-9]+$ ]] || { echo "load.sh: expected a whole number, got '$value'" >&2; exit 2; }
@@ -49,7 +57,7 @@ if ! "$python" -m locust --version >/dev/null 2>&1; then
 fi
 "$python" -m locust --version
 
-if [[ "${LOAD_BUILD:-1}" != 0 ]]; then
+if [[ "${LOAD_BUILD:-1}" != 0 && -z "${LOAD_BINARY:-}" ]]; then
   step "cargo build --release --bin bazaar"
   run_nice cargo build --release --bin bazaar
 fi
@@ -71,7 +79,7 @@ cleanup() {
   fi
   if [[ -n "${LOAD_RESULTS_DIR:-}" ]]; then
     mkdir -p "$LOAD_RESULTS_DIR"
-    cp "$work"/load_* "$work/server.log" "$LOAD_RESULTS_DIR"/ 2>/dev/null || true
+    cp "$work"/load_* "$work/server.log" "$work"/heat.json "$LOAD_RESULTS_DIR"/ 2>/dev/null || true
   fi
   rm -rf "$work"
 }
@@ -99,6 +107,7 @@ step "bazaar serve on a free loopback port"
 # it as BAZAAR_PUBLIC_URL), so there is no race between choosing a port and binding it.
 # `nice` execs the server, so $! is the server itself (a shell function run in the
 # background would be a subshell, and killing it would leave the server running).
+[[ "$heat" == 1 ]] && export BAZAAR_HEAT_FILE="$work/heat.json"
 BAZAAR_LISTEN=127.0.0.1:0 nice -n "$niceness" "$bazaar" serve >"$work/server.log" 2>&1 &
 server_pid=$!
 base=""
@@ -155,6 +164,7 @@ LOAD_SUMMARY_JSON="$work/load_summary.json" nice -n "$niceness" "$python" -m loc
   --host "$base" --csv "$work/load" --loglevel WARNING \
   >"$work/locust.log" 2>&1 </dev/null &
 locust_pid=$!
+load_started="$(date +%s)"
 locust_status=0
 wait "$locust_pid" || locust_status=$?
 locust_pid=""
@@ -225,4 +235,18 @@ if [[ "$verdict" != 0 ]]; then
   echo "--- last lines of the server log ($BAZAAR_LOG) ---" >&2
   tail -n 20 "$work/server.log" >&2
   exit "$verdict"
+fi
+
+if [[ "$heat" == 1 ]]; then
+  step "partition heat (infra/heat_model.py)"
+  # The server writes its counts when it stops.
+  kill -TERM "$server_pid"
+  for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+  [[ -s "$work/heat.json" ]] || { tail -n 20 "$work/server.log" >&2; echo "load.sh: the server wrote no heat counts" >&2; exit 1; }
+  "$python" "$root/infra/heat_model.py" "$work/heat.json" "$work/load_summary.json" \
+    --from "$load_started" --to "$((load_started + seconds))" \
+    --orders-per-second "${HEAT_ORDERS_PER_SECOND:-10000}" \
+    --reads-per-second "${HEAT_READS_PER_SECOND:-50000}"
 fi

@@ -8,6 +8,7 @@ pub mod bucket_events;
 pub mod connections;
 pub mod dead_letters;
 pub mod docs;
+pub mod heat;
 pub mod local_settings;
 pub mod metrics_endpoint;
 pub mod start;

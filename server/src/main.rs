@@ -108,7 +108,20 @@ async fn serve() -> anyhow::Result<()> {
     let source = bazaar::local_settings::with_listen_defaults(bound, &env);
     let settings = Settings::from_source(&source)?;
     let limits = bazaar::Limits::from_source(&source)?;
-    let local = Local::start(&settings).await?;
+    // `BAZAAR_HEAT_FILE`: count the store's reads and writes per partition for the heat
+    // model (`infra/load.sh` with `LOAD_HEAT=1`), written there when the server stops.
+    let heat = env
+        .get("BAZAAR_HEAT_FILE")
+        .map(|path| (bazaar::heat::Heat::new(), std::path::PathBuf::from(path)));
+    let local = match &heat {
+        Some((counts, _)) => {
+            Local::start_with(&settings, None, |ports| {
+                ports.store = counts.wrap(ports.store.clone());
+            })
+            .await?
+        }
+        None => Local::start(&settings).await?,
+    };
 
     if let Some(admin) = &settings.admin {
         // Never takes over an existing account: an address someone else registered first is
@@ -150,6 +163,11 @@ async fn serve() -> anyhow::Result<()> {
         limits,
     )
     .await?;
+    if let Some((counts, path)) = &heat {
+        counts
+            .write_to(path)
+            .with_context(|| format!("cannot write the partition heat to {}", path.display()))?;
+    }
     println!("Bazaar stopped");
     Ok(())
 }
