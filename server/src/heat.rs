@@ -61,14 +61,22 @@ impl Heat {
     fn read(&self, partition: String, units: u64) {
         let second = now();
         self.with(|tally| {
-            tally.partitions.entry((partition, second)).or_default().reads += units;
+            tally
+                .partitions
+                .entry((partition, second))
+                .or_default()
+                .reads += units;
         });
     }
 
     fn write(&self, key: &Key, listed: Option<String>) {
         let second = now();
         self.with(|tally| {
-            tally.partitions.entry((key.pk.clone(), second)).or_default().writes += 1;
+            tally
+                .partitions
+                .entry((key.pk.clone(), second))
+                .or_default()
+                .writes += 1;
             let item = format!("{}|{}", key.pk, key.sk);
             tally.items.entry((item, second)).or_default().writes += 1;
             if let Some(index) = listed {
@@ -159,9 +167,16 @@ impl Store for HeatStore {
         self.inner.put(item, cond).await
     }
 
-    async fn update(&self, key: &Key, updates: Vec<Update>, cond: Cond) -> Result<(), StoreError> {
+    async fn update(
+        &self,
+        key: &Key,
+        updates: Vec<Update>,
+        cond: Cond,
+    ) -> Result<Item, StoreError> {
         self.heat.write(key, None);
-        self.inner.update(key, updates, cond).await
+        let updated = self.inner.update(key, updates, cond).await?;
+        self.heat.seen(std::slice::from_ref(&updated));
+        Ok(updated)
     }
 
     async fn delete(&self, key: &Key, cond: Cond) -> Result<(), StoreError> {
@@ -231,7 +246,8 @@ mod tests {
             Arc::new(EmbeddedStore::open(&dir.join("state.sqlite3")).expect("open a store"));
         let heat = Heat::new();
         let store = heat.wrap(inner);
-        let profile = item(json!({"pk": "USER#1", "sk": "PROFILE", "gsi1pk": "USERS#3", "gsi1sk": "USER#1"}));
+        let profile =
+            item(json!({"pk": "USER#1", "sk": "PROFILE", "gsi1pk": "USERS#3", "gsi1sk": "USER#1"}));
         store.put(profile, Cond::NotExists).await.expect("put");
         let key = Key::new("USER#1", "PROFILE");
         store

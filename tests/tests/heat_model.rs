@@ -53,8 +53,15 @@ fn recorded_heat_is_scaled_to_the_target_rate() {
         .expect("run python3 infra/heat_model.py");
     let _ = std::fs::remove_dir_all(&dir);
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(text.contains("10.0 orders/s, 50.0 catalogue reads/s"), "{text}");
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("10.0 orders/s, 50.0 catalogue reads/s"),
+        "{text}"
+    );
     assert!(
         text.contains("| `OUTBOX#<n>` | 4,000 | 400 % **over half** |"),
         "{text}"
@@ -69,5 +76,8 @@ fn recorded_heat_is_scaled_to_the_target_rate() {
         text.contains("hottest written item: `PRODUCT#<id>` at 4,000 writes/s; transaction-conflict rate 100.0 %"),
         "{text}"
     );
-    assert!(text.contains("2 key pattern(s) above half a partition's limit"), "{text}");
+    assert!(
+        text.contains("2 key pattern(s) above half a partition's limit"),
+        "{text}"
+    );
 }
