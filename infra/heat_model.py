@@ -3,17 +3,21 @@
 pattern, the hottest key's rate against DynamoDB's per-partition limits.
 
     python3 infra/heat_model.py HEAT.json SUMMARY.json [--from UNIX] [--to UNIX]
-        [--orders-per-second 10000] [--reads-per-second 50000] [--flash-share 0.2]
+        [--run-seconds S] [--shards 32] [--invoice-series 1] [--orders-per-second 10000]
+        [--reads-per-second 50000] [--flash-share 0.2]
 
 HEAT.json is what `bazaar serve` writes with BAZAAR_HEAT_FILE (reads and writes per partition
 key and per item, per second; see server/src/heat.rs); SUMMARY.json is locust's summary from
 infra/load.sh, which gives how many orders were placed and how many catalogue reads were made
-in the same window. `infra/load.sh` with LOAD_HEAT=1 runs both and this model.
+in the whole run (`--run-seconds` long; the window read from HEAT.json may be shorter, to
+leave out the seconds in which the shop was seeded). `infra/load.sh` with LOAD_HEAT=1 runs both and this model.
 
 The model, per key pattern (ids, shard numbers and digests replaced by placeholders):
 - A pattern whose keys are shop-wide (no id in them: `OUTBOX#<n>`, `LIST#ALL#NEWEST`,
   `COUNTER#INVOICE#2026`) carries load that grows with the shop's rate: its hottest key's
-  average rate in the window is multiplied by the scale (target orders/s over recorded
+  average rate in the window (for the write-sharded partitions and the invoice series, the
+  pattern's rate divided by the configured count, `--shards` and `--invoice-series`: a hash
+  spreads the load evenly once there is enough of it) is multiplied by the scale (target orders/s over recorded
   orders/s for writes and order-path reads; target catalogue reads/s over recorded ones for
   catalogue reads).
 - A pattern keyed by an entity (`ORDER#<id>`, `USER#<id>`) is written by that entity's own
@@ -41,6 +45,7 @@ ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}")
 HEX = re.compile(r"^[0-9a-f]{16,}$")
 NUMBER = re.compile(r"^[0-9]+$")
 # Patterns of catalogue partitions: read by shoppers browsing, scaled by the read rate.
+SHARDED = ("OUTBOX#<n>", "EXPIRY#<n>", "ORDERS#<n>", "gsi1:USERS#<n>")
 CATALOGUE = ("PRODUCT#", "LIST#", "TERM#", "CATEGORY#", "CATSLUG#", "SKU#", "gsi1:CATEGORIES")
 
 
@@ -52,6 +57,8 @@ def segment(part):
         return "<digest>"
     if NUMBER.match(part):
         return "<n>"
+    if re.fullmatch(r"S[0-9]+", part):
+        return "S<n>"
     if "@" in part:
         return "<email>"
     if re.fullmatch(r"[A-Z_:0-9a-z]*[A-Z_]+[A-Z_:0-9]*", part):
@@ -61,6 +68,16 @@ def segment(part):
 
 def pattern(key):
     return "#".join(segment(part) for part in key.split("#"))
+
+
+def spread_over(name, args):
+    """How many keys a hash spreads the pattern over: the write shards (shared/src/shards.rs)
+    or the invoice series; none for any other pattern."""
+    if name in SHARDED or (name.startswith("SUBSCRIBERS#") and name.endswith("#<n>")):
+        return args.shards
+    if name == "COUNTER#INVOICE#<n>#S<n>":
+        return args.invoice_series
+    return None
 
 
 def per_entity(name):
@@ -102,7 +119,7 @@ def rates_from_summary(summary, seconds):
 def model(heat, summary, args):
     lo, hi = window_of(heat, args.start, args.end)
     seconds = hi - lo + 1
-    orders_rate, reads_rate = rates_from_summary(summary, seconds)
+    orders_rate, reads_rate = rates_from_summary(summary, args.run_seconds or seconds)
     if orders_rate <= 0 or reads_rate <= 0:
         sys.exit("heat_model: the run placed no orders or read no catalogue in the window")
     order_scale = args.orders_per_second / orders_rate
@@ -134,6 +151,10 @@ def model(heat, summary, args):
         elif per_entity(name):
             writes, reads = float(row["peak_w"]), float(row["peak_r"])
             basis = "one entity's own requests (recorded peak)"
+        elif spread := spread_over(name, args):
+            writes = row["writes"] / seconds / spread * order_scale
+            reads = row["reads"] / seconds / spread * (read_scale if catalogue else order_scale)
+            basis = f"spread over {spread} by hash, scaled"
         else:
             writes = row["hot_w"] * order_scale
             reads = row["hot_r"] * (read_scale if catalogue else order_scale)
@@ -175,6 +196,9 @@ def main():
     parser.add_argument("summary")
     parser.add_argument("--from", dest="start", type=int, default=None)
     parser.add_argument("--to", dest="end", type=int, default=None)
+    parser.add_argument("--run-seconds", type=float, default=None)
+    parser.add_argument("--shards", type=int, default=32)
+    parser.add_argument("--invoice-series", type=int, default=1)
     parser.add_argument("--orders-per-second", type=float, default=10000)
     parser.add_argument("--reads-per-second", type=float, default=50000)
     parser.add_argument("--flash-share", type=float, default=0.2)

@@ -246,7 +246,8 @@ if [[ "$heat" == 1 ]]; then
   server_pid=""
   [[ -s "$work/heat.json" ]] || { tail -n 20 "$work/server.log" >&2; echo "load.sh: the server wrote no heat counts" >&2; exit 1; }
   "$python" "$root/infra/heat_model.py" "$work/heat.json" "$work/load_summary.json" \
-    --from "$load_started" --to "$((load_started + seconds))" \
+    --from "$((load_started + 3))" --to "$((load_started + seconds))" --run-seconds "$seconds" \
+    --shards "${BAZAAR_WRITE_SHARDS:-32}" --invoice-series "${BAZAAR_INVOICE_SERIES:-1}" \
     --orders-per-second "${HEAT_ORDERS_PER_SECOND:-10000}" \
     --reads-per-second "${HEAT_READS_PER_SECOND:-50000}"
 fi

@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 pub struct Shards(u16);
 
 impl Shards {
-    /// Enough for about 2,000 orders a second with every shard under half its write limit
-    /// (the README's "Scaling" sizes it for other rates).
+    /// Enough for about 1,700 orders a second with every shard under half its write limit
+    /// (the README's "Partition heat" sizes it for other rates).
     pub const DEFAULT: Shards = Shards(32);
     /// The most shards: a reader of every shard makes this many queries.
     pub const MAX: u16 = 256;
