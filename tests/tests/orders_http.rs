@@ -1799,5 +1799,23 @@ async fn a_thousand_orders_write_into_every_shard_of_the_shop_wide_partitions() 
         );
         assert!(!written.contains(base), "{base} was written unsharded");
     }
+    // The users index (a `gsi1` partition, written with each profile): the 334 customers are
+    // listed in every shard of it, none in the unsharded `USERS`.
+    let ports = shop.server.app.ports().clone();
+    let mut listed = Vec::new();
+    for partition in ports.shards.partitions(keys::USERS_INDEX_PARTITION) {
+        let query = Query::partition(Index::Gsi1, partition.as_str()).limit(1);
+        let page = ports
+            .store
+            .query(&query)
+            .await
+            .expect("query the users index");
+        listed.push((partition, page.items.len()));
+    }
+    let (legacy, shards) = listed
+        .split_first()
+        .expect("the unsharded partition comes first");
+    assert_eq!(legacy.1, 0, "{legacy:?}");
+    assert!(shards.iter().all(|(_, count)| *count == 1), "{shards:?}");
     shop.server.stop().await;
 }
