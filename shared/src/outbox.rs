@@ -54,7 +54,6 @@ impl Staged {
         Self {
             queue: queue.to_owned(),
             id: event.id.into(),
-
             body,
             created_at: event.occurred_at.timestamp(),
             trace_parent: trace::current_parent(),
