@@ -701,6 +701,9 @@ locals {
     BAZAAR_ALLOW_PRIVATE_TARGETS   = "false" # Slack and webhook targets: HTTPS to public addresses only
     RUST_LOG                       = "info"
     BAZAAR_SMS_COUNTRIES           = var.sms_countries
+    # One value for every function: writers and readers of the sharded partitions agree.
+    BAZAAR_WRITE_SHARDS   = tostring(var.write_shards)
+    BAZAAR_INVOICE_SERIES = tostring(var.invoice_series)
     # Where each queue's consumer sends a poison message at once (api/src/consumers/
     # dead_letter.rs); only that consumer may send there (statement QueueDeadLetter below).
     BAZAAR_QUEUE_URL_NOTIFICATIONS_DLQ = aws_sqs_queue.notifications_dlq.url

@@ -101,6 +101,28 @@ variable "sms_countries" {
   }
 }
 
+variable "write_shards" {
+  description = "Shards of each shop-wide partition (outbox, reservation deadlines, admin lists, subscribers), the same for every function. About 9 outbox writes per order: 32 suit about 1,700 orders/s, 256 about 10,000 (README, \"Partition heat\"). Raise it, never lower it: items in dropped shards would no longer be read."
+  type        = number
+  default     = 32
+
+  validation {
+    condition     = var.write_shards >= 1 && var.write_shards <= 256 && floor(var.write_shards) == var.write_shards
+    error_message = "write_shards must be a whole number from 1 to 256."
+  }
+}
+
+variable "invoice_series" {
+  description = "Invoice number series, each gap-free with its own counter; above 1 numbers read 2026-S03-000042. One series takes at most about 500 paid orders/s."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.invoice_series >= 1 && var.invoice_series <= 99 && floor(var.invoice_series) == var.invoice_series
+    error_message = "invoice_series must be a whole number from 1 to 99."
+  }
+}
+
 variable "api_5xx_rate_threshold" {
   description = "Share of server errors (percent of requests, per 5 minutes) above which the api-5xx-rate and <function>-5xx-rate alarms fire."
   type        = number

@@ -1414,6 +1414,73 @@ fn both_descriptions_give_consumers_the_url_of_their_dead_letter_queue() {
     problems.finish("a consumer could not find its dead-letter queue on AWS");
 }
 
+/// Every writer and reader of the sharded partitions must agree on the shard count (a reader
+/// with fewer shards misses items), and every invoice step on the series: both descriptions
+/// set each once, for every function, from one parameter or variable whose default is the
+/// code's.
+#[test]
+fn both_descriptions_give_every_function_one_shard_count_and_series_count() {
+    let document: Yaml =
+        serde_yaml::from_str(&read("template.yaml")).expect("parse template.yaml as YAML");
+    let terraform = parse_hcl("terraform/functions.tf");
+    let locals: BTreeMap<String, &hcl::Expression> = blocks(&terraform, "locals", &[])
+        .flat_map(|locals| locals.body().attributes())
+        .map(|local| (local.key().to_owned(), local.expr()))
+        .collect();
+    let variables = read("terraform/variables.tf");
+    let defaults = [
+        (
+            "BAZAAR_WRITE_SHARDS",
+            "WriteShards",
+            "write_shards",
+            bazaar_shared::shards::Shards::DEFAULT.count(),
+        ),
+        (
+            "BAZAAR_INVOICE_SERIES",
+            "InvoiceSeries",
+            "invoice_series",
+            bazaar_shared::orders::OrderSettings::default().invoice_series,
+        ),
+    ];
+    let mut problems = Problems::default();
+    for (variable, parameter, tf_variable, default) in defaults {
+        let in_sam = get_path(
+            &document,
+            &["Globals", "Function", "Environment", "Variables", variable],
+        )
+        .and_then(ref_target);
+        problems.check(in_sam == Some(parameter), || {
+            format!("template.yaml: Globals.Function.Environment.Variables.{variable} must be !Ref {parameter}, is {in_sam:?}")
+        });
+        let sam_default = get_path(&document, &["Parameters", parameter, "Default"])
+            .and_then(|value| value.as_u64());
+        problems.check(sam_default == Some(u64::from(default)), || {
+            format!("template.yaml: Parameters.{parameter}.Default must be {default} (the code's), is {sam_default:?}")
+        });
+        let in_terraform = locals
+            .get("function_environment")
+            .and_then(|environment| tf_object_entry(environment, &locals, variable, 0));
+        let wanted = format!("tostring(var.{tf_variable})");
+        problems.check(in_terraform.as_deref() == Some(wanted.as_str()), || {
+            format!("terraform/functions.tf: local.function_environment.{variable} must be {wanted}, is {in_terraform:?}")
+        });
+        let declared = format!("variable \"{tf_variable}\"");
+        let tf_default = variables
+            .split(&declared)
+            .nth(1)
+            .and_then(|rest| {
+                rest.lines()
+                    .find(|line| line.trim_start().starts_with("default"))
+            })
+            .and_then(|line| line.split('=').nth(1))
+            .map(|value| value.trim().to_owned());
+        problems.check(tf_default.as_deref() == Some(default.to_string().as_str()), || {
+            format!("terraform/variables.tf: {tf_variable} must default to {default} (the code's), is {tf_default:?}")
+        });
+    }
+    problems.finish("functions could disagree on where shop-wide items are");
+}
+
 #[test]
 fn repo_root_is_the_workspace() {
     // Guards the relative paths above: a moved test crate would otherwise fail confusingly.
