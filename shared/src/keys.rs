@@ -245,6 +245,12 @@ pub fn subscribers_partition(event_type: &str) -> String {
     format!("SUBSCRIBERS#{event_type}")
 }
 
+/// Where versions before sharding listed a subscription among its event type's subscribers
+/// (read by the fan-out, deleted by unsubscribing).
+pub fn unsharded_subscriber_entry(event_type: &str, subscription_id: &SubscriptionId) -> Key {
+    Key::new(subscribers_partition(event_type), subscription_id.as_str())
+}
+
 /// A subscription's entry in its shard of its event type's subscribers.
 pub fn subscriber_entry(shards: Shards, event_type: &str, subscription_id: &SubscriptionId) -> Key {
     Key::new(

@@ -139,11 +139,11 @@ async fn send_and_clear(
 #[tracing::instrument(target = "bazaar::span", name = "outbox.sweep", skip_all)]
 pub async fn sweep(ports: &Ports, grace: Duration) -> Result<usize> {
     let cutoff = ports.clock.now().timestamp() - grace.as_secs() as i64;
-    let mut partitions = ports.shards.partitions(keys::OUTBOX_PARTITION);
-    // A different first shard each run, so that a backlog in the first shards cannot starve
-    // the last ones of the batch.
-    let turn = (cutoff / 60).rem_euclid(partitions.len() as i64) as usize;
-    partitions.rotate_left(turn);
+    // A different first shard each minute, so that a backlog in the first shards cannot
+    // starve the last ones of the batch.
+    let partitions = ports
+        .shards
+        .partitions_in_turn(keys::OUTBOX_PARTITION, cutoff);
     let mut sent = 0;
     for partition in &partitions {
         sent += sweep_partition(ports, partition, cutoff, SWEEP_BATCH - sent).await?;

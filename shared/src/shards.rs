@@ -57,6 +57,16 @@ impl Shards {
             .chain((0..self.0).map(|shard| format!("{base}#{shard}")))
             .collect()
     }
+
+    /// [`Shards::partitions`] for a sweep that runs every minute and may stop before the end:
+    /// starting at a different partition each minute (of `unix_seconds`), so that the
+    /// partitions a cut-short run leaves are not always the same ones.
+    pub fn partitions_in_turn(self, base: &str, unix_seconds: i64) -> Vec<String> {
+        let mut partitions = self.partitions(base);
+        let turn = (unix_seconds / 60).rem_euclid(partitions.len() as i64) as usize;
+        partitions.rotate_left(turn);
+        partitions
+    }
 }
 
 impl Default for Shards {
@@ -97,6 +107,12 @@ mod tests {
         assert_eq!(
             shards.partitions("EXPIRY"),
             ["EXPIRY", "EXPIRY#0", "EXPIRY#1", "EXPIRY#2"]
+        );
+        // Each minute starts at the next one, and every run still reads them all.
+        assert_eq!(shards.partitions_in_turn("EXPIRY", 59)[0], "EXPIRY");
+        assert_eq!(
+            shards.partitions_in_turn("EXPIRY", 60),
+            ["EXPIRY#0", "EXPIRY#1", "EXPIRY#2", "EXPIRY"]
         );
         assert_eq!(Shards::new(0), None);
         assert_eq!(Shards::new(Shards::MAX + 1), None);

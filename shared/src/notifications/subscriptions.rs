@@ -24,7 +24,7 @@ use crate::notifications::{Notifications, policy, targets};
 use crate::outbox::{self, Staged};
 use crate::pagination::{self, Listing, PageRequest};
 use crate::ports::notifier::Channel;
-use crate::ports::{Cond, Index, Key, Query, TxOp, Update};
+use crate::ports::{Cond, Index, Query, TxOp, Update};
 use crate::users::User;
 use crate::validation;
 
@@ -342,10 +342,7 @@ impl Notifications {
             });
             // Where versions before sharding listed it (deleting nothing is no failure).
             tx.write(TxOp::Delete {
-                key: Key::new(
-                    keys::subscribers_partition(event.as_str()),
-                    subscription.id.as_str(),
-                ),
+                key: keys::unsharded_subscriber_entry(event.as_str(), &subscription.id),
                 cond: Cond::Always,
             });
         }

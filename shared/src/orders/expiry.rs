@@ -24,9 +24,10 @@ impl Orders {
     #[tracing::instrument(target = "bazaar::span", name = "orders.expire_overdue", skip_all)]
     pub async fn expire_overdue(&self, correlation_id: &str) -> Result<usize> {
         let now = self.ports.clock.now().timestamp();
-        let mut partitions = self.ports.shards.partitions(keys::EXPIRY_PARTITION);
-        let turn = (now / 60).rem_euclid(partitions.len() as i64) as usize;
-        partitions.rotate_left(turn);
+        let partitions = self
+            .ports
+            .shards
+            .partitions_in_turn(keys::EXPIRY_PARTITION, now);
         let mut expired = 0;
         for partition in &partitions {
             expired += self
