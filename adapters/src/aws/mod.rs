@@ -21,7 +21,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region};
 
 /// The region used when none is configured: an emulator needs some region to sign with.
-const FALLBACK_REGION: &str = "us-east-1";
+pub(crate) const FALLBACK_REGION: &str = "us-east-1";
 
 /// Loads the shared SDK configuration from the environment (region, credentials); when `endpoint_url`
 /// is Some (moto, LocalStack) every client talks to it instead of AWS.

@@ -31,8 +31,6 @@ const ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Credentials are fetched again this long before they expire.
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
-/// The region used when none is configured (an emulator still needs one to sign with).
-pub(crate) const FALLBACK_REGION: &str = "us-east-1";
 
 /// What a service answered.
 #[derive(Debug)]
@@ -62,11 +60,12 @@ impl Reply {
     }
 }
 
-/// The configured region, or the fallback.
+/// The configured region, or the fallback (a configuration from [`super::sdk_config`] always
+/// has one; one built by hand may not).
 pub(crate) fn region_of(config: &aws_config::SdkConfig) -> String {
     config
         .region()
-        .map_or(FALLBACK_REGION, |region| region.as_ref())
+        .map_or(super::FALLBACK_REGION, |region| region.as_ref())
         .to_owned()
 }
 
