@@ -1363,10 +1363,6 @@ fn both_descriptions_give_consumers_the_url_of_their_dead_letter_queue() {
     let document: Yaml =
         serde_yaml::from_str(&read("template.yaml")).expect("parse template.yaml as YAML");
     let terraform = parse_hcl("terraform/functions.tf");
-    let locals: BTreeMap<String, &hcl::Expression> = blocks(&terraform, "locals", &[])
-        .flat_map(|locals| locals.body().attributes())
-        .map(|local| (local.key().to_owned(), local.expr()))
-        .collect();
     let mut problems = Problems::default();
     for queue in bazaar_api::functions::queues() {
         let variable = format!("BAZAAR_QUEUE_URL_{}_DLQ", queue.to_uppercase());
@@ -1394,18 +1390,12 @@ fn both_descriptions_give_consumers_the_url_of_their_dead_letter_queue() {
         });
 
         let expected = sam_dead_letter_queue(&template, queue);
-        let in_sam = get_path(
-            &document,
-            &["Globals", "Function", "Environment", "Variables", &variable],
-        )
-        .and_then(ref_target);
+        let in_sam = sam_global_environment(&document, &variable);
         problems.check(expected.is_some() && in_sam == expected.as_deref(), || {
             format!("template.yaml: Globals.Function.Environment.Variables.{variable} must be !Ref {expected:?}, is {in_sam:?}")
         });
 
-        let in_terraform = locals
-            .get("function_environment")
-            .and_then(|environment| tf_object_entry(environment, &locals, &variable, 0));
+        let in_terraform = tf_function_environment(&terraform, &variable);
         let wanted = format!("aws_sqs_queue.{queue}_dlq.url");
         problems.check(in_terraform.as_deref() == Some(wanted.as_str()), || {
             format!("terraform/functions.tf: local.function_environment.{variable} must be {wanted}, is {in_terraform:?}")
@@ -1423,10 +1413,6 @@ fn both_descriptions_give_every_function_one_shard_count_and_series_count() {
     let document: Yaml =
         serde_yaml::from_str(&read("template.yaml")).expect("parse template.yaml as YAML");
     let terraform = parse_hcl("terraform/functions.tf");
-    let locals: BTreeMap<String, &hcl::Expression> = blocks(&terraform, "locals", &[])
-        .flat_map(|locals| locals.body().attributes())
-        .map(|local| (local.key().to_owned(), local.expr()))
-        .collect();
     let variables = read("terraform/variables.tf");
     let defaults = [
         (
@@ -1444,11 +1430,7 @@ fn both_descriptions_give_every_function_one_shard_count_and_series_count() {
     ];
     let mut problems = Problems::default();
     for (variable, parameter, tf_variable, default) in defaults {
-        let in_sam = get_path(
-            &document,
-            &["Globals", "Function", "Environment", "Variables", variable],
-        )
-        .and_then(ref_target);
+        let in_sam = sam_global_environment(&document, variable);
         problems.check(in_sam == Some(parameter), || {
             format!("template.yaml: Globals.Function.Environment.Variables.{variable} must be !Ref {parameter}, is {in_sam:?}")
         });
@@ -1457,9 +1439,7 @@ fn both_descriptions_give_every_function_one_shard_count_and_series_count() {
         problems.check(sam_default == Some(u64::from(default)), || {
             format!("template.yaml: Parameters.{parameter}.Default must be {default} (the code's), is {sam_default:?}")
         });
-        let in_terraform = locals
-            .get("function_environment")
-            .and_then(|environment| tf_object_entry(environment, &locals, variable, 0));
+        let in_terraform = tf_function_environment(&terraform, variable);
         let wanted = format!("tostring(var.{tf_variable})");
         problems.check(in_terraform.as_deref() == Some(wanted.as_str()), || {
             format!("terraform/functions.tf: local.function_environment.{variable} must be {wanted}, is {in_terraform:?}")
@@ -2135,6 +2115,25 @@ fn sam_collector_problems(problems: &mut Problems) {
             }),
         }
     }
+}
+
+/// What `Globals.Function.Environment.Variables.<variable>` of template.yaml `!Ref`s.
+fn sam_global_environment<'a>(document: &'a Yaml, variable: &str) -> Option<&'a str> {
+    get_path(
+        document,
+        &["Globals", "Function", "Environment", "Variables", variable],
+    )
+    .and_then(ref_target)
+}
+
+/// What `local.function_environment` of terraform/functions.tf gives `variable`, following
+/// the locals it is merged from.
+fn tf_function_environment(functions_tf: &hcl::Body, variable: &str) -> Option<String> {
+    let locals: BTreeMap<String, &hcl::Expression> = blocks(functions_tf, "locals", &[])
+        .flat_map(|locals| locals.body().attributes())
+        .map(|local| (local.key().to_owned(), local.expr()))
+        .collect();
+    tf_object_entry(locals.get("function_environment")?, &locals, variable, 0)
 }
 
 /// The entry `key` of the object that `expr` builds: an object literal, a `local.<name>`
