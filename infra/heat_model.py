@@ -164,7 +164,7 @@ def model(heat, summary, args):
     return (lo, hi, orders_rate, reads_rate), table
 
 
-def items_model(heat, summary, args, window):
+def items_model(heat, args, window):
     """The hottest written item at the target rate, and its transaction-conflict rate."""
     lo, hi, orders_rate, _ = window
     seconds = hi - lo + 1
@@ -218,7 +218,7 @@ def main():
         over += bool(flag)
         print(f"| `{name}` | {writes:,.0f} | {w_pct:.0f} %{flag if w_pct > 50 else ''} | "
               f"{reads:,.0f} | {r_pct:.0f} %{flag if r_pct > 50 else ''} | {basis} |")
-    key, rate = items_model(heat, summary, args, window)
+    key, rate = items_model(heat, args, window)
     conflict = 1 - math.exp(-rate * TRANSACTION_WINDOW)
     print()
     print(f"hottest written item: `{pattern(key.split('|')[0]) if key else '-'}` at {rate:,.0f} writes/s; "

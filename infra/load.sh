@@ -66,16 +66,22 @@ fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/bazaar-load.XXXXXX")"
 server_pid=""
 locust_pid=""
+# Stops the server: TERM (it finishes what it is doing and, with LOAD_HEAT=1, writes its
+# counts), then KILL after $1 tenths of a second.
+stop_server() {
+  kill -TERM "$server_pid" 2>/dev/null || true
+  for _ in $(seq "$1"); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
 cleanup() {
   if [[ -n "$locust_pid" ]] && kill -0 "$locust_pid" 2>/dev/null; then
     kill -TERM "$locust_pid" 2>/dev/null || true
     wait "$locust_pid" 2>/dev/null || true
   fi
   if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+    stop_server 50
   fi
   if [[ -n "${LOAD_RESULTS_DIR:-}" ]]; then
     mkdir -p "$LOAD_RESULTS_DIR"
@@ -240,10 +246,7 @@ fi
 if [[ "$heat" == 1 ]]; then
   step "partition heat (infra/heat_model.py)"
   # The server writes its counts when it stops.
-  kill -TERM "$server_pid"
-  for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
+  stop_server 100
   [[ -s "$work/heat.json" ]] || { tail -n 20 "$work/server.log" >&2; echo "load.sh: the server wrote no heat counts" >&2; exit 1; }
   "$python" "$root/infra/heat_model.py" "$work/heat.json" "$work/load_summary.json" \
     --from "$((load_started + 3))" --to "$((load_started + seconds))" --run-seconds "$seconds" \
